@@ -1,0 +1,1 @@
+"""Bazaar: a replicated stock-trading service on Twisted and gRPC."""

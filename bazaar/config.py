@@ -1,0 +1,212 @@
+"""The cluster's TOML configuration (SPEC §2): parsed, validated, with loopback defaults.
+
+Every process reads the same file; a bad file stops a process before it starts anything.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG_PATH = "bazaar.toml"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the file and key."""
+
+
+@dataclass(frozen=True)
+class Address:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @classmethod
+    def parse(cls, text: Any, key: str) -> "Address":
+        if not isinstance(text, str):
+            raise ConfigError(f"{key}: expected a \"host:port\" string, got {text!r}")
+        host, sep, port = text.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"{key}: expected \"host:port\" with a port 1-65535, got {text!r}")
+        return cls(host, int(port))
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Deadlines in seconds. Short enough that a dead peer costs a fraction of a second."""
+
+    rpc: float = 2.0  # an ordinary gRPC call (lookup, trade, propagate)
+    probe: float = 0.3  # a health check during leader selection
+    http: float = 2.0  # front end to client and leader to front end (invalidation, /leader)
+
+
+@dataclass(frozen=True)
+class FrontendConfig:
+    address: Address = Address("127.0.0.1", 56893)
+    cache: bool = True
+    cache_size: int = 8
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path = field(default_factory=lambda: Path("var").absolute())
+    catalog: Address = Address("127.0.0.1", 56892)
+    frontend: FrontendConfig = FrontendConfig()
+    replicas: dict[int, Address] = field(
+        default_factory=lambda: {
+            1: Address("127.0.0.1", 56894),
+            2: Address("127.0.0.1", 56895),
+            3: Address("127.0.0.1", 56896),
+        }
+    )
+    timeouts: Timeouts = Timeouts()
+    # The file this came from; None when running on built-in defaults.
+    source: Path | None = None
+
+    def service_dir(self, name: str) -> Path:
+        """Where one service keeps its files: catalog/, order-1/, frontend/ ..."""
+        return self.data_dir / name
+
+    def replica_dir(self, replica_id: int) -> Path:
+        return self.service_dir(f"order-{replica_id}")
+
+    def replica_address(self, replica_id: int) -> Address:
+        try:
+            return self.replicas[replica_id]
+        except KeyError:
+            known = ", ".join(str(i) for i in sorted(self.replicas))
+            raise ConfigError(f"no replica with id {replica_id} (configured ids: {known})") from None
+
+
+_SECTION_KEYS = {
+    "": {"data_dir", "catalog", "frontend", "replicas", "timeouts"},
+    "catalog": {"address"},
+    "frontend": {"address", "cache", "cache_size"},
+    "timeouts": {"rpc", "probe", "http"},
+}
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read `path` (default bazaar.toml in the working directory).
+
+    A missing file means the built-in defaults, with data_dir relative to the working
+    directory; any problem in an existing file raises ConfigError naming the key.
+    """
+    explicit = path is not None
+    path = Path(path if explicit else DEFAULT_CONFIG_PATH)
+    if not path.exists():
+        if explicit and str(path) != DEFAULT_CONFIG_PATH:
+            raise ConfigError(f"{path}: no such configuration file")
+        return Config()
+    try:
+        with path.open("rb") as f:
+            raw = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        return _build(raw, path.absolute())
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def parse_config(text: str, base: Path) -> Config:
+    """Parse TOML text as if it were a file in folder `base` (for tests and tools)."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"not valid TOML: {e}") from None
+    return _build(raw, base / DEFAULT_CONFIG_PATH)
+
+
+def _build(raw: dict[str, Any], path: Path) -> Config:
+    _refuse_unknown(raw, "")
+    defaults = Config()
+    data_dir = raw.get("data_dir", "var")
+    if not isinstance(data_dir, str) or not data_dir:
+        raise ConfigError(f"data_dir: expected a non-empty path string, got {data_dir!r}")
+    catalog = _section(raw, "catalog")
+    frontend = _section(raw, "frontend")
+    timeouts = _section(raw, "timeouts")
+    return _check_distinct(Config(
+        data_dir=(path.parent / data_dir).absolute(),
+        catalog=Address.parse(catalog["address"], "catalog.address")
+        if "address" in catalog
+        else defaults.catalog,
+        frontend=FrontendConfig(
+            address=Address.parse(frontend["address"], "frontend.address")
+            if "address" in frontend
+            else defaults.frontend.address,
+            cache=_bool(frontend, "cache", defaults.frontend.cache, "frontend"),
+            cache_size=_positive_int(frontend, "cache_size", defaults.frontend.cache_size),
+        ),
+        replicas=_replicas(raw) if "replicas" in raw else defaults.replicas,
+        timeouts=Timeouts(
+            **{k: _seconds(timeouts, k) for k in ("rpc", "probe", "http") if k in timeouts}
+        ),
+        source=path,
+    ))
+
+
+def _check_distinct(config: Config) -> Config:
+    seen: dict[Address, str] = {}
+    named = [("catalog.address", config.catalog), ("frontend.address", config.frontend.address)]
+    named += [(f"replicas.{i}", a) for i, a in config.replicas.items()]
+    for key, address in named:
+        if address in seen:
+            raise ConfigError(f"{key}: {address} is already used by {seen[address]}")
+        seen[address] = key
+    return config
+
+
+def _section(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    value = raw.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name}: expected a table [{name}], got {value!r}")
+    _refuse_unknown(value, name)
+    return value
+
+
+def _refuse_unknown(table: dict[str, Any], section: str) -> None:
+    for key in table:
+        if key not in _SECTION_KEYS[section]:
+            name = f"{section}.{key}" if section else key
+            raise ConfigError(f"unknown key {name!r}")
+
+
+def _bool(table: dict[str, Any], key: str, default: bool, section: str) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{section}.{key}: expected true or false, got {value!r}")
+    return value
+
+
+def _positive_int(table: dict[str, Any], key: str, default: int) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"frontend.{key}: expected a whole number >= 1, got {value!r}")
+    return value
+
+
+def _seconds(table: dict[str, Any], key: str) -> float:
+    value = table[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 60:
+        raise ConfigError(f"timeouts.{key}: expected seconds in (0, 60], got {value!r}")
+    return float(value)
+
+
+def _replicas(raw: dict[str, Any]) -> dict[int, Address]:
+    table = raw["replicas"]
+    if not isinstance(table, dict) or not table:
+        raise ConfigError(f"replicas: expected a table of id = \"host:port\", got {table!r}")
+    replicas: dict[int, Address] = {}
+    for key, value in table.items():
+        if not key.isdigit() or int(key) < 1:
+            raise ConfigError(f"replicas.{key}: replica ids are whole numbers >= 1")
+        replicas[int(key)] = Address.parse(value, f"replicas.{key}")
+    return dict(sorted(replicas.items()))

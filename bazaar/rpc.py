@@ -1,0 +1,98 @@
+"""gRPC servers and channels as Twisted services.
+
+Both are created in startService, not in makeService: twistd forks to daemonize after
+makeService, and gRPC's threads and sockets do not survive a fork.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from twisted.application.service import Service
+from twisted.internet import threads
+from twisted.logger import Logger
+
+from bazaar.config import Address
+
+# Reconnect to a restarted peer within a fraction of a second instead of gRPC's default
+# exponential backoff (up to two minutes), so leader selection and rejoin see it promptly.
+CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 500),
+    ("grpc.enable_retries", 0),
+]
+
+log = Logger()
+
+
+class GrpcServerService(Service):
+    """Serves the servicers that `register` adds, plus the standard health service."""
+
+    def __init__(
+        self,
+        address: Address,
+        register: Callable[[grpc.Server], None],
+        service_names: list[str],
+        workers: int = 16,
+    ) -> None:
+        self.address = address
+        self._register = register
+        self._service_names = service_names
+        self._workers = workers
+        self.server: grpc.Server | None = None
+        self.health: health.HealthServicer | None = None
+
+    def startService(self) -> None:
+        server = grpc.server(
+            ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="grpc-handler"),
+            options=[("grpc.so_reuseport", 0)],
+        )
+        self._register(server)
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        try:
+            server.add_insecure_port(str(self.address))
+        except RuntimeError as e:
+            raise RuntimeError(f"cannot listen on {self.address}: {e}") from None
+        server.start()
+        for name in ["", *self._service_names]:
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.server = server
+        log.info("gRPC listening on {address}", address=str(self.address))
+        super().startService()
+
+    def stopService(self) -> Any:
+        super().stopService()
+        server, self.server = self.server, None
+        if server is None:
+            return None
+        if self.health is not None:
+            self.health.enter_graceful_shutdown()
+        stopped = server.stop(grace=0.5)
+        return threads.deferToThread(stopped.wait, 2.0)
+
+
+class Channels(Service):
+    """One long-lived channel per peer address, shared by every call to that peer."""
+
+    def __init__(self) -> None:
+        self._channels: dict[str, grpc.Channel] = {}
+
+    def get(self, address: Address | str) -> grpc.Channel:
+        key = str(address)
+        channel = self._channels.get(key)
+        if channel is None:
+            if not self.running:
+                raise RuntimeError("channels are made once the service has started")
+            channel = self._channels[key] = grpc.insecure_channel(key, options=CHANNEL_OPTIONS)
+        return channel
+
+    def stopService(self) -> None:
+        super().stopService()
+        channels, self._channels = self._channels, {}
+        for channel in channels.values():
+            channel.close()

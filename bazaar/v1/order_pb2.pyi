@@ -1,0 +1,111 @@
+from bazaar.v1 import trade_pb2 as _trade_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class RequestStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REQUEST_STATUS_UNSPECIFIED: _ClassVar[RequestStatus]
+    REQUEST_STATUS_OK: _ClassVar[RequestStatus]
+    REQUEST_STATUS_STOCK_NOT_FOUND: _ClassVar[RequestStatus]
+    REQUEST_STATUS_INVALID_TYPE: _ClassVar[RequestStatus]
+    REQUEST_STATUS_INVALID_QUANTITY: _ClassVar[RequestStatus]
+    REQUEST_STATUS_NOT_ENOUGH_STOCK: _ClassVar[RequestStatus]
+    REQUEST_STATUS_NOT_LEADER: _ClassVar[RequestStatus]
+    REQUEST_STATUS_UNAVAILABLE: _ClassVar[RequestStatus]
+
+class PropagateStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PROPAGATE_STATUS_UNSPECIFIED: _ClassVar[PropagateStatus]
+    PROPAGATE_STATUS_OK: _ClassVar[PropagateStatus]
+    PROPAGATE_STATUS_GAP: _ClassVar[PropagateStatus]
+    PROPAGATE_STATUS_CONFLICT: _ClassVar[PropagateStatus]
+REQUEST_STATUS_UNSPECIFIED: RequestStatus
+REQUEST_STATUS_OK: RequestStatus
+REQUEST_STATUS_STOCK_NOT_FOUND: RequestStatus
+REQUEST_STATUS_INVALID_TYPE: RequestStatus
+REQUEST_STATUS_INVALID_QUANTITY: RequestStatus
+REQUEST_STATUS_NOT_ENOUGH_STOCK: RequestStatus
+REQUEST_STATUS_NOT_LEADER: RequestStatus
+REQUEST_STATUS_UNAVAILABLE: RequestStatus
+PROPAGATE_STATUS_UNSPECIFIED: PropagateStatus
+PROPAGATE_STATUS_OK: PropagateStatus
+PROPAGATE_STATUS_GAP: PropagateStatus
+PROPAGATE_STATUS_CONFLICT: PropagateStatus
+
+class PlaceOrderRequest(_message.Message):
+    __slots__ = ("name", "quantity", "type")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    quantity: int
+    type: _trade_pb2.TradeType
+    def __init__(self, name: _Optional[str] = ..., quantity: _Optional[int] = ..., type: _Optional[_Union[_trade_pb2.TradeType, str]] = ...) -> None: ...
+
+class PlaceOrderResponse(_message.Message):
+    __slots__ = ("status", "transaction_number")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTION_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    status: RequestStatus
+    transaction_number: int
+    def __init__(self, status: _Optional[_Union[RequestStatus, str]] = ..., transaction_number: _Optional[int] = ...) -> None: ...
+
+class LookupOrderRequest(_message.Message):
+    __slots__ = ("number",)
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    number: int
+    def __init__(self, number: _Optional[int] = ...) -> None: ...
+
+class LookupOrderResponse(_message.Message):
+    __slots__ = ("found", "order")
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    found: bool
+    order: _trade_pb2.Order
+    def __init__(self, found: _Optional[bool] = ..., order: _Optional[_Union[_trade_pb2.Order, _Mapping]] = ...) -> None: ...
+
+class PropagateRequest(_message.Message):
+    __slots__ = ("orders",)
+    ORDERS_FIELD_NUMBER: _ClassVar[int]
+    orders: _containers.RepeatedCompositeFieldContainer[_trade_pb2.Order]
+    def __init__(self, orders: _Optional[_Iterable[_Union[_trade_pb2.Order, _Mapping]]] = ...) -> None: ...
+
+class PropagateResponse(_message.Message):
+    __slots__ = ("status", "last_number")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LAST_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    status: PropagateStatus
+    last_number: int
+    def __init__(self, status: _Optional[_Union[PropagateStatus, str]] = ..., last_number: _Optional[int] = ...) -> None: ...
+
+class AssignFollowersRequest(_message.Message):
+    __slots__ = ("followers",)
+    FOLLOWERS_FIELD_NUMBER: _ClassVar[int]
+    followers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, followers: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class AssignFollowersResponse(_message.Message):
+    __slots__ = ("last_number",)
+    LAST_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    last_number: int
+    def __init__(self, last_number: _Optional[int] = ...) -> None: ...
+
+class SynchronizeRequest(_message.Message):
+    __slots__ = ("last_number", "caller")
+    LAST_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    last_number: int
+    caller: str
+    def __init__(self, last_number: _Optional[int] = ..., caller: _Optional[str] = ...) -> None: ...
+
+class SynchronizeResponse(_message.Message):
+    __slots__ = ("orders",)
+    ORDERS_FIELD_NUMBER: _ClassVar[int]
+    orders: _containers.RepeatedCompositeFieldContainer[_trade_pb2.Order]
+    def __init__(self, orders: _Optional[_Iterable[_Union[_trade_pb2.Order, _Mapping]]] = ...) -> None: ...
