@@ -42,9 +42,15 @@ def deferred_from_future(reactor: Any, future: grpc.Future) -> Deferred:
     return d
 
 
-def call(reactor: Any, method: Any, request: Any, timeout: float) -> Deferred:
-    """Start a unary RPC with a deadline, without blocking the reactor."""
-    return deferred_from_future(reactor, method.future(request, timeout=timeout))
+def call(reactor: Any, method: Any, request: Any, timeout: float, wait_for_ready: bool = False) -> Deferred:
+    """Start a unary RPC with a deadline, without blocking the reactor.
+
+    `wait_for_ready` lets the call ride out a peer's restart (the channel reconnecting) within
+    its deadline, instead of failing at once.
+    """
+    extra = {"wait_for_ready": True} if wait_for_ready else {}
+    future = method.future(request, timeout=timeout, **extra)
+    return deferred_from_future(reactor, future)
 
 
 class ReactorUnavailable(Exception):

@@ -57,6 +57,8 @@ class GrpcServerService(Service):
         try:
             server.add_insecure_port(str(self.address))
         except RuntimeError as e:
+            # Release gRPC's threads, or they keep the failed process alive.
+            server.stop(None)
             raise RuntimeError(f"cannot listen on {self.address}: {e}") from None
         server.start()
         for name in ["", *self._service_names]:

@@ -1,0 +1,54 @@
+"""The catalog process: its store, its writer thread and its gRPC server, started in that order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from twisted.application.service import MultiService
+
+from bazaar.catalog.servicer import CatalogServicer
+from bazaar.catalog.store import CatalogStore
+from bazaar.config import Config
+from bazaar.grpc_bridge import ReactorHop
+from bazaar.group_commit import GroupCommitter
+from bazaar.rpc import GrpcServerService
+from bazaar.v1 import catalog_pb2, catalog_pb2_grpc
+
+SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
+
+
+class CatalogService(MultiService):
+    def __init__(self, reactor: Any, config: Config) -> None:
+        super().__init__()
+        self.config = config
+        self.store: CatalogStore | None = None
+        self._hop = ReactorHop(reactor, timeout=config.timeouts.rpc)
+        self.committer = GroupCommitter(reactor, self._apply, name="catalog")
+        self.committer.setServiceParent(self)
+        GrpcServerService(config.catalog, self._register, [SERVICE_NAME]).setServiceParent(self)
+
+    def _apply(self, trades: list[Any]) -> list[Any]:
+        assert self.store is not None
+        return self.store.apply(trades)
+
+    def _register(self, server: grpc.Server) -> None:
+        assert self.store is not None
+        servicer = CatalogServicer(self.store, self.committer, self._hop)
+        catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server)
+
+    def startService(self) -> None:
+        # Opened here, not in __init__: twistd forks after makeService when daemonizing.
+        self.store = CatalogStore(self.config.service_dir("catalog"))
+        super().startService()
+
+    def stopService(self) -> Any:
+        self._hop.stop()
+        d = super().stopService()
+
+        def close(result: Any) -> Any:
+            if self.store is not None:
+                self.store.close()
+            return result
+
+        return d.addBoth(close)

@@ -1,0 +1,228 @@
+"""The `bazaar` command: client, up, down, status, demo, dump-orders (SPEC §7).
+
+Bad input gets one line on stderr and exit status 2; a failure of the cluster or the service
+gets a message and status 1. No traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sqlite3
+import sys
+from typing import Callable, Sequence
+from urllib.parse import urlsplit
+
+from bazaar.config import ConfigError, load_config
+
+USAGE_ERROR = 2
+INTERRUPTED = 130
+STATUS_NOT_ALL_RUNNING = 3  # LSB's "program is not running"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse's default repeats the whole usage; one line with a pointer is clearer.
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+# ---- argument types ------------------------------------------------------------------------
+
+
+def _url(text: str) -> str:
+    parts = urlsplit(text)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise argparse.ArgumentTypeError(
+            f"expected the front end's address like http://127.0.0.1:56893, got {text!r}"
+        )
+    if parts.query or parts.fragment or parts.path.strip("/"):
+        raise argparse.ArgumentTypeError(f"expected a URL without a path or query, got {text!r}")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _whole_number(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a probability between 0 and 1, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 < value <= 3600.0:
+        raise argparse.ArgumentTypeError(f"expected seconds in (0, 3600], got {text!r}")
+    return value
+
+
+# ---- the commands ------------------------------------------------------------------------
+
+
+def _client(args: argparse.Namespace) -> int:
+    from twisted.internet.defer import Deferred
+    from twisted.internet.task import react
+
+    from bazaar import client
+
+    settings = client.ClientSettings(
+        url=args.url,
+        iterations=args.iterations,
+        probability=args.probability,
+        seed=args.seed,
+        verbose=args.verbose,
+        timeout=args.timeout,
+    )
+    # react exits the process with the client's status.
+    react(lambda reactor: Deferred.fromCoroutine(client.main(reactor, settings)))
+    return 0  # not reached
+
+
+def _up(args: argparse.Namespace) -> int:
+    from bazaar import cluster
+
+    cluster.up(load_config(args.config), wait=args.wait)
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    from bazaar import cluster
+
+    cluster.down(load_config(args.config))
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from bazaar import cluster
+
+    return 0 if cluster.status(load_config(args.config)) else STATUS_NOT_ALL_RUNNING
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from bazaar import cluster
+
+    return cluster.demo(args.iterations, args.probability, args.seed)
+
+
+def _dump_orders(args: argparse.Namespace) -> int:
+    from bazaar.order.store import read_orders
+
+    config = load_config(args.config)
+    config.replica_address(args.id)  # an unknown id is a ConfigError naming the known ones
+    for order in read_orders(config.replica_dir(args.id)):
+        sys.stdout.write(json.dumps(order.as_json()) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+# ---- the parser --------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="bazaar", description="Run and exercise a Bazaar trading cluster.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int], text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    def config_option(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--config", metavar="PATH",
+            help="the cluster's TOML file (default: bazaar.toml here, else built-in defaults)",
+        )
+
+    client = command("client", _client, "Trade against a front end, then verify every order.")
+    client.add_argument("--url", type=_url, required=True, help="the front end, e.g. http://127.0.0.1:56893")
+    client.add_argument("-n", dest="iterations", metavar="ITERATIONS", type=_whole_number(0), required=True,
+                        help="how many lookups to make")
+    client.add_argument("-p", dest="probability", metavar="PROBABILITY", type=_probability, required=True,
+                        help="chance of a trade after each lookup, 0..1")
+    client.add_argument("--seed", type=int, help="seed for the random choices (same seed, same requests)")
+    client.add_argument("--verbose", action="store_true", help="print every request and answer")
+    client.add_argument("--timeout", type=_seconds, default=10.0, metavar="SECONDS",
+                        help="deadline for each request (default 10)")
+
+    up = command("up", _up, "Start the cluster in the background and wait until it answers.")
+    config_option(up)
+    up.add_argument("--wait", type=_seconds, default=30.0, metavar="SECONDS",
+                    help="how long the front end may take to find a leader (default 30)")
+
+    config_option(command("down", _down, "Stop the cluster started by `bazaar up`."))
+    config_option(command("status", _status, "Show each process of the cluster and the leader."))
+
+    demo = command("demo", _demo, "Start a throwaway cluster, run the client against it, stop it.")
+    demo.add_argument("-n", dest="iterations", metavar="ITERATIONS", type=_whole_number(0), default=100)
+    demo.add_argument("-p", dest="probability", metavar="PROBABILITY", type=_probability, default=0.5)
+    demo.add_argument("--seed", type=int)
+
+    dump = command("dump-orders", _dump_orders, "Print a replica's orders as JSON lines, by number.")
+    config_option(dump)
+    dump.add_argument("--id", type=_whole_number(1), required=True, help="the replica's id")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    prog = f"bazaar {args.command}"
+    try:
+        return args.handler(args)
+    except ConfigError as e:
+        return _fail(prog, str(e), USAGE_ERROR)
+    except KeyboardInterrupt:
+        return _fail(prog, "interrupted", INTERRUPTED)
+    except BrokenPipeError:
+        # The reader went away (| head): stop quietly, and keep Python from complaining
+        # about the unflushed stdout at exit.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 1
+    except Exception as e:
+        return _fail(prog, _describe(e), 1)
+
+
+def _describe(e: Exception) -> str:
+    from bazaar.cluster import ClusterError
+
+    if isinstance(e, ClusterError):
+        return str(e)
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.filename}: {e.strerror}" if e.filename else e.strerror
+    if isinstance(e, sqlite3.Error):
+        return f"cannot read the order log: {e}"
+    return f"unexpected {type(e).__name__}: {e}"
+
+
+def _fail(prog: str, message: str, code: int) -> int:
+    print(f"{prog}: {message}", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

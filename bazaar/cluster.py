@@ -1,0 +1,371 @@
+"""`bazaar up|down|status|demo` (SPEC §7): the whole cluster as daemonized twistd processes.
+
+Each service is one `twistd` with its pidfile in <data_dir>/run/ and its log in <data_dir>/log/.
+The pidfiles are the only record of what runs: there is no supervisor process. These are
+short-lived commands, so they block (subprocess, urllib) instead of running a reactor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import site
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from bazaar.config import Config, load_config
+
+READY_DEADLINE = 30.0  # seconds for the front end to answer GET /leader after the last start
+TWISTD_START_TIMEOUT = 60.0  # seconds for one twistd to report that its service started
+STOP_DEADLINE = 10.0  # seconds between SIGTERM and SIGKILL
+KILL_DEADLINE = 5.0
+POLL_INTERVAL = 0.05
+LOG_TAIL_LINES = 20
+
+Say = Callable[[str], None]
+
+
+class ClusterError(Exception):
+    """The cluster could not be started or stopped; the message says why (maybe with a log)."""
+
+
+@dataclass(frozen=True)
+class Process:
+    name: str  # catalog, order-N, frontend
+    plugin: tuple[str, ...]  # the twistd plugin and its own arguments besides --config
+    pidfile: Path
+    logfile: Path
+
+
+def processes(config: Config) -> list[Process]:
+    """Every process of the cluster, in start order: the front end picks a leader among the
+    replicas at start, and the replicas trade through the catalog."""
+    run_dir, log_dir = config.data_dir / "run", config.data_dir / "log"
+
+    def process(name: str, *plugin: str) -> Process:
+        return Process(name, plugin, run_dir / f"{name}.pid", log_dir / f"{name}.log")
+
+    return [
+        process("catalog", "bazaar-catalog"),
+        *(process(f"order-{i}", "bazaar-order", "--id", str(i)) for i in sorted(config.replicas)),
+        process("frontend", "bazaar-frontend"),
+    ]
+
+
+# ---- processes and pidfiles ------------------------------------------------------------
+
+
+def find_twistd() -> str:
+    # The twistd of this interpreter's environment has our dependencies; another one on PATH
+    # may belong to a different Python.
+    beside = Path(sys.executable).parent / "twistd"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("twistd")
+    if found is None:
+        raise ClusterError(f"cannot find twistd next to {sys.executable} or on PATH: is Twisted installed?")
+    return found
+
+
+def twistd_command(twistd: str, process: Process, config: Config) -> list[str]:
+    # --pidfile=PATH as one argument: running_pid recognises our processes by it.
+    argv = [twistd, f"--pidfile={process.pidfile}", f"--logfile={process.logfile}", process.plugin[0]]
+    if config.source is not None:
+        argv += ["--config", str(config.source)]
+    return argv + list(process.plugin[1:])
+
+
+def child_environment() -> dict[str, str]:
+    """Our environment, plus the folder holding the bazaar package on PYTHONPATH when it is not
+    installed, so that a checkout's twistd finds both bazaar and its twisted/plugins dropin."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent)
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if root not in paths and root not in site.getsitepackages():
+        env["PYTHONPATH"] = os.pathsep.join([root, *paths])
+    return env
+
+
+def read_pid(pidfile: Path) -> int | None:
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if pid > 0 else None
+
+
+def is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, but belongs to someone else
+    # An exited daemon stays a zombie where init does not reap it (some containers).
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def is_ours(pid: int, process: Process) -> bool:
+    """Whether `pid` is a twistd started for `process`, not an unrelated process that got
+    a stale pidfile's number. Without /proc (not Linux) a live pid has to be trusted."""
+    if not Path("/proc/self").exists():
+        return True
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return f"--pidfile={process.pidfile}".encode() in args
+
+
+def running_pid(process: Process) -> int | None:
+    pid = read_pid(process.pidfile)
+    if pid is None or not is_alive(pid) or not is_ours(pid, process):
+        return None
+    return pid
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 64 * 1024))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return f"(no log at {path})"
+    tail = text.splitlines()[-lines:]
+    return f"last lines of {path}:\n" + "\n".join(f"  {line}" for line in tail)
+
+
+def _wait_for_exit(pid: int, deadline: float) -> bool:
+    end = time.monotonic() + deadline
+    while is_alive(pid):
+        if time.monotonic() >= end:
+            return False
+        time.sleep(POLL_INTERVAL)
+    return True
+
+
+def lingering_pids(process: Process) -> list[int]:
+    """Live processes started for `process` that have no pidfile: a twistd whose service
+    failed to start removes its pidfile, but threads it started can keep it alive. Found by
+    their --pidfile argument under /proc; none where there is no /proc."""
+    found: list[int] = []
+    if not Path("/proc/self").exists():
+        return found
+    for entry in Path("/proc").glob("[0-9]*"):
+        pid = int(entry.name)
+        if pid != os.getpid() and is_ours(pid, process) and is_alive(pid):
+            found.append(pid)
+    return found
+
+
+def stop_process(process: Process) -> str | None:
+    """Stop one process: SIGTERM, then SIGKILL after STOP_DEADLINE. Returns what happened,
+    None if nothing was running; removes its pidfile either way."""
+    pid = running_pid(process)
+    pids = [pid] if pid is not None else lingering_pids(process)
+    outcomes = [_terminate(process, p) for p in pids]
+    # twistd removes its pidfile on a clean exit; after SIGKILL, or a stale one, it is left.
+    process.pidfile.unlink(missing_ok=True)
+    return "; ".join(outcomes) or None
+
+
+def _terminate(process: Process, pid: int) -> str:
+    how = "stopped"
+    for sig, deadline in ((signal.SIGTERM, STOP_DEADLINE), (signal.SIGKILL, KILL_DEADLINE)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            break
+        if _wait_for_exit(pid, deadline):
+            break
+        how = f"killed (no exit {STOP_DEADLINE:g} s after SIGTERM)"
+    else:
+        raise ClusterError(f"{process.name} (pid {pid}) is still running even after SIGKILL")
+    return f"{how} (pid {pid})"
+
+
+def _stop_all(started: Iterable[Process], say: Say) -> None:
+    for process in started:
+        outcome = stop_process(process)
+        if outcome:
+            say(f"{process.name}: {outcome}")
+
+
+# ---- the front end ---------------------------------------------------------------------
+
+
+def frontend_url(config: Config) -> str:
+    host = config.frontend.address.host
+    if host in ("0.0.0.0", "::", ""):  # listening everywhere: loopback reaches it
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{config.frontend.address.port}"
+
+
+# A proxy from the environment (http_proxy) must not stand between us and a loopback service.
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def fetch_leader(config: Config, timeout: float) -> str | None:
+    """The leader from the front end's GET /leader, or None if it has no good answer."""
+    try:
+        with _opener.open(frontend_url(config) + "/leader", timeout=timeout) as response:
+            leader = json.loads(response.read())["data"]["leader"]
+    except (OSError, ValueError, KeyError, TypeError):  # urllib's errors are OSErrors
+        return None
+    return leader if isinstance(leader, str) and leader else None
+
+
+# ---- the commands ------------------------------------------------------------------------
+
+
+def up(config: Config, wait: float = READY_DEADLINE, say: Say = print) -> None:
+    """Start every process, then wait until the front end knows a leader. On any failure,
+    stops whatever it started and raises ClusterError."""
+    all_processes = processes(config)
+    running = [f"{p.name} (pid {pid})" for p in all_processes if (pid := running_pid(p))]
+    if running:
+        raise ClusterError(
+            f"the cluster is already running: {', '.join(running)}; `bazaar down` stops it"
+        )
+    twistd = find_twistd()
+    for process in all_processes:
+        process.pidfile.parent.mkdir(parents=True, exist_ok=True)
+        process.logfile.parent.mkdir(parents=True, exist_ok=True)
+        process.pidfile.unlink(missing_ok=True)  # stale: its pid is dead or someone else's
+    started: list[Process] = []
+    try:
+        for process in all_processes:
+            started.append(process)
+            _start(twistd, process, config)
+        leader = _await_leader(config, all_processes, wait)
+    except BaseException:
+        _stop_all(reversed(started), say)
+        raise
+    say(f"the cluster is up: front end {frontend_url(config)}, leader {leader}")
+    for process in all_processes:
+        say(f"  {process.name:<10} pid {read_pid(process.pidfile)}")
+    say(f"logs: {config.data_dir / 'log'}/<name>.log")
+    say(f"pids: {config.data_dir / 'run'}/<name>.pid")
+
+
+def _start(twistd: str, process: Process, config: Config) -> None:
+    # A daemonizing twistd returns once its service has started (or failed to), reporting
+    # the failure in its exit status: that is the readiness signal for each process.
+    # Its output goes to a file, not a pipe: a pipe inherited by the daemon would keep us
+    # waiting for an end of file that never comes.
+    argv = twistd_command(twistd, process, config)
+    with tempfile.TemporaryFile() as output:
+        try:
+            result = subprocess.run(
+                argv,
+                env=child_environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                timeout=TWISTD_START_TIMEOUT,
+            )
+        except subprocess.TimeoutExpired:
+            raise ClusterError(
+                f"{process.name} did not report its start within {TWISTD_START_TIMEOUT:g} s\n"
+                + log_tail(process.logfile)
+            ) from None
+        output.seek(0)
+        said = output.read().decode("utf-8", "replace").strip()
+    if result.returncode != 0 or running_pid(process) is None:
+        raise ClusterError(
+            f"{process.name} did not start (twistd exit status {result.returncode}): "
+            f"{' '.join(argv)}\n" + (f"{said}\n" if said else "") + log_tail(process.logfile)
+        )
+
+
+def _await_leader(config: Config, all_processes: list[Process], wait: float) -> str:
+    deadline = time.monotonic() + wait
+    while True:
+        leader = fetch_leader(config, timeout=1.0)
+        if leader is not None:
+            return leader
+        for process in all_processes:
+            if running_pid(process) is None:
+                raise ClusterError(
+                    f"{process.name} stopped while the cluster was starting\n"
+                    + log_tail(process.logfile)
+                )
+        if time.monotonic() >= deadline:
+            frontend = all_processes[-1]
+            raise ClusterError(
+                f"the front end at {frontend_url(config)} did not name a leader "
+                f"(GET /leader) within {wait:g} s\n" + log_tail(frontend.logfile)
+            )
+        time.sleep(POLL_INTERVAL)
+
+
+def down(config: Config, say: Say = print) -> None:
+    """Stop every process, front end first; fine to repeat."""
+    stopped = False
+    for process in reversed(processes(config)):
+        outcome = stop_process(process)
+        if outcome:
+            say(f"{process.name}: {outcome}")
+            stopped = True
+    if not stopped:
+        say("the cluster is not running")
+
+
+def status(config: Config, say: Say = print) -> bool:
+    """Print each process and the leader; True when every process runs."""
+    all_running = True
+    for process in processes(config):
+        pid = running_pid(process)
+        if pid is None:
+            all_running = False
+            stale = " (stale pidfile)" if process.pidfile.exists() else ""
+            say(f"{process.name:<10} stopped{stale}")
+        else:
+            say(f"{process.name:<10} running  pid {pid}")
+    say(f"{'leader':<10} {fetch_leader(config, timeout=2.0) or 'unknown'}")
+    return all_running
+
+
+def demo(iterations: int, probability: float, seed: int | None = None, say: Say = print) -> int:
+    """up, the client, down, in a fresh directory on the built-in defaults; the client's
+    exit status. The directory is removed after a success and kept (for its logs) otherwise."""
+    workdir = Path(tempfile.mkdtemp(prefix="bazaar-demo-"))
+    previous = os.getcwd()
+    os.chdir(workdir)
+    say(f"demo directory: {workdir}")
+    config = load_config(None)  # no bazaar.toml here: the loopback defaults
+    code = 1
+    try:
+        up(config, say=say)
+        argv = [sys.executable, "-m", "bazaar.cli", "client", "--url", frontend_url(config),
+                "-n", str(iterations), "-p", repr(probability)]
+        if seed is not None:
+            argv += ["--seed", str(seed)]
+        # The client runs its own reactor, so it gets its own process; what we printed must
+        # come out before what it prints.
+        sys.stdout.flush()
+        code = subprocess.run(argv, env=child_environment(), stdin=subprocess.DEVNULL).returncode
+        return code
+    finally:
+        try:
+            down(config, say=say)
+        finally:
+            os.chdir(previous)
+            if code == 0:
+                shutil.rmtree(workdir, ignore_errors=True)
+            else:
+                say(f"logs kept in {workdir / 'var' / 'log'}")

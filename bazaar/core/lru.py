@@ -1,0 +1,93 @@
+"""The front end's stock cache: least-recently-used, with fills that an invalidation can void.
+
+A cache miss looks the stock up in the catalog, which takes a while. If a trade's invalidation
+arrives during that lookup, the value on its way back may predate the trade; storing it would
+serve the old quantity until the next trade. So a fill is opened before the lookup
+(`begin_fill`) and closed after it (`complete_fill`), and an invalidation voids every fill of
+that name that is still open: its value is dropped instead of stored.
+
+Only open fills are remembered, never names that were merely invalidated, so names a client
+makes up cannot grow the cache's memory beyond its capacity plus the lookups in flight.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Generic, Hashable, TypeVar
+
+V = TypeVar("V")
+
+
+class FillToken:
+    """Identifies one open fill; compared by identity only."""
+
+    __slots__ = ()
+
+
+class LRUCache(Generic[V]):
+    def __init__(self, capacity: int) -> None:
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+            raise ValueError(f"capacity must be a whole number >= 1, got {capacity!r}")
+        self.capacity = capacity
+        self._entries: OrderedDict[Hashable, V] = OrderedDict()  # oldest use first
+        self._open_fills: dict[Hashable, set[FillToken]] = {}
+        self.hits = 0
+        self.misses = 0
+        self.evictions = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, name: Hashable) -> bool:
+        """Whether `name` is cached, without counting a hit or miss or refreshing it."""
+        return name in self._entries
+
+    def get(self, name: Hashable) -> V | None:
+        """The cached value (now the most recently used), or None on a miss."""
+        try:
+            value = self._entries[name]
+        except KeyError:
+            self.misses += 1
+            return None
+        self._entries.move_to_end(name)
+        self.hits += 1
+        return value
+
+    def begin_fill(self, name: Hashable) -> FillToken:
+        """Call before looking `name` up elsewhere; pass the token to complete or abandon."""
+        token = FillToken()
+        self._open_fills.setdefault(name, set()).add(token)
+        return token
+
+    def complete_fill(self, name: Hashable, token: FillToken, value: V) -> bool:
+        """Store `value` unless `name` was invalidated since the token; True if stored."""
+        if not self._close(name, token):
+            return False
+        self._entries[name] = value
+        self._entries.move_to_end(name)
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+            self.evictions += 1
+        return True
+
+    def abandon_fill(self, name: Hashable, token: FillToken) -> None:
+        """The lookup failed or found nothing: close the fill without storing anything."""
+        self._close(name, token)
+
+    def invalidate(self, name: Hashable) -> None:
+        """Drop `name` and void its open fills."""
+        self._entries.pop(name, None)
+        self._open_fills.pop(name, None)
+
+    def open_fills(self) -> int:
+        """How many fills are open (for tests and diagnostics)."""
+        return sum(len(tokens) for tokens in self._open_fills.values())
+
+    def _close(self, name: Hashable, token: FillToken) -> bool:
+        tokens = self._open_fills.get(name)
+        if tokens is None or token not in tokens:
+            return False
+        tokens.discard(token)
+        if not tokens:
+            del self._open_fills[name]
+        return True

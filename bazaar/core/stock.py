@@ -1,0 +1,58 @@
+"""The stock table's rules: what a trade does to a stock, and the seed's default catalog."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+
+from bazaar.core.orders import BUY, SELL, valid_quantity
+
+
+@dataclass(frozen=True)
+class Stock:
+    name: str
+    price: float
+    quantity: int
+    volume: int
+
+
+class TradeCheck(enum.Enum):
+    """Why a trade is refused, in the order the checks run (the seed's order)."""
+
+    OK = "ok"
+    STOCK_NOT_FOUND = "stock not found"
+    INVALID_TYPE = "invalid request type"
+    INVALID_QUANTITY = "invalid number of stocks"
+    NOT_ENOUGH_STOCK = "not enough stocks available to buy"
+
+
+def apply_trade(stock: Stock | None, type_: str | None, quantity: int) -> tuple[TradeCheck, Stock | None]:
+    """Check a trade against `stock` and return the stock as it would be after it."""
+    if stock is None:
+        return TradeCheck.STOCK_NOT_FOUND, None
+    if type_ not in (BUY, SELL):
+        return TradeCheck.INVALID_TYPE, stock
+    if not valid_quantity(quantity):
+        return TradeCheck.INVALID_QUANTITY, stock
+    if type_ == BUY:
+        if quantity > stock.quantity:
+            return TradeCheck.NOT_ENOUGH_STOCK, stock
+        return TradeCheck.OK, replace(stock, quantity=stock.quantity - quantity, volume=stock.volume + quantity)
+    return TradeCheck.OK, replace(stock, quantity=stock.quantity + quantity, volume=stock.volume + quantity)
+
+
+DEFAULT_STOCKS = tuple(
+    Stock(name, price, 1000, 100)
+    for name, price in [
+        ("tesla", 183.26),
+        ("ford", 11.93),
+        ("apple", 152.59),
+        ("amazon", 94.88),
+        ("nvidia", 240.63),
+        ("intel", 28.01),
+        ("meta", 194.02),
+        ("nike", 126.13),
+        ("amc", 4.78),
+        ("gamestop", 20.00),
+    ]
+)

@@ -1,0 +1,250 @@
+"""The public HTTP API (SPEC §3) and the internal endpoints (§4), as a Klein app.
+
+The front end checks only the shape of what it forwards; the order leader decides whether a
+trade is valid, in the seed's order of checks. Every failure, expected or not, leaves through
+`error_response`, so every client sees a JSON error and never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from klein import Klein
+from klein.resource import KleinResource
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.iweb import IRequest
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+
+from bazaar.convert import trade_type_to_proto
+from bazaar.core.lru import LRUCache
+from bazaar.core.orders import valid_quantity
+from bazaar.frontend.backends import PeerUnavailable, PlacedOrder, StockInfo
+from bazaar.frontend.leader import LeaderTracker, NoLeaderAvailable
+from bazaar.v1 import order_pb2
+
+log = Logger()
+
+# No stock is named with more characters than this; longer names are not looked up at all, so
+# a client cannot push an oversized message at a backend (which could look like a dead peer).
+MAX_NAME_LENGTH = 100
+MAX_ORDER_NUMBER = 2**63 - 1  # protobuf int64
+
+
+class ApiError(Exception):
+    """An answer for the client: HTTP status and message."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def stock_not_found() -> ApiError:
+    return ApiError(404, "stock not found")
+
+
+def transaction_not_found() -> ApiError:
+    return ApiError(404, "transaction not found")
+
+
+# The leader's verdict on a trade it refused.
+_REFUSALS = {
+    order_pb2.REQUEST_STATUS_STOCK_NOT_FOUND: (404, "stock not found"),
+    order_pb2.REQUEST_STATUS_INVALID_TYPE: (400, "invalid request type"),
+    order_pb2.REQUEST_STATUS_INVALID_QUANTITY: (400, "invalid number of stocks"),
+    order_pb2.REQUEST_STATUS_NOT_ENOUGH_STOCK: (400, "not enough stocks available to buy"),
+    order_pb2.REQUEST_STATUS_UNAVAILABLE: (503, "the order service cannot take trades right now"),
+}
+_UNEXPECTED_STATUS = (503, "unexpected answer from the order leader")
+
+
+def _status_and_message(error: BaseException) -> tuple[int, str]:
+    """The one mapping from an exception to what the client is told."""
+    if isinstance(error, ApiError):
+        return error.code, error.message
+    if isinstance(error, NotFound):
+        return 404, "no such resource"
+    if isinstance(error, MethodNotAllowed):
+        return 405, "method not allowed"
+    if isinstance(error, HTTPException) and error.code is not None and error.code < 500:
+        return error.code, error.name.lower()
+    if isinstance(error, NoLeaderAvailable):
+        return 503, "no order leader is available"
+    if isinstance(error, PeerUnavailable):
+        return 503, "a backend service is unavailable"
+    return 500, "internal error"
+
+
+def json_response(request: IRequest, code: int, body: dict[str, Any]) -> bytes:
+    request.setResponseCode(code)
+    request.setHeader(b"Content-Type", b"application/json")
+    return json.dumps(body).encode("utf-8")
+
+
+def error_response(request: IRequest, error: BaseException) -> bytes:
+    code, message = _status_and_message(error)
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        request.setHeader(b"Allow", ", ".join(error.valid_methods).encode("ascii"))
+    return json_response(request, code, {"error": {"code": code, "message": message}})
+
+
+class _Utf8CheckedResource(KleinResource):
+    """Klein answers a URL that is not UTF-8 with a plain-text 400; this makes it JSON."""
+
+    def render(self, request: IRequest) -> Any:
+        try:
+            for part in (*request.prepath, *request.postpath, request.getRequestHostname()):
+                part.decode("utf-8")
+        except UnicodeDecodeError:
+            return error_response(request, ApiError(400, "the request URL is not valid UTF-8"))
+        return super().render(request)
+
+
+class JsonKlein(Klein):
+    def resource(self) -> KleinResource:
+        return _Utf8CheckedResource(self)
+
+
+def _usable_name(name: object) -> bool:
+    """Whether `name` could name a stock at all (else it is not found, without asking)."""
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_LENGTH:
+        return False
+    try:
+        name.encode("utf-8")  # lone surrogates from JSON "\ud800" cannot be sent
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _order_number(text: str) -> int | None:
+    if not (text.isascii() and text.isdigit()) or len(text) > 19:
+        return None
+    number = int(text)
+    return number if number <= MAX_ORDER_NUMBER else None
+
+
+def _parse_order(body: bytes) -> dict[str, Any]:
+    try:
+        order = json.loads(body)
+    except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd nesting or digits
+        order = None
+    if not isinstance(order, dict):
+        raise ApiError(400, "request body is not a JSON object")
+    for field in ("name", "quantity", "type"):
+        if field not in order:
+            raise ApiError(400, f"request body is missing the field \"{field}\"")
+    return order
+
+
+class FrontEnd:
+    app = JsonKlein()
+    # "//stocks/x" is not a stock path: no redirects to a merged path.
+    app.url_map.merge_slashes = False
+
+    def __init__(
+        self,
+        catalog: Any,
+        leaders: LeaderTracker,
+        cache: LRUCache[StockInfo] | None,
+    ) -> None:
+        self.catalog = catalog
+        self.leaders = leaders
+        self.cache = cache
+
+    @app.handle_errors
+    def _error(self, request: IRequest, failure: Failure) -> bytes:
+        if _status_and_message(failure.value)[0] == 500:
+            log.failure(
+                "unexpected error answering {method} {uri}",
+                failure,
+                method=request.method,
+                uri=request.uri,
+            )
+        return error_response(request, failure.value)
+
+    @app.route("/stocks/<name>", methods=["GET"])
+    async def get_stock(self, request: IRequest, name: str) -> bytes:
+        stock = await self._stock(name)
+        data = {"name": stock.name, "price": round(stock.price, 2), "quantity": stock.quantity}
+        return json_response(request, 200, {"data": data})
+
+    @app.route("/orders", methods=["POST"])
+    async def place_order(self, request: IRequest) -> bytes:
+        # The Idempotency-Key header is accepted and, for now, ignored.
+        order = _parse_order(request.content.read())
+        name = order["name"]
+        if not _usable_name(name):
+            raise stock_not_found()
+        trade_type = trade_type_to_proto(order["type"])
+        # An invalid quantity still goes to the leader, as 0, so that it is refused only after
+        # the stock and type checks: the seed's order of errors.
+        quantity = order["quantity"] if valid_quantity(order["quantity"]) else 0
+        placed: PlacedOrder = await self.leaders.call_leader(
+            lambda replica: replica.request(name, quantity, trade_type)
+        )
+        if placed.status != order_pb2.REQUEST_STATUS_OK:
+            code, message = _REFUSALS.get(placed.status, _UNEXPECTED_STATUS)
+            raise ApiError(code, message)
+        if self.cache is not None:
+            # The leader pushes this too, but only after replying; the client's next GET must
+            # already see the new quantity.
+            self.cache.invalidate(name)
+        data = {"transaction_number": placed.transaction_number}
+        return json_response(request, 200, {"data": data})
+
+    @app.route("/orders/<number>", methods=["GET"])
+    async def get_order(self, request: IRequest, number: str) -> bytes:
+        wanted = _order_number(number)
+        if wanted is None:
+            raise transaction_not_found()
+        order = await self.leaders.call_leader(lambda replica: replica.lookup(wanted))
+        if order is None:
+            raise transaction_not_found()
+        return json_response(request, 200, {"data": order.as_json()})
+
+    @app.route("/cache/<name>", methods=["GET"])
+    def invalidate(self, request: IRequest, name: str) -> bytes:
+        if self.cache is not None:
+            self.cache.invalidate(name)
+        return json_response(request, 200, {"data": {}})
+
+    @app.route("/leader", methods=["GET"])
+    async def get_leader(self, request: IRequest) -> bytes:
+        leader = await self.leaders.leader()
+        address = self.leaders.address_of(leader)
+        return json_response(request, 200, {"data": {"leader": str(address)}})
+
+    @app.route("/leader/<caller>", methods=["GET"])
+    async def get_leader_seed_form(self, request: IRequest, caller: str) -> bytes:
+        """The seed's rejoining replicas name themselves; who asks does not change the answer."""
+        return await self.get_leader(request)
+
+    async def _stock(self, name: str) -> StockInfo:
+        if not _usable_name(name):
+            raise stock_not_found()
+        cache = self.cache
+        if cache is None:
+            return await self._look_up(name)
+        cached = cache.get(name)
+        if cached is not None:
+            return cached
+        token = cache.begin_fill(name)
+        try:
+            stock = await self._look_up(name)
+        except BaseException:
+            cache.abandon_fill(name, token)
+            raise
+        cache.complete_fill(name, token, stock)
+        return stock
+
+    async def _look_up(self, name: str) -> StockInfo:
+        try:
+            stock = await self.catalog.lookup(name)
+        except PeerUnavailable as e:
+            log.warn("catalog lookup of {name!r} failed: {error}", name=name, error=e)
+            raise ApiError(503, "the catalog is unavailable") from None
+        if stock is None:
+            raise stock_not_found()
+        return stock

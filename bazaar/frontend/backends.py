@@ -1,0 +1,168 @@
+"""The front end's gRPC peers (catalog and order replicas), as calls returning Deferreds.
+
+Every call carries a deadline from the configuration. Any way a call can fail to produce an
+answer (refused, timed out, cancelled, the peer's handler crashed) becomes PeerUnavailable:
+the front end's only question is whether this peer can serve it right now. Stubs are made on
+first use, so building these objects touches no gRPC state (twistd forks after makeService).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from twisted.internet import defer
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+
+from bazaar import grpc_bridge
+from bazaar.config import Address, Timeouts
+from bazaar.convert import order_from_proto
+from bazaar.core.orders import Order
+from bazaar.rpc import Channels
+from bazaar.v1 import catalog_pb2, catalog_pb2_grpc, order_pb2, order_pb2_grpc
+
+ORDER_SERVICE_NAME = "bazaar.v1.OrderService"
+
+
+class PeerUnavailable(Exception):
+    """A gRPC peer gave no usable answer: treat it as down."""
+
+    def __init__(self, peer: str, reason: str) -> None:
+        super().__init__(f"{peer}: {reason}")
+        self.peer = peer
+        self.reason = reason
+
+
+class NotLeader(Exception):
+    """The replica answered, but it does not lead: select again."""
+
+
+@dataclass(frozen=True)
+class StockInfo:
+    name: str
+    price: float
+    quantity: int
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    """The leader's verdict on a trade: a RequestStatus and, when OK, the transaction number."""
+
+    status: int
+    transaction_number: int
+
+
+def _as_peer_unavailable(peer: str) -> Callable[[Failure], Failure]:
+    def convert(failure: Failure) -> Failure:
+        error = failure.value
+        if isinstance(error, grpc.RpcError):
+            code = error.code() if callable(getattr(error, "code", None)) else None
+            name = code.name if isinstance(code, grpc.StatusCode) else "RPC error"
+            return Failure(PeerUnavailable(peer, name))
+        if isinstance(error, (defer.CancelledError, defer.TimeoutError)):
+            return Failure(PeerUnavailable(peer, type(error).__name__))
+        return failure
+
+    return convert
+
+
+class _Peer:
+    def __init__(
+        self,
+        reactor: Any,
+        channels: Channels,
+        address: Address,
+        timeouts: Timeouts,
+        stub_class: Any,
+    ) -> None:
+        self._reactor = reactor
+        self._channels = channels
+        self.address = address
+        self._timeouts = timeouts
+        self._stub_class = stub_class
+        self._stub: Any = None
+
+    def _call(self, method_name: str, request: Any, timeout: float) -> Deferred:
+        if self._stub is None:
+            self._stub = self._stub_class(self._channels.get(self.address))
+        d = grpc_bridge.call(self._reactor, getattr(self._stub, method_name), request, timeout)
+        return d.addErrback(_as_peer_unavailable(str(self.address)))
+
+
+class CatalogClient(_Peer):
+    def __init__(
+        self, reactor: Any, channels: Channels, address: Address, timeouts: Timeouts
+    ) -> None:
+        super().__init__(reactor, channels, address, timeouts, catalog_pb2_grpc.CatalogServiceStub)
+
+    def lookup(self, name: str) -> Deferred:
+        """Fires with a StockInfo, or None when the catalog has no such stock."""
+
+        def convert(response: catalog_pb2.LookupStockResponse) -> StockInfo | None:
+            if not response.found:
+                return None
+            return StockInfo(name, response.price, response.quantity)
+
+        request = catalog_pb2.LookupStockRequest(name=name)
+        return self._call("Lookup", request, self._timeouts.rpc).addCallback(convert)
+
+
+class ReplicaClient(_Peer):
+    def __init__(
+        self,
+        reactor: Any,
+        channels: Channels,
+        replica_id: int,
+        address: Address,
+        timeouts: Timeouts,
+    ) -> None:
+        super().__init__(reactor, channels, address, timeouts, order_pb2_grpc.OrderServiceStub)
+        self.id = replica_id
+        self._health_stub: Any = None
+
+    def request(self, name: str, quantity: int, trade_type: int) -> Deferred:
+        """Fires with a PlacedOrder; fails with NotLeader if this replica does not lead."""
+
+        def convert(response: order_pb2.PlaceOrderResponse) -> PlacedOrder:
+            if response.status == order_pb2.REQUEST_STATUS_NOT_LEADER:
+                raise NotLeader(f"replica {self.id} does not lead")
+            return PlacedOrder(response.status, response.transaction_number)
+
+        request = order_pb2.PlaceOrderRequest(name=name, quantity=quantity, type=trade_type)
+        return self._call("Request", request, self._timeouts.rpc).addCallback(convert)
+
+    def lookup(self, number: int) -> Deferred:
+        """Fires with the committed Order numbered `number`, or None."""
+
+        def convert(response: order_pb2.LookupOrderResponse) -> Order | None:
+            return order_from_proto(response.order) if response.found else None
+
+        request = order_pb2.LookupOrderRequest(number=number)
+        return self._call("Lookup", request, self._timeouts.rpc).addCallback(convert)
+
+    def assign_followers(self, followers: list[str]) -> Deferred:
+        """Tell this replica it leads, with these follower addresses. Fires with its last number."""
+        request = order_pb2.AssignFollowersRequest(followers=followers)
+        d = self._call("AssignFollowers", request, self._timeouts.rpc)
+        return d.addCallback(lambda response: response.last_number)
+
+    def probe(self) -> Deferred:
+        """True if the order service reports SERVING, False if not or unreachable."""
+        if self._health_stub is None:
+            self._health_stub = health_pb2_grpc.HealthStub(self._channels.get(self.address))
+        d = grpc_bridge.call(
+            self._reactor,
+            self._health_stub.Check,
+            health_pb2.HealthCheckRequest(service=ORDER_SERVICE_NAME),
+            self._timeouts.probe,
+        )
+        d.addCallback(lambda response: response.status == health_pb2.HealthCheckResponse.SERVING)
+        return d.addErrback(_unreachable_is_unhealthy)
+
+
+def _unreachable_is_unhealthy(failure: Failure) -> bool:
+    failure.trap(grpc.RpcError, defer.CancelledError, defer.TimeoutError)
+    return False

@@ -1,0 +1,174 @@
+"""The front end's view of the order leader: LeaderSelection driven with real probes.
+
+One selection runs at a time and every request that needs the leader meanwhile waits on it;
+each waiter gets its own Deferred, so a client hanging up cancels only its own wait, never the
+selection. Probes go to all replicas at once, so replicas that hang cost one probe deadline in
+total rather than one each.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable, Mapping, Protocol, TypeVar
+
+from twisted.internet import defer
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from bazaar.config import Address
+from bazaar.core.leader_selection import Assign, Leader, LeaderSelection, NoLeader
+from bazaar.frontend.backends import NotLeader, PeerUnavailable
+
+T = TypeVar("T")
+log = Logger()
+
+
+class NoLeaderAvailable(Exception):
+    """No order replica can lead right now."""
+
+
+class Replica(Protocol):
+    """What the tracker needs of a replica (ReplicaClient, or a fake in tests)."""
+
+    id: int
+    address: Address
+
+    def probe(self) -> Deferred: ...
+
+    def assign_followers(self, followers: list[str]) -> Deferred: ...
+
+
+class LeaderTracker:
+    def __init__(
+        self,
+        replicas: Mapping[int, Replica],
+        clock: IReactorTime,
+        probe_timeout: float,
+        assign_timeout: float,
+    ) -> None:
+        self.replicas = dict(replicas)
+        self._state = LeaderSelection(self.replicas)
+        self._clock = clock
+        self._probe_timeout = probe_timeout
+        self._assign_timeout = assign_timeout
+        self._waiters: list[Deferred] = []
+        self.selections = 0  # rounds started, for tests and diagnostics
+
+    @property
+    def current(self) -> Leader | None:
+        return self._state.current
+
+    def leader(self) -> Deferred:
+        """Fires with the current Leader, selecting one first if there is none.
+
+        Fails with NoLeaderAvailable when a selection finds none.
+        """
+        current = self._state.current
+        if current is not None:
+            return defer.succeed(current)
+        waiter: Deferred = Deferred(canceller=self._forget)
+        self._waiters.append(waiter)
+        if not self._state.selecting:
+            self._start_selection()
+        return waiter
+
+    def _forget(self, waiter: Deferred) -> None:
+        # The waiter may already be out of the list: fired waiters can cancel later ones.
+        if waiter in self._waiters:
+            self._waiters.remove(waiter)
+
+    def address_of(self, leader: Leader) -> Address:
+        return self.replicas[leader.replica_id].address
+
+    def failed(self, leader: Leader) -> None:
+        """A request found `leader` down or not leading; the next leader() selects again."""
+        if self._state.failed(leader):
+            log.warn("order leader {id} failed; a new one will be selected", id=leader.replica_id)
+
+    def start(self) -> Deferred:
+        """Select at start-up; having no leader yet is logged, not an error."""
+
+        def none_yet(failure: Failure) -> None:
+            failure.trap(NoLeaderAvailable)
+            log.warn(
+                "no order leader at start ({why}); requests will select again", why=failure.value
+            )
+
+        return self.leader().addErrback(none_yet)
+
+    async def call_leader(self, operation: Callable[[Any], Awaitable[T]]) -> T:
+        """Run `operation(replica)` on the leader; if the leader is down or no longer leads,
+        select again and redo it on the new one, so the caller never sees the change."""
+        # Every retry follows a selection; a bound stops a replica that is healthy yet keeps
+        # refusing from looping forever.
+        for _ in range(len(self.replicas) + 1):
+            leader = await self.leader()
+            replica = self.replicas[leader.replica_id]
+            try:
+                return await operation(replica)
+            except (PeerUnavailable, NotLeader) as e:
+                log.warn("leader {id} failed a request: {error}", id=leader.replica_id, error=e)
+                self.failed(leader)
+        raise NoLeaderAvailable("the order leader kept failing; giving up on this request")
+
+    def _start_selection(self) -> None:
+        self.selections += 1
+        Deferred.fromCoroutine(self._select()).addBoth(self._selection_done)
+
+    async def _select(self) -> Leader:
+        try:
+            ids = self._state.start()
+            results = await defer.gatherResults([self._probe(self.replicas[i]) for i in ids])
+            decision = self._state.probed(i for i, healthy in zip(ids, results) if healthy)
+            while isinstance(decision, Assign):
+                accepted = await self._offer(decision)
+                decision = self._state.assigned(accepted)
+        except BaseException as e:
+            # Keep the tracker usable after a bug in a step: end the round, report no leader.
+            if self._state.selecting:
+                self._state.abort(f"selection failed: {e!r}")
+            raise
+        if isinstance(decision, NoLeader):
+            raise NoLeaderAvailable(decision.reason)
+        log.info(
+            "order leader is replica {id} at {address}",
+            id=decision.replica_id,
+            address=str(self.replicas[decision.replica_id].address),
+        )
+        return decision
+
+    def _probe(self, replica: Replica) -> Deferred:
+        def broken(failure: Failure) -> bool:
+            if not failure.check(defer.TimeoutError):
+                log.failure("probe of replica {id} failed", failure, id=replica.id)
+            return False
+
+        d = defer.maybeDeferred(replica.probe)
+        d.addTimeout(self._probe_timeout, self._clock)
+        return d.addErrback(broken)
+
+    async def _offer(self, assign: Assign) -> bool:
+        replica = self.replicas[assign.leader_id]
+        followers = [str(self.replicas[i].address) for i in assign.follower_ids]
+        d = defer.maybeDeferred(replica.assign_followers, followers)
+        d.addTimeout(self._assign_timeout, self._clock)
+        try:
+            await d
+        except (PeerUnavailable, defer.TimeoutError) as e:
+            log.warn("replica {id} did not take leadership: {error}", id=replica.id, error=e)
+            return False
+        return True
+
+    def _selection_done(self, result: Leader | Failure) -> None:
+        if isinstance(result, Failure) and not result.check(NoLeaderAvailable):
+            log.failure("leader selection failed", result)
+            result = Failure(NoLeaderAvailable(f"leader selection failed: {result.value!r}"))
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if waiter.called:  # cancelled by an earlier waiter's callbacks
+                continue
+            if isinstance(result, Failure):
+                waiter.errback(result)
+            else:
+                waiter.callback(result)

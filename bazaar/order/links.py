@@ -1,0 +1,90 @@
+"""The leader's sender to one follower: one Propagate in flight, carrying every order the
+follower lacks, so a follower that falls behind catches up in large batches."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from twisted.logger import Logger
+
+from bazaar.convert import order_to_proto
+from bazaar.grpc_bridge import call
+from bazaar.peers import is_peer_failure
+from bazaar.v1 import order_pb2, order_pb2_grpc
+
+if TYPE_CHECKING:
+    from bazaar.order.replica import Replica
+
+log = Logger()
+
+BATCH_LIMIT = 1000
+# A follower that answers GAP without progress is still writing an earlier batch: retry soon.
+GAP_RETRY_DELAY = 0.02
+
+
+class FollowerLink:
+    def __init__(self, replica: "Replica", address: str, channel: Any, timeout: float) -> None:
+        self._replica = replica
+        self.address = address
+        self._stub = order_pb2_grpc.OrderServiceStub(channel)
+        self._timeout = timeout
+        self._sending = False
+        self._retry: Any = None
+        # Until the follower first answers, its channel may still be reconnecting after a
+        # restart: that first call waits for it (within its deadline) instead of failing.
+        self._answered_once = False
+        self.closed = False
+
+    def kick(self) -> None:
+        """Send what the follower lacks, unless a send is already under way."""
+        if self._sending or self.closed or self._retry is not None:
+            return
+        numbers = self._replica.replication.to_send(
+            self.address, self._replica.core.last_accepted, BATCH_LIMIT
+        )
+        if numbers is None:
+            return
+        self._sending = True
+        orders = self._replica.orders_in(numbers)
+        request = order_pb2.PropagateRequest(orders=[order_to_proto(o) for o in orders])
+        d = call(self._replica.reactor, self._stub.Propagate, request, self._timeout,
+                 wait_for_ready=not self._answered_once)
+        d.addCallbacks(self._answered, self._failed, callbackArgs=(numbers,))
+
+    def close(self) -> None:
+        self.closed = True
+        if self._retry is not None and self._retry.active():
+            self._retry.cancel()
+        self._retry = None
+
+    def _answered(self, response: order_pb2.PropagateResponse, numbers: range) -> None:
+        self._sending = False
+        self._answered_once = True
+        if self.closed:
+            return
+        before = self._replica.replication.position(self.address)
+        self._replica.follower_acknowledged(self.address, response.last_number)
+        if response.status == order_pb2.PROPAGATE_STATUS_GAP and before == response.last_number:
+            self._retry = self._replica.reactor.callLater(GAP_RETRY_DELAY, self._retry_now)
+        else:
+            self.kick()
+
+    def _retry_now(self) -> None:
+        self._retry = None
+        self.kick()
+
+    def _failed(self, failure: Any) -> None:
+        self._sending = False
+        if self.closed:
+            return
+        if not is_peer_failure(failure.value):
+            log.failure("propagation to {address} failed", failure, address=self.address)
+        else:
+            log.warn("follower {address} unreachable ({error}); dropped until it rejoins",
+                     address=self.address, error=_short(failure.value))
+        self._replica.drop_follower(self.address)
+
+
+def _short(exc: BaseException) -> str:
+    code = getattr(exc, "code", None)
+    return code().name if callable(code) else type(exc).__name__

@@ -1,0 +1,68 @@
+"""A restarted replica asks the front end for the leader and streams every order it missed.
+
+The front end may not be up yet (a cluster starting from scratch): then there is nothing to
+rejoin, and the front end's leader selection will hand this replica its role.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import grpc
+import treq
+from twisted.internet import threads
+from twisted.logger import Logger
+
+from bazaar.convert import order_from_proto
+from bazaar.grpc_bridge import ReactorHop
+from bazaar.order.replica import Replica
+from bazaar.v1 import order_pb2, order_pb2_grpc
+
+log = Logger()
+
+# Generous: a replica that missed 100k orders must get them all in one stream.
+SYNC_DEADLINE = 120.0
+
+
+async def find_leader(config: Any) -> str | None:
+    url = f"http://{config.frontend.address}/leader"
+    try:
+        response = await treq.get(url, timeout=config.timeouts.http, persistent=False)
+        body = json.loads(await response.content())
+    except Exception as e:  # unreachable, timed out, or not our front end
+        log.info("front end at {url} not answering ({error}); not rejoining", url=url, error=e)
+        return None
+    if response.code != 200:
+        log.info("front end knows no leader yet (HTTP {code}); not rejoining", code=response.code)
+        return None
+    return body.get("data", {}).get("leader")
+
+
+async def rejoin(replica: Replica, hop: ReactorHop) -> bool:
+    """Catch up from the current leader and become its follower; False if there is none."""
+    leader = await find_leader(replica.config)
+    if leader is None or leader == replica.address:
+        return False
+    stub = order_pb2_grpc.OrderServiceStub(replica.channel(leader))
+    request = order_pb2.SynchronizeRequest(last_number=replica.core.last_durable, caller=replica.address)
+
+    def stream() -> int:
+        count = 0
+        for response in stub.Synchronize(request, timeout=SYNC_DEADLINE):
+            orders = [order_from_proto(o) for o in response.orders]
+            # Each batch is committed before the next is read: a crash mid-stream keeps a prefix.
+            hop.call(replica.receive, orders, timeout=SYNC_DEADLINE)
+            count += len(orders)
+        return count
+
+    log.info("rejoining: streaming orders after {last} from leader {leader}",
+             last=replica.core.last_durable, leader=leader)
+    try:
+        count = await threads.deferToThread(stream)
+    except grpc.RpcError as e:
+        log.warn("rejoin stream from {leader} failed: {code} {details}",
+                 leader=leader, code=e.code().name, details=e.details())
+        return False
+    log.info("rejoined leader {leader} after receiving {count} orders", leader=leader, count=count)
+    return True

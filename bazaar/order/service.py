@@ -1,0 +1,83 @@
+"""One order replica process: log, writer thread, channels, gRPC server, then the rejoin attempt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from twisted.application.service import MultiService
+from twisted.internet.defer import ensureDeferred
+from twisted.logger import Logger
+
+from bazaar.config import Config
+from bazaar.core.orders import Order
+from bazaar.grpc_bridge import ReactorHop
+from bazaar.group_commit import GroupCommitter
+from bazaar.order.invalidation import CacheInvalidator
+from bazaar.order.rejoin import rejoin
+from bazaar.order.replica import Replica
+from bazaar.order.servicer import OrderServicer
+from bazaar.order.store import OrderStore
+from bazaar.rpc import Channels, GrpcServerService
+from bazaar.v1 import order_pb2, order_pb2_grpc
+
+SERVICE_NAME = order_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name
+
+log = Logger()
+
+
+class OrderReplicaService(MultiService):
+    def __init__(self, reactor: Any, config: Config, replica_id: int) -> None:
+        super().__init__()
+        self.reactor = reactor
+        self.config = config
+        self.replica_id = replica_id
+        self.address = config.replica_address(replica_id)
+        self.store: OrderStore | None = None
+        self.replica: Replica | None = None
+        self.hop = ReactorHop(reactor, timeout=config.timeouts.rpc)
+        self.channels = Channels()
+        self.channels.setServiceParent(self)
+        self.committer = GroupCommitter(reactor, self._append, name=f"order-{replica_id}")
+        self.committer.setServiceParent(self)
+        self.grpc = GrpcServerService(self.address, self._register, [SERVICE_NAME])
+        self.grpc.setServiceParent(self)
+        self._invalidator: CacheInvalidator | None = None
+        self.rejoined: Any = None
+
+    def _append(self, orders: list[Order]) -> list[int]:
+        assert self.store is not None
+        self.store.append(orders)
+        return [o.number for o in orders]
+
+    def _register(self, server: grpc.Server) -> None:
+        assert self.replica is not None
+        servicer = OrderServicer(self.replica, self.hop, self.config.timeouts.rpc)
+        order_pb2_grpc.add_OrderServiceServicer_to_server(servicer, server)
+
+    def startService(self) -> None:
+        # Files, pools and sockets are made here, after twistd has forked.
+        self.store = OrderStore(self.config.replica_dir(self.replica_id))
+        self._invalidator = CacheInvalidator(self.reactor, self.config)
+        self.replica = Replica(
+            self.reactor, self.config, self.replica_id, self.store, self.committer,
+            self.channels, self._invalidator,
+        )
+        log.info("replica {id} at {address}: {count} orders on disk",
+                 id=self.replica_id, address=str(self.address), count=self.store.last_number + 1)
+        super().startService()
+        self.rejoined = ensureDeferred(rejoin(self.replica, self.hop))
+        self.rejoined.addErrback(lambda f: log.failure("rejoin failed", f))
+
+    def stopService(self) -> Any:
+        self.hop.stop()
+        d = super().stopService()
+
+        def close(result: Any) -> Any:
+            if self.store is not None:
+                self.store.close()
+            if self._invalidator is not None:
+                self._invalidator.close()
+            return result
+
+        return d.addBoth(close)

@@ -1,0 +1,76 @@
+"""gRPC face of an order replica: each handler hops into the reactor with a bounded wait.
+
+Lookup and the rejoin stream read the log from the handler thread through their own SQLite
+connections: committed orders never change, so they need no reactor state.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import grpc
+from twisted.logger import Logger
+
+from bazaar.convert import order_from_proto, order_to_proto
+from bazaar.grpc_bridge import ReactorHop, ReactorUnavailable, remaining
+from bazaar.order.replica import Replica
+from bazaar.v1 import order_pb2, order_pb2_grpc
+
+log = Logger()
+
+SYNC_BATCH = 2000
+
+
+class OrderServicer(order_pb2_grpc.OrderServiceServicer):
+    def __init__(self, replica: Replica, hop: ReactorHop, timeout: float) -> None:
+        self._replica = replica
+        self._hop = hop
+        self._timeout = timeout
+
+    def _in_reactor(self, context: Any, f: Any, *args: Any) -> Any:
+        try:
+            return self._hop.call(f, *args, timeout=remaining(context, self._timeout))
+        except ReactorUnavailable as e:
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"replica busy or stopping: {e}")
+
+    def Request(self, request: order_pb2.PlaceOrderRequest, context: Any) -> order_pb2.PlaceOrderResponse:
+        status, number = self._in_reactor(
+            context, self._replica.place_order, request.name, request.quantity, request.type
+        )
+        return order_pb2.PlaceOrderResponse(status=status, transaction_number=max(number, 0))
+
+    def Lookup(self, request: order_pb2.LookupOrderRequest, context: Any) -> order_pb2.LookupOrderResponse:
+        order = self._replica.store.get(request.number)
+        if order is None:
+            return order_pb2.LookupOrderResponse(found=False)
+        return order_pb2.LookupOrderResponse(found=True, order=order_to_proto(order))
+
+    def Propagate(self, request: order_pb2.PropagateRequest, context: Any) -> order_pb2.PropagateResponse:
+        try:
+            orders = [order_from_proto(o) for o in request.orders]
+        except ValueError as e:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        status, last = self._in_reactor(context, self._replica.receive, orders)
+        return order_pb2.PropagateResponse(status=status, last_number=last)
+
+    def AssignFollowers(
+        self, request: order_pb2.AssignFollowersRequest, context: Any
+    ) -> order_pb2.AssignFollowersResponse:
+        last = self._in_reactor(context, self._replica.assign_followers, list(request.followers))
+        return order_pb2.AssignFollowersResponse(last_number=last)
+
+    def Synchronize(
+        self, request: order_pb2.SynchronizeRequest, context: Any
+    ) -> Iterator[order_pb2.SynchronizeResponse]:
+        if not self._in_reactor(context, lambda: self._replica.core.is_leader):
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "not the leader")
+        cursor = request.last_number
+        log.info("streaming orders after {cursor} to {caller}", cursor=cursor, caller=request.caller)
+        while True:
+            batch = self._replica.store.after(cursor, SYNC_BATCH)
+            if not batch:
+                break
+            yield order_pb2.SynchronizeResponse(orders=[order_to_proto(o) for o in batch])
+            cursor = batch[-1].number
+        if request.caller and not self._in_reactor(context, self._replica.register_follower, request.caller):
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "no longer the leader")

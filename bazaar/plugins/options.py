@@ -1,0 +1,23 @@
+"""What every Bazaar twistd plugin accepts: --config, checked before anything starts."""
+
+from __future__ import annotations
+
+from twisted.python import usage
+
+from bazaar.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
+
+
+class ConfigOptions(usage.Options):
+    optParameters = [
+        ["config", "c", DEFAULT_CONFIG_PATH, "Cluster configuration file (TOML); built-in defaults if absent."],
+    ]
+
+    def postOptions(self) -> None:
+        try:
+            self["cluster"] = load_config(self["config"])
+        except ConfigError as e:
+            raise usage.UsageError(str(e)) from None
+
+    @property
+    def cluster(self) -> Config:
+        return self["cluster"]

@@ -1,0 +1,194 @@
+"""A real Bazaar cluster for tests: five twistd processes on free loopback ports.
+
+Every process is stopped at teardown whatever the test did; waits poll a condition against a
+deadline instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+from typing import Any, Callable
+
+STARTUP_DEADLINE = 30.0
+REPLICA_IDS = (1, 2, 3)
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def twistd() -> str:
+    beside = Path(sys.executable).parent / "twistd"
+    return str(beside) if beside.exists() else shutil.which("twistd") or "twistd"
+
+
+def wait_for(condition: Callable[[], Any], deadline: float = STARTUP_DEADLINE, what: str = "") -> Any:
+    end = time.monotonic() + deadline
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {deadline}s waiting for {what or condition}")
+        time.sleep(0.02)  # polling interval, not a synchronisation guess
+
+
+class Response:
+    def __init__(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def __repr__(self) -> str:
+        return f"<{self.status} {self.body[:200]!r}>"
+
+
+class Cluster:
+    def __init__(self, root: Path, cache: bool = True, cache_size: int = 8) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        ports = free_ports(5)
+        self.catalog_port, self.frontend_port = ports[0], ports[1]
+        self.replica_ports = dict(zip(REPLICA_IDS, ports[2:]))
+        self.config = root / "bazaar.toml"
+        replicas = "\n".join(f'{i} = "127.0.0.1:{p}"' for i, p in self.replica_ports.items())
+        self.config.write_text(
+            f'data_dir = "data"\n\n[catalog]\naddress = "127.0.0.1:{self.catalog_port}"\n\n'
+            f'[frontend]\naddress = "127.0.0.1:{self.frontend_port}"\n'
+            f"cache = {'true' if cache else 'false'}\ncache_size = {cache_size}\n\n"
+            f"[replicas]\n{replicas}\n"
+        )
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    # -- processes ---------------------------------------------------------------------------
+
+    def command(self, name: str) -> list[str]:
+        if name.startswith("order-"):
+            plugin = ["bazaar-order", "--id", name.split("-")[1]]
+        else:
+            plugin = [f"bazaar-{name}"]
+        log = self.root / f"{name}.log"
+        return [twistd(), "-n", "--logfile", str(log), "--pidfile", "", *plugin, "--config", str(self.config)]
+
+    def port(self, name: str) -> int:
+        if name.startswith("order-"):
+            return self.replica_ports[int(name.split("-")[1])]
+        return {"catalog": self.catalog_port, "frontend": self.frontend_port}[name]
+
+    def start(self, name: str) -> None:
+        """Start one process and wait until it accepts connections."""
+        assert name not in self.processes or self.processes[name].poll() is not None, f"{name} runs"
+        self.processes[name] = subprocess.Popen(
+            self.command(name), cwd=self.root, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
+
+        def listening() -> bool:
+            self.check_alive()
+            with closing(socket.socket()) as s:
+                return s.connect_ex(("127.0.0.1", self.port(name))) == 0
+
+        wait_for(listening, what=f"{name} to listen")
+
+    def start_all(self) -> None:
+        # In this order, so the front end's first selection sees every replica.
+        for name in ["catalog", *(f"order-{i}" for i in REPLICA_IDS), "frontend"]:
+            self.start(name)
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
+        def ready() -> bool:
+            self.check_alive()
+            try:
+                return self.get("/leader").status == 200
+            except OSError:
+                return False
+
+        wait_for(ready, what="the front end to find a leader")
+
+    def check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None and process.returncode not in (-signal.SIGKILL, -signal.SIGTERM, 0):
+                raise AssertionError(f"{name} exited with {process.returncode}:\n{self.log(name)[-3000:]}")
+
+    def signal(self, name: str, sig: int) -> None:
+        self.processes[name].send_signal(sig)
+        if sig in (signal.SIGKILL, signal.SIGTERM):
+            self.processes[name].wait(10)
+
+    def log(self, name: str) -> str:
+        path = self.root / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGCONT)
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def leader_id(self) -> int:
+        address = self.get("/leader").json["data"]["leader"]
+        port = int(address.rsplit(":", 1)[1])
+        return next(i for i, p in self.replica_ports.items() if p == port)
+
+    # -- HTTP --------------------------------------------------------------------------------
+
+    def request(self, method: str, path: str, body: bytes | str | None = None,
+                headers: dict[str, str] | None = None, timeout: float = 10.0) -> Response:
+        if isinstance(body, str):
+            body = body.encode()
+        with closing(http.client.HTTPConnection("127.0.0.1", self.frontend_port, timeout=timeout)) as conn:
+            conn.request(method, path, body=body, headers=headers or {})
+            r = conn.getresponse()
+            return Response(r.status, r.read(), dict(r.getheaders()))
+
+    def get(self, path: str) -> Response:
+        return self.request("GET", path)
+
+    def post_order(self, name: str, quantity: Any, type_: Any) -> Response:
+        body = json.dumps({"name": name, "quantity": quantity, "type": type_})
+        return self.request("POST", "/orders", body, {"Content-Type": "application/json"})
+
+    def stock(self, name: str) -> dict[str, Any]:
+        r = self.get(f"/stocks/{name}")
+        assert r.status == 200, r
+        return r.json["data"]
+
+    # -- replicas' logs ------------------------------------------------------------------------
+
+    def dump_orders(self, replica_id: int) -> list[dict[str, Any]]:
+        out = subprocess.run(
+            [sys.executable, "-m", "bazaar.cli", "dump-orders", "--config", str(self.config),
+             "--id", str(replica_id)],
+            capture_output=True, text=True, check=True, cwd=self.root,
+            env={**os.environ},
+        ).stdout
+        return [json.loads(line) for line in out.splitlines() if line.strip()]

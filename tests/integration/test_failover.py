@@ -1,0 +1,82 @@
+"""Crashes: the leader killed under the client's feet, a replica rejoining, a full restart."""
+
+import signal
+
+import pytest
+
+from tests.integration.cluster import Cluster, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def trade(cluster: Cluster, name: str, quantity: int, type_: str) -> int:
+    r = cluster.post_order(name, quantity, type_)
+    assert r.status == 200, r
+    return r.json["data"]["transaction_number"]
+
+
+def assert_dumps_identical(cluster: Cluster, expected_count: int) -> None:
+    def identical():
+        dumps = [cluster.dump_orders(i) for i in (1, 2, 3)]
+        return dumps if all(d == dumps[0] for d in dumps) and len(dumps[0]) == expected_count else None
+
+    dumps = wait_for(identical, deadline=20, what="the three replicas' logs to be identical")
+    assert [o["number"] for o in dumps[0]] == list(range(expected_count))
+
+
+def test_killing_the_leader_is_invisible_to_clients(cluster: Cluster) -> None:
+    numbers = [trade(cluster, "meta", 2, "buy") for _ in range(5)]
+    assert cluster.leader_id() == 3
+    cluster.signal("order-3", signal.SIGKILL)
+    numbers += [trade(cluster, "meta", 1, "sell") for _ in range(5)]
+    assert numbers == list(range(10)), "numbering must continue with no gap and no reuse"
+    assert cluster.leader_id() == 2
+    for n in numbers:
+        r = cluster.get(f"/orders/{n}")
+        assert r.status == 200, r
+    assert cluster.stock("meta")["quantity"] == 1000 - 10 + 5
+
+
+def test_an_order_lookup_finds_the_new_leader_too(cluster: Cluster) -> None:
+    trade(cluster, "amc", 3, "buy")
+    cluster.signal("order-3", signal.SIGKILL)
+    r = cluster.get("/orders/0")
+    assert r.status == 200, r
+    assert r.json["data"] == {"number": 0, "name": "amc", "type": "buy", "quantity": 3}
+
+
+def test_a_restarted_replica_catches_up_and_follows(cluster: Cluster) -> None:
+    for _ in range(3):
+        trade(cluster, "intel", 1, "buy")
+    cluster.signal("order-1", signal.SIGKILL)  # a follower misses orders 3..22
+    for _ in range(20):
+        trade(cluster, "intel", 1, "buy")
+    cluster.start("order-1")
+    wait_for(lambda: "rejoined leader" in cluster.log("order-1"), what="order-1 to rejoin")
+    for _ in range(5):  # propagated to the rejoined follower as well
+        trade(cluster, "intel", 1, "sell")
+    assert_dumps_identical(cluster, 28)
+
+
+def test_a_restarted_leader_rejoins_without_an_election(cluster: Cluster) -> None:
+    trade(cluster, "nvidia", 1, "buy")
+    cluster.signal("order-3", signal.SIGKILL)
+    trade(cluster, "nvidia", 1, "buy")
+    assert cluster.leader_id() == 2
+    cluster.start("order-3")
+    wait_for(lambda: "rejoined leader" in cluster.log("order-3"), what="order-3 to rejoin")
+    assert cluster.leader_id() == 2  # no election on rejoin, though 3 is the higher id
+    trade(cluster, "nvidia", 1, "buy")
+    assert_dumps_identical(cluster, 3)
+
+
+def test_a_full_restart_keeps_orders_stock_and_numbering(cluster: Cluster) -> None:
+    for q in (5, 6, 7):
+        trade(cluster, "amazon", q, "buy")
+    before = [cluster.get(f"/orders/{n}").json for n in range(3)]
+    cluster.stop_all()
+    cluster.start_all()
+    assert [cluster.get(f"/orders/{n}").json for n in range(3)] == before
+    assert cluster.stock("amazon")["quantity"] == 1000 - 18
+    assert trade(cluster, "amazon", 1, "sell") == 3
+    assert_dumps_identical(cluster, 4)

@@ -1,0 +1,301 @@
+"""LeaderTracker: concurrent probes, one shared selection, bounded retries, with a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+from twisted.internet import defer, task
+from twisted.internet.defer import CancelledError, Deferred
+from twisted.logger import capturedLogs
+from twisted.python.failure import Failure
+
+from bazaar.config import Address
+from bazaar.frontend.backends import NotLeader, PeerUnavailable
+from bazaar.frontend.leader import LeaderTracker, NoLeaderAvailable
+
+PROBE = 0.3
+ASSIGN = 2.0
+
+
+class Replica:
+    def __init__(self, replica_id: int) -> None:
+        self.id = replica_id
+        self.address = Address("10.0.0.1", 7000 + replica_id)
+        self.probe_answers: list[Deferred] = []
+        self.assignments: list[list[str]] = []
+        self.assign_result: object = None  # None: accept; an exception: fail with it; "hang"
+
+    def probe(self) -> Deferred:
+        d: Deferred = Deferred()
+        self.probe_answers.append(d)
+        return d
+
+    def answer(self, healthy: bool) -> None:
+        self.probe_answers.pop(0).callback(healthy)
+
+    def assign_followers(self, followers: list[str]) -> Deferred:
+        self.assignments.append(followers)
+        if self.assign_result == "hang":
+            return Deferred()
+        if isinstance(self.assign_result, BaseException):
+            raise self.assign_result
+        return defer.succeed(-1)
+
+
+def outcome(d: Deferred):
+    """The result (or Failure) `d` has fired with, left in place for later callers."""
+    box: list = []
+
+    def keep(result):
+        box.append(result)
+        return None if isinstance(result, Failure) else result  # a Failure is handled here
+
+    d.addBoth(keep)
+    assert box, "not fired"
+    return box[0]
+
+
+@pytest.fixture
+def replicas():
+    return {i: Replica(i) for i in (1, 2, 3)}
+
+
+@pytest.fixture
+def clock():
+    return task.Clock()
+
+
+@pytest.fixture
+def tracker(replicas, clock):
+    return LeaderTracker(replicas, clock, PROBE, ASSIGN)
+
+
+def answer_all(replicas, healthy=(1, 2, 3)):
+    for replica in replicas.values():
+        replica.answer(replica.id in healthy)
+
+
+def test_all_replicas_are_probed_at_once(tracker, replicas):
+    d = tracker.leader()
+    assert [len(r.probe_answers) for r in replicas.values()] == [1, 1, 1]
+    answer_all(replicas)
+    leader = outcome(d)
+    assert leader.replica_id == 3
+    assert tracker.address_of(leader) == Address("10.0.0.1", 7003)
+    assert sorted(replicas[3].assignments[0]) == ["10.0.0.1:7001", "10.0.0.1:7002"]
+
+
+def test_the_highest_healthy_replica_wins_whatever_order_probes_answer(tracker, replicas):
+    d = tracker.leader()
+    replicas[1].answer(True)
+    replicas[2].answer(True)
+    assert not d.called  # 3 has not answered yet
+    replicas[3].answer(False)
+    assert outcome(d).replica_id == 2
+    assert replicas[2].assignments == [["10.0.0.1:7001"]]
+
+
+def test_current_leader_is_returned_without_probing(tracker, replicas):
+    d = tracker.leader()
+    answer_all(replicas)
+    first = outcome(d)
+    assert outcome(tracker.leader()) == first
+    assert tracker.selections == 1
+
+
+def test_hung_probes_count_as_down_after_the_probe_deadline(tracker, replicas, clock):
+    d = tracker.leader()
+    replicas[1].answer(True)
+    clock.advance(PROBE - 0.01)
+    assert not d.called
+    clock.advance(0.01)
+    assert outcome(d).replica_id == 1
+    assert replicas[1].assignments == [[]]
+
+
+def test_no_healthy_replica_fails_with_no_leader(tracker, replicas):
+    d = tracker.leader()
+    answer_all(replicas, healthy=())
+    assert outcome(d).check(NoLeaderAvailable)
+    assert tracker.current is None
+
+
+def test_concurrent_waiters_share_one_selection(tracker, replicas):
+    waiters = [tracker.leader() for _ in range(5)]
+    assert tracker.selections == 1
+    assert [len(r.probe_answers) for r in replicas.values()] == [1, 1, 1]
+    answer_all(replicas)
+    assert {outcome(w).replica_id for w in waiters} == {3}
+
+
+def test_concurrent_waiters_all_get_the_no_leader_failure(tracker, replicas):
+    waiters = [tracker.leader() for _ in range(3)]
+    answer_all(replicas, healthy=())
+    assert all(outcome(w).check(NoLeaderAvailable) for w in waiters)
+
+
+def test_a_cancelled_waiter_does_not_cancel_the_selection(tracker, replicas):
+    gone, staying = tracker.leader(), tracker.leader()
+    gone.cancel()
+    assert outcome(gone).check(CancelledError)
+    answer_all(replicas)
+    assert outcome(staying).replica_id == 3
+
+
+def test_replica_that_cannot_be_assigned_is_skipped(tracker, replicas):
+    replicas[3].assign_result = PeerUnavailable("r3", "UNAVAILABLE")
+    d = tracker.leader()
+    answer_all(replicas)
+    assert outcome(d).replica_id == 2
+    assert replicas[2].assignments == [["10.0.0.1:7001"]]
+
+
+def test_hung_assignment_times_out_and_the_next_replica_is_offered(tracker, replicas, clock):
+    replicas[3].assign_result = "hang"
+    d = tracker.leader()
+    answer_all(replicas)
+    assert not d.called
+    clock.advance(ASSIGN)
+    assert outcome(d).replica_id == 2
+
+
+def test_a_bug_in_a_step_ends_the_round_and_later_rounds_still_work(tracker, replicas):
+    replicas[3].assign_result = TypeError("a bug")
+    d = tracker.leader()
+    with capturedLogs() as events:
+        answer_all(replicas)
+    assert outcome(d).check(NoLeaderAvailable)
+    assert [e["log_failure"].type for e in events if "log_failure" in e] == [TypeError]
+    replicas[3].assign_result = None
+    d = tracker.leader()
+    answer_all(replicas)
+    assert outcome(d).replica_id == 3
+
+
+def test_failure_of_the_current_leader_causes_one_new_selection(tracker, replicas):
+    d = tracker.leader()
+    answer_all(replicas)
+    old = outcome(d)
+    tracker.failed(old)
+    first_retry = tracker.leader()
+    tracker.failed(old)  # a second request noticing the same crash
+    second_retry = tracker.leader()
+    assert tracker.selections == 2
+    answer_all(replicas, healthy=(1, 2))
+    assert outcome(first_retry) == outcome(second_retry)
+    assert outcome(first_retry).replica_id == 2
+
+
+def test_stale_failure_after_a_new_election_keeps_the_new_leader(tracker, replicas):
+    d = tracker.leader()
+    answer_all(replicas)
+    old = outcome(d)
+    tracker.failed(old)
+    d = tracker.leader()
+    answer_all(replicas, healthy=(1, 2))
+    new = outcome(d)
+    tracker.failed(old)
+    assert tracker.current == new
+    assert outcome(tracker.leader()) == new
+    assert tracker.selections == 2
+
+
+def test_start_without_any_replica_answering_is_not_an_error(tracker, replicas, clock):
+    d = tracker.start()
+    clock.advance(PROBE)
+    assert outcome(d) is None
+
+
+def test_start_finds_the_leader(tracker, replicas):
+    d = tracker.start()
+    answer_all(replicas)
+    assert outcome(d).replica_id == 3
+
+
+# call_leader
+
+
+class Leading:
+    """Replicas whose probes answer at once, for call_leader tests."""
+
+    def __init__(self, replica_id: int, healthy: bool = True) -> None:
+        self.id = replica_id
+        self.address = Address("10.0.0.1", 7000 + replica_id)
+        self.healthy = healthy
+
+    def probe(self) -> Deferred:
+        return defer.succeed(self.healthy)
+
+    def assign_followers(self, followers: list[str]) -> Deferred:
+        return defer.succeed(-1) if self.healthy else defer.fail(PeerUnavailable("x", "down"))
+
+
+def run(tracker: LeaderTracker, operation) -> object:
+    return outcome(Deferred.fromCoroutine(tracker.call_leader(operation)))
+
+
+def test_call_leader_redoes_the_operation_on_the_new_leader(clock):
+    replicas = {i: Leading(i) for i in (1, 2, 3)}
+    tracker = LeaderTracker(replicas, clock, PROBE, ASSIGN)
+    calls: list[int] = []
+
+    def operation(replica):
+        calls.append(replica.id)
+        if replica.id == 3:
+            replica.healthy = False
+            return defer.fail(PeerUnavailable("r3", "UNAVAILABLE"))
+        return defer.succeed(f"done by {replica.id}")
+
+    assert run(tracker, operation) == "done by 2"
+    assert calls == [3, 2]
+
+
+def test_call_leader_treats_not_leader_like_a_failure(clock):
+    replicas = {i: Leading(i) for i in (1, 2)}
+    tracker = LeaderTracker(replicas, clock, PROBE, ASSIGN)
+    answers = [defer.fail(NotLeader("r2")), defer.succeed("ok")]
+    assert run(tracker, lambda replica: answers.pop(0)) == "ok"
+    assert tracker.selections == 2
+
+
+def test_call_leader_gives_up_on_a_leader_that_always_refuses(clock):
+    replicas = {i: Leading(i) for i in (1, 2, 3)}
+    tracker = LeaderTracker(replicas, clock, PROBE, ASSIGN)
+    calls: list[int] = []
+
+    def operation(replica):
+        calls.append(replica.id)
+        return defer.fail(NotLeader(f"r{replica.id}"))
+
+    result = run(tracker, operation)
+    assert isinstance(result, Failure) and result.check(NoLeaderAvailable)
+    assert len(calls) == 4  # one per replica, plus one
+
+
+def test_call_leader_passes_other_errors_through_without_reselecting(clock):
+    replicas = {1: Leading(1)}
+    tracker = LeaderTracker(replicas, clock, PROBE, ASSIGN)
+    result = run(tracker, lambda replica: defer.fail(ValueError("refused")))
+    assert result.check(ValueError)
+    assert tracker.selections == 1
+    assert tracker.current is not None
+
+
+def test_call_leader_without_any_leader_fails_promptly(clock):
+    replicas = {i: Leading(i, healthy=False) for i in (1, 2)}
+    tracker = LeaderTracker(replicas, clock, PROBE, ASSIGN)
+    result = run(tracker, lambda replica: pytest.fail("no replica should be asked"))
+    assert result.check(NoLeaderAvailable)
+
+
+def test_a_waiter_cancelled_by_another_waiters_callback_is_fine(tracker, replicas):
+    first, second, third = tracker.leader(), tracker.leader(), tracker.leader()
+
+    def cancel_second(leader):
+        second.cancel()
+        return leader
+
+    first.addCallback(cancel_second)
+    answer_all(replicas)
+    assert outcome(first).replica_id == 3
+    assert outcome(second).check(CancelledError)
+    assert outcome(third).replica_id == 3

@@ -1,0 +1,183 @@
+"""The bazaar-frontend twistd plugin: options, config errors, and the service tree it builds."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from treq.testing import StubTreq
+from twisted.application.internet import TCPServer
+from twisted.internet import task
+from twisted.python import usage
+from twisted.web.server import Site
+
+from bazaar.config import Address
+from bazaar.core.lru import LRUCache
+from bazaar.frontend.app import FrontEnd
+from bazaar.frontend.backends import CatalogClient, ReplicaClient
+from bazaar.frontend.leader import LeaderTracker
+from bazaar.plugins import frontend as plugin
+from bazaar.rpc import Channels
+
+CONFIG = """
+[catalog]
+address = "127.0.0.1:6100"
+
+[frontend]
+address = "127.0.0.2:6101"
+cache_size = 3
+
+[replicas]
+1 = "127.0.0.1:6201"
+5 = "127.0.0.1:6205"
+"""
+
+
+def options_for(*args: str) -> plugin.Options:
+    options = plugin.Options()
+    options.parseOptions(list(args))
+    return options
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    path = tmp_path / "cluster.toml"
+    path.write_text(CONFIG)
+    return path
+
+
+@pytest.fixture
+def service(config_file):
+    return plugin.makeService(options_for("--config", str(config_file)))
+
+
+def test_default_config_is_bazaar_toml_with_builtin_defaults_when_absent(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    options = options_for()
+    assert options["config"] == "bazaar.toml"
+    assert options.cluster.frontend.address == Address("127.0.0.1", 56893)
+    assert options.cluster.source is None
+
+
+def test_config_file_is_loaded(config_file):
+    forms = (["--config", str(config_file)], ["-c", str(config_file)], [f"--config={config_file}"])
+    for args in forms:
+        cluster = options_for(*args).cluster
+        assert cluster.frontend.address == Address("127.0.0.2", 6101)
+        assert sorted(cluster.replicas) == [1, 5]
+
+
+@pytest.mark.parametrize(
+    "text, named",
+    [
+        ("[frontend]\nport = 1\n", "frontend.port"),
+        ("[frontend]\ncache_size = 0\n", "frontend.cache_size"),
+        ("[catalog]\naddress = \"nowhere\"\n", "catalog.address"),
+        ("this is not toml", "not valid TOML"),
+    ],
+)
+def test_bad_config_is_a_usage_error_naming_the_problem(tmp_path, text, named):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(usage.UsageError, match=named.replace(".", r"\.")):
+        options_for("--config", str(path))
+
+
+def test_missing_explicit_config_is_a_usage_error(tmp_path):
+    with pytest.raises(usage.UsageError, match="no such configuration file"):
+        options_for("--config", str(tmp_path / "absent.toml"))
+
+
+def test_unknown_option_is_a_usage_error():
+    with pytest.raises(usage.UsageError):
+        options_for("--port", "80")
+
+
+def test_service_tree(service):
+    channels, server, selector = list(service)
+    assert isinstance(channels, Channels)
+    assert isinstance(server, TCPServer)
+    assert isinstance(selector, plugin.SelectLeaderAtStart)
+
+
+def test_listens_on_the_frontend_address(service):
+    server = list(service)[1]
+    port, site = server.args
+    assert port == 6101
+    assert server.kwargs == {"interface": "127.0.0.2"}
+    assert isinstance(site, Site)
+    assert not site.displayTracebacks
+
+
+def test_ipv6_host_is_listened_on_without_brackets(tmp_path):
+    path = tmp_path / "v6.toml"
+    path.write_text('[frontend]\naddress = "[::1]:6101"\n')
+    server = list(plugin.makeService(options_for("--config", str(path))))[1]
+    assert server.kwargs == {"interface": "::1"}
+
+
+def test_making_the_service_opens_no_grpc_channel(service):
+    channels = list(service)[0]
+    assert not channels.running
+    with pytest.raises(RuntimeError):
+        channels.get("127.0.0.1:6100")  # nothing may have been made before start either
+
+
+def test_site_serves_the_front_end(service):
+    site = list(service)[1].args[1]
+    http = StubTreq(site.resource)
+    d = http.get("http://frontend.test/cache/tesla")
+    http.flush()
+    replies: list = []
+    d.addCallback(http.content).addCallback(replies.append)
+    http.flush()
+    assert json.loads(replies[0]) == {"data": {}}
+
+
+def test_selector_tracks_the_configured_replicas(service):
+    leaders = list(service)[2].leaders
+    assert isinstance(leaders, LeaderTracker)
+    assert {i: r.address for i, r in leaders.replicas.items()} == {
+        1: Address("127.0.0.1", 6201),
+        5: Address("127.0.0.1", 6205),
+    }
+
+
+def test_build_front_end_wires_the_configuration(config_file):
+    cluster = options_for("--config", str(config_file)).cluster
+    front_end = plugin.build_front_end(task.Clock(), cluster, Channels())
+    assert isinstance(front_end, FrontEnd)
+    assert isinstance(front_end.catalog, CatalogClient)
+    assert front_end.catalog.address == Address("127.0.0.1", 6100)
+    assert all(isinstance(r, ReplicaClient) for r in front_end.leaders.replicas.values())
+    assert isinstance(front_end.cache, LRUCache) and front_end.cache.capacity == 3
+
+
+def test_cache_off_means_no_cache(tmp_path):
+    path = tmp_path / "nocache.toml"
+    path.write_text("[frontend]\ncache = false\n")
+    cluster = options_for("--config", str(path)).cluster
+    assert plugin.build_front_end(task.Clock(), cluster, Channels()).cache is None
+
+
+class RecordingTracker:
+    def __init__(self) -> None:
+        self.started = 0
+
+    def start(self) -> None:
+        self.started += 1
+
+
+def test_leader_selection_starts_with_the_service():
+    tracker = RecordingTracker()
+    selector = plugin.SelectLeaderAtStart(tracker)
+    assert tracker.started == 0
+    selector.startService()
+    assert tracker.started == 1 and selector.running
+
+
+def test_the_twistd_plugin_points_here():
+    from twisted.plugins.bazaar_services import bazaarFrontend
+
+    assert bazaarFrontend.tapname == "bazaar-frontend"
+    assert bazaarFrontend.options is plugin.Options

@@ -1,0 +1,670 @@
+"""The front end's HTTP API (SPEC §3, §4) through StubTreq, with in-memory backends.
+
+The fakes keep one shared book (stocks and committed orders), so the fake leader applies the
+seed's checks in the seed's order and the fake catalog sees the trades: the tests check what a
+client observes, not which calls were made, wherever that is possible.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pytest
+from treq.testing import StubTreq
+from twisted.internet import defer, task
+from twisted.internet.defer import Deferred
+from twisted.logger import capturedLogs
+from twisted.python.failure import Failure
+
+from bazaar.config import Address
+from bazaar.core.lru import LRUCache
+from bazaar.core.orders import BUY, MAX_TRADE_QUANTITY, SELL, Order
+from bazaar.frontend.app import MAX_NAME_LENGTH, FrontEnd
+from bazaar.frontend.backends import NotLeader, PeerUnavailable, PlacedOrder, StockInfo
+from bazaar.frontend.leader import LeaderTracker
+from bazaar.v1 import order_pb2, trade_pb2
+
+PROBE_TIMEOUT = 0.3
+_TYPES = {trade_pb2.TRADE_TYPE_BUY: BUY, trade_pb2.TRADE_TYPE_SELL: SELL}
+
+
+@dataclass
+class Book:
+    """What the catalog and the order log hold, shared by the fakes."""
+
+    stocks: dict[str, list] = field(
+        default_factory=lambda: {
+            "tesla": [183.256, 1000],
+            "ford": [11.93, 5],
+            "gamestop": [20.0, 7],
+        }
+    )
+    orders: list[Order] = field(default_factory=list)
+
+
+class FakeCatalog:
+    def __init__(self, book: Book) -> None:
+        self.book = book
+        self.down = False
+        self.hold = False  # answer only when the test releases
+        self.held: list[tuple[Deferred, StockInfo | None]] = []
+        self.lookups: list[str] = []
+
+    def lookup(self, name: str) -> Deferred:
+        self.lookups.append(name)
+        if self.down:
+            return defer.fail(PeerUnavailable("catalog", "UNAVAILABLE"))
+        stock = self.book.stocks.get(name)
+        info = StockInfo(name, stock[0], stock[1]) if stock else None
+        if self.hold:
+            d: Deferred = Deferred()
+            self.held.append((d, info))
+            return d
+        return defer.succeed(info)
+
+    def release(self) -> None:
+        held, self.held = self.held, []
+        for d, info in held:
+            d.callback(info)
+
+
+class FakeReplica:
+    """An order replica: leads once assigned, checks trades in the seed's order."""
+
+    def __init__(self, book: Book, replica_id: int) -> None:
+        self.book = book
+        self.id = replica_id
+        self.address = Address("10.0.0.1", 7000 + replica_id)
+        self.up = True
+        self.hang_probes = False
+        self.leads = False
+        self.refuse_leadership = False
+        self.status_override: int | None = None
+        self.followers: list[str] | None = None
+        self.probes = 0
+        self.requests: list[tuple] = []
+        self.lookups: list[int] = []
+
+    def _down(self) -> Deferred:
+        return defer.fail(PeerUnavailable(str(self.address), "UNAVAILABLE"))
+
+    def probe(self) -> Deferred:
+        self.probes += 1
+        return Deferred() if self.hang_probes else defer.succeed(self.up)
+
+    def assign_followers(self, followers: list[str]) -> Deferred:
+        if not self.up or self.refuse_leadership:
+            return self._down()
+        self.leads, self.followers = True, followers
+        return defer.succeed(len(self.book.orders) - 1)
+
+    def request(self, name: str, quantity: int, trade_type: int) -> Deferred:
+        self.requests.append((name, quantity, trade_type))
+        if not self.up:
+            return self._down()
+        if not self.leads:
+            return defer.fail(NotLeader(f"replica {self.id}"))
+        if self.status_override is not None:
+            return defer.succeed(PlacedOrder(self.status_override, 0))
+        return defer.succeed(self._trade(name, quantity, trade_type))
+
+    def _trade(self, name: str, quantity: int, trade_type: int) -> PlacedOrder:
+        stock = self.book.stocks.get(name)
+        if stock is None:
+            return PlacedOrder(order_pb2.REQUEST_STATUS_STOCK_NOT_FOUND, 0)
+        if trade_type not in _TYPES:
+            return PlacedOrder(order_pb2.REQUEST_STATUS_INVALID_TYPE, 0)
+        if quantity < 1:
+            return PlacedOrder(order_pb2.REQUEST_STATUS_INVALID_QUANTITY, 0)
+        if trade_type == trade_pb2.TRADE_TYPE_BUY and quantity > stock[1]:
+            return PlacedOrder(order_pb2.REQUEST_STATUS_NOT_ENOUGH_STOCK, 0)
+        stock[1] += quantity if trade_type == trade_pb2.TRADE_TYPE_SELL else -quantity
+        order = Order(len(self.book.orders), name, _TYPES[trade_type], quantity)
+        self.book.orders.append(order)
+        return PlacedOrder(order_pb2.REQUEST_STATUS_OK, order.number)
+
+    def lookup(self, number: int) -> Deferred:
+        self.lookups.append(number)
+        if not self.up:
+            return self._down()
+        found = [o for o in self.book.orders if o.number == number]
+        return defer.succeed(found[0] if found else None)
+
+
+@dataclass
+class Reply:
+    code: int
+    content_type: list[str] | None
+    raw: bytes
+    headers: object = None
+
+    @property
+    def json(self):
+        return json.loads(self.raw)
+
+    @property
+    def error(self):
+        body = self.json
+        assert set(body) == {"error"}
+        assert body["error"]["code"] == self.code  # body code and status always agree
+        return body["error"]["message"]
+
+
+class World:
+    def __init__(self, cache: bool = True, replica_ids=(1, 2, 3)) -> None:
+        self.book = Book()
+        self.catalog = FakeCatalog(self.book)
+        self.replicas = {i: FakeReplica(self.book, i) for i in replica_ids}
+        self.clock = task.Clock()
+        self.leaders = LeaderTracker(self.replicas, self.clock, PROBE_TIMEOUT, assign_timeout=2.0)
+        self.cache = LRUCache(2) if cache else None
+        self.front_end = FrontEnd(self.catalog, self.leaders, self.cache)
+        self.http = StubTreq(self.front_end.app.resource())
+
+    def start(self, method: str, path: str, body=None, headers=None) -> Deferred:
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+        d = self.http.request(method, "http://frontend.test" + path, data=body, headers=headers)
+        self.http.flush()
+        return d
+
+    def finish(self, d: Deferred) -> Reply:
+        self.http.flush()
+        results: list = []
+        d.addBoth(results.append)
+        assert results, "no response yet"
+        response = results[0]
+        if isinstance(response, Failure):
+            response.raiseException()
+        raw: list = []
+        self.http.content(response).addBoth(raw.append)
+        self.http.flush()
+        content_type = response.headers.getRawHeaders("content-type")
+        return Reply(response.code, content_type, raw[0], response.headers)
+
+    def call(self, method: str, path: str, body=None, headers=None) -> Reply:
+        reply = self.finish(self.start(method, path, body, headers))
+        assert reply.content_type == ["application/json"]
+        assert b"Traceback" not in reply.raw
+        return reply
+
+    def order(self, body, headers=None) -> Reply:
+        return self.call("POST", "/orders", body, headers)
+
+
+def pending(d: Deferred) -> bool:
+    """Whether `d` has no result yet (`called` is also true while it waits on another)."""
+    seen: list = []
+
+    def look(result):
+        seen.append(result)
+        return result
+
+    d.addBoth(look)
+    return not seen
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+# GET /stocks/<name>
+
+
+def test_stock_lookup(world):
+    reply = world.call("GET", "/stocks/tesla")
+    assert reply.code == 200
+    assert reply.json == {"data": {"name": "tesla", "price": 183.26, "quantity": 1000}}
+
+
+def test_stock_price_is_rounded_to_two_places(world):
+    world.book.stocks["amc"] = [4.7799999, 3]
+    assert world.call("GET", "/stocks/amc").json["data"]["price"] == 4.78
+    assert world.call("GET", "/stocks/gamestop").json["data"]["price"] == 20.0
+
+
+def test_unknown_stock(world):
+    reply = world.call("GET", "/stocks/rivian")
+    assert (reply.code, reply.error) == (404, "stock not found")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/stocks/" + "x" * (MAX_NAME_LENGTH + 1), "/stocks/" + "é" * (MAX_NAME_LENGTH + 1)],
+)
+def test_overlong_stock_name_is_not_found_without_asking_the_catalog(world, path):
+    reply = world.call("GET", path)
+    assert (reply.code, reply.error) == (404, "stock not found")
+    assert world.catalog.lookups == []
+
+
+def test_empty_stock_name_is_an_unknown_path(world):
+    assert world.call("GET", "/stocks/").code == 404
+
+
+def test_url_that_is_not_utf8_gets_a_json_400(world):
+    reply = world.call("GET", "/stocks/%FF%FE")
+    assert reply.code == 400
+    assert "UTF-8" in reply.error
+
+
+def test_catalog_down_is_503(world):
+    world.catalog.down = True
+    reply = world.call("GET", "/stocks/tesla")
+    assert reply.code == 503
+    assert "catalog" in reply.error
+
+
+def test_stock_lookup_never_waits_for_leader_selection(world):
+    for replica in world.replicas.values():
+        replica.hang_probes = True
+    selecting = world.start("POST", "/orders", {"name": "tesla", "quantity": 1, "type": "buy"})
+    assert pending(selecting)
+    assert world.call("GET", "/stocks/tesla").code == 200
+    world.clock.advance(PROBE_TIMEOUT)
+    assert world.finish(selecting).code == 503
+
+
+# The stock cache
+
+
+def test_second_lookup_is_served_from_the_cache(world):
+    world.call("GET", "/stocks/tesla")
+    world.book.stocks["tesla"][1] = 1  # changed behind the front end's back: no invalidation
+    assert world.call("GET", "/stocks/tesla").json["data"]["quantity"] == 1000
+    assert world.catalog.lookups == ["tesla"]
+    assert (world.cache.hits, world.cache.misses) == (1, 1)
+
+
+def test_cache_hit_needs_no_catalog(world):
+    world.call("GET", "/stocks/tesla")
+    world.catalog.down = True
+    assert world.call("GET", "/stocks/tesla").code == 200
+
+
+def test_invalidation_endpoint_drops_the_stock(world):
+    world.call("GET", "/stocks/tesla")
+    world.book.stocks["tesla"][1] = 990
+    reply = world.call("GET", "/cache/tesla")
+    assert (reply.code, reply.json) == (200, {"data": {}})
+    assert world.call("GET", "/stocks/tesla").json["data"]["quantity"] == 990
+    assert world.catalog.lookups == ["tesla", "tesla"]
+
+
+def test_invalidating_an_uncached_name_is_fine(world):
+    assert world.call("GET", "/cache/never-looked-up").json == {"data": {}}
+
+
+def test_unknown_stocks_are_not_cached(world):
+    world.call("GET", "/stocks/rivian")
+    world.call("GET", "/stocks/rivian")
+    assert world.catalog.lookups == ["rivian", "rivian"]
+    assert len(world.cache) == 0
+
+
+def test_cache_evicts_beyond_its_capacity(world):
+    for name in ("tesla", "ford", "gamestop", "tesla"):
+        world.call("GET", f"/stocks/{name}")
+    assert world.catalog.lookups == ["tesla", "ford", "gamestop", "tesla"]
+    assert world.cache.evictions >= 1
+
+
+def test_lookup_in_flight_during_invalidation_does_not_refill_the_cache(world):
+    """The stale-refill race: the held answer predates the trade that invalidated it."""
+    world.catalog.hold = True
+    lookup = world.start("GET", "/stocks/tesla")
+    assert pending(lookup)
+    world.book.stocks["tesla"][1] = 900  # the trade lands in the catalog ...
+    world.call("GET", "/cache/tesla")  # ... and its invalidation arrives
+    world.catalog.release()  # then the lookup's old answer comes back
+    assert world.finish(lookup).json["data"]["quantity"] == 1000
+    world.catalog.hold = False
+    assert world.call("GET", "/stocks/tesla").json["data"]["quantity"] == 900
+
+
+def test_failed_lookup_leaves_no_open_fill(world):
+    world.catalog.down = True
+    world.call("GET", "/stocks/tesla")
+    world.call("GET", "/stocks/rivian")
+    assert world.cache.open_fills() == 0
+
+
+def test_trade_drops_the_stock_from_the_cache_before_replying(world):
+    world.call("GET", "/stocks/tesla")
+    assert world.order({"name": "tesla", "quantity": 10, "type": "buy"}).code == 200
+    assert world.call("GET", "/stocks/tesla").json["data"]["quantity"] == 990
+
+
+def test_without_a_cache_every_lookup_asks_the_catalog():
+    world = World(cache=False)
+    world.call("GET", "/stocks/tesla")
+    world.call("GET", "/stocks/tesla")
+    assert world.catalog.lookups == ["tesla", "tesla"]
+    assert world.call("GET", "/cache/tesla").json == {"data": {}}
+    assert world.order({"name": "tesla", "quantity": 1, "type": "sell"}).code == 200
+    assert world.call("GET", "/stocks/tesla").json["data"]["quantity"] == 1001
+
+
+# POST /orders
+
+
+def test_buy_and_sell_get_consecutive_transaction_numbers(world):
+    first = world.order({"name": "tesla", "quantity": 10, "type": "buy"})
+    second = world.order({"name": "ford", "quantity": 3, "type": "sell"})
+    assert (first.code, first.json) == (200, {"data": {"transaction_number": 0}})
+    assert (second.code, second.json) == (200, {"data": {"transaction_number": 1}})
+    assert world.book.stocks["tesla"][1] == 990 and world.book.stocks["ford"][1] == 8
+
+
+def test_highest_replica_leads_with_the_others_as_followers(world):
+    world.order({"name": "tesla", "quantity": 1, "type": "buy"})
+    assert world.replicas[3].requests == [("tesla", 1, trade_pb2.TRADE_TYPE_BUY)]
+    assert sorted(world.replicas[3].followers) == ["10.0.0.1:7001", "10.0.0.1:7002"]
+
+
+def test_idempotency_key_header_is_accepted(world):
+    body = {"name": "tesla", "quantity": 1, "type": "buy"}
+    reply = world.order(body, headers={"Idempotency-Key": "k1"})
+    assert reply.code == 200
+
+
+@pytest.mark.parametrize(
+    "body, code, message",
+    [
+        ({"name": "rivian", "quantity": 1, "type": "buy"}, 404, "stock not found"),
+        ({"name": "tesla", "quantity": 1, "type": "hold"}, 400, "invalid request type"),
+        ({"name": "tesla", "quantity": 0, "type": "buy"}, 400, "invalid number of stocks"),
+        ({"name": "ford", "quantity": 6, "type": "buy"}, 400, "not enough stocks available to buy"),
+        # The seed's order of checks: stock, then type, then quantity, then availability.
+        ({"name": "rivian", "quantity": "x", "type": "hold"}, 404, "stock not found"),
+        ({"name": "tesla", "quantity": "x", "type": "hold"}, 400, "invalid request type"),
+        ({"name": "ford", "quantity": -6, "type": "buy"}, 400, "invalid number of stocks"),
+    ],
+)
+def test_refused_orders(world, body, code, message):
+    reply = world.order(body)
+    assert (reply.code, reply.error) == (code, message)
+    assert world.book.orders == []
+
+
+def test_selling_more_than_the_stock_holds_is_fine(world):
+    assert world.order({"name": "ford", "quantity": 6, "type": "sell"}).code == 200
+
+
+@pytest.mark.parametrize(
+    "quantity",
+    ["5", 5.0, 1.5, True, False, None, 0, -1, 10**30, MAX_TRADE_QUANTITY + 1, [], {}, "NaN"],
+)
+def test_invalid_quantities_reach_the_leader_as_zero(world, quantity):
+    reply = world.order({"name": "tesla", "quantity": quantity, "type": "buy"})
+    assert (reply.code, reply.error) == (400, "invalid number of stocks")
+    assert world.replicas[3].requests == [("tesla", 0, trade_pb2.TRADE_TYPE_BUY)]
+
+
+@pytest.mark.parametrize("trade_type", ["BUY", "Sell", "", None, 1, True, ["buy"], {"buy": 1}])
+def test_invalid_types_reach_the_leader_as_unspecified(world, trade_type):
+    reply = world.order({"name": "tesla", "quantity": 1, "type": trade_type})
+    assert (reply.code, reply.error) == (400, "invalid request type")
+    assert world.replicas[3].requests == [("tesla", 1, trade_pb2.TRADE_TYPE_UNSPECIFIED)]
+
+
+@pytest.mark.parametrize(
+    "name", [5, None, "", True, ["tesla"], "x" * (MAX_NAME_LENGTH + 1), "\ud800"]
+)
+def test_names_no_stock_can_have_are_not_found(world, name):
+    reply = world.order({"name": name, "quantity": 1, "type": "buy"})
+    assert (reply.code, reply.error) == (404, "stock not found")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"not json",
+        b"\xff\xfe\xfa",
+        b'{"name": "tesla", "quantity": 1, "type": "buy"',
+        b"[]",
+        b'["tesla", 1, "buy"]',
+        b'"tesla"',
+        b"42",
+        b"null",
+        b"true",
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"name": "tesla", "quantity": ' + b"9" * 5000 + b', "type": "buy"}',
+        '{"name": "tésla"}'.encode("latin-1"),
+    ],
+)
+def test_bodies_that_are_not_json_objects(world, body):
+    reply = world.order(body)
+    assert reply.code == 400
+    assert "not a JSON object" in reply.error
+    assert world.replicas[3].requests == []
+
+
+@pytest.mark.parametrize(
+    "body, missing",
+    [
+        ({}, "name"),
+        ({"quantity": 1, "type": "buy"}, "name"),
+        ({"name": "tesla", "type": "buy"}, "quantity"),
+        ({"name": "tesla", "quantity": 1}, "type"),
+    ],
+)
+def test_missing_fields_are_named(world, body, missing):
+    reply = world.order(body)
+    assert reply.code == 400
+    assert f'"{missing}"' in reply.error
+
+
+def test_extra_fields_are_ignored(world):
+    assert world.order({"name": "tesla", "quantity": 1, "type": "buy", "x": [1]}).code == 200
+
+
+def test_leader_that_cannot_trade_now_is_503(world):
+    world.order({"name": "tesla", "quantity": 1, "type": "buy"})
+    world.replicas[3].status_override = order_pb2.REQUEST_STATUS_UNAVAILABLE
+    reply = world.order({"name": "tesla", "quantity": 1, "type": "buy"})
+    assert reply.code == 503
+    assert world.leaders.selections == 1  # unavailable is not a leader failure
+
+
+def test_unexpected_leader_status_is_503_not_500(world):
+    world.order({"name": "tesla", "quantity": 1, "type": "buy"})
+    world.replicas[3].status_override = order_pb2.REQUEST_STATUS_UNSPECIFIED
+    assert world.order({"name": "tesla", "quantity": 1, "type": "buy"}).code == 503
+
+
+# Leader failover
+
+
+def test_leader_crash_is_invisible_to_the_client(world):
+    first = world.order({"name": "tesla", "quantity": 1, "type": "buy"})
+    assert first.json == {"data": {"transaction_number": 0}}
+    world.replicas[3].up = False
+    reply = world.order({"name": "tesla", "quantity": 2, "type": "buy"})
+    assert (reply.code, reply.json) == (200, {"data": {"transaction_number": 1}})
+    assert len(world.replicas[3].requests) == 2  # the failed attempt
+    assert world.replicas[2].requests == [("tesla", 2, trade_pb2.TRADE_TYPE_BUY)]
+    assert world.replicas[2].followers == ["10.0.0.1:7001"]  # not the crashed one
+    assert world.leaders.selections == 2
+
+
+def test_replica_that_no_longer_leads_makes_the_front_end_select_again(world):
+    world.order({"name": "tesla", "quantity": 1, "type": "buy"})
+    world.replicas[3].leads = False  # e.g. it restarted and lost its assignment
+    reply = world.order({"name": "tesla", "quantity": 1, "type": "buy"})
+    assert reply.code == 200
+    assert world.leaders.selections == 2
+    assert world.leaders.current.replica_id == 3  # healthy, so assigned again
+
+
+def test_failover_of_an_order_lookup(world):
+    world.order({"name": "ford", "quantity": 2, "type": "sell"})
+    world.replicas[3].up = False
+    reply = world.call("GET", "/orders/0")
+    assert reply.json == {"data": {"number": 0, "name": "ford", "type": "sell", "quantity": 2}}
+    assert world.replicas[2].lookups == [0]
+
+
+def test_selection_skips_a_replica_that_refuses_leadership(world):
+    world.replicas[3].refuse_leadership = True
+    assert world.order({"name": "tesla", "quantity": 1, "type": "buy"}).code == 200
+    assert world.leaders.current.replica_id == 2
+    assert world.replicas[2].followers == ["10.0.0.1:7001"]
+
+
+def test_no_healthy_replica_is_503(world):
+    for replica in world.replicas.values():
+        replica.up = False
+    reply = world.order({"name": "tesla", "quantity": 1, "type": "buy"})
+    assert reply.code == 503
+    assert "leader" in reply.error
+    assert world.call("GET", "/orders/0").code == 503
+
+
+def test_last_leader_dying_mid_request_is_503(world):
+    world.order({"name": "tesla", "quantity": 1, "type": "buy"})
+    for replica in world.replicas.values():
+        replica.up = False
+    assert world.order({"name": "tesla", "quantity": 1, "type": "buy"}).code == 503
+
+
+def test_frozen_replicas_cost_one_probe_deadline_in_total(world):
+    for replica in world.replicas.values():
+        replica.hang_probes = True
+    d = world.start("POST", "/orders", {"name": "tesla", "quantity": 1, "type": "buy"})
+    world.clock.advance(PROBE_TIMEOUT * 0.99)
+    assert pending(d)
+    world.clock.advance(PROBE_TIMEOUT * 0.01)
+    assert world.finish(d).code == 503
+    assert [r.probes for r in world.replicas.values()] == [1, 1, 1]
+
+
+def test_frozen_higher_replica_does_not_block_a_healthy_lower_one(world):
+    world.replicas[3].hang_probes = True
+    d = world.start("POST", "/orders", {"name": "tesla", "quantity": 1, "type": "buy"})
+    world.clock.advance(PROBE_TIMEOUT)
+    assert world.finish(d).code == 200
+    assert world.leaders.current.replica_id == 2
+
+
+def test_concurrent_requests_share_one_selection(world):
+    for replica in world.replicas.values():
+        replica.hang_probes = True
+    requests = [
+        world.start("POST", "/orders", {"name": "tesla", "quantity": 1, "type": "buy"}),
+        world.start("GET", "/orders/0"),
+        world.start("GET", "/leader"),
+    ]
+    world.clock.advance(PROBE_TIMEOUT)
+    assert [world.finish(d).code for d in requests] == [503, 503, 503]
+    assert world.leaders.selections == 1
+    assert [r.probes for r in world.replicas.values()] == [1, 1, 1]
+
+
+def test_selection_is_retried_by_later_requests(world):
+    for replica in world.replicas.values():
+        replica.up = False
+    assert world.order({"name": "tesla", "quantity": 1, "type": "buy"}).code == 503
+    world.replicas[1].up = True
+    assert world.order({"name": "tesla", "quantity": 1, "type": "buy"}).code == 200
+    assert world.leaders.current.replica_id == 1
+
+
+# GET /orders/<number>
+
+
+def test_order_lookup(world):
+    world.order({"name": "tesla", "quantity": 10, "type": "buy"})
+    reply = world.call("GET", "/orders/0")
+    order = {"number": 0, "name": "tesla", "type": "buy", "quantity": 10}
+    assert (reply.code, reply.json) == (200, {"data": order})
+
+
+def test_unknown_order(world):
+    reply = world.call("GET", "/orders/7")
+    assert (reply.code, reply.error) == (404, "transaction not found")
+    assert world.replicas[3].lookups == [7]
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["-1", "abc", "1.5", "1e3", "+1", "%201", "0x1", "%D9%A3", "9" * 30, str(2**63), "1" * 5000],
+)
+def test_order_numbers_that_cannot_exist_are_not_found_without_asking(world, number):
+    reply = world.call("GET", f"/orders/{number}")
+    assert (reply.code, reply.error) == (404, "transaction not found")
+    assert world.replicas[3].lookups == []
+
+
+def test_largest_int64_order_number_is_asked_for(world):
+    assert world.call("GET", f"/orders/{2**63 - 1}").code == 404
+    assert world.replicas[3].lookups == [2**63 - 1]
+
+
+# GET /leader
+
+
+def test_leader_address(world):
+    reply = world.call("GET", "/leader")
+    assert (reply.code, reply.json) == (200, {"data": {"leader": "10.0.0.1:7003"}})
+
+
+def test_leader_in_the_seed_form_with_the_callers_address(world):
+    assert world.call("GET", "/leader/10.0.0.1:7001").json == {"data": {"leader": "10.0.0.1:7003"}}
+
+
+def test_asking_for_the_leader_does_not_select_again(world):
+    world.call("GET", "/leader")
+    world.call("GET", "/leader")
+    assert world.leaders.selections == 1
+
+
+def test_no_leader_is_503(world):
+    for replica in world.replicas.values():
+        replica.up = False
+    reply = world.call("GET", "/leader")
+    assert reply.code == 503
+
+
+# Paths and methods
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/stocks", "/orders/", "/nothing/here", "/stocks/tesla/extra", "/cache/"]
+)
+def test_unknown_paths_are_json_404(world, path):
+    reply = world.call("GET", path)
+    assert reply.code == 404
+    assert reply.error
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("POST", "/stocks/tesla"),
+        ("DELETE", "/stocks/tesla"),
+        ("GET", "/orders"),
+        ("PUT", "/orders"),
+        ("POST", "/orders/0"),
+        ("POST", "/cache/tesla"),
+        ("POST", "/leader"),
+    ],
+)
+def test_wrong_methods_are_json_405(world, method, path):
+    reply = world.call(method, path, b"{}")
+    assert reply.code == 405
+    assert reply.error
+    assert reply.headers.getRawHeaders("allow")
+
+
+def test_unexpected_backend_errors_are_a_json_500_without_traceback(world):
+    world.catalog.lookup = lambda name: defer.fail(ZeroDivisionError("a bug"))
+    with capturedLogs() as events:
+        reply = world.call("GET", "/stocks/tesla")
+    assert (reply.code, reply.error) == (500, "internal error")
+    assert b"ZeroDivisionError" not in reply.raw
+    logged = [e["log_failure"] for e in events if "log_failure" in e]
+    assert [f.type for f in logged] == [ZeroDivisionError]  # the operator gets the traceback

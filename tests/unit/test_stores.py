@@ -1,0 +1,102 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bazaar.catalog.store import CatalogStore, Trade
+from bazaar.core.orders import Order
+from bazaar.core.stock import TradeCheck
+from bazaar.order.store import OrderStore, StoreError, read_orders
+
+
+def order(n: int) -> Order:
+    return Order(n, "ford", "sell" if n % 2 else "buy", n + 1)
+
+
+def test_order_numbering_continues_after_reopening(tmp_path: Path) -> None:
+    store = OrderStore(tmp_path)
+    assert store.last_number == -1
+    store.append([order(0), order(1)])
+    store.append([order(2)])
+    store.close()
+    again = OrderStore(tmp_path)
+    assert again.last_number == 2
+    assert again.get(1) == order(1)
+    assert again.get(3) is None
+    assert again.after(0, 10) == [order(1), order(2)]
+
+
+@pytest.mark.parametrize("numbers", [[1], [0, 2], [0, 0]])
+def test_order_store_refuses_holes_and_rewrites(tmp_path: Path, numbers: list[int]) -> None:
+    store = OrderStore(tmp_path)
+    with pytest.raises(StoreError):
+        store.append([order(n) for n in numbers])
+    assert store.last_number == -1 and list(read_orders(tmp_path)) == []
+
+
+def test_read_orders_works_beside_a_running_writer(tmp_path: Path) -> None:
+    store = OrderStore(tmp_path)
+    store.append([order(n) for n in range(25)])
+    assert list(read_orders(tmp_path, batch=7)) == [order(n) for n in range(25)]
+    assert list(read_orders(tmp_path / "absent")) == []
+
+
+def test_catalog_trades_commit_and_survive_reopening(tmp_path: Path) -> None:
+    store = CatalogStore(tmp_path)
+    outcomes = store.apply([
+        Trade("tesla", "buy", 600),
+        Trade("tesla", "buy", 600),  # checked against the first one's result
+        Trade("nope", "buy", 1),
+        Trade("ford", "sell", 5),
+    ])
+    assert [o.check for o in outcomes] == [
+        TradeCheck.OK, TradeCheck.NOT_ENOUGH_STOCK, TradeCheck.STOCK_NOT_FOUND, TradeCheck.OK
+    ]
+    assert [o.quantity for o in outcomes] == [400, 400, 0, 1005]
+    store.close()
+    again = CatalogStore(tmp_path)
+    tesla = again.lookup("tesla")
+    assert (tesla.quantity, tesla.volume) == (400, 700)
+    assert again.lookup("ford").quantity == 1005
+    assert again.lookup("nope") is None
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from bazaar.core.orders import Order
+    from bazaar.order.store import OrderStore
+    store = OrderStore(Path(sys.argv[1]))
+    n = store.last_number + 1
+    while True:
+        store.append([Order(n + i, "amc", "buy", 1) for i in range(3)])
+        n += 3
+        print(n - 1, flush=True)
+    """
+)
+
+
+def test_a_kill_mid_write_leaves_a_whole_prefix(tmp_path: Path) -> None:
+    """SIGKILL while appending: the log reopens with every order it confirmed and no torn batch."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        confirmed = -1
+        for _ in range(200):  # bounded: about 200 commits, then the kill lands mid-stream
+            confirmed = int(writer.stdout.readline())
+        writer.send_signal(signal.SIGKILL)
+    finally:
+        writer.kill()
+        writer.wait()
+    numbers = [o.number for o in read_orders(tmp_path)]
+    assert numbers == list(range(len(numbers)))
+    assert len(numbers) % 3 == 0, "a batch was torn"
+    assert numbers[-1] >= confirmed
+    assert OrderStore(tmp_path).last_number == numbers[-1]
