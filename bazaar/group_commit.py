@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -38,6 +38,9 @@ class GroupCommitter(Service):
         self._busy: Deferred | None = None
         self._pool: ThreadPool | None = None
         self.batches = 0
+        self._submitted = 0
+        self._completed = 0
+        self._barriers: list[tuple[int, Deferred]] = []
 
     def startService(self) -> None:
         self._pool = ThreadPool(minthreads=1, maxthreads=1, name=f"{self.name}-writer")
@@ -64,7 +67,16 @@ class GroupCommitter(Service):
             raise RuntimeError(f"{self.name}: writer is not running")
         d: Deferred = Deferred()
         self._pending.append((item, d))
+        self._submitted += 1
         self._start_batch()
+        return d
+
+    def barrier(self) -> Deferred:
+        """Fires once everything submitted so far is committed (or has failed)."""
+        if self._completed >= self._submitted:
+            return succeed(None)
+        d: Deferred = Deferred()
+        self._barriers.append((self._submitted, d))
         return d
 
     def _start_batch(self) -> None:
@@ -86,4 +98,9 @@ class GroupCommitter(Service):
         else:
             for (_, d), result in zip(batch, results, strict=True):
                 d.callback(result)
+        self._completed += len(batch)
+        passed = [d for upto, d in self._barriers if upto <= self._completed]
+        self._barriers = [(upto, d) for upto, d in self._barriers if upto > self._completed]
+        for d in passed:
+            d.callback(None)
         self._start_batch()

@@ -1,5 +1,9 @@
 """The leader's sender to one follower: one Propagate in flight, carrying every order the
-follower lacks, so a follower that falls behind catches up in large batches."""
+follower lacks (up to a batch), so a follower that falls behind catches up in large batches.
+
+Batches are sent in order and one at a time, which is what lets a follower trust that nothing
+beyond the leader's last order (as the batch states it) belongs to this leader.
+"""
 
 from __future__ import annotations
 
@@ -33,23 +37,28 @@ class FollowerLink:
         # Until the follower first answers, its channel may still be reconnecting after a
         # restart: that first call waits for it (within its deadline) instead of failing.
         self._answered_once = False
+        self._last_gap: int | None = None
         self.closed = False
 
     def kick(self) -> None:
         """Send what the follower lacks, unless a send is already under way."""
         if self._sending or self.closed or self._retry is not None:
             return
-        numbers = self._replica.replication.to_send(
-            self.address, self._replica.core.last_accepted, BATCH_LIMIT
-        )
-        if numbers is None:
+        replica = self._replica
+        batch = replica.replication.to_send(self.address, replica.core.last_accepted, BATCH_LIMIT)
+        if batch is None:
             return
+        prev, numbers = batch
         self._sending = True
-        orders = self._replica.orders_in(numbers)
-        request = order_pb2.PropagateRequest(orders=[order_to_proto(o) for o in orders])
-        d = call(self._replica.reactor, self._stub.Propagate, request, self._timeout,
+        request = order_pb2.PropagateRequest(
+            prev_number=prev,
+            prev_chain=replica.chain_at(prev),
+            orders=[order_to_proto(e.order) for e in replica.entries_in(numbers)],
+            leader_last=replica.core.last_accepted,
+        )
+        d = call(replica.reactor, self._stub.Propagate, request, self._timeout,
                  wait_for_ready=not self._answered_once)
-        d.addCallbacks(self._answered, self._failed, callbackArgs=(numbers,))
+        d.addCallbacks(self._answered, self._failed)
 
     def close(self) -> None:
         self.closed = True
@@ -57,14 +66,15 @@ class FollowerLink:
             self._retry.cancel()
         self._retry = None
 
-    def _answered(self, response: order_pb2.PropagateResponse, numbers: range) -> None:
+    def _answered(self, response: order_pb2.PropagateResponse) -> None:
         self._sending = False
         self._answered_once = True
         if self.closed:
             return
-        before = self._replica.replication.position(self.address)
-        self._replica.follower_acknowledged(self.address, response.last_number)
-        if response.status == order_pb2.PROPAGATE_STATUS_GAP and before == response.last_number:
+        self._replica.follower_answered(self.address, response.status, response.last_number)
+        stalled = response.status == order_pb2.PROPAGATE_STATUS_GAP and self._last_gap == response.last_number
+        self._last_gap = response.last_number if response.status == order_pb2.PROPAGATE_STATUS_GAP else None
+        if stalled:
             self._retry = self._replica.reactor.callLater(GAP_RETRY_DELAY, self._retry_now)
         else:
             self.kick()

@@ -15,6 +15,7 @@ from twisted.internet import threads
 from twisted.logger import Logger
 
 from bazaar.convert import order_from_proto
+from bazaar.core.chain import checkpoint_numbers
 from bazaar.grpc_bridge import ReactorHop
 from bazaar.order.replica import Replica
 from bazaar.v1 import order_pb2, order_pb2_grpc
@@ -45,24 +46,35 @@ async def rejoin(replica: Replica, hop: ReactorHop) -> bool:
     if leader is None or leader == replica.address:
         return False
     stub = order_pb2_grpc.OrderServiceStub(replica.channel(leader))
-    request = order_pb2.SynchronizeRequest(last_number=replica.core.last_durable, caller=replica.address)
+    last = replica.core.last_accepted
+    checkpoints = [
+        order_pb2.Checkpoint(number=n, chain=replica.chain_at(n)) for n in checkpoint_numbers(last)
+    ]
+    request = order_pb2.SynchronizeRequest(checkpoints=checkpoints, caller=replica.address)
 
     def stream() -> int:
         count = 0
         for response in stub.Synchronize(request, timeout=SYNC_DEADLINE):
             orders = [order_from_proto(o) for o in response.orders]
             # Each batch is committed before the next is read: a crash mid-stream keeps a prefix.
-            hop.call(replica.receive, orders, timeout=SYNC_DEADLINE)
+            status, _ = hop.call(
+                replica.receive, response.prev_number, response.prev_chain, orders, None,
+                timeout=SYNC_DEADLINE,
+            )
+            if status != order_pb2.PROPAGATE_STATUS_OK:
+                raise RuntimeError(f"the leader's stream does not fit this log (status {status})")
             count += len(orders)
         return count
 
-    log.info("rejoining: streaming orders after {last} from leader {leader}",
-             last=replica.core.last_durable, leader=leader)
+    log.info("rejoining: streaming orders after {last} from leader {leader}", last=last, leader=leader)
     try:
         count = await threads.deferToThread(stream)
     except grpc.RpcError as e:
         log.warn("rejoin stream from {leader} failed: {code} {details}",
                  leader=leader, code=e.code().name, details=e.details())
+        return False
+    except RuntimeError as e:
+        log.error("rejoin from {leader} failed: {error}", leader=leader, error=str(e))
         return False
     log.info("rejoined leader {leader} after receiving {count} orders", leader=leader, count=count)
     return True

@@ -1,8 +1,9 @@
 """One order replica's reactor-side state: the leader's trade path and the follower's log path.
 
 Everything here runs in the reactor thread; gRPC handlers reach it through a ReactorHop. The
-numbering and follower bookkeeping are the no-I/O classes in bazaar.core; this class wires them
-to the catalog, the group-committed log, the follower links and the front end's cache.
+numbering, log matching and follower bookkeeping are the no-I/O classes in bazaar.core; this
+class wires them to the catalog, the group-committed log, the follower links and the front
+end's cache.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from twisted.logger import Logger
 
 from bazaar.config import Config
 from bazaar.convert import trade_type_from_proto
-from bazaar.core.orders import Order
-from bazaar.core.replica import Gap, ReplicaCore
+from bazaar.core.chain import Entry
+from bazaar.core.replica import Accepted, Conflict, Gap, ReplicaCore
 from bazaar.core.replication import Replication
 from bazaar.grpc_bridge import call
 from bazaar.group_commit import GroupCommitter
 from bazaar.order.links import FollowerLink
-from bazaar.order.store import OrderStore
+from bazaar.order.store import Append, OrderStore, Truncate
 from bazaar.peers import is_peer_failure
 from bazaar.rpc import Channels
 from bazaar.v1 import catalog_pb2, catalog_pb2_grpc, order_pb2
@@ -52,15 +53,17 @@ class Replica:
         self.replica_id = replica_id
         self.address = str(config.replica_address(replica_id))
         self.store = store
-        self.core = ReplicaCore(store.last_number)
+        self.core = ReplicaCore(store.last_number, store.last_chain)
         self.replication = Replication()
         self._committer = committer
         self._channels = channels
         self._invalidate = invalidate
         self._links: dict[str, FollowerLink] = {}
-        # Accepted orders not yet on disk everywhere: followers are fed from here, not the disk.
-        self._recent: dict[int, Order] = {}
-        self._durable = WaitList(store.last_number)
+        # Accepted entries not yet on disk everywhere: followers are fed from here, not the disk.
+        self._recent: dict[int, Entry] = {}
+        # Writes queued before a truncation report numbers it is about to undo: until it is
+        # on disk, `last_durable` may run ahead, so nothing is pruned from `_recent`.
+        self._truncations_pending = 0
         self._replicated = WaitList(store.last_number)
         # Internal hops get part of the front end's deadline, so a slow peer fails the
         # request before the front end gives up on the whole call.
@@ -85,28 +88,41 @@ class Replica:
             return _TRADE_TO_REQUEST.get(traded.status, order_pb2.REQUEST_STATUS_UNAVAILABLE), -1
         type_name = trade_type_from_proto(type_)
         assert type_name is not None  # the catalog refuses unknown types
-        order = self.core.number(name, type_name, quantity)
-        self._write([order])
+        entry = self.core.number(name, type_name, quantity)
+        self._write([Append(entry)])
         self._kick_followers()
-        await self._replicated.wait(order.number)
+        await self._replicated.wait(entry.number)
         self._invalidate(name)
-        return order_pb2.REQUEST_STATUS_OK, order.number
+        return order_pb2.REQUEST_STATUS_OK, entry.number
 
     # -- follower: the log arriving from a leader --------------------------------------------
 
-    def receive(self, orders: list[Order]) -> Deferred:
-        """Propagated or streamed orders; fires with (PropagateStatus, last durable number)."""
+    def receive(self, prev_number: int, prev_chain: bytes, orders: list, leader_last: int | None) -> Deferred:
+        """A leader's batch (propagated or streamed); fires with (PropagateStatus, number)."""
         if self.core.is_leader:
             log.info("another leader is propagating to us; following it")
             self._step_down()
-        accepted = self.core.accept(orders)
-        if isinstance(accepted, Gap):
-            return succeed((order_pb2.PROPAGATE_STATUS_GAP, self.core.last_durable))
-        self._write(accepted.orders)
-        upto = min(max((o.number for o in orders), default=-1), self.core.last_accepted)
-        return self._durable.wait(upto).addCallback(
-            lambda _: (order_pb2.PROPAGATE_STATUS_OK, self.core.last_durable)
+        outcome = self.core.accept(prev_number, prev_chain, orders, self.chain_at, leader_last)
+        if isinstance(outcome, Gap):
+            return succeed((order_pb2.PROPAGATE_STATUS_GAP, outcome.last))
+        if isinstance(outcome, Conflict):
+            return succeed((order_pb2.PROPAGATE_STATUS_CONFLICT, outcome.last))
+        self._apply(outcome)
+        # Answer only once all of it is on disk, including earlier writes it relies on.
+        return self._committer.barrier().addCallback(
+            lambda _: (order_pb2.PROPAGATE_STATUS_OK, outcome.through)
         )
+
+    def _apply(self, accepted: Accepted) -> None:
+        operations: list[Any] = []
+        if accepted.truncate_after is not None:
+            log.warn("dropping orders after {after}: they differ from the leader's log",
+                     after=accepted.truncate_after)
+            for number in [n for n in self._recent if n > accepted.truncate_after]:
+                del self._recent[number]
+            operations.append(Truncate(accepted.truncate_after))
+        operations += [Append(e) for e in accepted.entries]
+        self._write(operations)
 
     # -- leadership and the follower set -------------------------------------------------------
 
@@ -116,7 +132,7 @@ class Replica:
         self.core.lead()
         for address in set(self._links) - set(followers):
             self._links.pop(address).close()
-        self.replication.assign(followers)
+        self.replication.assign(followers, self.core.last_accepted)
         for address in followers:
             self._link(address)
         self._release()
@@ -127,8 +143,10 @@ class Replica:
         if not self.core.is_leader:
             return False
         log.info("replica at {address} rejoined", address=address)
-        # Its position is asked afresh: the stream's last batch may not be on its disk yet.
-        self.replication.assign([*self.replication.followers, address])
+        self.replication.add(address, self.core.last_accepted)
+        old = self._links.pop(address, None)
+        if old is not None:
+            old.close()
         self._link(address)
         self._release()
         return True
@@ -140,15 +158,31 @@ class Replica:
         self.replication.drop(address)
         self._release()
 
-    def follower_acknowledged(self, address: str, last: int) -> None:
-        self.replication.acknowledged(address, last)
+    def follower_answered(self, address: str, status: int, number: int) -> None:
+        if status == order_pb2.PROPAGATE_STATUS_OK:
+            self.replication.matched(address, number)
+        elif status == order_pb2.PROPAGATE_STATUS_GAP:
+            self.replication.gap(address, number)
+        else:
+            self.replication.conflict(address)
         self._release()
+
+    # -- reading the log ---------------------------------------------------------------------
 
     def channel(self, address: str) -> Any:
         return self._channels.get(address)
 
-    def orders_in(self, numbers: range) -> list[Order]:
-        """The orders numbered `numbers`, from memory when recent, else from the disk."""
+    def chain_at(self, number: int) -> bytes:
+        """This replica's chain value at `number` (<= last_accepted)."""
+        entry = self._recent.get(number)
+        if entry is not None:
+            return entry.chain
+        chain = self.store.chain(number)
+        assert chain is not None, f"order {number} is neither recent nor on disk"
+        return chain
+
+    def entries_in(self, numbers: range) -> list[Entry]:
+        """The entries numbered `numbers`, from memory when recent, else from the disk."""
         if all(n in self._recent for n in numbers):
             return [self._recent[n] for n in numbers]
         return self.store.after(numbers.start - 1, len(numbers))
@@ -158,9 +192,7 @@ class Replica:
     def _link(self, address: str) -> None:
         link = self._links.get(address)
         if link is None or link.closed:
-            link = self._links[address] = FollowerLink(
-                self, address, self.channel(address), self._peer_timeout
-            )
+            link = self._links[address] = FollowerLink(self, address, self.channel(address), self._peer_timeout)
         link.kick()
 
     def _kick_followers(self) -> None:
@@ -172,16 +204,21 @@ class Replica:
         for link in self._links.values():
             link.close()
         self._links.clear()
-        self.replication.assign([])
+        self.replication.assign([], self.core.last_accepted)
 
-    def _write(self, orders: list[Order]) -> None:
-        for order in orders:
-            self._recent[order.number] = order
-            self._committer.submit(order).addCallbacks(self._written, self._write_failed)
+    def _write(self, operations: list[Any]) -> None:
+        for op in operations:
+            truncation = isinstance(op, Truncate)
+            if truncation:
+                self._truncations_pending += 1
+            else:
+                self._recent[op.entry.number] = op.entry
+            self._committer.submit(op).addCallbacks(self._written, self._write_failed, (truncation,))
 
-    def _written(self, number: int) -> None:
-        self.core.durable(number)
-        self._durable.advance(number)
+    def _written(self, last: int, truncation: bool) -> None:
+        if truncation:
+            self._truncations_pending -= 1
+        self.core.durable(last)
         self._release()
 
     def _write_failed(self, failure: Any) -> None:
@@ -194,8 +231,10 @@ class Replica:
     def _release(self) -> None:
         if self.core.is_leader:
             through = self.replication.replicated_through(self.core.last_durable)
+            self._replicated.advance(through)
         else:
             through = self.core.last_durable
-        self._replicated.advance(through)
+        if self._truncations_pending:
+            return
         for number in [n for n in self._recent if n <= through]:
             del self._recent[number]

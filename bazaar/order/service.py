@@ -10,14 +10,13 @@ from twisted.internet.defer import ensureDeferred
 from twisted.logger import Logger
 
 from bazaar.config import Config
-from bazaar.core.orders import Order
 from bazaar.grpc_bridge import ReactorHop
 from bazaar.group_commit import GroupCommitter
 from bazaar.order.invalidation import CacheInvalidator
 from bazaar.order.rejoin import rejoin
 from bazaar.order.replica import Replica
 from bazaar.order.servicer import OrderServicer
-from bazaar.order.store import OrderStore
+from bazaar.order.store import Operation, OrderStore
 from bazaar.rpc import Channels, GrpcServerService
 from bazaar.v1 import order_pb2, order_pb2_grpc
 
@@ -45,10 +44,9 @@ class OrderReplicaService(MultiService):
         self._invalidator: CacheInvalidator | None = None
         self.rejoined: Any = None
 
-    def _append(self, orders: list[Order]) -> list[int]:
+    def _append(self, operations: list[Operation]) -> list[int]:
         assert self.store is not None
-        self.store.append(orders)
-        return [o.number for o in orders]
+        return self.store.write(operations)
 
     def _register(self, server: grpc.Server) -> None:
         assert self.replica is not None

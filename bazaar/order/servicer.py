@@ -1,7 +1,7 @@
 """gRPC face of an order replica: each handler hops into the reactor with a bounded wait.
 
 Lookup and the rejoin stream read the log from the handler thread through their own SQLite
-connections: committed orders never change, so they need no reactor state.
+connections: committed orders never change under a leader, so they need no reactor state.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ import grpc
 from twisted.logger import Logger
 
 from bazaar.convert import order_from_proto, order_to_proto
+from bazaar.core.replica import MalformedBatch
 from bazaar.grpc_bridge import ReactorHop, ReactorUnavailable, remaining
 from bazaar.order.replica import Replica
+from bazaar.order.store import OrderStore
 from bazaar.v1 import order_pb2, order_pb2_grpc
 
 log = Logger()
@@ -48,10 +50,13 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
     def Propagate(self, request: order_pb2.PropagateRequest, context: Any) -> order_pb2.PropagateResponse:
         try:
             orders = [order_from_proto(o) for o in request.orders]
-        except ValueError as e:
+            status, number = self._in_reactor(
+                context, self._replica.receive,
+                request.prev_number, request.prev_chain, orders, request.leader_last,
+            )
+        except (ValueError, MalformedBatch) as e:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
-        status, last = self._in_reactor(context, self._replica.receive, orders)
-        return order_pb2.PropagateResponse(status=status, last_number=last)
+        return order_pb2.PropagateResponse(status=status, last_number=number)
 
     def AssignFollowers(
         self, request: order_pb2.AssignFollowersRequest, context: Any
@@ -62,15 +67,27 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
     def Synchronize(
         self, request: order_pb2.SynchronizeRequest, context: Any
     ) -> Iterator[order_pb2.SynchronizeResponse]:
-        if not self._in_reactor(context, lambda: self._replica.core.is_leader):
+        if request.caller and not self._in_reactor(context, lambda: self._replica.core.is_leader):
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "not the leader")
-        cursor = request.last_number
-        log.info("streaming orders after {cursor} to {caller}", cursor=cursor, caller=request.caller)
+        store = self._replica.store
+        cursor = shared_point(store, [(c.number, c.chain) for c in request.checkpoints])
+        chain = store.chain(cursor)
+        log.info("streaming orders after {cursor} to {caller}", cursor=cursor, caller=request.caller or "a reader")
         while True:
-            batch = self._replica.store.after(cursor, SYNC_BATCH)
+            batch = store.after(cursor, SYNC_BATCH)
             if not batch:
                 break
-            yield order_pb2.SynchronizeResponse(orders=[order_to_proto(o) for o in batch])
-            cursor = batch[-1].number
+            yield order_pb2.SynchronizeResponse(
+                prev_number=cursor, prev_chain=chain, orders=[order_to_proto(e.order) for e in batch]
+            )
+            cursor, chain = batch[-1].number, batch[-1].chain
         if request.caller and not self._in_reactor(context, self._replica.register_follower, request.caller):
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "no longer the leader")
+
+
+def shared_point(store: OrderStore, checkpoints: list[tuple[int, bytes]]) -> int:
+    """The latest checkpoint at which the caller's log and ours agree (-1: none)."""
+    for number, chain in sorted(checkpoints, reverse=True):
+        if 0 <= number <= store.last_number and store.chain(number) == chain:
+            return number
+    return -1

@@ -71,10 +71,16 @@ class LookupOrderResponse(_message.Message):
     def __init__(self, found: _Optional[bool] = ..., order: _Optional[_Union[_trade_pb2.Order, _Mapping]] = ...) -> None: ...
 
 class PropagateRequest(_message.Message):
-    __slots__ = ("orders",)
+    __slots__ = ("prev_number", "prev_chain", "orders", "leader_last")
+    PREV_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    PREV_CHAIN_FIELD_NUMBER: _ClassVar[int]
     ORDERS_FIELD_NUMBER: _ClassVar[int]
+    LEADER_LAST_FIELD_NUMBER: _ClassVar[int]
+    prev_number: int
+    prev_chain: bytes
     orders: _containers.RepeatedCompositeFieldContainer[_trade_pb2.Order]
-    def __init__(self, orders: _Optional[_Iterable[_Union[_trade_pb2.Order, _Mapping]]] = ...) -> None: ...
+    leader_last: int
+    def __init__(self, prev_number: _Optional[int] = ..., prev_chain: _Optional[bytes] = ..., orders: _Optional[_Iterable[_Union[_trade_pb2.Order, _Mapping]]] = ..., leader_last: _Optional[int] = ...) -> None: ...
 
 class PropagateResponse(_message.Message):
     __slots__ = ("status", "last_number")
@@ -96,16 +102,28 @@ class AssignFollowersResponse(_message.Message):
     last_number: int
     def __init__(self, last_number: _Optional[int] = ...) -> None: ...
 
+class Checkpoint(_message.Message):
+    __slots__ = ("number", "chain")
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_FIELD_NUMBER: _ClassVar[int]
+    number: int
+    chain: bytes
+    def __init__(self, number: _Optional[int] = ..., chain: _Optional[bytes] = ...) -> None: ...
+
 class SynchronizeRequest(_message.Message):
-    __slots__ = ("last_number", "caller")
-    LAST_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("checkpoints", "caller")
+    CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
     CALLER_FIELD_NUMBER: _ClassVar[int]
-    last_number: int
+    checkpoints: _containers.RepeatedCompositeFieldContainer[Checkpoint]
     caller: str
-    def __init__(self, last_number: _Optional[int] = ..., caller: _Optional[str] = ...) -> None: ...
+    def __init__(self, checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., caller: _Optional[str] = ...) -> None: ...
 
 class SynchronizeResponse(_message.Message):
-    __slots__ = ("orders",)
+    __slots__ = ("prev_number", "prev_chain", "orders")
+    PREV_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    PREV_CHAIN_FIELD_NUMBER: _ClassVar[int]
     ORDERS_FIELD_NUMBER: _ClassVar[int]
+    prev_number: int
+    prev_chain: bytes
     orders: _containers.RepeatedCompositeFieldContainer[_trade_pb2.Order]
-    def __init__(self, orders: _Optional[_Iterable[_Union[_trade_pb2.Order, _Mapping]]] = ...) -> None: ...
+    def __init__(self, prev_number: _Optional[int] = ..., prev_chain: _Optional[bytes] = ..., orders: _Optional[_Iterable[_Union[_trade_pb2.Order, _Mapping]]] = ...) -> None: ...

@@ -1,6 +1,8 @@
 """Crashes: the leader killed under the client's feet, a replica rejoining, a full restart."""
 
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -80,3 +82,30 @@ def test_a_full_restart_keeps_orders_stock_and_numbering(cluster: Cluster) -> No
     assert cluster.stock("amazon")["quantity"] == 1000 - 18
     assert trade(cluster, "amazon", 1, "sell") == 3
     assert_dumps_identical(cluster, 4)
+
+
+def test_killing_the_leader_under_running_clients_changes_nothing_they_see(cluster: Cluster) -> None:
+    url = f"http://127.0.0.1:{cluster.frontend_port}"
+    clients = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bazaar.cli", "client", "--url", url, "-n", "150", "-p", "1",
+             "--seed", str(seed)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        for seed in (1, 2)
+    ]
+    try:
+        wait_for(lambda: cluster.get("/orders/20").status == 200, what="clients to place 20 orders")
+        cluster.signal("order-3", signal.SIGKILL)
+        outputs = [c.communicate(timeout=120)[0] for c in clients]
+    finally:
+        for c in clients:
+            c.kill()
+    for c, out in zip(clients, outputs):
+        assert c.returncode == 0, out
+        assert "ALL ORDERS VERIFIED" in out and " 0 failed" in out, out
+    cluster.start("order-3")
+    wait_for(lambda: "rejoined leader" in cluster.log("order-3"), what="order-3 to rejoin")
+    count = len(cluster.dump_orders(2))
+    assert count >= 20
+    assert_dumps_identical(cluster, count)

@@ -10,37 +10,53 @@ import pytest
 from bazaar.catalog.store import CatalogStore, Trade
 from bazaar.core.orders import Order
 from bazaar.core.stock import TradeCheck
-from bazaar.order.store import OrderStore, StoreError, read_orders
+from bazaar.core.chain import GENESIS, chained
+from bazaar.order.store import Append, OrderStore, StoreError, Truncate, read_orders
 
 
 def order(n: int) -> Order:
     return Order(n, "ford", "sell" if n % 2 else "buy", n + 1)
 
 
-def test_order_numbering_continues_after_reopening(tmp_path: Path) -> None:
+def test_order_numbering_and_chain_continue_after_reopening(tmp_path: Path) -> None:
+    entries = chained([order(0), order(1), order(2)])
     store = OrderStore(tmp_path)
-    assert store.last_number == -1
-    store.append([order(0), order(1)])
-    store.append([order(2)])
+    assert (store.last_number, store.last_chain) == (-1, GENESIS)
+    store.append(entries[:2])
+    store.append(entries[2:])
     store.close()
     again = OrderStore(tmp_path)
-    assert again.last_number == 2
+    assert (again.last_number, again.last_chain) == (2, entries[2].chain)
     assert again.get(1) == order(1)
     assert again.get(3) is None
-    assert again.after(0, 10) == [order(1), order(2)]
+    assert again.after(0, 10) == entries[1:]
+    assert again.chain(1) == entries[1].chain and again.chain(-1) == GENESIS and again.chain(5) is None
 
 
 @pytest.mark.parametrize("numbers", [[1], [0, 2], [0, 0]])
 def test_order_store_refuses_holes_and_rewrites(tmp_path: Path, numbers: list[int]) -> None:
     store = OrderStore(tmp_path)
     with pytest.raises(StoreError):
-        store.append([order(n) for n in numbers])
+        store.append(chained([order(n) for n in numbers]))
     assert store.last_number == -1 and list(read_orders(tmp_path)) == []
+
+
+def test_truncate_and_append_in_one_transaction(tmp_path: Path) -> None:
+    store = OrderStore(tmp_path)
+    entries = chained([order(n) for n in range(5)])
+    store.append(entries)
+    replacement = chained([Order(3, "amc", "buy", 9)], prev=entries[2].chain)
+    assert store.write([Truncate(2), Append(replacement[0]), Truncate(9)]) == [2, 3, 3]
+    assert [o.number for o in read_orders(tmp_path)] == [0, 1, 2, 3]
+    assert store.get(3) == Order(3, "amc", "buy", 9)
+    assert (store.last_number, store.last_chain) == (3, replacement[0].chain)
+    assert store.write([Truncate(-1)]) == [-1]
+    assert (store.last_number, store.last_chain) == (-1, GENESIS)
 
 
 def test_read_orders_works_beside_a_running_writer(tmp_path: Path) -> None:
     store = OrderStore(tmp_path)
-    store.append([order(n) for n in range(25)])
+    store.append(chained([order(n) for n in range(25)]))
     assert list(read_orders(tmp_path, batch=7)) == [order(n) for n in range(25)]
     assert list(read_orders(tmp_path / "absent")) == []
 
@@ -69,12 +85,13 @@ WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
+    from bazaar.core.chain import chained
     from bazaar.core.orders import Order
     from bazaar.order.store import OrderStore
     store = OrderStore(Path(sys.argv[1]))
     n = store.last_number + 1
     while True:
-        store.append([Order(n + i, "amc", "buy", 1) for i in range(3)])
+        store.append(chained([Order(n + i, "amc", "buy", 1) for i in range(3)], store.last_chain))
         n += 3
         print(n - 1, flush=True)
     """

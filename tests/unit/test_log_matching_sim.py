@@ -1,0 +1,115 @@
+"""The log-matching protocol in a simulated three-replica cluster: crashes at every point of
+propagation, cut links, a dead leader's divergent tail, rejoins. Logs always converge on the
+current leader's, and what a leader acknowledged with its followers never disappears."""
+
+import random
+
+import pytest
+
+from tests.unit.sim import Network, SimReplica, settle
+
+NAMES = ["r1", "r2", "r3"]
+
+
+def cluster(settled_orders: int = 0) -> tuple[dict[str, SimReplica], Network]:
+    """r3 leading r1 and r2, with `settled_orders` orders already on all three."""
+    peers, net = {n: SimReplica(n) for n in NAMES}, Network()
+    peers["r3"].lead(["r1", "r2"])
+    for i in range(settled_orders):
+        peers["r3"].trade(f"a{i}")
+    settle(peers["r3"], peers, net)
+    return peers, net
+
+
+def orders_of(replica: SimReplica) -> list:
+    return [e.order for e in replica.log]
+
+
+def test_followers_get_every_order_in_sequence() -> None:
+    peers, net = cluster(settled_orders=10)
+    leader = peers["r3"]
+    assert orders_of(peers["r1"]) == orders_of(peers["r2"]) == orders_of(leader)
+    assert leader.acknowledged_through() == 9
+
+
+def test_a_new_leader_overwrites_the_dead_leaders_partial_order_on_a_follower() -> None:
+    peers, net = cluster(settled_orders=3)
+    old = peers["r3"]
+    old.trade("lost")  # numbered 3, reaches r1 only, then r3 dies
+    net.cut.add(frozenset(("r3", "r2")))
+    old.propagate_once(peers, net)
+    assert len(peers["r1"].log) == 4 and len(peers["r2"].log) == 3
+    net.down.add("r3")
+    new = peers["r2"]
+    new.restart()
+    new.lead(["r1"])
+    new.trade("kept")  # also numbered 3
+    settle(new, peers, net)
+    assert orders_of(peers["r1"]) == orders_of(new)
+    assert peers["r1"].log[3].order.name == "kept"
+
+
+def test_the_old_leaders_unreplicated_tail_is_discarded_when_it_rejoins() -> None:
+    peers, net = cluster(settled_orders=5)
+    old = peers["r3"]
+    net.isolate("r3", ["r1", "r2"])
+    for i in range(6):
+        old.trade(f"private{i}")  # durable on r3 only; never acknowledged
+    old.propagate_once(peers, net)
+    net.down.add("r3")
+    new = peers["r2"]
+    new.restart()
+    new.lead(["r1"])
+    for i in range(2):
+        new.trade(f"b{i}")
+    settle(new, peers, net)
+    net.down.clear()
+    net.recover()
+    old.restart()
+    old.synchronize_from(new)
+    settle(new, peers, net)
+    assert orders_of(old) == orders_of(new) == orders_of(peers["r1"])
+    assert not any(o.name.startswith("private") for o in orders_of(old))
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_random_crashes_and_partitions_always_converge(seed: int) -> None:
+    rng = random.Random(seed)
+    peers, net = cluster()
+    leader = peers["r3"]
+    acknowledged: dict[int, object] = {}
+    for epoch in range(6):
+        for step in range(rng.randint(1, 12)):
+            entry = leader.trade(f"e{epoch}s{step}")
+            if rng.random() < 0.3:
+                leader.propagate_once(peers, net, limit=rng.randint(1, 4))
+            if rng.random() < 0.1:  # a link fails: that follower is dropped
+                follower = rng.choice([n for n in NAMES if n != leader.name])
+                net.cut.add(frozenset((leader.name, follower)))
+        if rng.random() < 0.5:
+            settle(leader, peers, net)
+        through = leader.acknowledged_through()
+        followers = set(leader.replication.followers)
+        for e in leader.log[: through + 1]:
+            acknowledged.setdefault(e.number, (e.order, followers | {leader.name}))
+        # The leader dies; the highest surviving id takes over with the others as followers.
+        net.down = {leader.name}
+        net.recover()
+        survivors = [n for n in NAMES if n != leader.name]
+        new = peers[max(survivors)]
+        new.restart()
+        new.lead([n for n in survivors if n != new.name])
+        settle(new, peers, net)
+        net.down.clear()
+        peers[leader.name].restart()
+        peers[leader.name].synchronize_from(new)
+        leader = new
+    settle(leader, peers, net)
+    logs = [orders_of(peers[n]) for n in NAMES]
+    assert logs[0] == logs[1] == logs[2], f"seed {seed}: logs diverge"
+    assert [o.number for o in logs[0]] == list(range(len(logs[0])))
+    final = {o.number: o for o in logs[0]}
+    for number, (order, holders) in acknowledged.items():
+        # An order acknowledged by all three replicas can never be lost or changed.
+        if holders == set(NAMES):
+            assert final.get(number) == order, f"seed {seed}: acknowledged order {number} lost"
