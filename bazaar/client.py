@@ -241,6 +241,9 @@ class ClientReport:
     def summary(self) -> list[str]:
         lines = ["---- Order Query Verification ----", f"Successful trades: {len(self.book)}"]
         lines.append("ALL ORDERS VERIFIED" if self.all_verified else "A NON-MATCH WAS FOUND")
+        if self.failures or self.gave_up is not None:
+            # The verdict covers only the orders placed; a failed request fails the run too.
+            lines.append(f"BUT {self.failures} REQUESTS FAILED: the run did not succeed")
         if self.book.duplicates:
             numbers = ", ".join(str(n) for n in self.book.duplicates)
             lines.append(f"transaction numbers handed out twice: {numbers}")

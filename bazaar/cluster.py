@@ -207,7 +207,7 @@ def _stop_all(started: Iterable[Process], say: Say) -> None:
 
 
 def frontend_url(config: Config) -> str:
-    host = config.frontend.address.host
+    host = config.frontend.address.host.strip("[]")  # "[::1]" in the config
     if host in ("0.0.0.0", "::", ""):  # listening everywhere: loopback reaches it
         host = "127.0.0.1"
     if ":" in host:

@@ -30,7 +30,7 @@ class Address:
         if not isinstance(text, str):
             raise ConfigError(f"{key}: expected a \"host:port\" string, got {text!r}")
         host, sep, port = text.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not sep or not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
             raise ConfigError(f"{key}: expected \"host:port\" with a port 1-65535, got {text!r}")
         return cls(host, int(port))
 
@@ -206,7 +206,7 @@ def _replicas(raw: dict[str, Any]) -> dict[int, Address]:
         raise ConfigError(f"replicas: expected a table of id = \"host:port\", got {table!r}")
     replicas: dict[int, Address] = {}
     for key, value in table.items():
-        if not key.isdigit() or int(key) < 1:
+        if not (key.isascii() and key.isdigit()) or int(key) < 1:
             raise ConfigError(f"replicas.{key}: replica ids are whole numbers >= 1")
         replicas[int(key)] = Address.parse(value, f"replicas.{key}")
     return dict(sorted(replicas.items()))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -41,6 +41,9 @@ class GroupCommitter(Service):
         self._submitted = 0
         self._completed = 0
         self._barriers: list[tuple[int, Deferred]] = []
+        # After a failed batch the store's state is unknown: every later write and barrier
+        # fails too, so nothing is ever confirmed on top of a lost write.
+        self._broken: Failure | None = None
 
     def startService(self) -> None:
         self._pool = ThreadPool(minthreads=1, maxthreads=1, name=f"{self.name}-writer")
@@ -65,6 +68,8 @@ class GroupCommitter(Service):
         """Queue `item`; the Deferred fires with its result once its batch is committed."""
         if self._pool is None:
             raise RuntimeError(f"{self.name}: writer is not running")
+        if self._broken is not None:
+            return fail(self._broken)
         d: Deferred = Deferred()
         self._pending.append((item, d))
         self._submitted += 1
@@ -72,7 +77,9 @@ class GroupCommitter(Service):
         return d
 
     def barrier(self) -> Deferred:
-        """Fires once everything submitted so far is committed (or has failed)."""
+        """Fires once everything submitted so far is committed; fails if any write failed."""
+        if self._broken is not None:
+            return fail(self._broken)
         if self._completed >= self._submitted:
             return succeed(None)
         d: Deferred = Deferred()
@@ -93,11 +100,16 @@ class GroupCommitter(Service):
         self._busy = None
         if isinstance(results, Failure):
             log.failure("{name}: a batch of {count} writes failed", results, name=self.name, count=len(batch))
-            for _, d in batch:
+            self._broken = results
+            queued, self._pending = self._pending, []
+            barriers, self._barriers = self._barriers, []
+            for _, d in [*batch, *queued]:
                 d.errback(results)
-        else:
-            for (_, d), result in zip(batch, results, strict=True):
-                d.callback(result)
+            for _, d in barriers:
+                d.errback(results)
+            return
+        for (_, d), result in zip(batch, results, strict=True):
+            d.callback(result)
         self._completed += len(batch)
         passed = [d for upto, d in self._barriers if upto <= self._completed]
         self._barriers = [(upto, d) for upto, d in self._barriers if upto > self._completed]

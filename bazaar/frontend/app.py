@@ -125,9 +125,17 @@ def _order_number(text: str) -> int | None:
     return number if number <= MAX_ORDER_NUMBER else None
 
 
+class _HugeNumber:
+    """A JSON integer too long to be a quantity (Python refuses to parse past 4300 digits)."""
+
+
+def _integer(text: str) -> int | _HugeNumber:
+    return int(text) if len(text) <= 30 else _HugeNumber()
+
+
 def _parse_order(body: bytes) -> dict[str, Any]:
     try:
-        order = json.loads(body)
+        order = json.loads(body, parse_int=_integer)
     except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd nesting or digits
         order = None
     if not isinstance(order, dict):

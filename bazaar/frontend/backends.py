@@ -62,8 +62,10 @@ def _as_peer_unavailable(peer: str) -> Callable[[Failure], Failure]:
             code = error.code() if callable(getattr(error, "code", None)) else None
             name = code.name if isinstance(code, grpc.StatusCode) else "RPC error"
             return Failure(PeerUnavailable(peer, name))
-        if isinstance(error, (defer.CancelledError, defer.TimeoutError)):
+        if isinstance(error, defer.TimeoutError):
             return Failure(PeerUnavailable(peer, type(error).__name__))
+        # A CancelledError is our own doing (the client hung up): it says nothing about the
+        # peer, and must not trigger a leader selection or a redo.
         return failure
 
     return convert

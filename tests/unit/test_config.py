@@ -76,6 +76,8 @@ def test_a_named_file_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
         ('[catalog]\naddress = ":80"', "catalog.address"),
         ('[catalog]\naddress = "h:0"', "catalog.address"),
         ('[catalog]\naddress = "h:70000"', "catalog.address"),
+        ('[catalog]\naddress = "h:\u00b2"', "catalog.address"),  # a Unicode digit
+        ('[replicas]\n"\u0661" = "h:1"', "replicas.\u0661"),
         ('[frontend]\ncache = "yes"', "frontend.cache"),
         ("[frontend]\ncache_size = 0", "frontend.cache_size"),
         ("[frontend]\ncache_size = true", "frontend.cache_size"),

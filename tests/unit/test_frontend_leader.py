@@ -299,3 +299,21 @@ def test_a_waiter_cancelled_by_another_waiters_callback_is_fine(tracker, replica
     assert outcome(first).replica_id == 3
     assert outcome(second).check(CancelledError)
     assert outcome(third).replica_id == 3
+
+
+def test_a_request_cancelled_by_its_client_is_not_a_leader_failure(clock):
+    replicas = {i: Leading(i) for i in (1, 2, 3)}
+    tracker = LeaderTracker(replicas, clock, PROBE, ASSIGN)
+    calls: list[int] = []
+    pending: list[Deferred] = []
+
+    def operation(replica):
+        calls.append(replica.id)
+        pending.append(Deferred())
+        return pending[-1]
+
+    request = Deferred.fromCoroutine(tracker.call_leader(operation))
+    request.cancel()  # the client hung up while the leader was working
+    assert outcome(request).check(CancelledError)
+    assert calls == [3], "no redo elsewhere"
+    assert tracker.selections == 1 and tracker.current.replica_id == 3

@@ -32,22 +32,45 @@ def test_writes_arriving_during_a_commit_share_the_next_one():
 
 
 @pytest_twisted.inlineCallbacks
-def test_a_failed_batch_fails_each_of_its_writes_and_the_next_batch_runs():
+def test_a_barrier_waits_for_everything_submitted_before_it():
+    gate = threading.Event()
+    committer = GroupCommitter(reactor, lambda items: (gate.wait(5), list(items))[1], name="test")
+    committer.startService()
+    try:
+        done = [committer.submit(i) for i in range(3)]
+        barrier = committer.barrier()
+        later = committer.submit(3)
+        assert not barrier.called
+        gate.set()
+        yield barrier
+        assert all(d.called for d in done)
+        yield later
+        assert (yield committer.barrier()) is None
+    finally:
+        yield committer.stopService()
+
+
+@pytest_twisted.inlineCallbacks
+def test_after_a_failed_batch_nothing_is_ever_confirmed_again():
+    gate = threading.Event()
     calls = []
 
     def flush(items):
         calls.append(list(items))
-        if len(calls) == 1:
-            raise OSError("disk full")
-        return list(items)
+        gate.wait(5)
+        raise OSError("disk full")
 
     committer = GroupCommitter(reactor, flush, name="test")
     committer.startService()
     try:
         first = committer.submit("a")
-        with pytest.raises(OSError):
-            yield first
-        assert (yield committer.submit("b")) == "b"
+        queued = committer.submit("b")  # waits behind the failing batch
+        barrier = committer.barrier()
+        gate.set()
+        for d in (first, queued, barrier, committer.submit("c"), committer.barrier()):
+            with pytest.raises(OSError):
+                yield d
+        assert calls == [["a"]]
     finally:
         yield committer.stopService()
 
