@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bazaar.core.chain import Record
 from bazaar.core.orders import BUY, SELL, Order
 from bazaar.v1 import trade_pb2
 
@@ -18,9 +19,10 @@ def trade_type_from_proto(value: int) -> str | None:
     return _FROM_PROTO.get(value)
 
 
-def order_to_proto(order: Order) -> trade_pb2.Order:
+def order_to_proto(order: Order, epoch: int = 0) -> trade_pb2.Order:
     return trade_pb2.Order(
-        number=order.number, name=order.name, type=_TO_PROTO[order.type], quantity=order.quantity
+        number=order.number, name=order.name, type=_TO_PROTO[order.type], quantity=order.quantity,
+        epoch=epoch,
     )
 
 
@@ -29,3 +31,11 @@ def order_from_proto(message: trade_pb2.Order) -> Order:
     if type_ is None:
         raise ValueError(f"order {message.number} has no trade type")
     return Order(message.number, message.name, type_, message.quantity)
+
+
+def record_to_proto(record: Record) -> trade_pb2.Order:
+    return order_to_proto(record.order, record.epoch)
+
+
+def record_from_proto(message: trade_pb2.Order) -> Record:
+    return Record(order_from_proto(message), message.epoch)

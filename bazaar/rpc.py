@@ -38,11 +38,15 @@ class GrpcServerService(Service):
         register: Callable[[grpc.Server], None],
         service_names: list[str],
         workers: int = 16,
+        serving: bool = True,
     ) -> None:
         self.address = address
         self._register = register
         self._service_names = service_names
         self._workers = workers
+        # False: the named services report NOT_SERVING until set_serving(True), so the
+        # front end does not pick a replica that is still catching up.
+        self._serving = serving
         self.server: grpc.Server | None = None
         self.health: health.HealthServicer | None = None
 
@@ -61,11 +65,18 @@ class GrpcServerService(Service):
             server.stop(None)
             raise RuntimeError(f"cannot listen on {self.address}: {e}") from None
         server.start()
-        for name in ["", *self._service_names]:
-            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         self.server = server
+        self.set_serving(self._serving)
         log.info("gRPC listening on {address}", address=str(self.address))
         super().startService()
+
+    def set_serving(self, serving: bool) -> None:
+        self._serving = serving
+        if self.health is not None:
+            status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+            for name in self._service_names:
+                self.health.set(name, status)
 
     def stopService(self) -> Any:
         super().stopService()

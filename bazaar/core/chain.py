@@ -1,8 +1,10 @@
-"""The hash chain that lets two replicas tell whether their logs agree.
+"""Log entries, and the hash chain that lets two replicas tell whether their logs agree.
 
-chain(n) = H(chain(n-1), order n) and chain(-1) = GENESIS. Replicas that share an order's
-chain value hold identical logs up to and including that order, so comparing one value
-replaces comparing a whole prefix (Raft's log-matching property, with hashes for terms).
+Every entry records the leadership *epoch* that numbered it. chain(n) = H(chain(n-1), epoch,
+order n) and chain(-1) = GENESIS. Replicas that share an entry's chain value hold identical
+logs up to and including that entry, so comparing one value replaces comparing a whole prefix
+(Raft's log-matching property). Epochs also rank logs: the one whose last entry has the higher
+(epoch, number) is the more up to date (Raft's election rule).
 """
 
 from __future__ import annotations
@@ -17,21 +19,38 @@ GENESIS = bytes(16)
 
 
 @dataclass(frozen=True)
-class Entry:
-    """An order as the log holds it: with its chain value."""
+class Record:
+    """An order as leaders send it: with the epoch that numbered it."""
 
     order: Order
-    chain: bytes
+    epoch: int
 
     @property
     def number(self) -> int:
         return self.order.number
 
 
-def link(prev: bytes, order: Order) -> bytes:
+@dataclass(frozen=True)
+class Entry(Record):
+    """An order as the log holds it: with its epoch and chain value."""
+
+    chain: bytes
+
+
+def link(prev: bytes, record: Record) -> bytes:
+    o = record.order
     digest = hashlib.blake2b(prev, digest_size=16)
-    digest.update(json.dumps([order.number, order.name, order.type, order.quantity]).encode())
+    digest.update(json.dumps([o.number, record.epoch, o.name, o.type, o.quantity]).encode())
     return digest.digest()
+
+
+def chained(records: list[Record], prev: bytes = GENESIS) -> list[Entry]:
+    """Records as consecutive log entries following a log whose last chain value is `prev`."""
+    entries = []
+    for record in records:
+        prev = link(prev, record)
+        entries.append(Entry(record.order, record.epoch, prev))
+    return entries
 
 
 def checkpoint_numbers(last: int) -> list[int]:
@@ -45,12 +64,3 @@ def checkpoint_numbers(last: int) -> list[int]:
         step *= 2
     numbers.append(-1)
     return numbers
-
-
-def chained(orders: list[Order], prev: bytes = GENESIS) -> list[Entry]:
-    """Orders as consecutive log entries following a log whose last chain value is `prev`."""
-    entries = []
-    for order in orders:
-        prev = link(prev, order)
-        entries.append(Entry(order, prev))
-    return entries

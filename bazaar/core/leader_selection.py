@@ -1,8 +1,10 @@
 """Which order replica leads, as the front end sees it: decisions only, no I/O.
 
 A selection round probes every replica, then offers leadership to the healthy ones from the
-highest id down; the first that accepts (AssignFollowers succeeds) leads, and the other healthy
-replicas are its followers. The caller performs each step and reports the outcome back.
+highest id down; the first that accepts (AssignFollowers succeeds) leads, and every other
+replica is its follower: one that is down or slow now is caught up by the leader once it
+answers, instead of being left out until it restarts. The caller performs each step and
+reports the outcome back.
 
 Each elected leader carries a generation. A request that fails against a leader reports that
 leader (with its generation); only if it is still the current one is it dropped. Requests that
@@ -116,7 +118,7 @@ class LeaderSelection:
         if not self._candidates:
             return self.abort("no healthy order replica accepted leadership")
         self._offered = self._candidates.pop(0)
-        return Assign(self._offered, tuple(self._candidates))
+        return Assign(self._offered, tuple(i for i in self.replica_ids if i != self._offered))
 
     def _end_round(self) -> None:
         self._selecting = False

@@ -1,11 +1,12 @@
 """One replica's numbering, role and log matching, with no I/O.
 
 `last_accepted` is the highest order number this replica has taken for writing (durable or on
-its way to disk), `last_chain` its chain value; `last_durable` the highest one on disk. Numbers
-are handed out and accepted strictly in sequence, so the log is always 0..n-1.
+its way to disk), `last_chain` and `last_epoch` those of that entry; `last_durable` the
+highest one on disk. Numbers are handed out and accepted strictly in sequence, so the log is
+always 0..n-1. `epoch` is the highest leadership epoch this replica has taken part in.
 
 A follower takes the leader's log as the truth: a batch is accepted only where the follower's
-chain at `prev_number` matches the leader's; an order that differs from the one held replaces
+chain at `prev_number` matches the leader's; an entry that differs from the one held replaces
 it and everything after it, and nothing is kept beyond the leader's last order.
 """
 
@@ -15,7 +16,7 @@ import enum
 from dataclasses import dataclass
 from typing import Callable
 
-from bazaar.core.chain import GENESIS, Entry, link
+from bazaar.core.chain import GENESIS, Entry, Record, link
 from bazaar.core.orders import Order
 
 
@@ -56,74 +57,121 @@ class Conflict:
     last: int
 
 
+@dataclass(frozen=True)
+class Stale:
+    """The sender leads in an epoch older than one this replica has seen: it was replaced."""
+
+    epoch: int
+
+
+@dataclass(frozen=True, order=True)
+class LogPosition:
+    """How up to date a log is: compared by the last entry's epoch, then its number."""
+
+    epoch: int
+    number: int
+
+
 ChainAt = Callable[[int], bytes]
+EntryAt = Callable[[int], Entry]
 
 
 class ReplicaCore:
-    def __init__(self, last_durable: int, last_chain: bytes = GENESIS) -> None:
+    def __init__(self, last: Entry | None = None, epoch: int = 0) -> None:
         self.role = Role.FOLLOWER
-        self.last_accepted = last_durable
-        self.last_chain = last_chain
-        self.last_durable = last_durable
+        self.last_accepted = last.number if last else -1
+        self.last_chain = last.chain if last else GENESIS
+        self.last_epoch = last.epoch if last else 0
+        self.last_durable = self.last_accepted
+        self.epoch = max(epoch, self.last_epoch)
 
     @property
     def is_leader(self) -> bool:
         return self.role is Role.LEADER
 
-    def lead(self) -> None:
+    @property
+    def position(self) -> LogPosition:
+        return LogPosition(self.last_epoch, self.last_accepted)
+
+    def next_epoch(self, seen: int = 0) -> int:
+        """The epoch to lead in: above every epoch this replica has seen or been told of."""
+        return max(self.epoch, seen) + 1
+
+    def lead(self, epoch: int) -> None:
+        """Lead in `epoch`, which must be above every epoch seen (see next_epoch)."""
+        if epoch <= self.epoch:
+            raise ValueError(f"epoch {epoch} is not above {self.epoch}")
         self.role = Role.LEADER
+        self.epoch = epoch
 
     def follow(self) -> None:
         self.role = Role.FOLLOWER
 
     def number(self, name: str, type_: str, quantity: int) -> Entry:
-        """The next order in the log (leader only)."""
+        """The next order in the log (leader only), numbered in this replica's epoch."""
         if not self.is_leader:
             raise NotLeader()
-        order = Order(self.last_accepted + 1, name, type_, quantity)
-        entry = Entry(order, link(self.last_chain, order))
-        self.last_accepted, self.last_chain = order.number, entry.chain
+        record = Record(Order(self.last_accepted + 1, name, type_, quantity), self.epoch)
+        entry = Entry(record.order, record.epoch, link(self.last_chain, record))
+        self._set_last(entry)
         return entry
 
     def accept(
         self,
         prev_number: int,
         prev_chain: bytes,
-        orders: list[Order],
-        chain_at: ChainAt,
+        records: list[Record],
+        entry_at: EntryAt,
         leader_last: int | None = None,
-    ) -> Accepted | Gap | Conflict:
-        """A leader's batch (propagation or a rejoin stream). `chain_at(n)` is this replica's
-        chain value at n <= last_accepted; `leader_last`, when given, is the sender's last order."""
-        if any(o.number != prev_number + 1 + i for i, o in enumerate(orders)) or prev_number < -1:
+        leader_epoch: int | None = None,
+    ) -> Accepted | Gap | Conflict | Stale:
+        """A leader's batch (propagation or a rejoin stream). `entry_at(n)` is this replica's
+        entry n <= last_accepted; `leader_last`, when given, is the sender's last order, and
+        `leader_epoch` the epoch it leads in (a batch from an older epoch is refused)."""
+        if any(r.number != prev_number + 1 + i for i, r in enumerate(records)) or prev_number < -1:
             raise MalformedBatch(f"orders do not follow {prev_number} in sequence")
-        through = prev_number + len(orders)
+        through = prev_number + len(records)
         if leader_last is not None and through > leader_last:
             raise MalformedBatch(f"orders up to {through} beyond the leader's last {leader_last}")
+        if leader_epoch is not None:
+            if leader_epoch < self.epoch or (leader_epoch == self.epoch and self.is_leader):
+                return Stale(self.epoch)
+            self.epoch = leader_epoch
+            self.role = Role.FOLLOWER
         if prev_number > self.last_accepted:
             return Gap(self.last_accepted)
-        if chain_at(prev_number) != prev_chain:
+        if self._chain_at(prev_number, entry_at) != prev_chain:
             return Conflict(self.last_accepted)
         chain = prev_chain
         truncate_after: int | None = None
         entries: list[Entry] = []
-        for order in orders:
-            chain = link(chain, order)
-            if truncate_after is None and order.number <= self.last_accepted:
-                if chain_at(order.number) == chain:
+        for record in records:
+            chain = link(chain, record)
+            if truncate_after is None and record.number <= self.last_accepted:
+                if entry_at(record.number).chain == chain:
                     continue  # already held
-                truncate_after = order.number - 1
-            entries.append(Entry(order, chain))
+                truncate_after = record.number - 1
+            entries.append(Entry(record.order, record.epoch, chain))
         if truncate_after is None and leader_last is not None and self.last_accepted > leader_last:
             truncate_after = leader_last  # a tail no leader numbered: a dead leader's leftovers
         if truncate_after is not None:
-            self.last_accepted = truncate_after
-            self.last_chain = chain_at(truncate_after)
+            if truncate_after >= 0:
+                self._set_last(entry_at(truncate_after))
+            else:
+                self.last_accepted, self.last_chain, self.last_epoch = -1, GENESIS, 0
             self.last_durable = min(self.last_durable, truncate_after)
         if entries:
-            self.last_accepted, self.last_chain = entries[-1].number, entries[-1].chain
+            self._set_last(entries[-1])
+            self.epoch = max(self.epoch, entries[-1].epoch)
         return Accepted(entries, through, truncate_after)
 
     def durable(self, number: int) -> None:
         """The log on disk now ends at `number` (writes and truncations finish in order)."""
         self.last_durable = number
+
+    def _set_last(self, entry: Entry) -> None:
+        self.last_accepted, self.last_chain, self.last_epoch = entry.number, entry.chain, entry.epoch
+
+    @staticmethod
+    def _chain_at(number: int, entry_at: EntryAt) -> bytes:
+        return GENESIS if number == -1 else entry_at(number).chain

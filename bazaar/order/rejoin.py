@@ -14,16 +14,20 @@ import treq
 from twisted.internet import threads
 from twisted.logger import Logger
 
-from bazaar.convert import order_from_proto
-from bazaar.core.chain import checkpoint_numbers
+from bazaar.core.chain import Record
 from bazaar.grpc_bridge import ReactorHop
+from bazaar.order.catchup import stream_log, synchronize_request
 from bazaar.order.replica import Replica
-from bazaar.v1 import order_pb2, order_pb2_grpc
+from bazaar.v1 import order_pb2
 
 log = Logger()
 
 # Generous: a replica that missed 100k orders must get them all in one stream.
 SYNC_DEADLINE = 120.0
+
+
+class RejoinRefused(Exception):
+    """The leader's stream does not fit this replica's log."""
 
 
 async def find_leader(config: Any) -> str | None:
@@ -45,35 +49,27 @@ async def rejoin(replica: Replica, hop: ReactorHop) -> bool:
     leader = await find_leader(replica.config)
     if leader is None or leader == replica.address:
         return False
-    stub = order_pb2_grpc.OrderServiceStub(replica.channel(leader))
-    last = replica.core.last_accepted
-    checkpoints = [
-        order_pb2.Checkpoint(number=n, chain=replica.chain_at(n)) for n in checkpoint_numbers(last)
-    ]
-    request = order_pb2.SynchronizeRequest(checkpoints=checkpoints, caller=replica.address)
+    request = synchronize_request(replica, caller=replica.address)
+    count = 0
 
-    def stream() -> int:
-        count = 0
-        for response in stub.Synchronize(request, timeout=SYNC_DEADLINE):
-            orders = [order_from_proto(o) for o in response.orders]
-            # Each batch is committed before the next is read: a crash mid-stream keeps a prefix.
-            status, _ = hop.call(
-                replica.receive, response.prev_number, response.prev_chain, orders, None,
-                timeout=SYNC_DEADLINE,
-            )
-            if status != order_pb2.PROPAGATE_STATUS_OK:
-                raise RuntimeError(f"the leader's stream does not fit this log (status {status})")
-            count += len(orders)
-        return count
+    def write(prev: int, prev_chain: bytes, records: list[Record], epoch: int) -> None:
+        nonlocal count
+        # Each batch is committed before the next is read: a crash mid-stream keeps a prefix.
+        status, _, _ = hop.call(replica.receive, prev, prev_chain, records, None, epoch, timeout=SYNC_DEADLINE)
+        if status != order_pb2.PROPAGATE_STATUS_OK:
+            raise RejoinRefused(f"the leader's stream does not fit this log (status {status})")
+        count += len(records)
 
-    log.info("rejoining: streaming orders after {last} from leader {leader}", last=last, leader=leader)
+    log.info("rejoining: streaming orders after {last} from leader {leader}",
+             last=replica.core.last_accepted, leader=leader)
+    channel = replica.channel(leader)
     try:
-        count = await threads.deferToThread(stream)
+        await threads.deferToThread(stream_log, channel, request, SYNC_DEADLINE, write)
     except grpc.RpcError as e:
         log.warn("rejoin stream from {leader} failed: {code} {details}",
                  leader=leader, code=e.code().name, details=e.details())
         return False
-    except RuntimeError as e:
+    except RejoinRefused as e:
         log.error("rejoin from {leader} failed: {error}", leader=leader, error=str(e))
         return False
     log.info("rejoined leader {leader} after receiving {count} orders", leader=leader, count=count)

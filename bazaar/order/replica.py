@@ -1,4 +1,5 @@
-"""One order replica's reactor-side state: the leader's trade path and the follower's log path.
+"""One order replica's reactor-side state: the leader's trade path, its takeover, and the
+follower's log path.
 
 Everything here runs in the reactor thread; gRPC handlers reach it through a ReactorHop. The
 numbering, log matching and follower bookkeeping are the no-I/O classes in bazaar.core; this
@@ -10,18 +11,20 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, DeferredList, succeed
+from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
 
 from bazaar.config import Config
 from bazaar.convert import trade_type_from_proto
-from bazaar.core.chain import Entry
-from bazaar.core.replica import Accepted, Conflict, Gap, ReplicaCore
+from bazaar.core.chain import GENESIS, Entry, Record
+from bazaar.core.replica import Accepted, Conflict, Gap, LogPosition, ReplicaCore, Stale
 from bazaar.core.replication import Replication
 from bazaar.grpc_bridge import call
 from bazaar.group_commit import GroupCommitter
+from bazaar.order.catchup import RemoteLog, stream_log, synchronize_request
 from bazaar.order.links import FollowerLink
-from bazaar.order.store import Append, OrderStore, Truncate
+from bazaar.order.store import Append, OrderStore, SetEpoch, Truncate
 from bazaar.peers import is_peer_failure
 from bazaar.rpc import Channels
 from bazaar.v1 import catalog_pb2, catalog_pb2_grpc, order_pb2
@@ -35,6 +38,27 @@ _TRADE_TO_REQUEST = {
     catalog_pb2.TRADE_STATUS_INVALID_QUANTITY: order_pb2.REQUEST_STATUS_INVALID_QUANTITY,
     catalog_pb2.TRADE_STATUS_NOT_ENOUGH_STOCK: order_pb2.REQUEST_STATUS_NOT_ENOUGH_STOCK,
 }
+_OUTCOME_STATUS = {
+    Gap: order_pb2.PROPAGATE_STATUS_GAP,
+    Conflict: order_pb2.PROPAGATE_STATUS_CONFLICT,
+    Stale: order_pb2.PROPAGATE_STATUS_STALE_EPOCH,
+}
+
+
+class LostLeadership(Exception):
+    """This replica stopped leading while a trade waited for replication."""
+
+
+def observe(d: Deferred) -> Deferred:
+    """A new Deferred with `d`'s result, leaving `d` itself untouched for other observers."""
+    copy: Deferred = Deferred()
+
+    def relay(result: Any) -> Any:
+        copy.callback(result)
+        return result
+
+    d.addCallback(relay)
+    return copy
 
 
 class Replica:
@@ -53,7 +77,7 @@ class Replica:
         self.replica_id = replica_id
         self.address = str(config.replica_address(replica_id))
         self.store = store
-        self.core = ReplicaCore(store.last_number, store.last_chain)
+        self.core = ReplicaCore(store.last_entry, store.epoch)
         self.replication = Replication()
         self._committer = committer
         self._channels = channels
@@ -64,7 +88,13 @@ class Replica:
         # Writes queued before a truncation report numbers it is about to undo: until it is
         # on disk, `last_durable` may run ahead, so nothing is pruned from `_recent`.
         self._truncations_pending = 0
-        self._replicated = WaitList(store.last_number)
+        self._replicated = WaitList(self.core.last_accepted)
+        # Leadership: a takeover in progress (fires True once leading), its generation (a
+        # newer AssignFollowers abandons an older takeover), and the epoch announcement.
+        self._takeover: Deferred | None = None
+        self._takeover_generation = 0
+        self._announced: Deferred | None = None
+        self._cannot_lead = False
         # Internal hops get part of the front end's deadline, so a slow peer fails the
         # request before the front end gives up on the whole call.
         self._peer_timeout = config.timeouts.rpc / 2
@@ -73,7 +103,11 @@ class Replica:
 
     async def place_order(self, name: str, quantity: int, type_: int) -> tuple[int, int]:
         """Execute a trade on the catalog, log it, replicate it; (RequestStatus, number)."""
+        if self._takeover is not None and not self._takeover.called:
+            await observe(self._takeover)
         if not self.core.is_leader:
+            if self._cannot_lead:
+                return order_pb2.REQUEST_STATUS_UNAVAILABLE, -1
             return order_pb2.REQUEST_STATUS_NOT_LEADER, -1
         stub = catalog_pb2_grpc.CatalogServiceStub(self._channels.get(self.config.catalog))
         request = catalog_pb2.TradeStockRequest(name=name, quantity=quantity, type=type_)
@@ -86,34 +120,52 @@ class Replica:
             return order_pb2.REQUEST_STATUS_UNAVAILABLE, -1
         if traded.status != catalog_pb2.TRADE_STATUS_OK:
             return _TRADE_TO_REQUEST.get(traded.status, order_pb2.REQUEST_STATUS_UNAVAILABLE), -1
+        if not self.core.is_leader:
+            return order_pb2.REQUEST_STATUS_UNAVAILABLE, -1
         type_name = trade_type_from_proto(type_)
         assert type_name is not None  # the catalog refuses unknown types
         entry = self.core.number(name, type_name, quantity)
         self._write([Append(entry)])
         self._kick_followers()
-        await self._replicated.wait(entry.number)
+        try:
+            await self._replicated.wait(entry.number)
+        except LostLeadership:
+            return order_pb2.REQUEST_STATUS_UNAVAILABLE, -1
         self._invalidate(name)
         return order_pb2.REQUEST_STATUS_OK, entry.number
 
+    async def lookup(self, number: int) -> Any:
+        """A committed order; a new leader answers only once it has caught up."""
+        if self._takeover is not None and not self._takeover.called:
+            await observe(self._takeover)
+        return self.store.get(number)
+
     # -- follower: the log arriving from a leader --------------------------------------------
 
-    def receive(self, prev_number: int, prev_chain: bytes, orders: list, leader_last: int | None) -> Deferred:
-        """A leader's batch (propagated or streamed); fires with (PropagateStatus, number)."""
-        if self.core.is_leader:
-            log.info("another leader is propagating to us; following it")
-            self._step_down()
-        outcome = self.core.accept(prev_number, prev_chain, orders, self.chain_at, leader_last)
-        if isinstance(outcome, Gap):
-            return succeed((order_pb2.PROPAGATE_STATUS_GAP, outcome.last))
-        if isinstance(outcome, Conflict):
-            return succeed((order_pb2.PROPAGATE_STATUS_CONFLICT, outcome.last))
-        self._apply(outcome)
-        # Answer only once all of it is on disk, including earlier writes it relies on.
-        return self._committer.barrier().addCallback(
-            lambda _: (order_pb2.PROPAGATE_STATUS_OK, outcome.through)
-        )
+    def receive(
+        self, prev_number: int, prev_chain: bytes, records: list[Record],
+        leader_last: int | None, leader_epoch: int | None,
+    ) -> Deferred:
+        """A leader's batch (propagated or streamed); fires with (PropagateStatus, number, epoch)
+        once everything it changed is on disk."""
+        was_leader, epoch_before = self.core.is_leader, self.core.epoch
+        outcome = self.core.accept(prev_number, prev_chain, records, self.entry_at, leader_last, leader_epoch)
+        if was_leader and not self.core.is_leader:
+            self._step_down(f"a leader of epoch {leader_epoch} is propagating to us")
+        if isinstance(outcome, Stale):
+            return succeed((order_pb2.PROPAGATE_STATUS_STALE_EPOCH, self.core.last_accepted, self.core.epoch))
+        operations: list[Any] = []
+        if self.core.epoch > epoch_before:
+            operations.append(SetEpoch(self.core.epoch))
+        if isinstance(outcome, Accepted):
+            status, number = order_pb2.PROPAGATE_STATUS_OK, outcome.through
+            operations += self._operations(outcome)
+        else:
+            status, number = _OUTCOME_STATUS[type(outcome)], outcome.last
+        self._write(operations)
+        return self._committer.barrier().addCallback(lambda _: (status, number, self.core.epoch))
 
-    def _apply(self, accepted: Accepted) -> None:
+    def _operations(self, accepted: Accepted) -> list[Any]:
         operations: list[Any] = []
         if accepted.truncate_after is not None:
             log.warn("dropping orders after {after}: they differ from the leader's log",
@@ -121,22 +173,78 @@ class Replica:
             for number in [n for n in self._recent if n > accepted.truncate_after]:
                 del self._recent[number]
             operations.append(Truncate(accepted.truncate_after))
-        operations += [Append(e) for e in accepted.entries]
-        self._write(operations)
+        return operations + [Append(e) for e in accepted.entries]
 
-    # -- leadership and the follower set -------------------------------------------------------
+    # -- leadership ---------------------------------------------------------------------------
 
     def assign_followers(self, addresses: list[str]) -> int:
+        """The front end picked us: take over in the background; trades wait for it."""
         followers = sorted({a for a in addresses if a and a != self.address})
-        log.info("leading, with followers {followers}", followers=followers)
-        self.core.lead()
-        for address in set(self._links) - set(followers):
-            self._links.pop(address).close()
+        if self.core.is_leader:
+            self._step_down("assigned again: taking over afresh")
+        self._takeover_generation += 1
+        self._cannot_lead = False
+        takeover = Deferred.fromCoroutine(self._take_over(followers, self._takeover_generation))
+        self._takeover = takeover.addErrback(self._takeover_failed)
+        return self.core.last_durable
+
+    async def _take_over(self, followers: list[str], generation: int) -> bool:
+        """Adopt the most up-to-date log among the followers that answer, take an epoch above
+        every one seen, and lead once a follower has accepted it: two of three replicas agree."""
+        request = synchronize_request(self, caller="")
+        reads = [deferToThread(stream_log, self.channel(a), request, self._peer_timeout) for a in followers]
+        answers = [log_ for ok, log_ in await DeferredList(reads, consumeErrors=True) if ok]
+        if generation != self._takeover_generation:
+            return False
+        if not answers:
+            return self._cannot(f"no follower of {followers} answered: too few replicas to lead")
+        best = max(answers, key=self._position_of)
+        if self._position_of(best) > self.core.position:
+            log.info("adopting {count} orders after {shared} from a follower's log",
+                     count=len(best.records), shared=best.shared)
+            status, _, _ = await self.receive(best.shared, best.shared_chain, best.records, None, None)
+            if status != order_pb2.PROPAGATE_STATUS_OK:
+                return self._cannot(f"a follower's log did not fit ours (status {status})")
+        epoch = self.core.next_epoch(max(a.epoch for a in answers))
+        self._write([SetEpoch(epoch)])
+        await self._committer.barrier()
+        if generation != self._takeover_generation:
+            return False
+        self.core.lead(epoch)
+        self._replicated = WaitList(self.core.last_accepted)
         self.replication.assign(followers, self.core.last_accepted)
+        announced = self._announced = Deferred()
         for address in followers:
             self._link(address)
-        self._release()
-        return self.core.last_durable
+        try:
+            accepted = await observe(announced).addTimeout(self._peer_timeout, self.reactor)
+        except Exception:
+            accepted = False
+        if generation != self._takeover_generation:
+            return False
+        if not accepted:
+            self._step_down("no follower accepted the new epoch")
+            return self._cannot(f"no follower accepted epoch {epoch}: too few replicas to lead")
+        log.info("leading in epoch {epoch} from order {last}, followers {followers}",
+                 epoch=epoch, last=self.core.last_accepted, followers=followers)
+        return True
+
+    @staticmethod
+    def _position_of(remote: RemoteLog) -> LogPosition:
+        if not remote.records:
+            return LogPosition(-1, -1)  # nothing beyond the shared point: not ahead of us
+        return LogPosition(remote.records[-1].epoch, remote.records[-1].number)
+
+    def _cannot(self, reason: str) -> bool:
+        log.warn("cannot lead: {reason}", reason=reason)
+        self._cannot_lead = True
+        return False
+
+    def _takeover_failed(self, failure: Any) -> bool:
+        log.failure("takeover failed", failure)
+        self._step_down("takeover failed")
+        self._cannot_lead = True
+        return False
 
     def register_follower(self, address: str) -> bool:
         """A rejoining replica finished its catch-up stream; feed it from now on."""
@@ -148,23 +256,28 @@ class Replica:
         if old is not None:
             old.close()
         self._link(address)
-        self._release()
         return True
 
-    def drop_follower(self, address: str) -> None:
-        link = self._links.pop(address, None)
-        if link is not None:
-            link.close()
-        self.replication.drop(address)
-        self._release()
-
-    def follower_answered(self, address: str, status: int, number: int) -> None:
+    def follower_answered(self, address: str, status: int, number: int, epoch: int) -> None:
+        if status == order_pb2.PROPAGATE_STATUS_STALE_EPOCH:
+            log.warn("follower {address} has seen epoch {epoch}: we were replaced", address=address, epoch=epoch)
+            self._step_down(f"replaced by a leader of epoch {epoch}")
+            if epoch > self.core.epoch:
+                self.core.epoch = epoch
+                self._write([SetEpoch(epoch)])
+            return
+        if self._announced is not None and not self._announced.called:
+            self._announced.callback(True)
         if status == order_pb2.PROPAGATE_STATUS_OK:
-            self.replication.matched(address, number)
+            self.replication.matched(address, number, self.core.last_accepted)
         elif status == order_pb2.PROPAGATE_STATUS_GAP:
             self.replication.gap(address, number)
         else:
             self.replication.conflict(address)
+        self._release()
+
+    def follower_unreachable(self, address: str) -> None:
+        self.replication.unreachable(address)
         self._release()
 
     # -- reading the log ---------------------------------------------------------------------
@@ -172,14 +285,14 @@ class Replica:
     def channel(self, address: str) -> Any:
         return self._channels.get(address)
 
+    def entry_at(self, number: int) -> Entry:
+        """This replica's entry `number` (<= last_accepted), from memory when recent."""
+        entry = self._recent.get(number) or self.store.entry(number)
+        assert entry is not None, f"order {number} is neither recent nor on disk"
+        return entry
+
     def chain_at(self, number: int) -> bytes:
-        """This replica's chain value at `number` (<= last_accepted)."""
-        entry = self._recent.get(number)
-        if entry is not None:
-            return entry.chain
-        chain = self.store.chain(number)
-        assert chain is not None, f"order {number} is neither recent nor on disk"
-        return chain
+        return GENESIS if number == -1 else self.entry_at(number).chain
 
     def entries_in(self, numbers: range) -> list[Entry]:
         """The entries numbered `numbers`, from memory when recent, else from the disk."""
@@ -199,19 +312,24 @@ class Replica:
         for link in list(self._links.values()):
             link.kick()
 
-    def _step_down(self) -> None:
+    def _step_down(self, reason: str) -> None:
+        if self.core.is_leader:
+            log.info("no longer leading: {reason}", reason=reason)
         self.core.follow()
         for link in self._links.values():
             link.close()
         self._links.clear()
         self.replication.assign([], self.core.last_accepted)
+        self._replicated.fail_all(LostLeadership(reason))
+        if self._announced is not None and not self._announced.called:
+            self._announced.callback(False)
 
     def _write(self, operations: list[Any]) -> None:
         for op in operations:
             truncation = isinstance(op, Truncate)
             if truncation:
                 self._truncations_pending += 1
-            else:
+            elif isinstance(op, Append):
                 self._recent[op.entry.number] = op.entry
             self._committer.submit(op).addCallbacks(self._written, self._write_failed, (truncation,))
 

@@ -39,7 +39,7 @@ class OrderReplicaService(MultiService):
         self.channels.setServiceParent(self)
         self.committer = GroupCommitter(reactor, self._append, name=f"order-{replica_id}")
         self.committer.setServiceParent(self)
-        self.grpc = GrpcServerService(self.address, self._register, [SERVICE_NAME])
+        self.grpc = GrpcServerService(self.address, self._register, [SERVICE_NAME], serving=False)
         self.grpc.setServiceParent(self)
         self._invalidator: CacheInvalidator | None = None
         self.rejoined: Any = None
@@ -64,8 +64,10 @@ class OrderReplicaService(MultiService):
         log.info("replica {id} at {address}: {count} orders on disk",
                  id=self.replica_id, address=str(self.address), count=self.store.last_number + 1)
         super().startService()
+        # Not electable until it has caught up from the current leader (or found none).
         self.rejoined = ensureDeferred(rejoin(self.replica, self.hop))
         self.rejoined.addErrback(lambda f: log.failure("rejoin failed", f))
+        self.rejoined.addBoth(lambda _: self.grpc.set_serving(True))
 
     def stopService(self) -> Any:
         self.hop.stop()

@@ -1,7 +1,7 @@
 """gRPC face of an order replica: each handler hops into the reactor with a bounded wait.
 
-Lookup and the rejoin stream read the log from the handler thread through their own SQLite
-connections: committed orders never change under a leader, so they need no reactor state.
+The rejoin stream reads the log from the handler thread through its own SQLite connection:
+committed orders never change under a leader, so it needs no reactor state.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any, Iterator
 import grpc
 from twisted.logger import Logger
 
-from bazaar.convert import order_from_proto, order_to_proto
+from bazaar.convert import order_to_proto, record_from_proto, record_to_proto
 from bazaar.core.replica import MalformedBatch
 from bazaar.grpc_bridge import ReactorHop, ReactorUnavailable, remaining
 from bazaar.order.replica import Replica
@@ -42,21 +42,21 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         return order_pb2.PlaceOrderResponse(status=status, transaction_number=max(number, 0))
 
     def Lookup(self, request: order_pb2.LookupOrderRequest, context: Any) -> order_pb2.LookupOrderResponse:
-        order = self._replica.store.get(request.number)
+        order = self._in_reactor(context, self._replica.lookup, request.number)
         if order is None:
             return order_pb2.LookupOrderResponse(found=False)
         return order_pb2.LookupOrderResponse(found=True, order=order_to_proto(order))
 
     def Propagate(self, request: order_pb2.PropagateRequest, context: Any) -> order_pb2.PropagateResponse:
         try:
-            orders = [order_from_proto(o) for o in request.orders]
-            status, number = self._in_reactor(
+            records = [record_from_proto(o) for o in request.orders]
+            status, number, epoch = self._in_reactor(
                 context, self._replica.receive,
-                request.prev_number, request.prev_chain, orders, request.leader_last,
+                request.prev_number, request.prev_chain, records, request.leader_last, request.epoch,
             )
         except (ValueError, MalformedBatch) as e:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
-        return order_pb2.PropagateResponse(status=status, last_number=number)
+        return order_pb2.PropagateResponse(status=status, last_number=number, epoch=epoch)
 
     def AssignFollowers(
         self, request: order_pb2.AssignFollowersRequest, context: Any
@@ -67,20 +67,24 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
     def Synchronize(
         self, request: order_pb2.SynchronizeRequest, context: Any
     ) -> Iterator[order_pb2.SynchronizeResponse]:
-        if request.caller and not self._in_reactor(context, lambda: self._replica.core.is_leader):
+        leading, epoch = self._in_reactor(context, lambda: (self._replica.core.is_leader, self._replica.core.epoch))
+        if request.caller and not leading:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "not the leader")
         store = self._replica.store
         cursor = shared_point(store, [(c.number, c.chain) for c in request.checkpoints])
         chain = store.chain(cursor)
-        log.info("streaming orders after {cursor} to {caller}", cursor=cursor, caller=request.caller or "a reader")
-        while True:
+        log.info("streaming orders after {cursor} to {caller}", cursor=cursor, caller=request.caller or "a new leader")
+        batch = store.after(cursor, SYNC_BATCH)
+        while True:  # the first message goes out even if empty: it says where the logs part
+            yield order_pb2.SynchronizeResponse(
+                prev_number=cursor, prev_chain=chain, orders=[record_to_proto(e) for e in batch], epoch=epoch
+            )
+            if not batch:
+                break
+            cursor, chain = batch[-1].number, batch[-1].chain
             batch = store.after(cursor, SYNC_BATCH)
             if not batch:
                 break
-            yield order_pb2.SynchronizeResponse(
-                prev_number=cursor, prev_chain=chain, orders=[order_to_proto(e.order) for e in batch]
-            )
-            cursor, chain = batch[-1].number, batch[-1].chain
         if request.caller and not self._in_reactor(context, self._replica.register_follower, request.caller):
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "no longer the leader")
 

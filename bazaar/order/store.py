@@ -24,10 +24,15 @@ CREATE TABLE IF NOT EXISTS orders (
     name     TEXT    NOT NULL,
     type     TEXT    NOT NULL CHECK (type IN ('buy', 'sell')),
     quantity INTEGER NOT NULL CHECK (quantity > 0),
+    epoch    INTEGER NOT NULL,
     chain    BLOB    NOT NULL
-)
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 """
-_COLUMNS = "number, name, type, quantity, chain"
+_COLUMNS = "number, name, type, quantity, epoch, chain"
 
 
 class StoreError(Exception):
@@ -46,7 +51,14 @@ class Truncate:
     after: int
 
 
-Operation = Append | Truncate
+@dataclass(frozen=True)
+class SetEpoch:
+    """Remember the highest leadership epoch this replica has taken part in."""
+
+    epoch: int
+
+
+Operation = Append | Truncate | SetEpoch
 
 
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
@@ -61,7 +73,7 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
 
 
 def _entry(row: tuple) -> Entry:
-    return Entry(Order(row[0], row[1], row[2], row[3]), bytes(row[4]))
+    return Entry(Order(row[0], row[1], row[2], row[3]), row[4], bytes(row[5]))
 
 
 class OrderStore:
@@ -73,25 +85,27 @@ class OrderStore:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / self.FILENAME
         self._writer = _connect(self.path, readonly=False)
-        self._writer.execute(_SCHEMA)
+        self._writer.executescript(_SCHEMA)
         self._readers = threading.local()
         row = self._writer.execute(
             f"SELECT {_COLUMNS} FROM orders ORDER BY number DESC LIMIT 1"
         ).fetchone()
-        self._last, self._last_chain = (row[0], bytes(row[4])) if row else (-1, GENESIS)
+        self.last_entry: Entry | None = _entry(row) if row else None
+        row = self._writer.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
+        self.epoch: int = row[0] if row else 0
 
     @property
     def last_number(self) -> int:
         """The highest committed order number, -1 for an empty log."""
-        return self._last
+        return self.last_entry.number if self.last_entry else -1
 
     @property
     def last_chain(self) -> bytes:
-        return self._last_chain
+        return self.last_entry.chain if self.last_entry else GENESIS
 
     def write(self, operations: Sequence[Operation]) -> list[int]:
-        """Apply appends and truncations in order, as one transaction; the last number after each."""
-        last, chain = self._last, self._last_chain
+        """Apply operations in order, as one transaction; the last order number after each."""
+        last, epoch = self.last_entry, self.epoch
         results = []
         conn = self._writer
         conn.execute("BEGIN IMMEDIATE")
@@ -99,34 +113,42 @@ class OrderStore:
             for op in operations:
                 if isinstance(op, Truncate):
                     conn.execute("DELETE FROM orders WHERE number > ?", (op.after,))
-                    if op.after < last:
-                        last = op.after
-                        row = conn.execute("SELECT chain FROM orders WHERE number = ?", (last,)).fetchone()
-                        chain = bytes(row[0]) if row else GENESIS
+                    if last is not None and op.after < last.number:
+                        row = conn.execute(f"SELECT {_COLUMNS} FROM orders WHERE number = ?", (op.after,)).fetchone()
+                        last = _entry(row) if row else None
+                elif isinstance(op, SetEpoch):
+                    epoch = max(epoch, op.epoch)
+                    conn.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (epoch,))
                 else:
-                    o = op.entry.order
-                    if o.number != last + 1:
-                        raise StoreError(f"order {o.number} does not follow {last}")
+                    e = op.entry
+                    expected = last.number + 1 if last else 0
+                    if e.number != expected:
+                        raise StoreError(f"order {e.number} does not follow {expected - 1}")
+                    o = e.order
                     conn.execute(
-                        "INSERT INTO orders VALUES (?, ?, ?, ?, ?)",
-                        (o.number, o.name, o.type, o.quantity, op.entry.chain),
+                        "INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?)",
+                        (o.number, o.name, o.type, o.quantity, e.epoch, e.chain),
                     )
-                    last, chain = o.number, op.entry.chain
-                results.append(last)
+                    last = e
+                results.append(last.number if last else -1)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        self._last, self._last_chain = last, chain
+        self.last_entry, self.epoch = last, epoch
         return results
 
     def append(self, entries: Sequence[Entry]) -> int:
         self.write([Append(e) for e in entries])
-        return self._last
+        return self.last_number
+
+    def entry(self, number: int) -> Entry | None:
+        row = self._reader().execute(f"SELECT {_COLUMNS} FROM orders WHERE number = ?", (number,)).fetchone()
+        return _entry(row) if row else None
 
     def get(self, number: int) -> Order | None:
-        row = self._reader().execute(f"SELECT {_COLUMNS} FROM orders WHERE number = ?", (number,)).fetchone()
-        return _entry(row).order if row else None
+        entry = self.entry(number)
+        return entry.order if entry else None
 
     def chain(self, number: int) -> bytes | None:
         if number == -1:

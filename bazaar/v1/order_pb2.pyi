@@ -25,6 +25,7 @@ class PropagateStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PROPAGATE_STATUS_OK: _ClassVar[PropagateStatus]
     PROPAGATE_STATUS_GAP: _ClassVar[PropagateStatus]
     PROPAGATE_STATUS_CONFLICT: _ClassVar[PropagateStatus]
+    PROPAGATE_STATUS_STALE_EPOCH: _ClassVar[PropagateStatus]
 REQUEST_STATUS_UNSPECIFIED: RequestStatus
 REQUEST_STATUS_OK: RequestStatus
 REQUEST_STATUS_STOCK_NOT_FOUND: RequestStatus
@@ -37,6 +38,7 @@ PROPAGATE_STATUS_UNSPECIFIED: PropagateStatus
 PROPAGATE_STATUS_OK: PropagateStatus
 PROPAGATE_STATUS_GAP: PropagateStatus
 PROPAGATE_STATUS_CONFLICT: PropagateStatus
+PROPAGATE_STATUS_STALE_EPOCH: PropagateStatus
 
 class PlaceOrderRequest(_message.Message):
     __slots__ = ("name", "quantity", "type")
@@ -71,24 +73,28 @@ class LookupOrderResponse(_message.Message):
     def __init__(self, found: _Optional[bool] = ..., order: _Optional[_Union[_trade_pb2.Order, _Mapping]] = ...) -> None: ...
 
 class PropagateRequest(_message.Message):
-    __slots__ = ("prev_number", "prev_chain", "orders", "leader_last")
+    __slots__ = ("prev_number", "prev_chain", "orders", "leader_last", "epoch")
     PREV_NUMBER_FIELD_NUMBER: _ClassVar[int]
     PREV_CHAIN_FIELD_NUMBER: _ClassVar[int]
     ORDERS_FIELD_NUMBER: _ClassVar[int]
     LEADER_LAST_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
     prev_number: int
     prev_chain: bytes
     orders: _containers.RepeatedCompositeFieldContainer[_trade_pb2.Order]
     leader_last: int
-    def __init__(self, prev_number: _Optional[int] = ..., prev_chain: _Optional[bytes] = ..., orders: _Optional[_Iterable[_Union[_trade_pb2.Order, _Mapping]]] = ..., leader_last: _Optional[int] = ...) -> None: ...
+    epoch: int
+    def __init__(self, prev_number: _Optional[int] = ..., prev_chain: _Optional[bytes] = ..., orders: _Optional[_Iterable[_Union[_trade_pb2.Order, _Mapping]]] = ..., leader_last: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
 
 class PropagateResponse(_message.Message):
-    __slots__ = ("status", "last_number")
+    __slots__ = ("status", "last_number", "epoch")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     LAST_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
     status: PropagateStatus
     last_number: int
-    def __init__(self, status: _Optional[_Union[PropagateStatus, str]] = ..., last_number: _Optional[int] = ...) -> None: ...
+    epoch: int
+    def __init__(self, status: _Optional[_Union[PropagateStatus, str]] = ..., last_number: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
 
 class AssignFollowersRequest(_message.Message):
     __slots__ = ("followers",)
@@ -119,11 +125,13 @@ class SynchronizeRequest(_message.Message):
     def __init__(self, checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., caller: _Optional[str] = ...) -> None: ...
 
 class SynchronizeResponse(_message.Message):
-    __slots__ = ("prev_number", "prev_chain", "orders")
+    __slots__ = ("prev_number", "prev_chain", "orders", "epoch")
     PREV_NUMBER_FIELD_NUMBER: _ClassVar[int]
     PREV_CHAIN_FIELD_NUMBER: _ClassVar[int]
     ORDERS_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
     prev_number: int
     prev_chain: bytes
     orders: _containers.RepeatedCompositeFieldContainer[_trade_pb2.Order]
-    def __init__(self, prev_number: _Optional[int] = ..., prev_chain: _Optional[bytes] = ..., orders: _Optional[_Iterable[_Union[_trade_pb2.Order, _Mapping]]] = ...) -> None: ...
+    epoch: int
+    def __init__(self, prev_number: _Optional[int] = ..., prev_chain: _Optional[bytes] = ..., orders: _Optional[_Iterable[_Union[_trade_pb2.Order, _Mapping]]] = ..., epoch: _Optional[int] = ...) -> None: ...

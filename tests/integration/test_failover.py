@@ -109,3 +109,21 @@ def test_killing_the_leader_under_running_clients_changes_nothing_they_see(clust
     count = len(cluster.dump_orders(2))
     assert count >= 20
     assert_dumps_identical(cluster, count)
+
+
+def test_a_follower_frozen_for_a_while_then_the_leader_killed_loses_nothing(cluster: Cluster) -> None:
+    """A frozen follower stops holding trades back; once it thaws it is caught up, and whichever
+    replica leads next, every acknowledged order keeps its number and content."""
+    trade(cluster, "ford", 1, "buy")
+    cluster.signal("order-2", signal.SIGSTOP)
+    try:
+        trade(cluster, "ford", 2, "buy")  # waits at most one propagation deadline for order-2
+    finally:
+        cluster.signal("order-2", signal.SIGCONT)
+    for q in (3, 4):
+        trade(cluster, "ford", q, "buy")
+    acknowledged = [cluster.get(f"/orders/{n}").json["data"] for n in range(4)]
+    cluster.signal("order-3", signal.SIGKILL)
+    assert [cluster.get(f"/orders/{n}").json.get("data") for n in range(4)] == acknowledged
+    assert trade(cluster, "tesla", 7, "sell") == 4
+    assert cluster.stock("ford")["quantity"] == 1000 - 10

@@ -2,16 +2,17 @@
 
 Messages are delivered by direct calls; a `Network` decides which of them arrive. Each replica
 is a ReplicaCore over a list of entries, its "disk". The leader side drives Replication exactly
-as bazaar.order.links does: one batch per follower per round.
+as bazaar.order.links does (one batch per follower per round) and takes over exactly as
+bazaar.order.replica does (adopting the most up-to-date reachable log first).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bazaar.core.chain import GENESIS, Entry, checkpoint_numbers
+from bazaar.core.chain import GENESIS, Entry, Record, checkpoint_numbers
 from bazaar.core.orders import Order
-from bazaar.core.replica import Accepted, Conflict, Gap, ReplicaCore
+from bazaar.core.replica import Accepted, Conflict, Gap, LogPosition, ReplicaCore
 from bazaar.core.replication import Replication
 
 
@@ -34,36 +35,66 @@ class SimReplica:
     def __init__(self, name: str) -> None:
         self.name = name
         self.log: list[Entry] = []
-        self.core = ReplicaCore(-1)
+        self.core = ReplicaCore()
         self.replication = Replication()
 
     # -- as a follower --------------------------------------------------------------------
 
+    def entry_at(self, n: int) -> Entry:
+        return self.log[n]
+
     def chain_at(self, n: int) -> bytes:
         return GENESIS if n == -1 else self.log[n].chain
 
-    def receive(self, prev: int, prev_chain: bytes, orders: list[Order], leader_last: int | None):
-        if self.core.is_leader:
-            self.core.follow()
-        outcome = self.core.accept(prev, prev_chain, orders, self.chain_at, leader_last)
+    def receive(self, prev: int, prev_chain: bytes, records: list[Record], leader_last: int | None,
+                leader_epoch: int | None):
+        outcome = self.core.accept(prev, prev_chain, records, self.entry_at, leader_last, leader_epoch)
         if isinstance(outcome, Accepted):
             if outcome.truncate_after is not None:
                 del self.log[outcome.truncate_after + 1:]
             self.log += outcome.entries
             self.core.durable(len(self.log) - 1)
             return "ok", outcome.through
-        return ("gap" if isinstance(outcome, Gap) else "conflict"), outcome.last
+        if isinstance(outcome, Gap):
+            return "gap", outcome.last
+        if isinstance(outcome, Conflict):
+            return "conflict", outcome.last
+        return "stale", outcome.epoch
 
     def restart(self) -> None:
-        """Crash and start again: the disk stays, the memory does not."""
-        last = self.log[-1] if self.log else None
-        self.core = ReplicaCore(last.number if last else -1, last.chain if last else GENESIS)
+        """Crash and start again: the disk (log and epoch) stays, the memory does not."""
+        self.core = ReplicaCore(self.log[-1] if self.log else None, self.core.epoch)
         self.replication = Replication()
 
     # -- as a leader ----------------------------------------------------------------------
 
-    def lead(self, followers: list[str]) -> None:
-        self.core.lead()
+    def take_over(self, peers: dict[str, "SimReplica"], followers: list[str], net: Network) -> bool:
+        """Become leader: adopt the most up-to-date reachable log, take an epoch above every
+        one seen, and lead only once a follower has accepted that epoch (two of three)."""
+        reachable = [a for a in followers if net.delivers(self.name, a)]
+        if not reachable:
+            return False
+        best: tuple[LogPosition, int, list[Record]] | None = None
+        seen = 0
+        for address in reachable:
+            peer = peers[address]
+            seen = max(seen, peer.core.epoch)
+            shared, tail = peer.log_after_checkpoints(self)
+            if tail:
+                position = LogPosition(tail[-1].epoch, tail[-1].number)
+                if position > self.core.position and (best is None or position > best[0]):
+                    best = (position, shared, tail)
+        if best is not None:
+            _, shared, tail = best
+            status, _ = self.receive(shared, self.chain_at(shared), tail, None, None)
+            assert status == "ok", status
+        self.lead(followers, self.core.next_epoch(seen))
+        # Any answer but "stale" means that follower now knows the epoch.
+        return self.propagate_once(peers, net) > 0 and self.core.is_leader
+
+    def lead(self, followers: list[str], epoch: int | None = None) -> None:
+        """Become leader without looking at anyone's log."""
+        self.core.lead(self.core.next_epoch() if epoch is None else epoch)
         self.replication.assign(followers, self.core.last_accepted)
 
     def trade(self, name: str) -> Entry:
@@ -81,32 +112,43 @@ class SimReplica:
                 continue
             prev, numbers = batch
             if not net.delivers(self.name, address):
-                self.replication.drop(address)  # the link's call fails: dropped until it rejoins
+                self.replication.unreachable(address)  # the link's call fails; it retries later
                 continue
-            orders = [self.log[n].order for n in numbers]
-            status, number = peers[address].receive(prev, self.chain_at(prev), orders, self.core.last_accepted)
+            records = [self.log[n] for n in numbers]
+            status, number = peers[address].receive(
+                prev, self.chain_at(prev), records, self.core.last_accepted, self.core.epoch
+            )
             arrived += 1
-            {"ok": self.replication.matched, "gap": self.replication.gap}.get(
-                status, lambda a, _: self.replication.conflict(a)
-            )(address, number)
+            if status == "stale":
+                self.core.follow()  # replaced: a newer leader exists
+                return arrived
+            if status == "ok":
+                self.replication.matched(address, number, self.core.last_accepted)
+            elif status == "gap":
+                self.replication.gap(address, number)
+            else:
+                self.replication.conflict(address)
         return arrived
 
     def acknowledged_through(self) -> int:
         return self.replication.replicated_through(self.core.last_durable)
 
-    # -- rejoin ---------------------------------------------------------------------------
+    # -- reading the log: what Synchronize streams -------------------------------------------
+
+    def log_after_checkpoints(self, reader: "SimReplica") -> tuple[int, list[Entry]]:
+        """Every entry after the latest of `reader`'s checkpoints that this log shares."""
+        checkpoints = [(n, reader.chain_at(n)) for n in checkpoint_numbers(reader.core.last_accepted)]
+        shared = next((n for n, c in checkpoints if n <= self.core.last_accepted and self.chain_at(n) == c), -1)
+        return shared, self.log[shared + 1:]
 
     def synchronize_from(self, leader: "SimReplica", batch: int = 4) -> None:
-        """The rejoin stream: checkpoints, then every order after the latest shared one."""
-        checkpoints = [(n, self.chain_at(n)) for n in checkpoint_numbers(self.core.last_accepted)]
-        cursor = next(
-            (n for n, c in checkpoints if n <= leader.core.last_accepted and leader.chain_at(n) == c), -1
-        )
+        """The rejoin stream, then the leader adds this replica to its followers."""
+        cursor, _ = leader.log_after_checkpoints(self)
         while cursor < leader.core.last_accepted:
-            orders = [e.order for e in leader.log[cursor + 1: cursor + 1 + batch]]
-            status, _ = self.receive(cursor, leader.chain_at(cursor), orders, None)
+            records = leader.log[cursor + 1: cursor + 1 + batch]
+            status, _ = self.receive(cursor, leader.chain_at(cursor), records, None, leader.core.epoch)
             assert status == "ok", status
-            cursor += len(orders)
+            cursor += len(records)
         leader.replication.add(self.name, leader.core.last_accepted)
 
 

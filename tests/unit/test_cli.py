@@ -15,7 +15,7 @@ from bazaar import cluster
 from bazaar.cli import build_parser, main
 from bazaar.config import load_config
 from bazaar.core.orders import Order
-from bazaar.core.chain import chained
+from bazaar.core.chain import Record, chained
 from bazaar.order.store import OrderStore
 
 
@@ -142,7 +142,7 @@ ORDERS = [
 
 def test_dump_orders_prints_json_lines_by_number(capsys, config_file):
     store = OrderStore(load_config(config_file).replica_dir(2))
-    store.append(chained(ORDERS))
+    store.append(chained([Record(o, 1) for o in ORDERS]))
     store.close()
 
     code, out, err = run(capsys, "dump-orders", "--config", str(config_file), "--id", "2")
@@ -163,7 +163,7 @@ def test_dump_orders_of_a_replica_without_a_log_is_empty(capsys, config_file):
 def test_dump_orders_without_a_config_file_uses_the_defaults(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     store = OrderStore(tmp_path / "var" / "order-3")
-    store.append(chained(ORDERS[:1]))
+    store.append(chained([Record(ORDERS[0], 1)]))
     store.close()
     code, out, _ = run(capsys, "dump-orders", "--id", "3")
     assert code == 0 and out == json.dumps(ORDERS[0].as_json()) + "\n"

@@ -91,7 +91,7 @@ def test_the_highest_healthy_replica_wins_whatever_order_probes_answer(tracker, 
     assert not d.called  # 3 has not answered yet
     replicas[3].answer(False)
     assert outcome(d).replica_id == 2
-    assert replicas[2].assignments == [["10.0.0.1:7001"]]
+    assert replicas[2].assignments == [["10.0.0.1:7003", "10.0.0.1:7001"]]
 
 
 def test_current_leader_is_returned_without_probing(tracker, replicas):
@@ -109,7 +109,7 @@ def test_hung_probes_count_as_down_after_the_probe_deadline(tracker, replicas, c
     assert not d.called
     clock.advance(0.01)
     assert outcome(d).replica_id == 1
-    assert replicas[1].assignments == [[]]
+    assert replicas[1].assignments == [["10.0.0.1:7003", "10.0.0.1:7002"]]
 
 
 def test_no_healthy_replica_fails_with_no_leader(tracker, replicas):
@@ -146,7 +146,7 @@ def test_replica_that_cannot_be_assigned_is_skipped(tracker, replicas):
     d = tracker.leader()
     answer_all(replicas)
     assert outcome(d).replica_id == 2
-    assert replicas[2].assignments == [["10.0.0.1:7001"]]
+    assert replicas[2].assignments == [["10.0.0.1:7003", "10.0.0.1:7001"]]
 
 
 def test_hung_assignment_times_out_and_the_next_replica_is_offered(tracker, replicas, clock):

@@ -495,7 +495,8 @@ def test_leader_crash_is_invisible_to_the_client(world):
     assert (reply.code, reply.json) == (200, {"data": {"transaction_number": 1}})
     assert len(world.replicas[3].requests) == 2  # the failed attempt
     assert world.replicas[2].requests == [("tesla", 2, trade_pb2.TRADE_TYPE_BUY)]
-    assert world.replicas[2].followers == ["10.0.0.1:7001"]  # not the crashed one
+    # The crashed one too: the new leader catches it up once it answers again.
+    assert world.replicas[2].followers == ["10.0.0.1:7003", "10.0.0.1:7001"]
     assert world.leaders.selections == 2
 
 
@@ -520,7 +521,7 @@ def test_selection_skips_a_replica_that_refuses_leadership(world):
     world.replicas[3].refuse_leadership = True
     assert world.order({"name": "tesla", "quantity": 1, "type": "buy"}).code == 200
     assert world.leaders.current.replica_id == 2
-    assert world.replicas[2].followers == ["10.0.0.1:7001"]
+    assert world.replicas[2].followers == ["10.0.0.1:7003", "10.0.0.1:7001"]
 
 
 def test_no_healthy_replica_is_503(world):

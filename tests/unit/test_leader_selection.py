@@ -49,30 +49,31 @@ def test_highest_healthy_id_leads_and_the_other_healthy_ones_follow():
     assert not selection.selecting
 
 
-def test_unhealthy_replicas_are_neither_leader_nor_followers():
+def test_an_unhealthy_replica_does_not_lead_but_still_follows():
+    # The leader keeps trying to reach it, so it catches up once it answers again.
     selection = LeaderSelection([1, 2, 3])
     decision, offers = elect(selection, healthy=[1, 2])
-    assert offers == [Assign(2, (1,))]
+    assert offers == [Assign(2, (3, 1))]
     assert decision.replica_id == 2
 
 
-def test_single_healthy_replica_leads_alone():
+def test_a_single_healthy_replica_leads_the_others():
     selection = LeaderSelection([1, 2, 3])
     decision, offers = elect(selection, healthy=[1])
-    assert offers == [Assign(1, ())]
+    assert offers == [Assign(1, (3, 2))]
     assert decision.replica_id == 1
 
 
 def test_unknown_ids_in_probe_results_are_ignored():
     selection = LeaderSelection([1, 2])
     decision, offers = elect(selection, healthy=[7, 1])
-    assert offers == [Assign(1, ())]
+    assert offers == [Assign(1, (2,))]
 
 
-def test_replica_that_refuses_leadership_is_skipped_and_not_a_follower():
+def test_replica_that_refuses_leadership_is_skipped_but_still_follows():
     selection = LeaderSelection([1, 2, 3])
     decision, offers = elect(selection, healthy=[1, 2, 3], refusing={3})
-    assert offers == [Assign(3, (2, 1)), Assign(2, (1,))]
+    assert offers == [Assign(3, (2, 1)), Assign(2, (3, 1))]
     assert decision.replica_id == 2
 
 

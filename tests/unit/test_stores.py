@@ -10,16 +10,20 @@ import pytest
 from bazaar.catalog.store import CatalogStore, Trade
 from bazaar.core.orders import Order
 from bazaar.core.stock import TradeCheck
-from bazaar.core.chain import GENESIS, chained
-from bazaar.order.store import Append, OrderStore, StoreError, Truncate, read_orders
+from bazaar.core.chain import GENESIS, Record, chained
+from bazaar.order.store import Append, OrderStore, SetEpoch, StoreError, Truncate, read_orders
 
 
 def order(n: int) -> Order:
     return Order(n, "ford", "sell" if n % 2 else "buy", n + 1)
 
 
+def log_of(*orders: Order, prev: bytes = GENESIS, epoch: int = 1):
+    return chained([Record(o, epoch) for o in orders], prev)
+
+
 def test_order_numbering_and_chain_continue_after_reopening(tmp_path: Path) -> None:
-    entries = chained([order(0), order(1), order(2)])
+    entries = log_of(order(0), order(1), order(2))
     store = OrderStore(tmp_path)
     assert (store.last_number, store.last_chain) == (-1, GENESIS)
     store.append(entries[:2])
@@ -37,15 +41,15 @@ def test_order_numbering_and_chain_continue_after_reopening(tmp_path: Path) -> N
 def test_order_store_refuses_holes_and_rewrites(tmp_path: Path, numbers: list[int]) -> None:
     store = OrderStore(tmp_path)
     with pytest.raises(StoreError):
-        store.append(chained([order(n) for n in numbers]))
+        store.append(log_of(*[order(n) for n in numbers]))
     assert store.last_number == -1 and list(read_orders(tmp_path)) == []
 
 
 def test_truncate_and_append_in_one_transaction(tmp_path: Path) -> None:
     store = OrderStore(tmp_path)
-    entries = chained([order(n) for n in range(5)])
+    entries = log_of(*[order(n) for n in range(5)])
     store.append(entries)
-    replacement = chained([Order(3, "amc", "buy", 9)], prev=entries[2].chain)
+    replacement = log_of(Order(3, "amc", "buy", 9), prev=entries[2].chain, epoch=2)
     assert store.write([Truncate(2), Append(replacement[0]), Truncate(9)]) == [2, 3, 3]
     assert [o.number for o in read_orders(tmp_path)] == [0, 1, 2, 3]
     assert store.get(3) == Order(3, "amc", "buy", 9)
@@ -54,9 +58,20 @@ def test_truncate_and_append_in_one_transaction(tmp_path: Path) -> None:
     assert (store.last_number, store.last_chain) == (-1, GENESIS)
 
 
+def test_the_epoch_is_kept_and_never_goes_back(tmp_path: Path) -> None:
+    store = OrderStore(tmp_path)
+    assert store.epoch == 0
+    store.write([SetEpoch(4), SetEpoch(2)])
+    store.close()
+    again = OrderStore(tmp_path)
+    assert again.epoch == 4
+    again.append(log_of(order(0), epoch=4))
+    assert again.entry(0).epoch == 4 and OrderStore(tmp_path).last_entry == again.entry(0)
+
+
 def test_read_orders_works_beside_a_running_writer(tmp_path: Path) -> None:
     store = OrderStore(tmp_path)
-    store.append(chained([order(n) for n in range(25)]))
+    store.append(log_of(*[order(n) for n in range(25)]))
     assert list(read_orders(tmp_path, batch=7)) == [order(n) for n in range(25)]
     assert list(read_orders(tmp_path / "absent")) == []
 
@@ -85,13 +100,14 @@ WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from bazaar.core.chain import chained
+    from bazaar.core.chain import Record, chained
     from bazaar.core.orders import Order
     from bazaar.order.store import OrderStore
     store = OrderStore(Path(sys.argv[1]))
     n = store.last_number + 1
     while True:
-        store.append(chained([Order(n + i, "amc", "buy", 1) for i in range(3)], store.last_chain))
+        batch = [Record(Order(n + i, "amc", "buy", 1), 1) for i in range(3)]
+        store.append(chained(batch, store.last_chain))
         n += 3
         print(n - 1, flush=True)
     """

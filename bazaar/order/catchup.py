@@ -1,0 +1,56 @@
+"""Reading another replica's log from where ours parts from it: the client side of Synchronize.
+
+Used by a rejoining replica (which writes each batch as it arrives) and by a new leader (which
+reads its followers' logs to adopt the most up-to-date one). The stream is blocking, so it runs
+on a worker thread, never on the reactor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from bazaar.convert import record_from_proto
+from bazaar.core.chain import GENESIS, Record, checkpoint_numbers
+from bazaar.v1 import order_pb2, order_pb2_grpc
+
+
+@dataclass
+class RemoteLog:
+    """What a replica streamed: every record after `shared`, the last order both logs hold."""
+
+    shared: int = -1
+    shared_chain: bytes = GENESIS
+    records: list[Record] = field(default_factory=list)
+    epoch: int = 0
+
+
+def synchronize_request(replica: Any, caller: str) -> order_pb2.SynchronizeRequest:
+    """Our chain values at exponentially spaced orders, so the other side finds where we part."""
+    checkpoints = [
+        order_pb2.Checkpoint(number=n, chain=replica.chain_at(n))
+        for n in checkpoint_numbers(replica.core.last_accepted)
+    ]
+    return order_pb2.SynchronizeRequest(checkpoints=checkpoints, caller=caller)
+
+
+Batch = Callable[[int, bytes, list[Record], int], None]
+
+
+def stream_log(channel: Any, request: order_pb2.SynchronizeRequest, deadline: float,
+               on_batch: Batch | None = None) -> RemoteLog:
+    """Blocking: read the whole stream. With `on_batch`, each batch is handed over as it comes
+    (prev number, prev chain, records, epoch) instead of being kept."""
+    stub = order_pb2_grpc.OrderServiceStub(channel)
+    log = RemoteLog()
+    first = True
+    for response in stub.Synchronize(request, timeout=deadline):
+        records = [record_from_proto(o) for o in response.orders]
+        if first:
+            log.shared, log.shared_chain, first = response.prev_number, response.prev_chain, False
+        log.epoch = max(log.epoch, response.epoch)
+        if on_batch is not None:
+            on_batch(response.prev_number, response.prev_chain, records, response.epoch)
+        else:
+            log.records += records
+    return log
