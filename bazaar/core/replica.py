@@ -94,15 +94,22 @@ class ReplicaCore:
         return LogPosition(self.last_epoch, self.last_accepted)
 
     def next_epoch(self, seen: int = 0) -> int:
-        """The epoch to lead in: above every epoch this replica has seen or been told of."""
+        """An epoch to stand for: above every epoch this replica has seen or been told of."""
         return max(self.epoch, seen) + 1
 
-    def lead(self, epoch: int) -> None:
-        """Lead in `epoch`, which must be above every epoch seen (see next_epoch)."""
+    def promise(self, epoch: int) -> bool:
+        """Promise `epoch` to a candidate (or to ourselves, standing): granted only if it is
+        above every epoch promised before. From then on, leaders of older epochs are refused,
+        and no other candidate gets this epoch: two leaders never share one."""
         if epoch <= self.epoch:
-            raise ValueError(f"epoch {epoch} is not above {self.epoch}")
-        self.role = Role.LEADER
+            return False
         self.epoch = epoch
+        self.role = Role.FOLLOWER
+        return True
+
+    def lead(self) -> None:
+        """Lead in the epoch this replica promised itself (and at least one other replica)."""
+        self.role = Role.LEADER
 
     def follow(self) -> None:
         self.role = Role.FOLLOWER
@@ -152,8 +159,15 @@ class ReplicaCore:
                     continue  # already held
                 truncate_after = record.number - 1
             entries.append(Entry(record.order, record.epoch, chain))
-        if truncate_after is None and leader_last is not None and self.last_accepted > leader_last:
-            truncate_after = leader_last  # a tail no leader numbered: a dead leader's leftovers
+        if (
+            truncate_after is None
+            and leader_last is not None
+            and self.last_accepted > leader_last
+            and (leader_epoch is None or entry_at(leader_last + 1).epoch < leader_epoch)
+        ):
+            # A tail this leader never numbered: a dead leader's leftovers. (A tail of the
+            # leader's own epoch means this batch is a late duplicate: keep it.)
+            truncate_after = leader_last
         if truncate_after is not None:
             if truncate_after >= 0:
                 self._set_last(entry_at(truncate_after))

@@ -77,6 +77,8 @@ class Replication:
         follower = self._followers.get(address)
         if follower is not None:
             follower.prev = min(follower.prev, follower_last)
+            if follower.match is not None and follower.match > follower_last:
+                follower.match = follower_last
 
     def conflict(self, address: str) -> None:
         follower = self._followers.get(address)

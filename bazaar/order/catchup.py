@@ -23,15 +23,17 @@ class RemoteLog:
     shared_chain: bytes = GENESIS
     records: list[Record] = field(default_factory=list)
     epoch: int = 0
+    refused: bool = False  # the promise of the requested epoch was refused
 
 
-def synchronize_request(replica: Any, caller: str) -> order_pb2.SynchronizeRequest:
-    """Our chain values at exponentially spaced orders, so the other side finds where we part."""
+def synchronize_request(replica: Any, caller: str = "", epoch: int = 0) -> order_pb2.SynchronizeRequest:
+    """Our chain values at exponentially spaced orders, so the other side finds where we part;
+    with `epoch`, a candidate's request for a promise of that epoch."""
     checkpoints = [
         order_pb2.Checkpoint(number=n, chain=replica.chain_at(n))
         for n in checkpoint_numbers(replica.core.last_accepted)
     ]
-    return order_pb2.SynchronizeRequest(checkpoints=checkpoints, caller=caller)
+    return order_pb2.SynchronizeRequest(checkpoints=checkpoints, caller=caller, epoch=epoch)
 
 
 Batch = Callable[[int, bytes, list[Record], int], None]
@@ -45,6 +47,9 @@ def stream_log(channel: Any, request: order_pb2.SynchronizeRequest, deadline: fl
     log = RemoteLog()
     first = True
     for response in stub.Synchronize(request, timeout=deadline):
+        if response.refused:
+            log.refused, log.epoch = True, response.epoch
+            return log
         records = [record_from_proto(o) for o in response.orders]
         if first:
             log.shared, log.shared_chain, first = response.prev_number, response.prev_chain, False

@@ -49,6 +49,10 @@ class LostLeadership(Exception):
     """This replica stopped leading while a trade waited for replication."""
 
 
+class NotLeading(Exception):
+    """A request only the leader answers reached a replica that does not lead."""
+
+
 def observe(d: Deferred) -> Deferred:
     """A new Deferred with `d`'s result, leaving `d` itself untouched for other observers."""
     copy: Deferred = Deferred()
@@ -89,12 +93,10 @@ class Replica:
         # on disk, `last_durable` may run ahead, so nothing is pruned from `_recent`.
         self._truncations_pending = 0
         self._replicated = WaitList(self.core.last_accepted)
-        # Leadership: a takeover in progress (fires True once leading), its generation (a
-        # newer AssignFollowers abandons an older takeover), and the epoch announcement.
+        # Leadership: a takeover in progress (fires True once leading) and its generation
+        # (a newer AssignFollowers abandons an older takeover).
         self._takeover: Deferred | None = None
         self._takeover_generation = 0
-        self._announced: Deferred | None = None
-        self._cannot_lead = False
         # Internal hops get part of the front end's deadline, so a slow peer fails the
         # request before the front end gives up on the whole call.
         self._peer_timeout = config.timeouts.rpc / 2
@@ -106,8 +108,7 @@ class Replica:
         if self._takeover is not None and not self._takeover.called:
             await observe(self._takeover)
         if not self.core.is_leader:
-            if self._cannot_lead:
-                return order_pb2.REQUEST_STATUS_UNAVAILABLE, -1
+            # Also after a failed takeover: the front end selects again, which retries it.
             return order_pb2.REQUEST_STATUS_NOT_LEADER, -1
         stub = catalog_pb2_grpc.CatalogServiceStub(self._channels.get(self.config.catalog))
         request = catalog_pb2.TradeStockRequest(name=name, quantity=quantity, type=type_)
@@ -135,9 +136,12 @@ class Replica:
         return order_pb2.REQUEST_STATUS_OK, entry.number
 
     async def lookup(self, number: int) -> Any:
-        """A committed order; a new leader answers only once it has caught up."""
+        """A committed order; a new leader answers only once it has caught up, and only a
+        leader answers at all (a follower's log may lag)."""
         if self._takeover is not None and not self._takeover.called:
             await observe(self._takeover)
+        if not self.core.is_leader:
+            raise NotLeading("this replica does not lead")
         return self.store.get(number)
 
     # -- follower: the log arriving from a leader --------------------------------------------
@@ -177,54 +181,64 @@ class Replica:
 
     # -- leadership ---------------------------------------------------------------------------
 
+    def promise(self, epoch: int) -> Deferred:
+        """A candidate asks for `epoch`; fires with (granted, our epoch) once that is on disk."""
+        was_leader = self.core.is_leader
+        if not self.core.promise(epoch):
+            return succeed((False, self.core.epoch))
+        if was_leader:
+            self._step_down(f"promised epoch {epoch} to a new candidate")
+        self._write([SetEpoch(epoch)])
+        return self._committer.barrier().addCallback(lambda _: (True, epoch))
+
     def assign_followers(self, addresses: list[str]) -> int:
-        """The front end picked us: take over in the background; trades wait for it."""
+        """The front end picked us: take over in the background; trades and lookups wait."""
         followers = sorted({a for a in addresses if a and a != self.address})
         if self.core.is_leader:
             self._step_down("assigned again: taking over afresh")
         self._takeover_generation += 1
-        self._cannot_lead = False
         takeover = Deferred.fromCoroutine(self._take_over(followers, self._takeover_generation))
         self._takeover = takeover.addErrback(self._takeover_failed)
         return self.core.last_durable
 
     async def _take_over(self, followers: list[str], generation: int) -> bool:
-        """Adopt the most up-to-date log among the followers that answer, take an epoch above
-        every one seen, and lead once a follower has accepted it: two of three replicas agree."""
-        request = synchronize_request(self, caller="")
-        reads = [deferToThread(stream_log, self.channel(a), request, self._peer_timeout) for a in followers]
-        answers = [log_ for ok, log_ in await DeferredList(reads, consumeErrors=True) if ok]
-        if generation != self._takeover_generation:
-            return False
-        if not answers:
-            return self._cannot(f"no follower of {followers} answered: too few replicas to lead")
-        best = max(answers, key=self._position_of)
+        """Stand for a new epoch: promise it to ourselves, ask the followers for the same
+        promise together with their logs, adopt the most up-to-date promised log, and lead on
+        one promise: two of three replicas agree, so no two leaders ever share an epoch, and
+        an old leader is refused by the promised follower from the moment it promised."""
+        seen = 0
+        for _ in range(3):  # a refusal names a newer epoch: stand again above it
+            epoch = self.core.next_epoch(seen)
+            granted, _ = await self.promise(epoch)
+            if not granted or generation != self._takeover_generation:
+                return False
+            request = synchronize_request(self, epoch=epoch)
+            reads = [deferToThread(stream_log, self.channel(a), request, self._peer_timeout) for a in followers]
+            answers = [log_ for ok, log_ in await DeferredList(reads, consumeErrors=True) if ok]
+            if generation != self._takeover_generation or self.core.epoch != epoch:
+                return False  # assigned again, or we promised a newer candidate meanwhile
+            promised = [a for a in answers if not a.refused]
+            if promised:
+                break
+            if not answers:
+                return self._cannot(f"no follower of {followers} answered: too few replicas to lead")
+            seen = max(a.epoch for a in answers)
+        else:
+            return self._cannot("followers kept promising newer epochs to others")
+        best = max(promised, key=self._position_of)
         if self._position_of(best) > self.core.position:
             log.info("adopting {count} orders after {shared} from a follower's log",
                      count=len(best.records), shared=best.shared)
             status, _, _ = await self.receive(best.shared, best.shared_chain, best.records, None, None)
             if status != order_pb2.PROPAGATE_STATUS_OK:
                 return self._cannot(f"a follower's log did not fit ours (status {status})")
-        epoch = self.core.next_epoch(max(a.epoch for a in answers))
-        self._write([SetEpoch(epoch)])
-        await self._committer.barrier()
-        if generation != self._takeover_generation:
+        if generation != self._takeover_generation or self.core.epoch != epoch:
             return False
-        self.core.lead(epoch)
+        self.core.lead()
         self._replicated = WaitList(self.core.last_accepted)
         self.replication.assign(followers, self.core.last_accepted)
-        announced = self._announced = Deferred()
         for address in followers:
             self._link(address)
-        try:
-            accepted = await observe(announced).addTimeout(self._peer_timeout, self.reactor)
-        except Exception:
-            accepted = False
-        if generation != self._takeover_generation:
-            return False
-        if not accepted:
-            self._step_down("no follower accepted the new epoch")
-            return self._cannot(f"no follower accepted epoch {epoch}: too few replicas to lead")
         log.info("leading in epoch {epoch} from order {last}, followers {followers}",
                  epoch=epoch, last=self.core.last_accepted, followers=followers)
         return True
@@ -237,13 +251,11 @@ class Replica:
 
     def _cannot(self, reason: str) -> bool:
         log.warn("cannot lead: {reason}", reason=reason)
-        self._cannot_lead = True
         return False
 
     def _takeover_failed(self, failure: Any) -> bool:
         log.failure("takeover failed", failure)
         self._step_down("takeover failed")
-        self._cannot_lead = True
         return False
 
     def register_follower(self, address: str) -> bool:
@@ -266,8 +278,6 @@ class Replica:
                 self.core.epoch = epoch
                 self._write([SetEpoch(epoch)])
             return
-        if self._announced is not None and not self._announced.called:
-            self._announced.callback(True)
         if status == order_pb2.PROPAGATE_STATUS_OK:
             self.replication.matched(address, number, self.core.last_accepted)
         elif status == order_pb2.PROPAGATE_STATUS_GAP:
@@ -321,8 +331,6 @@ class Replica:
         self._links.clear()
         self.replication.assign([], self.core.last_accepted)
         self._replicated.fail_all(LostLeadership(reason))
-        if self._announced is not None and not self._announced.called:
-            self._announced.callback(False)
 
     def _write(self, operations: list[Any]) -> None:
         for op in operations:

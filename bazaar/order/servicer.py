@@ -14,7 +14,7 @@ from twisted.logger import Logger
 from bazaar.convert import order_to_proto, record_from_proto, record_to_proto
 from bazaar.core.replica import MalformedBatch
 from bazaar.grpc_bridge import ReactorHop, ReactorUnavailable, remaining
-from bazaar.order.replica import Replica
+from bazaar.order.replica import NotLeading, Replica
 from bazaar.order.store import OrderStore
 from bazaar.v1 import order_pb2, order_pb2_grpc
 
@@ -42,7 +42,10 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         return order_pb2.PlaceOrderResponse(status=status, transaction_number=max(number, 0))
 
     def Lookup(self, request: order_pb2.LookupOrderRequest, context: Any) -> order_pb2.LookupOrderResponse:
-        order = self._in_reactor(context, self._replica.lookup, request.number)
+        try:
+            order = self._in_reactor(context, self._replica.lookup, request.number)
+        except NotLeading as e:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
         if order is None:
             return order_pb2.LookupOrderResponse(found=False)
         return order_pb2.LookupOrderResponse(found=True, order=order_to_proto(order))
@@ -67,6 +70,11 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
     def Synchronize(
         self, request: order_pb2.SynchronizeRequest, context: Any
     ) -> Iterator[order_pb2.SynchronizeResponse]:
+        if request.epoch:
+            granted, epoch = self._in_reactor(context, self._replica.promise, request.epoch)
+            if not granted:
+                yield order_pb2.SynchronizeResponse(refused=True, epoch=epoch)
+                return
         leading, epoch = self._in_reactor(context, lambda: (self._replica.core.is_leader, self._replica.core.epoch))
         if request.caller and not leading:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "not the leader")

@@ -117,21 +117,25 @@ class Checkpoint(_message.Message):
     def __init__(self, number: _Optional[int] = ..., chain: _Optional[bytes] = ...) -> None: ...
 
 class SynchronizeRequest(_message.Message):
-    __slots__ = ("checkpoints", "caller")
+    __slots__ = ("checkpoints", "caller", "epoch")
     CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
     CALLER_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
     checkpoints: _containers.RepeatedCompositeFieldContainer[Checkpoint]
     caller: str
-    def __init__(self, checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., caller: _Optional[str] = ...) -> None: ...
+    epoch: int
+    def __init__(self, checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., caller: _Optional[str] = ..., epoch: _Optional[int] = ...) -> None: ...
 
 class SynchronizeResponse(_message.Message):
-    __slots__ = ("prev_number", "prev_chain", "orders", "epoch")
+    __slots__ = ("prev_number", "prev_chain", "orders", "epoch", "refused")
     PREV_NUMBER_FIELD_NUMBER: _ClassVar[int]
     PREV_CHAIN_FIELD_NUMBER: _ClassVar[int]
     ORDERS_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
     prev_number: int
     prev_chain: bytes
     orders: _containers.RepeatedCompositeFieldContainer[_trade_pb2.Order]
     epoch: int
-    def __init__(self, prev_number: _Optional[int] = ..., prev_chain: _Optional[bytes] = ..., orders: _Optional[_Iterable[_Union[_trade_pb2.Order, _Mapping]]] = ..., epoch: _Optional[int] = ...) -> None: ...
+    refused: bool
+    def __init__(self, prev_number: _Optional[int] = ..., prev_chain: _Optional[bytes] = ..., orders: _Optional[_Iterable[_Union[_trade_pb2.Order, _Mapping]]] = ..., epoch: _Optional[int] = ..., refused: _Optional[bool] = ...) -> None: ...

@@ -37,6 +37,7 @@ class SimReplica:
         self.log: list[Entry] = []
         self.core = ReplicaCore()
         self.replication = Replication()
+        self.standing_for = 0
 
     # -- as a follower --------------------------------------------------------------------
 
@@ -69,17 +70,33 @@ class SimReplica:
     # -- as a leader ----------------------------------------------------------------------
 
     def take_over(self, peers: dict[str, "SimReplica"], followers: list[str], net: Network) -> bool:
-        """Become leader: adopt the most up-to-date reachable log, take an epoch above every
-        one seen, and lead only once a follower has accepted that epoch (two of three)."""
-        reachable = [a for a in followers if net.delivers(self.name, a)]
-        if not reachable:
-            return False
-        best: tuple[LogPosition, int, list[Record]] | None = None
+        """Stand for a new epoch (promised to ourselves first), collect promises with the
+        followers' logs, adopt the most up-to-date promised log, and lead on one promise."""
+        return self.finish_takeover(peers, followers, self.stand(peers, followers, net))
+
+    def stand(self, peers: dict[str, "SimReplica"], followers: list[str], net: Network) -> list[str]:
+        """The first half of a takeover: which followers promised our new epoch."""
         seen = 0
-        for address in reachable:
-            peer = peers[address]
-            seen = max(seen, peer.core.epoch)
-            shared, tail = peer.log_after_checkpoints(self)
+        for _ in range(3):  # a refusal tells us a newer epoch: stand again above it
+            epoch = self.core.next_epoch(seen)
+            assert self.core.promise(epoch)
+            promised, refused = [], []
+            for address in followers:
+                if not net.delivers(self.name, address):
+                    continue
+                (promised if peers[address].core.promise(epoch) else refused).append(address)
+            if promised or not refused:
+                self.standing_for = epoch
+                return promised
+            seen = max(peers[a].core.epoch for a in refused)
+        return []
+
+    def finish_takeover(self, peers: dict[str, "SimReplica"], followers: list[str], promised: list[str]) -> bool:
+        if not promised or self.core.epoch != self.standing_for:
+            return False  # nobody promised, or we have since promised a newer candidate
+        best: tuple[LogPosition, int, list[Record]] | None = None
+        for address in promised:
+            shared, tail = peers[address].log_after_checkpoints(self)
             if tail:
                 position = LogPosition(tail[-1].epoch, tail[-1].number)
                 if position > self.core.position and (best is None or position > best[0]):
@@ -88,13 +105,14 @@ class SimReplica:
             _, shared, tail = best
             status, _ = self.receive(shared, self.chain_at(shared), tail, None, None)
             assert status == "ok", status
-        self.lead(followers, self.core.next_epoch(seen))
-        # Any answer but "stale" means that follower now knows the epoch.
-        return self.propagate_once(peers, net) > 0 and self.core.is_leader
+        self.core.lead()
+        self.replication.assign(followers, self.core.last_accepted)
+        return True
 
-    def lead(self, followers: list[str], epoch: int | None = None) -> None:
+    def lead(self, followers: list[str]) -> None:
         """Become leader without looking at anyone's log."""
-        self.core.lead(self.core.next_epoch() if epoch is None else epoch)
+        assert self.core.promise(self.core.next_epoch())
+        self.core.lead()
         self.replication.assign(followers, self.core.last_accepted)
 
     def trade(self, name: str) -> Entry:

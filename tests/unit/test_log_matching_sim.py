@@ -110,11 +110,59 @@ def test_a_replaced_leader_that_is_still_alive_is_refused_and_steps_down() -> No
     assert [o.name for o in orders_of(peers["r1"])] == ["a0", "a1", "new"]
 
 
+def test_an_old_leader_thawed_during_a_takeover_cannot_get_an_order_acknowledged() -> None:
+    """The new leader's epoch is promised before it reads any log: from then on the old
+    leader's batches are refused, so nothing it numbers can be acknowledged and then lost."""
+    peers, net = cluster(settled_orders=2)
+    old, new = peers["r3"], peers["r2"]
+    net.isolate("r3", ["r2"])  # r3 frozen as far as the front end and r2 are concerned
+    promised = new.stand(peers, ["r1", "r3"], net)
+    assert promised == ["r1"]
+    old.trade("queued at the old leader")  # r3 thaws and serves a request it had queued
+    old.propagate_once(peers, net)
+    assert not old.core.is_leader
+    assert old.acknowledged_through() == 1  # never acknowledged
+    assert new.finish_takeover(peers, ["r1", "r3"], promised)
+    new.trade("new")
+    net.recover()
+    settle(new, peers, net)
+    assert [o.name for o in orders_of(peers["r1"])] == ["a0", "a1", "new"]
+
+
+def test_two_candidates_never_share_an_epoch() -> None:
+    peers, net = cluster(settled_orders=1)
+    first = peers["r3"].stand(peers, ["r1", "r2"], net)
+    second = peers["r2"].stand(peers, ["r1", "r3"], net)
+    assert peers["r2"].standing_for > peers["r3"].standing_for
+    assert first and second  # the second stood higher, and every replica promised it
+    assert not peers["r3"].finish_takeover(peers, ["r1", "r2"], first)
+    assert peers["r2"].finish_takeover(peers, ["r1", "r3"], second)
+    assert [r.name for r in peers.values() if r.core.is_leader] == ["r2"]
+
+
+def test_a_follower_keeps_a_tail_of_its_leaders_own_epoch_on_a_late_duplicate() -> None:
+    peers, net = cluster(settled_orders=2)
+    leader, follower = peers["r3"], peers["r1"]
+    old_batch = (1, leader.chain_at(1), [], 1, leader.core.epoch)  # sent when the leader's last was 1
+    for i in range(3):
+        leader.trade(f"b{i}")
+    settle(leader, peers, net)
+    assert follower.receive(*old_batch) == ("ok", 1)
+    assert len(follower.log) == 5
+
+
 def test_a_replica_alone_cannot_take_over() -> None:
     peers, net = cluster(settled_orders=1)
     net.down = {"r3", "r1"}
     assert not peers["r2"].take_over(peers, ["r1", "r3"], net)
     assert not peers["r2"].core.is_leader
+
+
+def record_acknowledged(leader: SimReplica, acknowledged: dict) -> None:
+    if leader.core.is_leader:
+        holders = set(leader.replication.attached) | {leader.name}
+        for e in leader.log[: leader.acknowledged_through() + 1]:
+            acknowledged.setdefault(e.number, (e.order, holders))
 
 
 @pytest.mark.parametrize("seed", range(300))
@@ -125,29 +173,42 @@ def test_random_crashes_and_partitions_always_converge(seed: int) -> None:
     acknowledged: dict[int, object] = {}
     for epoch in range(6):
         for step in range(rng.randint(1, 12)):
-            entry = leader.trade(f"e{epoch}s{step}")
+            leader.trade(f"e{epoch}s{step}")
             if rng.random() < 0.3:
                 leader.propagate_once(peers, net, limit=rng.randint(1, 4))
-            if rng.random() < 0.1:  # a link fails: that follower is dropped
+            if rng.random() < 0.1:  # a link fails: that follower is detached for a while
                 follower = rng.choice([n for n in NAMES if n != leader.name])
                 net.cut.add(frozenset((leader.name, follower)))
         if rng.random() < 0.5:
             settle(leader, peers, net)
-        through = leader.acknowledged_through()
-        holders = set(leader.replication.attached) | {leader.name}
-        for e in leader.log[: through + 1]:
-            acknowledged.setdefault(e.number, (e.order, holders))
-        # The leader dies; the highest surviving id takes over, every other replica follows.
-        net.down = {leader.name}
-        net.recover()
+        record_acknowledged(leader, acknowledged)
         survivors = [n for n in NAMES if n != leader.name]
         new = peers[max(survivors)]
         new.restart()
-        assert new.take_over(peers, [n for n in NAMES if n != new.name], net)
-        settle(new, peers, net)
-        net.down.clear()
-        peers[leader.name].restart()
-        peers[leader.name].synchronize_from(new)
+        others = [n for n in NAMES if n != new.name]
+        if rng.random() < 0.4:
+            # The leader froze: a new one stands, then the old one thaws mid-takeover and
+            # serves what it had queued before the new leader has read anyone's log.
+            net.recover()
+            net.isolate(leader.name, survivors)
+            promised = new.stand(peers, others, net)
+            net.recover()
+            for step in range(rng.randint(1, 3)):
+                if not leader.core.is_leader:
+                    break  # a follower refused its epoch: it stepped down
+                leader.trade(f"e{epoch}thawed{step}")
+                leader.propagate_once(peers, net)
+                record_acknowledged(leader, acknowledged)
+            assert new.finish_takeover(peers, others, promised)
+            settle(new, peers, net)
+        else:
+            net.down = {leader.name}
+            net.recover()
+            assert new.take_over(peers, others, net)
+            settle(new, peers, net)
+            net.down.clear()
+            peers[leader.name].restart()
+            peers[leader.name].synchronize_from(new)
         leader = new
     settle(leader, peers, net)
     logs = [orders_of(peers[n]) for n in NAMES]

@@ -42,7 +42,8 @@ class Log:
 def test_numbering_starts_after_the_log_and_chains_each_order_with_its_epoch() -> None:
     last = LEADER_LOG[4]
     core = ReplicaCore(last, epoch=1)
-    core.lead(core.next_epoch())
+    assert core.promise(core.next_epoch())
+    core.lead()
     first = core.number("ford", "sell", 3)
     assert first.order == Order(5, "ford", "sell", 3) and first.epoch == 2
     assert first.chain == link(last.chain, Record(first.order, 2))
@@ -56,17 +57,21 @@ def test_a_follower_does_not_number_orders() -> None:
     assert core.role is Role.FOLLOWER
     with pytest.raises(NotLeader):
         core.number("amc", "buy", 1)
-    core.lead(1)
+    core.promise(1)
+    core.lead()
     core.follow()
     with pytest.raises(NotLeader):
         core.number("amc", "buy", 1)
 
 
-def test_leading_needs_an_epoch_above_every_one_seen() -> None:
+def test_an_epoch_is_promised_only_above_every_one_promised_before() -> None:
     core = ReplicaCore(LEADER_LOG[2], epoch=4)
     assert core.next_epoch() == 5 and core.next_epoch(seen=9) == 10
-    with pytest.raises(ValueError):
-        core.lead(4)
+    assert not core.promise(4) and not core.promise(3)
+    assert core.promise(6) and core.epoch == 6
+    assert not core.promise(6), "one epoch, one candidate"
+    core.lead()
+    assert core.promise(7) and core.role is Role.FOLLOWER, "a newer candidate unseats us"
 
 
 def test_logs_are_ranked_by_last_epoch_then_length() -> None:
@@ -114,6 +119,13 @@ def test_the_first_differing_order_and_all_after_it_are_replaced() -> None:
     assert log.core.last_accepted == 3
 
 
+def test_a_tail_of_the_leaders_own_epoch_beyond_an_old_batch_is_kept() -> None:
+    log = Log(LEADER_LOG[:5])
+    outcome = log.accept(2, [], leader_last=2, leader_epoch=1)  # a late duplicate of an old batch
+    assert outcome == Accepted([], 2, truncate_after=None) and len(log.entries) == 5
+    assert log.accept(2, [], leader_last=2, leader_epoch=2).truncate_after == 2  # a newer leader
+
+
 def test_a_tail_beyond_the_leaders_last_is_dropped() -> None:
     log = Log(LEADER_LOG[:3] + records(3, 4, name="ford"))
     outcome = log.accept(2, [], leader_last=2)
@@ -145,7 +157,8 @@ def test_a_leader_of_an_older_epoch_is_refused_and_a_newer_one_is_remembered() -
 
 def test_a_leader_hearing_from_another_leader_of_its_own_epoch_refuses_it() -> None:
     log = Log(LEADER_LOG[:2], epoch=1)
-    log.core.lead(2)
+    log.core.promise(2)
+    log.core.lead()
     assert log.accept(1, [], leader_epoch=2) == Stale(2)
     assert log.core.is_leader
     assert isinstance(log.accept(1, [], leader_epoch=3), Accepted)
