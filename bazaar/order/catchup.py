@@ -7,6 +7,7 @@ on a worker thread, never on the reactor.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -40,22 +41,36 @@ Batch = Callable[[int, bytes, list[Record], int], None]
 
 
 def stream_log(channel: Any, request: order_pb2.SynchronizeRequest, deadline: float,
-               on_batch: Batch | None = None) -> RemoteLog:
-    """Blocking: read the whole stream. With `on_batch`, each batch is handed over as it comes
-    (prev number, prev chain, records, epoch) instead of being kept."""
+               on_batch: Batch | None = None, first_within: float | None = None) -> RemoteLog:
+    """Blocking: read the whole stream within `deadline`. With `first_within`, a replica that
+    sends nothing that soon (frozen) is given up on, while a long stream may take its time.
+    With `on_batch`, each batch is handed over as it comes (prev number, prev chain, records,
+    epoch) instead of being kept. A failed or abandoned stream raises grpc.RpcError."""
     stub = order_pb2_grpc.OrderServiceStub(channel)
+    responses = stub.Synchronize(request, timeout=deadline)
+    watchdog = None
+    if first_within is not None:
+        watchdog = threading.Timer(first_within, responses.cancel)
+        watchdog.daemon = True
+        watchdog.start()
     log = RemoteLog()
     first = True
-    for response in stub.Synchronize(request, timeout=deadline):
-        if response.refused:
-            log.refused, log.epoch = True, response.epoch
-            return log
-        records = [record_from_proto(o) for o in response.orders]
-        if first:
-            log.shared, log.shared_chain, first = response.prev_number, response.prev_chain, False
-        log.epoch = max(log.epoch, response.epoch)
-        if on_batch is not None:
-            on_batch(response.prev_number, response.prev_chain, records, response.epoch)
-        else:
-            log.records += records
+    try:
+        for response in responses:
+            if watchdog is not None:
+                watchdog.cancel()
+            if response.refused:
+                log.refused, log.epoch = True, response.epoch
+                return log
+            records = [record_from_proto(o) for o in response.orders]
+            if first:
+                log.shared, log.shared_chain, first = response.prev_number, response.prev_chain, False
+            log.epoch = max(log.epoch, response.epoch)
+            if on_batch is not None:
+                on_batch(response.prev_number, response.prev_chain, records, response.epoch)
+            else:
+                log.records += records
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
     return log

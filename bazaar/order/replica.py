@@ -45,6 +45,11 @@ _OUTCOME_STATUS = {
 }
 
 
+# A new leader far behind its followers streams what it lacks; a follower that sends nothing
+# within the peer timeout is frozen and given up on.
+CATCH_UP_DEADLINE = 120.0
+
+
 class LostLeadership(Exception):
     """This replica stopped leading while a trade waited for replication."""
 
@@ -194,6 +199,10 @@ class Replica:
     def assign_followers(self, addresses: list[str]) -> int:
         """The front end picked us: take over in the background; trades and lookups wait."""
         followers = sorted({a for a in addresses if a and a != self.address})
+        if self._takeover is not None and not self._takeover.called:
+            # Picked again while still taking over (its requests timed out while we caught
+            # up): restarting would only begin the catch-up anew.
+            return self.core.last_durable
         if self.core.is_leader:
             self._step_down("assigned again: taking over afresh")
         self._takeover_generation += 1
@@ -213,7 +222,10 @@ class Replica:
             if not granted or generation != self._takeover_generation:
                 return False
             request = synchronize_request(self, epoch=epoch)
-            reads = [deferToThread(stream_log, self.channel(a), request, self._peer_timeout) for a in followers]
+            reads = [
+                deferToThread(stream_log, self.channel(a), request, CATCH_UP_DEADLINE, None, self._peer_timeout)
+                for a in followers
+            ]
             answers = [log_ for ok, log_ in await DeferredList(reads, consumeErrors=True) if ok]
             if generation != self._takeover_generation or self.core.epoch != epoch:
                 return False  # assigned again, or we promised a newer candidate meanwhile

@@ -127,3 +127,23 @@ def test_a_follower_frozen_for_a_while_then_the_leader_killed_loses_nothing(clus
     assert [cluster.get(f"/orders/{n}").json.get("data") for n in range(4)] == acknowledged
     assert trade(cluster, "tesla", 7, "sell") == 4
     assert cluster.stock("ford")["quantity"] == 1000 - 10
+
+
+def test_with_one_replica_left_trades_get_503_and_resume_when_another_returns(cluster: Cluster) -> None:
+    assert [trade(cluster, "amc", 1, "buy") for _ in range(2)] == [0, 1]
+    cluster.signal("order-1", signal.SIGKILL)
+    cluster.signal("order-3", signal.SIGKILL)
+    r = cluster.post_order("amc", 1, "buy")  # one replica cannot be a majority: no leader
+    assert r.status == 503, r
+    assert r.json["error"]["code"] == 503
+    cluster.start("order-1")
+    assert wait_for(lambda: cluster.post_order("amc", 1, "sell").status == 200 or None,
+                    what="trades to resume with two replicas")
+    assert cluster.get("/orders/2").json["data"]["type"] == "sell"
+    assert cluster.stock("amc")["quantity"] == 1000 - 2 + 1
+
+    def logs_agree():
+        dumps = [cluster.dump_orders(i) for i in (1, 2)]
+        return dumps[0] == dumps[1] and len(dumps[0]) == 3
+
+    wait_for(logs_agree, what="replicas 1 and 2 to hold the same three orders")
