@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bazaar.core.chain import Record
+from bazaar.core.chain import Entry, Record
 from bazaar.core.orders import BUY, SELL, Order
 from bazaar.v1 import trade_pb2
 
@@ -33,9 +33,11 @@ def order_from_proto(message: trade_pb2.Order) -> Order:
     return Order(message.number, message.name, type_, message.quantity)
 
 
-def record_to_proto(record: Record) -> trade_pb2.Order:
-    return order_to_proto(record.order, record.epoch)
+def record_to_proto(record: Record | Entry) -> trade_pb2.Order:
+    message = order_to_proto(record.order, record.epoch)
+    message.key = record.key
+    return message
 
 
 def record_from_proto(message: trade_pb2.Order) -> Record:
-    return Record(order_from_proto(message), message.epoch)
+    return Record(order_from_proto(message), message.epoch, message.key)

@@ -23,6 +23,7 @@ _STATUS = {
     TradeCheck.INVALID_TYPE: catalog_pb2.TRADE_STATUS_INVALID_TYPE,
     TradeCheck.INVALID_QUANTITY: catalog_pb2.TRADE_STATUS_INVALID_QUANTITY,
     TradeCheck.NOT_ENOUGH_STOCK: catalog_pb2.TRADE_STATUS_NOT_ENOUGH_STOCK,
+    None: catalog_pb2.TRADE_STATUS_KEY_REUSED,
 }
 
 
@@ -41,7 +42,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         )
 
     def Trade(self, request: catalog_pb2.TradeStockRequest, context: Any) -> catalog_pb2.TradeStockResponse:
-        trade = Trade(request.name, trade_type_from_proto(request.type), request.quantity)
+        trade = Trade(request.name, trade_type_from_proto(request.type), request.quantity, request.trade_id)
         try:
             outcome = self._hop.call(self._committer.submit, trade, timeout=remaining(context, 5.0))
         except ReactorUnavailable as e:

@@ -20,10 +20,12 @@ GENESIS = bytes(16)
 
 @dataclass(frozen=True)
 class Record:
-    """An order as leaders send it: with the epoch that numbered it."""
+    """An order as leaders send it: with the epoch that numbered it and the idempotency key
+    it was placed under ("" for none)."""
 
     order: Order
     epoch: int
+    key: str = ""
 
     @property
     def number(self) -> int:
@@ -31,17 +33,28 @@ class Record:
 
 
 @dataclass(frozen=True)
-class Entry(Record):
-    """An order as the log holds it: with its epoch and chain value."""
+class Entry:
+    """An order as the log holds it: a record and its chain value."""
 
+    order: Order
+    epoch: int
+    key: str
     chain: bytes
 
+    @property
+    def number(self) -> int:
+        return self.order.number
 
-def link(prev: bytes, record: Record) -> bytes:
+
+def link(prev: bytes, record: Record | Entry) -> bytes:
     o = record.order
     digest = hashlib.blake2b(prev, digest_size=16)
-    digest.update(json.dumps([o.number, record.epoch, o.name, o.type, o.quantity]).encode())
+    digest.update(json.dumps([o.number, record.epoch, o.name, o.type, o.quantity, record.key]).encode())
     return digest.digest()
+
+
+def entry_of(record: Record | Entry, chain: bytes) -> Entry:
+    return Entry(record.order, record.epoch, record.key, chain)
 
 
 def chained(records: list[Record], prev: bytes = GENESIS) -> list[Entry]:
@@ -49,7 +62,7 @@ def chained(records: list[Record], prev: bytes = GENESIS) -> list[Entry]:
     entries = []
     for record in records:
         prev = link(prev, record)
-        entries.append(Entry(record.order, record.epoch, prev))
+        entries.append(entry_of(record, prev))
     return entries
 
 

@@ -16,7 +16,7 @@ import enum
 from dataclasses import dataclass
 from typing import Callable
 
-from bazaar.core.chain import GENESIS, Entry, Record, link
+from bazaar.core.chain import GENESIS, Entry, Record, entry_of, link
 from bazaar.core.orders import Order
 
 
@@ -114,12 +114,12 @@ class ReplicaCore:
     def follow(self) -> None:
         self.role = Role.FOLLOWER
 
-    def number(self, name: str, type_: str, quantity: int) -> Entry:
+    def number(self, name: str, type_: str, quantity: int, key: str = "") -> Entry:
         """The next order in the log (leader only), numbered in this replica's epoch."""
         if not self.is_leader:
             raise NotLeader()
-        record = Record(Order(self.last_accepted + 1, name, type_, quantity), self.epoch)
-        entry = Entry(record.order, record.epoch, link(self.last_chain, record))
+        record = Record(Order(self.last_accepted + 1, name, type_, quantity), self.epoch, key)
+        entry = entry_of(record, link(self.last_chain, record))
         self._set_last(entry)
         return entry
 
@@ -158,7 +158,7 @@ class ReplicaCore:
                 if entry_at(record.number).chain == chain:
                     continue  # already held
                 truncate_after = record.number - 1
-            entries.append(Entry(record.order, record.epoch, chain))
+            entries.append(entry_of(record, chain))
         if (
             truncate_after is None
             and leader_last is not None

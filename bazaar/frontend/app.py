@@ -8,6 +8,7 @@ trade is valid, in the seed's order of checks. Every failure, expected or not, l
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from klein import Klein
@@ -56,6 +57,7 @@ _REFUSALS = {
     order_pb2.REQUEST_STATUS_INVALID_QUANTITY: (400, "invalid number of stocks"),
     order_pb2.REQUEST_STATUS_NOT_ENOUGH_STOCK: (400, "not enough stocks available to buy"),
     order_pb2.REQUEST_STATUS_UNAVAILABLE: (503, "the order service cannot take trades right now"),
+    order_pb2.REQUEST_STATUS_KEY_REUSED: (422, "the Idempotency-Key was already used for a different order"),
 }
 _UNEXPECTED_STATUS = (503, "unexpected answer from the order leader")
 
@@ -133,6 +135,23 @@ def _integer(text: str) -> int | _HugeNumber:
     return int(text) if len(text) <= 30 else _HugeNumber()
 
 
+MAX_KEY_LENGTH = 128
+
+
+def _idempotency_key(request: IRequest) -> str:
+    """The client's Idempotency-Key, or a fresh key; the two never collide."""
+    raw = request.getHeader(b"idempotency-key")
+    if raw is None:
+        return f"fe:{uuid.uuid4().hex}"
+    try:
+        key = raw.decode("ascii")
+    except UnicodeDecodeError:
+        key = ""
+    if not (0 < len(key) <= MAX_KEY_LENGTH and key.isprintable() and key == key.strip()):
+        raise ApiError(400, f"the Idempotency-Key header must be 1 to {MAX_KEY_LENGTH} printable ASCII characters")
+    return f"client:{key}"
+
+
 def _parse_order(body: bytes) -> dict[str, Any]:
     try:
         order = json.loads(body, parse_int=_integer)
@@ -180,7 +199,9 @@ class FrontEnd:
 
     @app.route("/orders", methods=["POST"])
     async def place_order(self, request: IRequest) -> bytes:
-        # The Idempotency-Key header is accepted and, for now, ignored.
+        # Every trade travels under a key, the client's or a fresh one: the redo of this very
+        # request on a new leader is then exactly-once too.
+        key = _idempotency_key(request)
         order = _parse_order(request.content.read())
         name = order["name"]
         if not _usable_name(name):
@@ -190,7 +211,7 @@ class FrontEnd:
         # the stock and type checks: the seed's order of errors.
         quantity = order["quantity"] if valid_quantity(order["quantity"]) else 0
         placed: PlacedOrder = await self.leaders.call_leader(
-            lambda replica: replica.request(name, quantity, trade_type)
+            lambda replica: replica.request(name, quantity, trade_type, key)
         )
         if placed.status != order_pb2.REQUEST_STATUS_OK:
             code, message = _REFUSALS.get(placed.status, _UNEXPECTED_STATUS)

@@ -125,15 +125,18 @@ class ReplicaClient(_Peer):
         self.id = replica_id
         self._health_stub: Any = None
 
-    def request(self, name: str, quantity: int, trade_type: int) -> Deferred:
-        """Fires with a PlacedOrder; fails with NotLeader if this replica does not lead."""
+    def request(self, name: str, quantity: int, trade_type: int, key: str = "") -> Deferred:
+        """Fires with a PlacedOrder; fails with NotLeader if this replica does not lead.
+        `key` makes the trade happen once however often it is sent (idempotency key)."""
 
         def convert(response: order_pb2.PlaceOrderResponse) -> PlacedOrder:
             if response.status == order_pb2.REQUEST_STATUS_NOT_LEADER:
                 raise NotLeader(f"replica {self.id} does not lead")
             return PlacedOrder(response.status, response.transaction_number)
 
-        request = order_pb2.PlaceOrderRequest(name=name, quantity=quantity, type=trade_type)
+        request = order_pb2.PlaceOrderRequest(
+            name=name, quantity=quantity, type=trade_type, idempotency_key=key
+        )
         return self._call("Request", request, self._timeouts.rpc).addCallback(convert)
 
     def lookup(self, number: int) -> Deferred:

@@ -37,6 +37,7 @@ _TRADE_TO_REQUEST = {
     catalog_pb2.TRADE_STATUS_INVALID_TYPE: order_pb2.REQUEST_STATUS_INVALID_TYPE,
     catalog_pb2.TRADE_STATUS_INVALID_QUANTITY: order_pb2.REQUEST_STATUS_INVALID_QUANTITY,
     catalog_pb2.TRADE_STATUS_NOT_ENOUGH_STOCK: order_pb2.REQUEST_STATUS_NOT_ENOUGH_STOCK,
+    catalog_pb2.TRADE_STATUS_KEY_REUSED: order_pb2.REQUEST_STATUS_KEY_REUSED,
 }
 _OUTCOME_STATUS = {
     Gap: order_pb2.PROPAGATE_STATUS_GAP,
@@ -102,21 +103,49 @@ class Replica:
         # (a newer AssignFollowers abandons an older takeover).
         self._takeover: Deferred | None = None
         self._takeover_generation = 0
+        # Idempotency keys of trades under way here: a concurrent repeat waits for the first.
+        self._keys_in_flight: dict[str, Deferred] = {}
         # Internal hops get part of the front end's deadline, so a slow peer fails the
         # request before the front end gives up on the whole call.
         self._peer_timeout = config.timeouts.rpc / 2
 
     # -- leader: trades -------------------------------------------------------------------
 
-    async def place_order(self, name: str, quantity: int, type_: int) -> tuple[int, int]:
-        """Execute a trade on the catalog, log it, replicate it; (RequestStatus, number)."""
+    async def place_order(self, name: str, quantity: int, type_: int, key: str = "") -> tuple[int, int]:
+        """Execute a trade on the catalog, log it, replicate it; (RequestStatus, number).
+
+        Under an idempotency key the trade happens once: a repeat (the client's retry, or the
+        front end's redo on a new leader) gets the logged number, and the catalog applies the
+        key once even if a dead leader had traded it without logging it."""
         if self._takeover is not None and not self._takeover.called:
             await observe(self._takeover)
         if not self.core.is_leader:
             # Also after a failed takeover: the front end selects again, which retries it.
             return order_pb2.REQUEST_STATUS_NOT_LEADER, -1
+        if not key:
+            return await self._trade(name, quantity, type_, key)
+        while key in self._keys_in_flight:  # the same key, concurrently: answer as it did
+            await observe(self._keys_in_flight[key])
+        done = self._keys_in_flight[key] = Deferred()
+        try:
+            earlier = self.store.find_key(key)
+            if earlier is None:
+                return await self._trade(name, quantity, type_, key)
+            placed = earlier.order
+            if (placed.name, placed.type, placed.quantity) != (name, trade_type_from_proto(type_), quantity):
+                return order_pb2.REQUEST_STATUS_KEY_REUSED, -1
+            try:
+                await self._replicated.wait(earlier.number)
+            except LostLeadership:
+                return order_pb2.REQUEST_STATUS_UNAVAILABLE, -1
+            return order_pb2.REQUEST_STATUS_OK, earlier.number
+        finally:
+            del self._keys_in_flight[key]
+            done.callback(None)
+
+    async def _trade(self, name: str, quantity: int, type_: int, key: str) -> tuple[int, int]:
         stub = catalog_pb2_grpc.CatalogServiceStub(self._channels.get(self.config.catalog))
-        request = catalog_pb2.TradeStockRequest(name=name, quantity=quantity, type=type_)
+        request = catalog_pb2.TradeStockRequest(name=name, quantity=quantity, type=type_, trade_id=key)
         try:
             traded = await call(self.reactor, stub.Trade, request, self._peer_timeout, wait_for_ready=True)
         except Exception as e:
@@ -130,7 +159,7 @@ class Replica:
             return order_pb2.REQUEST_STATUS_UNAVAILABLE, -1
         type_name = trade_type_from_proto(type_)
         assert type_name is not None  # the catalog refuses unknown types
-        entry = self.core.number(name, type_name, quantity)
+        entry = self.core.number(name, type_name, quantity, key)
         self._write([Append(entry)])
         self._kick_followers()
         try:

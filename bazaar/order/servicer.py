@@ -37,7 +37,8 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
 
     def Request(self, request: order_pb2.PlaceOrderRequest, context: Any) -> order_pb2.PlaceOrderResponse:
         status, number = self._in_reactor(
-            context, self._replica.place_order, request.name, request.quantity, request.type
+            context, self._replica.place_order, request.name, request.quantity, request.type,
+            request.idempotency_key,
         )
         return order_pb2.PlaceOrderResponse(status=status, transaction_number=max(number, 0))
 

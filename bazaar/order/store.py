@@ -25,14 +25,16 @@ CREATE TABLE IF NOT EXISTS orders (
     type     TEXT    NOT NULL CHECK (type IN ('buy', 'sell')),
     quantity INTEGER NOT NULL CHECK (quantity > 0),
     epoch    INTEGER NOT NULL,
+    key      TEXT    NOT NULL,
     chain    BLOB    NOT NULL
 );
+CREATE UNIQUE INDEX IF NOT EXISTS orders_by_key ON orders (key) WHERE key != '';
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
 """
-_COLUMNS = "number, name, type, quantity, epoch, chain"
+_COLUMNS = "number, name, type, quantity, epoch, key, chain"
 
 
 class StoreError(Exception):
@@ -73,7 +75,7 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
 
 
 def _entry(row: tuple) -> Entry:
-    return Entry(Order(row[0], row[1], row[2], row[3]), row[4], bytes(row[5]))
+    return Entry(Order(row[0], row[1], row[2], row[3]), row[4], row[5], bytes(row[6]))
 
 
 class OrderStore:
@@ -126,8 +128,8 @@ class OrderStore:
                         raise StoreError(f"order {e.number} does not follow {expected - 1}")
                     o = e.order
                     conn.execute(
-                        "INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?)",
-                        (o.number, o.name, o.type, o.quantity, e.epoch, e.chain),
+                        "INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (o.number, o.name, o.type, o.quantity, e.epoch, e.key, e.chain),
                     )
                     last = e
                 results.append(last.number if last else -1)
@@ -144,6 +146,11 @@ class OrderStore:
 
     def entry(self, number: int) -> Entry | None:
         row = self._reader().execute(f"SELECT {_COLUMNS} FROM orders WHERE number = ?", (number,)).fetchone()
+        return _entry(row) if row else None
+
+    def find_key(self, key: str) -> Entry | None:
+        """The committed entry placed under idempotency key `key`, if any."""
+        row = self._reader().execute(f"SELECT {_COLUMNS} FROM orders WHERE key = ?", (key,)).fetchone()
         return _entry(row) if row else None
 
     def get(self, number: int) -> Order | None:

@@ -14,12 +14,14 @@ class TradeStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TRADE_STATUS_INVALID_TYPE: _ClassVar[TradeStatus]
     TRADE_STATUS_INVALID_QUANTITY: _ClassVar[TradeStatus]
     TRADE_STATUS_NOT_ENOUGH_STOCK: _ClassVar[TradeStatus]
+    TRADE_STATUS_KEY_REUSED: _ClassVar[TradeStatus]
 TRADE_STATUS_UNSPECIFIED: TradeStatus
 TRADE_STATUS_OK: TradeStatus
 TRADE_STATUS_STOCK_NOT_FOUND: TradeStatus
 TRADE_STATUS_INVALID_TYPE: TradeStatus
 TRADE_STATUS_INVALID_QUANTITY: TradeStatus
 TRADE_STATUS_NOT_ENOUGH_STOCK: TradeStatus
+TRADE_STATUS_KEY_REUSED: TradeStatus
 
 class LookupStockRequest(_message.Message):
     __slots__ = ("name",)
@@ -40,14 +42,16 @@ class LookupStockResponse(_message.Message):
     def __init__(self, found: _Optional[bool] = ..., price: _Optional[float] = ..., quantity: _Optional[int] = ..., volume: _Optional[int] = ...) -> None: ...
 
 class TradeStockRequest(_message.Message):
-    __slots__ = ("name", "quantity", "type")
+    __slots__ = ("name", "quantity", "type", "trade_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
+    TRADE_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     quantity: int
     type: _trade_pb2.TradeType
-    def __init__(self, name: _Optional[str] = ..., quantity: _Optional[int] = ..., type: _Optional[_Union[_trade_pb2.TradeType, str]] = ...) -> None: ...
+    trade_id: str
+    def __init__(self, name: _Optional[str] = ..., quantity: _Optional[int] = ..., type: _Optional[_Union[_trade_pb2.TradeType, str]] = ..., trade_id: _Optional[str] = ...) -> None: ...
 
 class TradeStockResponse(_message.Message):
     __slots__ = ("status", "quantity")

@@ -18,6 +18,7 @@ class RequestStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REQUEST_STATUS_NOT_ENOUGH_STOCK: _ClassVar[RequestStatus]
     REQUEST_STATUS_NOT_LEADER: _ClassVar[RequestStatus]
     REQUEST_STATUS_UNAVAILABLE: _ClassVar[RequestStatus]
+    REQUEST_STATUS_KEY_REUSED: _ClassVar[RequestStatus]
 
 class PropagateStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -34,6 +35,7 @@ REQUEST_STATUS_INVALID_QUANTITY: RequestStatus
 REQUEST_STATUS_NOT_ENOUGH_STOCK: RequestStatus
 REQUEST_STATUS_NOT_LEADER: RequestStatus
 REQUEST_STATUS_UNAVAILABLE: RequestStatus
+REQUEST_STATUS_KEY_REUSED: RequestStatus
 PROPAGATE_STATUS_UNSPECIFIED: PropagateStatus
 PROPAGATE_STATUS_OK: PropagateStatus
 PROPAGATE_STATUS_GAP: PropagateStatus
@@ -41,14 +43,16 @@ PROPAGATE_STATUS_CONFLICT: PropagateStatus
 PROPAGATE_STATUS_STALE_EPOCH: PropagateStatus
 
 class PlaceOrderRequest(_message.Message):
-    __slots__ = ("name", "quantity", "type")
+    __slots__ = ("name", "quantity", "type", "idempotency_key")
     NAME_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     name: str
     quantity: int
     type: _trade_pb2.TradeType
-    def __init__(self, name: _Optional[str] = ..., quantity: _Optional[int] = ..., type: _Optional[_Union[_trade_pb2.TradeType, str]] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, name: _Optional[str] = ..., quantity: _Optional[int] = ..., type: _Optional[_Union[_trade_pb2.TradeType, str]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class PlaceOrderResponse(_message.Message):
     __slots__ = ("status", "transaction_number")

@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x62\x61zaar/v1/trade.proto\x12\tbazaar.v1\"j\n\x05Order\x12\x0e\n\x06number\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\"\n\x04type\x18\x03 \x01(\x0e\x32\x14.bazaar.v1.TradeType\x12\x10\n\x08quantity\x18\x04 \x01(\x03\x12\r\n\x05\x65poch\x18\x05 \x01(\x03*P\n\tTradeType\x12\x1a\n\x16TRADE_TYPE_UNSPECIFIED\x10\x00\x12\x12\n\x0eTRADE_TYPE_BUY\x10\x01\x12\x13\n\x0fTRADE_TYPE_SELL\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x62\x61zaar/v1/trade.proto\x12\tbazaar.v1\"w\n\x05Order\x12\x0e\n\x06number\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\"\n\x04type\x18\x03 \x01(\x0e\x32\x14.bazaar.v1.TradeType\x12\x10\n\x08quantity\x18\x04 \x01(\x03\x12\r\n\x05\x65poch\x18\x05 \x01(\x03\x12\x0b\n\x03key\x18\x06 \x01(\t*P\n\tTradeType\x12\x1a\n\x16TRADE_TYPE_UNSPECIFIED\x10\x00\x12\x12\n\x0eTRADE_TYPE_BUY\x10\x01\x12\x13\n\x0fTRADE_TYPE_SELL\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'bazaar.v1.trade_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TRADETYPE']._serialized_start=144
-  _globals['_TRADETYPE']._serialized_end=224
+  _globals['_TRADETYPE']._serialized_start=157
+  _globals['_TRADETYPE']._serialized_end=237
   _globals['_ORDER']._serialized_start=36
-  _globals['_ORDER']._serialized_end=142
+  _globals['_ORDER']._serialized_end=155
 # @@protoc_insertion_point(module_scope)

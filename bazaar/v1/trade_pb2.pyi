@@ -15,15 +15,17 @@ TRADE_TYPE_BUY: TradeType
 TRADE_TYPE_SELL: TradeType
 
 class Order(_message.Message):
-    __slots__ = ("number", "name", "type", "quantity", "epoch")
+    __slots__ = ("number", "name", "type", "quantity", "epoch", "key")
     NUMBER_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
     number: int
     name: str
     type: TradeType
     quantity: int
     epoch: int
-    def __init__(self, number: _Optional[int] = ..., name: _Optional[str] = ..., type: _Optional[_Union[TradeType, str]] = ..., quantity: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
+    key: str
+    def __init__(self, number: _Optional[int] = ..., name: _Optional[str] = ..., type: _Optional[_Union[TradeType, str]] = ..., quantity: _Optional[int] = ..., epoch: _Optional[int] = ..., key: _Optional[str] = ...) -> None: ...

@@ -41,6 +41,7 @@ class Book:
         }
     )
     orders: list[Order] = field(default_factory=list)
+    keys: dict[str, Order] = field(default_factory=dict)  # idempotency key -> the order it placed
 
 
 class FakeCatalog:
@@ -84,6 +85,7 @@ class FakeReplica:
         self.followers: list[str] | None = None
         self.probes = 0
         self.requests: list[tuple] = []
+        self.keys: list[str] = []
         self.lookups: list[int] = []
 
     def _down(self) -> Deferred:
@@ -99,17 +101,23 @@ class FakeReplica:
         self.leads, self.followers = True, followers
         return defer.succeed(len(self.book.orders) - 1)
 
-    def request(self, name: str, quantity: int, trade_type: int) -> Deferred:
+    def request(self, name: str, quantity: int, trade_type: int, key: str = "") -> Deferred:
         self.requests.append((name, quantity, trade_type))
+        self.keys.append(key)
         if not self.up:
             return self._down()
         if not self.leads:
             return defer.fail(NotLeader(f"replica {self.id}"))
         if self.status_override is not None:
             return defer.succeed(PlacedOrder(self.status_override, 0))
-        return defer.succeed(self._trade(name, quantity, trade_type))
+        return defer.succeed(self._trade(name, quantity, trade_type, key))
 
-    def _trade(self, name: str, quantity: int, trade_type: int) -> PlacedOrder:
+    def _trade(self, name: str, quantity: int, trade_type: int, key: str) -> PlacedOrder:
+        earlier = self.book.keys.get(key)
+        if earlier is not None:
+            if (earlier.name, earlier.quantity, earlier.type) != (name, quantity, _TYPES.get(trade_type)):
+                return PlacedOrder(order_pb2.REQUEST_STATUS_KEY_REUSED, 0)
+            return PlacedOrder(order_pb2.REQUEST_STATUS_OK, earlier.number)
         stock = self.book.stocks.get(name)
         if stock is None:
             return PlacedOrder(order_pb2.REQUEST_STATUS_STOCK_NOT_FOUND, 0)
@@ -122,6 +130,7 @@ class FakeReplica:
         stock[1] += quantity if trade_type == trade_pb2.TRADE_TYPE_SELL else -quantity
         order = Order(len(self.book.orders), name, _TYPES[trade_type], quantity)
         self.book.orders.append(order)
+        self.book.keys[key] = order
         return PlacedOrder(order_pb2.REQUEST_STATUS_OK, order.number)
 
     def lookup(self, number: int) -> Deferred:
@@ -677,3 +686,47 @@ def test_unexpected_backend_errors_are_a_json_500_without_traceback(world):
     assert b"ZeroDivisionError" not in reply.raw
     logged = [e["log_failure"] for e in events if "log_failure" in e]
     assert [f.type for f in logged] == [ZeroDivisionError]  # the operator gets the traceback
+
+
+# -- idempotency keys ----------------------------------------------------------------------
+
+
+def test_every_trade_gets_its_own_key_when_the_client_sends_none(world):
+    for _ in range(2):
+        assert world.order({"name": "tesla", "quantity": 1, "type": "buy"}).code == 200
+    keys = world.replicas[3].keys
+    assert len(set(keys)) == 2 and all(k.startswith("fe:") for k in keys)
+
+
+def test_a_retry_under_the_clients_key_gets_the_same_number_and_trades_once(world):
+    headers = {"Idempotency-Key": ["order-17"]}
+    body = {"name": "tesla", "quantity": 4, "type": "buy"}
+    first = world.order(body, headers)
+    again = world.order(body, headers)
+    assert first.json == again.json == {"data": {"transaction_number": 0}}
+    assert world.replicas[3].keys == ["client:order-17", "client:order-17"]
+    assert len(world.book.orders) == 1 and world.book.stocks["tesla"][1] == 996
+
+
+def test_a_key_reused_for_another_order_is_422_and_changes_nothing(world):
+    headers = {"Idempotency-Key": ["k"]}
+    assert world.order({"name": "tesla", "quantity": 4, "type": "buy"}, headers).code == 200
+    reply = world.order({"name": "tesla", "quantity": 5, "type": "buy"}, headers)
+    assert (reply.code, reply.json["error"]["code"]) == (422, 422)
+    assert "Idempotency-Key" in reply.error
+    assert len(world.book.orders) == 1 and world.book.stocks["tesla"][1] == 996
+
+
+@pytest.mark.parametrize("value", [b"", b"del\x7f", b"x" * 129, b"caf\xc3\xa9", b"tab\there"])
+def test_a_malformed_idempotency_key_is_400_before_anything_else(world, value):
+    reply = world.order({"name": "nothing", "quantity": 1, "type": "buy"}, {b"Idempotency-Key": [value]})
+    assert (reply.code, reply.json["error"]["code"]) == (400, 400)
+    assert "Idempotency-Key" in reply.error
+    assert world.replicas[3].requests == []
+
+
+def test_the_redo_on_a_new_leader_carries_the_same_key(world):
+    world.order({"name": "tesla", "quantity": 1, "type": "buy"})
+    world.replicas[3].up = False
+    assert world.order({"name": "tesla", "quantity": 2, "type": "buy"}).code == 200
+    assert world.replicas[3].keys[-1] == world.replicas[2].keys[-1]

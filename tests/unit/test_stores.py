@@ -133,3 +133,28 @@ def test_a_kill_mid_write_leaves_a_whole_prefix(tmp_path: Path) -> None:
     assert len(numbers) % 3 == 0, "a batch was torn"
     assert numbers[-1] >= confirmed
     assert OrderStore(tmp_path).last_number == numbers[-1]
+
+
+def test_a_trade_id_is_applied_once_and_survives_reopening(tmp_path: Path) -> None:
+    store = CatalogStore(tmp_path)
+    first = store.apply([Trade("nike", "buy", 10, "k1"), Trade("nike", "buy", 10, "k1")])
+    assert [(o.check, o.quantity) for o in first] == [(TradeCheck.OK, 990), (TradeCheck.OK, 990)]
+    store.close()
+    again = CatalogStore(tmp_path)
+    outcomes = again.apply([
+        Trade("nike", "buy", 10, "k1"),  # a redo: answered as the first time, nothing moves
+        Trade("nike", "sell", 10, "k1"),  # the same id for another trade
+        Trade("nike", "buy", 1, ""),  # no id: never deduplicated
+        Trade("nike", "buy", 1, ""),
+    ])
+    assert [(o.check, o.quantity) for o in outcomes] == [
+        (TradeCheck.OK, 990), (None, 990), (TradeCheck.OK, 989), (TradeCheck.OK, 988)
+    ]
+    assert again.lookup("nike").quantity == 988 and again.lookup("nike").volume == 100 + 12
+
+
+def test_a_refused_trade_is_not_recorded_under_its_id(tmp_path: Path) -> None:
+    store = CatalogStore(tmp_path)
+    assert store.apply([Trade("amc", "buy", 5000, "k2")])[0].check is TradeCheck.NOT_ENOUGH_STOCK
+    store.apply([Trade("amc", "sell", 5000, "")])
+    assert store.apply([Trade("amc", "buy", 5000, "k2")])[0].check is TradeCheck.OK
