@@ -26,9 +26,11 @@ class WaitList:
         self.reached = max(self.reached, reached)
         while self._waiting and self._waiting[0][0] <= self.reached:
             value, _, d = heapq.heappop(self._waiting)
-            d.callback(value)
+            if not d.called:  # a waiter that gave up (timed out) has been called already
+                d.callback(value)
 
     def fail_all(self, exc: Exception) -> None:
         waiting, self._waiting = self._waiting, []
         for _, _, d in waiting:
-            d.errback(exc)
+            if not d.called:
+                d.errback(exc)

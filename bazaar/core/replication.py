@@ -1,32 +1,30 @@
 """The leader's view of its followers, with no I/O: where each one's log is known to match the
-leader's, what to send it next, and how far the log is replicated.
+leader's, what to send it next, and how far the log is committed.
 
 Per follower: `match`, the last order known to be identical and durable there (None until it
 first answers), and `prev`, the order after which the next batch starts. A conflicting answer
 moves `prev` back by a step that doubles each time, so the point where two logs part is found
 in O(log n) round trips.
 
-Only *attached* followers hold back acknowledgements. A follower is attached once it has caught
-up (within REATTACH_LAG orders of the leader) and detached when a call to it fails; the leader
-keeps feeding a detached follower, which attaches again as soon as it has caught up. So a dead
-or frozen follower costs one failed call, never a stalled trade, and a follower that comes
-back is never left out until it restarts.
+An order is committed once it is durable on a majority of the replicas: the leader and
+(for three replicas) one follower. A follower that lags or cannot be reached costs nothing;
+a leader cut off from its followers commits nothing. The takeover needs a majority's promise
+too, so every committed order is on a replica that any later leader either is or reads from.
+
+A follower is *reachable* once it answers and until a call to it fails; the leader takes a
+trade only while a majority is reachable, so a trade it cannot commit is refused up front.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-# A follower this close behind catches up within one batch: waiting for it costs little.
-REATTACH_LAG = 100
-
-
 @dataclass
 class Follower:
     prev: int
     match: int | None = None
     step: int = 1
-    attached: bool = False
+    reachable: bool = False
 
 
 class Replication:
@@ -38,8 +36,17 @@ class Replication:
         return sorted(self._followers)
 
     @property
-    def attached(self) -> list[str]:
-        return sorted(a for a, f in self._followers.items() if f.attached)
+    def reachable(self) -> list[str]:
+        return sorted(a for a, f in self._followers.items() if f.reachable)
+
+    @property
+    def needed(self) -> int:
+        """Followers that, with the leader, make a majority of the replicas."""
+        return (len(self._followers) + 1) // 2
+
+    @property
+    def quorum_reachable(self) -> bool:
+        return len(self.reachable) >= self.needed
 
     def assign(self, addresses: list[str], leader_last: int) -> None:
         """A new follower set: each is first offered the leader's last order to match."""
@@ -65,17 +72,17 @@ class Replication:
         prev = min(follower.prev, last_accepted)
         return prev, range(prev + 1, min(last_accepted, prev + limit) + 1)
 
-    def matched(self, address: str, through: int, last_accepted: int) -> None:
+    def matched(self, address: str, through: int) -> None:
         follower = self._followers.get(address)
         if follower is not None:
             follower.match = follower.prev = through
             follower.step = 1
-            if through >= last_accepted - REATTACH_LAG:
-                follower.attached = True
+            follower.reachable = True
 
     def gap(self, address: str, follower_last: int) -> None:
         follower = self._followers.get(address)
         if follower is not None:
+            follower.reachable = True
             follower.prev = min(follower.prev, follower_last)
             if follower.match is not None and follower.match > follower_last:
                 follower.match = follower_last
@@ -83,17 +90,18 @@ class Replication:
     def conflict(self, address: str) -> None:
         follower = self._followers.get(address)
         if follower is not None:
+            follower.reachable = True
             follower.prev = max(-1, follower.prev - follower.step)
             follower.step *= 2
 
     def unreachable(self, address: str) -> None:
-        """A call failed: stop waiting for this follower until it has caught up again."""
         follower = self._followers.get(address)
         if follower is not None:
-            follower.attached = False
+            follower.reachable = False
 
-    def replicated_through(self, last_durable: int) -> int:
-        """Highest number durable here and known identical on every attached follower."""
-        positions = [last_durable]
-        positions += [f.match for f in self._followers.values() if f.attached and f.match is not None]
-        return min(positions)
+    def committed_through(self, last_durable: int) -> int:
+        """Highest number durable here and known identical on a majority of the replicas."""
+        if self.needed == 0:
+            return last_durable
+        matches = sorted((-1 if f.match is None else f.match for f in self._followers.values()), reverse=True)
+        return min(last_durable, matches[self.needed - 1])

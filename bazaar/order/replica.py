@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from twisted.internet import defer
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
@@ -98,13 +99,15 @@ class Replica:
         # Writes queued before a truncation report numbers it is about to undo: until it is
         # on disk, `last_durable` may run ahead, so nothing is pruned from `_recent`.
         self._truncations_pending = 0
-        self._replicated = WaitList(self.core.last_accepted)
+        self._committed = WaitList(self.core.last_accepted)
         # Leadership: a takeover in progress (fires True once leading) and its generation
         # (a newer AssignFollowers abandons an older takeover).
         self._takeover: Deferred | None = None
         self._takeover_generation = 0
         # Idempotency keys of trades under way here: a concurrent repeat waits for the first.
         self._keys_in_flight: dict[str, Deferred] = {}
+        # Trades waiting for a majority of followers to answer.
+        self._quorum_waiters: list[Deferred] = []
         # Internal hops get part of the front end's deadline, so a slow peer fails the
         # request before the front end gives up on the whole call.
         self._peer_timeout = config.timeouts.rpc / 2
@@ -122,6 +125,9 @@ class Replica:
         if not self.core.is_leader:
             # Also after a failed takeover: the front end selects again, which retries it.
             return order_pb2.REQUEST_STATUS_NOT_LEADER, -1
+        if not await self._quorum_reachable():
+            # Without a majority nothing can commit: refuse before the catalog moves stock.
+            return order_pb2.REQUEST_STATUS_UNAVAILABLE, -1
         if not key:
             return await self._trade(name, quantity, type_, key)
         while key in self._keys_in_flight:  # the same key, concurrently: answer as it did
@@ -134,14 +140,33 @@ class Replica:
             placed = earlier.order
             if (placed.name, placed.type, placed.quantity) != (name, trade_type_from_proto(type_), quantity):
                 return order_pb2.REQUEST_STATUS_KEY_REUSED, -1
-            try:
-                await self._replicated.wait(earlier.number)
-            except LostLeadership:
+            if not await self._commit(earlier.number):
                 return order_pb2.REQUEST_STATUS_UNAVAILABLE, -1
             return order_pb2.REQUEST_STATUS_OK, earlier.number
         finally:
             del self._keys_in_flight[key]
             done.callback(None)
+
+    async def _quorum_reachable(self) -> bool:
+        """Whether a majority is reachable, waiting a little for followers to answer (just
+        after a takeover they have not been asked yet)."""
+        if self.replication.quorum_reachable:
+            return True
+        waiter: Deferred = Deferred()
+        self._quorum_waiters.append(waiter)
+        try:
+            return await waiter.addTimeout(self._peer_timeout, self.reactor)
+        except Exception:
+            return False
+        finally:
+            if waiter in self._quorum_waiters:
+                self._quorum_waiters.remove(waiter)
+
+    def _quorum_changed(self, reachable: bool) -> None:
+        waiters, self._quorum_waiters = self._quorum_waiters, []
+        for waiter in waiters:
+            if not waiter.called:
+                waiter.callback(reachable)
 
     async def _trade(self, name: str, quantity: int, type_: int, key: str) -> tuple[int, int]:
         stub = catalog_pb2_grpc.CatalogServiceStub(self._channels.get(self.config.catalog))
@@ -162,12 +187,24 @@ class Replica:
         entry = self.core.number(name, type_name, quantity, key)
         self._write([Append(entry)])
         self._kick_followers()
-        try:
-            await self._replicated.wait(entry.number)
-        except LostLeadership:
+        if not await self._commit(entry.number):
             return order_pb2.REQUEST_STATUS_UNAVAILABLE, -1
         self._invalidate(name)
         return order_pb2.REQUEST_STATUS_OK, entry.number
+
+    async def _commit(self, number: int) -> bool:
+        """Wait until order `number` is on a majority; False if that takes longer than a peer
+        timeout or leadership is lost. The order stays in the log and may still commit: a
+        retry under the same idempotency key then finds it."""
+        try:
+            await self._committed.wait(number).addTimeout(self._peer_timeout, self.reactor)
+        except LostLeadership:
+            return False
+        except defer.TimeoutError:
+            log.warn("order {number} not on a majority within {timeout}s", number=number,
+                     timeout=self._peer_timeout)
+            return False
+        return True
 
     async def lookup(self, number: int) -> Any:
         """A committed order; a new leader answers only once it has caught up, and only a
@@ -245,6 +282,7 @@ class Replica:
         one promise: two of three replicas agree, so no two leaders ever share an epoch, and
         an old leader is refused by the promised follower from the moment it promised."""
         seen = 0
+        needed = (len(followers) + 1) // 2  # promises that, with ours, make a majority
         for _ in range(3):  # a refusal names a newer epoch: stand again above it
             epoch = self.core.next_epoch(seen)
             granted, _ = await self.promise(epoch)
@@ -259,15 +297,15 @@ class Replica:
             if generation != self._takeover_generation or self.core.epoch != epoch:
                 return False  # assigned again, or we promised a newer candidate meanwhile
             promised = [a for a in answers if not a.refused]
-            if promised:
+            if len(promised) >= needed:
                 break
-            if not answers:
+            if len(answers) < needed:
                 return self._cannot(f"no follower of {followers} answered: too few replicas to lead")
             seen = max(a.epoch for a in answers)
         else:
             return self._cannot("followers kept promising newer epochs to others")
-        best = max(promised, key=self._position_of)
-        if self._position_of(best) > self.core.position:
+        best = max(promised, key=self._position_of, default=None)
+        if best is not None and self._position_of(best) > self.core.position:
             log.info("adopting {count} orders after {shared} from a follower's log",
                      count=len(best.records), shared=best.shared)
             status, _, _ = await self.receive(best.shared, best.shared_chain, best.records, None, None)
@@ -276,7 +314,7 @@ class Replica:
         if generation != self._takeover_generation or self.core.epoch != epoch:
             return False
         self.core.lead()
-        self._replicated = WaitList(self.core.last_accepted)
+        self._committed = WaitList(self.core.last_accepted)
         self.replication.assign(followers, self.core.last_accepted)
         for address in followers:
             self._link(address)
@@ -320,11 +358,13 @@ class Replica:
                 self._write([SetEpoch(epoch)])
             return
         if status == order_pb2.PROPAGATE_STATUS_OK:
-            self.replication.matched(address, number, self.core.last_accepted)
+            self.replication.matched(address, number)
         elif status == order_pb2.PROPAGATE_STATUS_GAP:
             self.replication.gap(address, number)
         else:
             self.replication.conflict(address)
+        if self.replication.quorum_reachable:
+            self._quorum_changed(True)
         self._release()
 
     def follower_unreachable(self, address: str) -> None:
@@ -371,7 +411,8 @@ class Replica:
             link.close()
         self._links.clear()
         self.replication.assign([], self.core.last_accepted)
-        self._replicated.fail_all(LostLeadership(reason))
+        self._committed.fail_all(LostLeadership(reason))
+        self._quorum_changed(False)
 
     def _write(self, operations: list[Any]) -> None:
         for op in operations:
@@ -397,8 +438,8 @@ class Replica:
 
     def _release(self) -> None:
         if self.core.is_leader:
-            through = self.replication.replicated_through(self.core.last_durable)
-            self._replicated.advance(through)
+            through = self.replication.committed_through(self.core.last_durable)
+            self._committed.advance(through)
         else:
             through = self.core.last_durable
         if self._truncations_pending:

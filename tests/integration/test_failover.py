@@ -147,3 +147,22 @@ def test_with_one_replica_left_trades_get_503_and_resume_when_another_returns(cl
         return dumps[0] == dumps[1] and len(dumps[0]) == 3
 
     wait_for(logs_agree, what="replicas 1 and 2 to hold the same three orders")
+
+
+def test_a_leader_cut_off_from_both_followers_acknowledges_nothing(cluster: Cluster) -> None:
+    assert trade(cluster, "nike", 1, "buy") == 0
+    for follower in ("order-1", "order-2"):
+        cluster.signal(follower, signal.SIGSTOP)
+    try:
+        r = cluster.post_order("nike", 2, "buy")
+    finally:
+        for follower in ("order-1", "order-2"):
+            cluster.signal(follower, signal.SIGCONT)
+    assert r.status == 503, r  # not committed on a majority: never acknowledged
+    assert wait_for(lambda: cluster.post_order("nike", 3, "buy").status == 200 or None,
+                    what="trades to resume once the followers thaw")
+    count = len(cluster.dump_orders(3))
+    assert_dumps_identical(cluster, count)
+    orders = cluster.dump_orders(1)
+    moved = sum(o["quantity"] for o in orders)
+    assert cluster.stock("nike")["quantity"] == 1000 - moved  # the catalog agrees with the log

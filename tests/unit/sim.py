@@ -141,7 +141,7 @@ class SimReplica:
                 self.core.follow()  # replaced: a newer leader exists
                 return arrived
             if status == "ok":
-                self.replication.matched(address, number, self.core.last_accepted)
+                self.replication.matched(address, number)
             elif status == "gap":
                 self.replication.gap(address, number)
             else:
@@ -149,7 +149,7 @@ class SimReplica:
         return arrived
 
     def acknowledged_through(self) -> int:
-        return self.replication.replicated_through(self.core.last_durable)
+        return self.replication.committed_through(self.core.last_durable)
 
     # -- reading the log: what Synchronize streams -------------------------------------------
 
