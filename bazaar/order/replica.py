@@ -134,7 +134,7 @@ class Replica:
             await observe(self._keys_in_flight[key])
         done = self._keys_in_flight[key] = Deferred()
         try:
-            earlier = self.store.find_key(key)
+            earlier = self._logged_under(key)
             if earlier is None:
                 return await self._trade(name, quantity, type_, key)
             placed = earlier.order
@@ -146,6 +146,13 @@ class Replica:
         finally:
             del self._keys_in_flight[key]
             done.callback(None)
+
+    def _logged_under(self, key: str) -> Entry | None:
+        """The entry this log holds under `key`, on disk or still on its way there."""
+        for entry in self._recent.values():  # few: only those not yet committed everywhere
+            if entry.key == key:
+                return entry
+        return self.store.find_key(key)
 
     async def _quorum_reachable(self) -> bool:
         """Whether a majority is reachable, waiting a little for followers to answer (just
