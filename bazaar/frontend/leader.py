@@ -53,6 +53,7 @@ class LeaderTracker:
         self._probe_timeout = probe_timeout
         self._assign_timeout = assign_timeout
         self._waiters: list[Deferred] = []
+        self._just_failed_probe: set[int] = set()
         self.selections = 0  # rounds started, for tests and diagnostics
 
     @property
@@ -106,11 +107,60 @@ class LeaderTracker:
             leader = await self.leader()
             replica = self.replicas[leader.replica_id]
             try:
-                return await operation(replica)
+                return await self._watched(replica, defer.ensureDeferred(operation(replica)))
             except (PeerUnavailable, NotLeader) as e:
                 log.warn("leader {id} failed a request: {error}", id=leader.replica_id, error=e)
                 self.failed(leader)
         raise NoLeaderAvailable("the order leader kept failing; giving up on this request")
+
+    async def _watched(self, replica: Replica, pending: Deferred) -> Any:
+        """`pending`'s result. While it takes longer than a probe deadline, the replica is
+        probed: a frozen leader (SIGSTOP, a partition) is given up on within about two probe
+        deadlines instead of the call's whole deadline, and the request redone elsewhere, which
+        idempotency keys make safe. A healthy but slow leader keeps its full deadline."""
+        box: list[Any] = []
+        finished: Deferred = Deferred()
+
+        def settle(result: Any) -> None:
+            box.append(result)
+            finished.callback(None)
+
+        pending.addBoth(settle)
+        while not box:
+            if await self._fires_within(finished, pending, self._probe_timeout):
+                break
+            if not await self._probe(replica) and not box:
+                pending.cancel()
+                self._just_failed_probe.add(replica.id)
+                raise PeerUnavailable(str(replica.address), "failed its health check mid-request")
+        result = box[0]
+        if isinstance(result, Failure):
+            result.raiseException()
+        return result
+
+    def _fires_within(self, finished: Deferred, pending: Deferred, seconds: float) -> Deferred:
+        """Fires True once `finished` has fired, False after `seconds`. Cancelling it (a client
+        hanging up) cancels `pending`, the call itself."""
+        cancelled = False
+
+        def cancel(_: Deferred) -> None:
+            nonlocal cancelled
+            cancelled = True  # `outcome` then fails with CancelledError, as cancelling requires
+            if timer.active():
+                timer.cancel()
+            pending.cancel()
+
+        outcome: Deferred = Deferred(canceller=cancel)
+        timer = self._clock.callLater(seconds, lambda: outcome.called or outcome.callback(False))
+
+        def fired(result: Any) -> Any:
+            if not outcome.called and not cancelled:
+                timer.cancel()
+                outcome.callback(True)
+            return result
+
+        finished.addBoth(fired)
+        return outcome
 
     def _start_selection(self) -> None:
         self.selections += 1
@@ -119,7 +169,11 @@ class LeaderTracker:
     async def _select(self) -> Leader:
         try:
             ids = self._state.start()
-            results = await defer.gatherResults([self._probe(self.replicas[i]) for i in ids])
+            # A replica that has just failed its health check is not probed again this round.
+            down, self._just_failed_probe = self._just_failed_probe, set()
+            results = await defer.gatherResults(
+                [defer.succeed(False) if i in down else self._probe(self.replicas[i]) for i in ids]
+            )
             decision = self._state.probed(i for i, healthy in zip(ids, results) if healthy)
             while isinstance(decision, Assign):
                 accepted = await self._offer(decision)

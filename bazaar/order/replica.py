@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from twisted.internet import defer
-from twisted.internet.defer import Deferred, DeferredList, succeed
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
 
@@ -296,11 +296,7 @@ class Replica:
             if not granted or generation != self._takeover_generation:
                 return False
             request = synchronize_request(self, epoch=epoch)
-            reads = [
-                deferToThread(stream_log, self.channel(a), request, CATCH_UP_DEADLINE, None, self._peer_timeout)
-                for a in followers
-            ]
-            answers = [log_ for ok, log_ in await DeferredList(reads, consumeErrors=True) if ok]
+            answers = await self._read_followers(followers, request, needed)
             if generation != self._takeover_generation or self.core.epoch != epoch:
                 return False  # assigned again, or we promised a newer candidate meanwhile
             promised = [a for a in answers if not a.refused]
@@ -328,6 +324,34 @@ class Replica:
         log.info("leading in epoch {epoch} from order {last}, followers {followers}",
                  epoch=epoch, last=self.core.last_accepted, followers=followers)
         return True
+
+    def _read_followers(self, followers: list[str], request: Any, needed: int) -> Deferred:
+        """The followers' answers to a takeover's Synchronize: all of them, or as soon as
+        `needed` have promised. Any majority holds every committed order, so a frozen old
+        leader need not be waited for."""
+        answers: list[RemoteLog] = []
+        enough: Deferred = Deferred()
+        remaining = len(followers)
+
+        def answered(remote: RemoteLog) -> None:
+            answers.append(remote)
+            if sum(not a.refused for a in answers) >= needed and not enough.called:
+                enough.callback(list(answers))
+
+        def done(_: Any) -> None:
+            nonlocal remaining
+            remaining -= 1
+            if remaining == 0 and not enough.called:
+                enough.callback(list(answers))
+
+        if not followers:
+            return succeed([])
+        for address in followers:
+            read = deferToThread(
+                stream_log, self.channel(address), request, CATCH_UP_DEADLINE, None, self._peer_timeout
+            )
+            read.addCallbacks(answered, lambda f: None).addBoth(done)
+        return enough
 
     @staticmethod
     def _position_of(remote: RemoteLog) -> LogPosition:

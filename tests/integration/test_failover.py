@@ -166,3 +166,16 @@ def test_a_leader_cut_off_from_both_followers_acknowledges_nothing(cluster: Clus
     orders = cluster.dump_orders(1)
     moved = sum(o["quantity"] for o in orders)
     assert cluster.stock("nike")["quantity"] == 1000 - moved  # the catalog agrees with the log
+
+
+def test_a_frozen_leader_is_replaced_and_rejoins_when_it_thaws(cluster: Cluster) -> None:
+    assert [trade(cluster, "tesla", 1, "buy") for _ in range(3)] == [0, 1, 2]
+    cluster.signal("order-3", signal.SIGSTOP)
+    try:
+        assert trade(cluster, "tesla", 2, "buy") == 3  # no client-visible error
+        assert cluster.leader_id() == 2
+    finally:
+        cluster.signal("order-3", signal.SIGCONT)
+    assert trade(cluster, "tesla", 3, "sell") == 4
+    assert_dumps_identical(cluster, 5)  # the thawed old leader follows the new one
+    assert cluster.stock("tesla")["quantity"] == 1000 - 3 - 2 + 3

@@ -317,3 +317,55 @@ def test_a_request_cancelled_by_its_client_is_not_a_leader_failure(clock):
     assert outcome(request).check(CancelledError)
     assert calls == [3], "no redo elsewhere"
     assert tracker.selections == 1 and tracker.current.replica_id == 3
+
+
+def test_a_leader_that_hangs_and_fails_its_probe_is_left_and_the_request_redone(clock):
+    replicas = {i: Leading(i) for i in (1, 2, 3)}
+    tracker = LeaderTracker(replicas, clock, PROBE, ASSIGN)
+    pending: list[Deferred] = []
+
+    def operation(replica):
+        if replica.id == 3:
+            pending.append(Deferred())
+            return pending[-1]  # frozen: never answers
+        return defer.succeed(f"done by {replica.id}")
+
+    request = Deferred.fromCoroutine(tracker.call_leader(operation))
+    assert not request.called
+    replicas[3].healthy = False  # its health check now fails too
+    probes = []
+    replicas[3].probe = lambda: probes.append(1) or defer.succeed(False)
+    clock.advance(PROBE)
+    assert outcome(request) == "done by 2"
+    assert pending[0].called, "the hung call was cancelled"
+    assert probes == [1], "the selection that followed did not probe it again"
+
+
+def test_a_slow_but_healthy_leader_is_waited_for(clock):
+    replicas = {i: Leading(i) for i in (1, 2, 3)}
+    tracker = LeaderTracker(replicas, clock, PROBE, ASSIGN)
+    slow: Deferred = Deferred()
+    request = Deferred.fromCoroutine(tracker.call_leader(lambda replica: slow))
+    for _ in range(5):
+        clock.advance(PROBE)  # probed each time, healthy each time
+    assert not request.called
+    slow.callback("late but fine")
+    assert outcome(request) == "late but fine"
+    assert tracker.selections == 1
+
+
+def test_a_call_that_fails_later_is_redone_on_the_new_leader(clock):
+    replicas = {i: Leading(i) for i in (1, 2, 3)}
+    tracker = LeaderTracker(replicas, clock, PROBE, ASSIGN)
+    first: Deferred = Deferred()
+    calls: list[int] = []
+
+    def operation(replica):
+        calls.append(replica.id)
+        return first if replica.id == 3 else defer.succeed(f"done by {replica.id}")
+
+    request = Deferred.fromCoroutine(tracker.call_leader(operation))
+    replicas[3].healthy = False
+    first.errback(PeerUnavailable("r3", "UNAVAILABLE"))  # the RPC fails after the wait began
+    assert outcome(request) == "done by 2"
+    assert calls == [3, 2]
