@@ -8,8 +8,8 @@ from typing import Any
 import grpc
 from twisted.logger import Logger
 
-from bazaar.catalog.store import CatalogStore, Trade
-from bazaar.convert import trade_type_from_proto
+from bazaar.catalog.store import CatalogStore, Fence, Refusal, Trade
+from bazaar.convert import trade_type_from_proto, trade_type_to_proto
 from bazaar.core.stock import TradeCheck
 from bazaar.grpc_bridge import ReactorHop, ReactorUnavailable, remaining
 from bazaar.group_commit import GroupCommitter
@@ -23,7 +23,8 @@ _STATUS = {
     TradeCheck.INVALID_TYPE: catalog_pb2.TRADE_STATUS_INVALID_TYPE,
     TradeCheck.INVALID_QUANTITY: catalog_pb2.TRADE_STATUS_INVALID_QUANTITY,
     TradeCheck.NOT_ENOUGH_STOCK: catalog_pb2.TRADE_STATUS_NOT_ENOUGH_STOCK,
-    None: catalog_pb2.TRADE_STATUS_KEY_REUSED,
+    Refusal.KEY_REUSED: catalog_pb2.TRADE_STATUS_KEY_REUSED,
+    Refusal.STALE_EPOCH: catalog_pb2.TRADE_STATUS_STALE_EPOCH,
 }
 
 
@@ -41,8 +42,25 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             found=True, price=stock.price, quantity=stock.quantity, volume=stock.volume
         )
 
+    def ListApplied(self, request: catalog_pb2.ListAppliedRequest, context: Any) -> Any:
+        if request.epoch:
+            # Through the writer's queue: every trade queued before the fence is applied (and
+            # listed below); every later one from an older leader is refused.
+            try:
+                self._hop.call(self._committer.submit, Fence(request.epoch), timeout=remaining(context, 5.0))
+            except ReactorUnavailable as e:
+                context.abort(grpc.StatusCode.UNAVAILABLE, f"catalog busy or stopping: {e}")
+        rows = self._store.applied_last(request.last)
+        for start in range(0, len(rows), 2000):
+            yield catalog_pb2.ListAppliedResponse(trades=[
+                catalog_pb2.AppliedTrade(seq=r[0], trade_id=r[1], name=r[2], type=trade_type_to_proto(r[3]),
+                                         quantity=r[4])
+                for r in rows[start:start + 2000]
+            ])
+
     def Trade(self, request: catalog_pb2.TradeStockRequest, context: Any) -> catalog_pb2.TradeStockResponse:
-        trade = Trade(request.name, trade_type_from_proto(request.type), request.quantity, request.trade_id)
+        trade = Trade(request.name, trade_type_from_proto(request.type), request.quantity, request.trade_id,
+                      request.epoch)
         try:
             outcome = self._hop.call(self._committer.submit, trade, timeout=remaining(context, 5.0))
         except ReactorUnavailable as e:

@@ -6,6 +6,7 @@ sees a trade that a crash could still undo, and never touches the disk.
 
 from __future__ import annotations
 
+import enum
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,11 @@ CREATE TABLE IF NOT EXISTS applied (
     quantity INTEGER NOT NULL,
     after    INTEGER NOT NULL
 );
+-- The highest order-leader epoch seen: trades from older leaders are refused.
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 """
 
 
@@ -38,11 +44,24 @@ class Trade:
     type: str | None
     quantity: int
     trade_id: str = ""  # "" for a trade that is not deduplicated
+    epoch: int = 0  # the sending leader's epoch; 0 is never refused
+
+
+@dataclass(frozen=True)
+class Fence:
+    """From now on refuse trades from leaders older than `epoch`."""
+
+    epoch: int
+
+
+class Refusal(enum.Enum):
+    KEY_REUSED = "the trade id was applied before to a different trade"
+    STALE_EPOCH = "the sender's leadership epoch is older than one seen"
 
 
 @dataclass(frozen=True)
 class TradeOutcome:
-    check: TradeCheck | None  # None: the trade id was applied before to a different trade
+    check: TradeCheck | Refusal
     quantity: int  # the stock's quantity after the trade (unchanged when refused)
 
 
@@ -68,6 +87,8 @@ class CatalogStore:
             row[0]: Stock(*row)
             for row in self._conn.execute("SELECT name, price, quantity, volume FROM stocks")
         }
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
+        self.epoch = row[0] if row else 0
 
     def lookup(self, name: str) -> Stock | None:
         return self._stocks.get(name)
@@ -75,19 +96,29 @@ class CatalogStore:
     def stocks(self) -> list[Stock]:
         return sorted(self._stocks.values(), key=lambda s: s.name)
 
-    def apply(self, trades: list[Trade]) -> list[TradeOutcome]:
-        """Check and apply trades in order, commit them as one transaction, then publish.
-
-        A trade whose id was applied before answers as it did then and changes nothing."""
+    def apply(self, items: list[Trade | Fence]) -> list[TradeOutcome | None]:
+        """Check and apply trades (and fences) in order, commit them as one transaction, then
+        publish. A trade whose id was applied before answers as it did then and changes
+        nothing; a trade from a leader older than the latest fence or trade is refused."""
         working = dict(self._stocks)
-        outcomes = []
+        outcomes: list[TradeOutcome | None] = []
         changed: dict[str, Stock] = {}
         recorded: dict[str, tuple] = {}
-        for trade in trades:
+        epoch = self.epoch
+        for trade in items:
+            if isinstance(trade, Fence) or trade.epoch > epoch:
+                epoch = max(epoch, trade.epoch)
+                if isinstance(trade, Fence):
+                    outcomes.append(None)
+                    continue
+            if 0 < trade.epoch < epoch:
+                stock = working.get(trade.name)
+                outcomes.append(TradeOutcome(Refusal.STALE_EPOCH, stock.quantity if stock else 0))
+                continue
             earlier = self._applied(trade.trade_id, recorded)
             if earlier is not None:
                 same = earlier[:3] == (trade.name, trade.type, trade.quantity)
-                outcomes.append(TradeOutcome(TradeCheck.OK if same else None, earlier[3]))
+                outcomes.append(TradeOutcome(TradeCheck.OK if same else Refusal.KEY_REUSED, earlier[3]))
                 continue
             check, after = apply_trade(working.get(trade.name), trade.type, trade.quantity)
             if check is TradeCheck.OK:
@@ -96,10 +127,11 @@ class CatalogStore:
                 if trade.trade_id:
                     recorded[trade.trade_id] = (trade.name, trade.type, trade.quantity, after.quantity)
             outcomes.append(TradeOutcome(check, after.quantity if after else 0))
-        if changed:
+        if changed or epoch != self.epoch:
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
             try:
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (epoch,))
                 conn.executemany(
                     "UPDATE stocks SET quantity = ?, volume = ? WHERE name = ?",
                     [(s.quantity, s.volume, s.name) for s in changed.values()],
@@ -113,6 +145,7 @@ class CatalogStore:
                 conn.execute("ROLLBACK")
                 raise
             self._stocks = working
+            self.epoch = epoch
         return outcomes
 
     def _applied(self, trade_id: str, recorded: dict[str, tuple]) -> tuple | None:
@@ -124,6 +157,19 @@ class CatalogStore:
         return self._conn.execute(
             "SELECT name, type, quantity, after FROM applied WHERE trade_id = ?", (trade_id,)
         ).fetchone()
+
+    def applied_last(self, count: int) -> list[tuple[int, str, str, str, int]]:
+        """(seq, trade_id, name, type, quantity) of the newest `count` trades applied under an
+        id, oldest first. Reads committed rows over its own connection, beside the writer."""
+        conn = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True)
+        try:
+            rows = conn.execute(
+                "SELECT rowid, trade_id, name, type, quantity FROM applied ORDER BY rowid DESC LIMIT ?",
+                (count,),
+            ).fetchall()
+        finally:
+            conn.close()
+        return rows[::-1]
 
     def close(self) -> None:
         self._conn.close()

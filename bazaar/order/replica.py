@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import grpc
 from twisted.internet import defer
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.threads import deferToThread
@@ -50,6 +51,9 @@ _OUTCOME_STATUS = {
 # A new leader far behind its followers streams what it lacks; a follower that sends nothing
 # within the peer timeout is frozen and given up on.
 CATCH_UP_DEADLINE = 120.0
+# Trades a dead leader applied but never logged are among the catalog's latest: at most the
+# trades it had under way. The window is far larger than that, and costs one query.
+RECONCILE_WINDOW = 10_000
 
 
 class LostLeadership(Exception):
@@ -177,7 +181,9 @@ class Replica:
 
     async def _trade(self, name: str, quantity: int, type_: int, key: str) -> tuple[int, int]:
         stub = catalog_pb2_grpc.CatalogServiceStub(self._channels.get(self.config.catalog))
-        request = catalog_pb2.TradeStockRequest(name=name, quantity=quantity, type=type_, trade_id=key)
+        request = catalog_pb2.TradeStockRequest(
+            name=name, quantity=quantity, type=type_, trade_id=key, epoch=self.core.epoch
+        )
         try:
             traded = await call(self.reactor, stub.Trade, request, self._peer_timeout, wait_for_ready=True)
         except Exception as e:
@@ -185,6 +191,9 @@ class Replica:
                 raise
             log.warn("catalog unreachable for a trade of {name}: {error}", name=name, error=e)
             return order_pb2.REQUEST_STATUS_UNAVAILABLE, -1
+        if traded.status == catalog_pb2.TRADE_STATUS_STALE_EPOCH:
+            self._step_down("the catalog has seen a newer leader")
+            return order_pb2.REQUEST_STATUS_NOT_LEADER, -1
         if traded.status != catalog_pb2.TRADE_STATUS_OK:
             return _TRADE_TO_REQUEST.get(traded.status, order_pb2.REQUEST_STATUS_UNAVAILABLE), -1
         if not self.core.is_leader:
@@ -321,9 +330,38 @@ class Replica:
         self.replication.assign(followers, self.core.last_accepted)
         for address in followers:
             self._link(address)
+        await self._reconcile(epoch)
         log.info("leading in epoch {epoch} from order {last}, followers {followers}",
                  epoch=epoch, last=self.core.last_accepted, followers=followers)
         return True
+
+    async def _reconcile(self, epoch: int) -> None:
+        """Log the trades the catalog applied but no log holds: a leader died between the two
+        and nobody retried its key. The catalog is fenced at our epoch first, so no replaced
+        leader can apply another trade after the list is taken."""
+        channel = self.channel(str(self.config.catalog))
+        request = catalog_pb2.ListAppliedRequest(last=RECONCILE_WINDOW, epoch=epoch)
+
+        def read() -> list[Any]:
+            stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+            return [t for r in stub.ListApplied(request, timeout=self._peer_timeout, wait_for_ready=True) for t in r.trades]
+
+        try:
+            applied = await deferToThread(read)
+        except grpc.RpcError as e:
+            log.warn("could not reconcile with the catalog ({code}): trades it applied but no log "
+                     "holds stay unlogged until the next takeover", code=e.code().name)
+            return
+        logged = self.store.recent_keys(2 * RECONCILE_WINDOW)
+        orphans = [t for t in applied if t.trade_id not in logged and self._logged_under(t.trade_id) is None]
+        for trade in orphans:
+            type_name = trade_type_from_proto(trade.type)
+            assert type_name is not None
+            entry = self.core.number(trade.name, type_name, trade.quantity, trade.trade_id)
+            self._write([Append(entry)])
+        if orphans:
+            log.warn("logged {count} trades the catalog had applied but no log held", count=len(orphans))
+            self._kick_followers()
 
     def _read_followers(self, followers: list[str], request: Any, needed: int) -> Deferred:
         """The followers' answers to a takeover's Synchronize: all of them, or as soon as

@@ -153,6 +153,13 @@ class OrderStore:
         row = self._reader().execute(f"SELECT {_COLUMNS} FROM orders WHERE key = ?", (key,)).fetchone()
         return _entry(row) if row else None
 
+    def recent_keys(self, count: int) -> set[str]:
+        """The idempotency keys of the last `count` committed entries."""
+        rows = self._reader().execute(
+            "SELECT key FROM orders ORDER BY number DESC LIMIT ?", (count,)
+        ).fetchall()
+        return {row[0] for row in rows if row[0]}
+
     def get(self, number: int) -> Order | None:
         entry = self.entry(number)
         return entry.order if entry else None

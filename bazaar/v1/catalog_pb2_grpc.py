@@ -45,6 +45,11 @@ class CatalogServiceStub:
                 request_serializer=bazaar_dot_v1_dot_catalog__pb2.TradeStockRequest.SerializeToString,
                 response_deserializer=bazaar_dot_v1_dot_catalog__pb2.TradeStockResponse.FromString,
                 _registered_method=True)
+        self.ListApplied = channel.unary_stream(
+                '/bazaar.v1.CatalogService/ListApplied',
+                request_serializer=bazaar_dot_v1_dot_catalog__pb2.ListAppliedRequest.SerializeToString,
+                response_deserializer=bazaar_dot_v1_dot_catalog__pb2.ListAppliedResponse.FromString,
+                _registered_method=True)
 
 
 class CatalogServiceServicer:
@@ -63,6 +68,14 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListApplied(self, request, context):
+        """The latest trades applied under an id, in the order applied: a new order leader logs
+        those its log lacks (a dead leader traded them but never logged them).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CatalogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -75,6 +88,11 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.Trade,
                     request_deserializer=bazaar_dot_v1_dot_catalog__pb2.TradeStockRequest.FromString,
                     response_serializer=bazaar_dot_v1_dot_catalog__pb2.TradeStockResponse.SerializeToString,
+            ),
+            'ListApplied': grpc.unary_stream_rpc_method_handler(
+                    servicer.ListApplied,
+                    request_deserializer=bazaar_dot_v1_dot_catalog__pb2.ListAppliedRequest.FromString,
+                    response_serializer=bazaar_dot_v1_dot_catalog__pb2.ListAppliedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -132,6 +150,33 @@ class CatalogService:
             '/bazaar.v1.CatalogService/Trade',
             bazaar_dot_v1_dot_catalog__pb2.TradeStockRequest.SerializeToString,
             bazaar_dot_v1_dot_catalog__pb2.TradeStockResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApplied(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/bazaar.v1.CatalogService/ListApplied',
+            bazaar_dot_v1_dot_catalog__pb2.ListAppliedRequest.SerializeToString,
+            bazaar_dot_v1_dot_catalog__pb2.ListAppliedResponse.FromString,
             options,
             channel_credentials,
             insecure,

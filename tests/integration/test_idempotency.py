@@ -57,3 +57,23 @@ def test_a_trade_a_dead_leader_made_but_never_logged_is_logged_once_on_retry(clu
     assert r.status == 200 and r.json["data"]["transaction_number"] == 0
     assert cluster.stock("intel")["quantity"] == 993
     assert cluster.get("/orders/0").json["data"] == {"number": 0, "name": "intel", "type": "buy", "quantity": 7}
+
+
+def test_a_trade_no_log_holds_is_logged_by_the_next_leader(cluster: Cluster) -> None:
+    """As if a leader traded under a front-end key, then the leader and the front end died:
+    nobody retries the key, and the next leader reconciles its log with the catalog."""
+    assert post(cluster, "first", "amc", 2, "sell").json["data"]["transaction_number"] == 0
+    with grpc.insecure_channel(f"127.0.0.1:{cluster.catalog_port}") as channel:
+        catalog_pb2_grpc.CatalogServiceStub(channel).Trade(
+            catalog_pb2.TradeStockRequest(name="intel", quantity=7, type=trade_pb2.TRADE_TYPE_BUY,
+                                          trade_id="fe:orphan"),
+            timeout=5,
+        )
+    cluster.signal("order-3", signal.SIGKILL)
+    assert post(cluster, "second", "amc", 1, "sell").status == 200
+    orders = cluster.dump_orders(2)
+    assert {"number": 1, "name": "intel", "type": "buy", "quantity": 7} in orders
+    assert len(orders) == 3
+    for name in ("intel", "amc"):
+        signed = sum(o["quantity"] * (1 if o["type"] == "sell" else -1) for o in orders if o["name"] == name)
+        assert cluster.stock(name)["quantity"] == 1000 + signed  # the catalog agrees with the log

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bazaar.catalog.store import CatalogStore, Trade
+from bazaar.catalog.store import CatalogStore, Fence, Refusal, Trade
 from bazaar.core.orders import Order
 from bazaar.core.stock import TradeCheck
 from bazaar.core.chain import GENESIS, Record, chained
@@ -148,7 +148,7 @@ def test_a_trade_id_is_applied_once_and_survives_reopening(tmp_path: Path) -> No
         Trade("nike", "buy", 1, ""),
     ])
     assert [(o.check, o.quantity) for o in outcomes] == [
-        (TradeCheck.OK, 990), (None, 990), (TradeCheck.OK, 989), (TradeCheck.OK, 988)
+        (TradeCheck.OK, 990), (Refusal.KEY_REUSED, 990), (TradeCheck.OK, 989), (TradeCheck.OK, 988)
     ]
     assert again.lookup("nike").quantity == 988 and again.lookup("nike").volume == 100 + 12
 
@@ -158,3 +158,29 @@ def test_a_refused_trade_is_not_recorded_under_its_id(tmp_path: Path) -> None:
     assert store.apply([Trade("amc", "buy", 5000, "k2")])[0].check is TradeCheck.NOT_ENOUGH_STOCK
     store.apply([Trade("amc", "sell", 5000, "")])
     assert store.apply([Trade("amc", "buy", 5000, "k2")])[0].check is TradeCheck.OK
+
+
+def test_the_latest_applied_trades_are_listed_oldest_first(tmp_path: Path) -> None:
+    store = CatalogStore(tmp_path)
+    store.apply([Trade("ford", "buy", 1, "a"), Trade("ford", "sell", 2, ""), Trade("amc", "sell", 3, "b")])
+    store.apply([Trade("amc", "buy", 10_000, "refused"), Trade("nike", "buy", 4, "c")])
+    listed = store.applied_last(10)
+    assert [row[1:] for row in listed] == [("a", "ford", "buy", 1), ("b", "amc", "sell", 3), ("c", "nike", "buy", 4)]
+    assert [row[1] for row in store.applied_last(2)] == ["b", "c"]
+
+
+def test_a_fence_refuses_older_leaders_and_survives_reopening(tmp_path: Path) -> None:
+    store = CatalogStore(tmp_path)
+    outcomes = store.apply([
+        Trade("ford", "buy", 1, "a", epoch=2),
+        Fence(3),
+        Trade("ford", "buy", 1, "b", epoch=2),  # the replaced leader of epoch 2
+        Trade("ford", "buy", 1, "c", epoch=0),  # not from a leader: never refused
+    ])
+    assert [o.check if o else None for o in outcomes] == [TradeCheck.OK, None, Refusal.STALE_EPOCH, TradeCheck.OK]
+    store.close()
+    again = CatalogStore(tmp_path)
+    assert again.epoch == 3 and again.lookup("ford").quantity == 998
+    assert again.apply([Trade("ford", "sell", 1, "d", epoch=2)])[0].check is Refusal.STALE_EPOCH
+    assert again.apply([Trade("ford", "sell", 1, "e", epoch=4)])[0].check is TradeCheck.OK
+    assert again.epoch == 4
