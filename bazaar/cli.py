@@ -1,4 +1,4 @@
-"""The `bazaar` command: client, up, down, status, demo, dump-orders (SPEC §7).
+"""The `bazaar` command: client, up, down, status, demo, dump-orders (SPEC §7), chaos.
 
 Bad input gets one line on stderr and exit status 2; a failure of the cluster or the service
 gets a message and status 1. No traceback reaches the user.
@@ -138,6 +138,19 @@ def _dump_orders(args: argparse.Namespace) -> int:
     return 0
 
 
+def _chaos(args: argparse.Namespace) -> int:
+    from bazaar.chaos import run
+
+    settings = run.ChaosSettings(
+        duration=args.duration,
+        clients=args.clients,
+        fault_every=args.fault_every,
+        seed=args.seed,
+        keep=args.keep,
+    )
+    return run.main(settings)
+
+
 # ---- the parser --------------------------------------------------------------------------
 
 
@@ -183,6 +196,18 @@ def build_parser() -> argparse.ArgumentParser:
     dump = command("dump-orders", _dump_orders, "Print a replica's orders as JSON lines, by number.")
     config_option(dump)
     dump.add_argument("--id", type=_whole_number(1), required=True, help="the replica's id")
+
+    chaos = command("chaos", _chaos,
+                    "Start a throwaway cluster, trade against it while killing and freezing its "
+                    "processes, then check that no acknowledged trade was lost or repeated.")
+    chaos.add_argument("--duration", type=_seconds, default=120.0, metavar="SECONDS",
+                       help="how long the clients trade (default 120)")
+    chaos.add_argument("--clients", type=_whole_number(1), default=4, metavar="N",
+                       help="concurrent trading clients (default 4)")
+    chaos.add_argument("--fault-every", dest="fault_every", type=_seconds, default=5.0, metavar="SECONDS",
+                       help="seconds between faults (default 5)")
+    chaos.add_argument("--seed", type=int, help="seed for the faults and trades (default: random, printed)")
+    chaos.add_argument("--keep", action="store_true", help="keep the run's directory (config, data, logs)")
     return parser
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,26 +18,15 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any, Callable
 
+from bazaar.chaos.processes import free_ports
+from bazaar.cluster import find_twistd
+
 STARTUP_DEADLINE = 30.0
 REPLICA_IDS = (1, 2, 3)
 
 
-def free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 def twistd() -> str:
-    beside = Path(sys.executable).parent / "twistd"
-    return str(beside) if beside.exists() else shutil.which("twistd") or "twistd"
+    return find_twistd()
 
 
 def wait_for(condition: Callable[[], Any], deadline: float = STARTUP_DEADLINE, what: str = "") -> Any:

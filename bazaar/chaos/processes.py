@@ -1,0 +1,191 @@
+"""The chaos harness's own cluster: five foreground twistd children it can kill, freeze and restart.
+
+Each child is `twistd -n --logfile <dir>/<name>.log --pidfile '' <plugin> --config <toml>`, in a
+session of its own (a Ctrl-C in the terminal reaches the harness, which then stops them in order).
+Waits poll a condition against a deadline; nothing sleeps a fixed time to synchronise.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+from contextlib import closing
+from pathlib import Path
+from typing import Any, Callable
+
+from bazaar.cluster import ClusterError, child_environment, find_twistd
+
+REPLICA_IDS = (1, 2, 3)
+CATALOG = "catalog"
+FRONTEND = "frontend"
+STARTUP_DEADLINE = 30.0
+STOP_DEADLINE = 10.0
+POLL = 0.02  # polling interval, not a synchronisation guess
+
+
+def replica_name(replica_id: int) -> str:
+    return f"order-{replica_id}"
+
+
+NAMES = (CATALOG, *(replica_name(i) for i in REPLICA_IDS), FRONTEND)  # start order
+
+
+class ChaosError(ClusterError):
+    """The harness could not run its cluster (a process would not start, or died).
+
+    A ClusterError, so that `bazaar` prints its message as it is."""
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct loopback ports that were free a moment ago (bound to port 0, then let go)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def config_text(catalog: int, frontend: int, replicas: dict[int, int]) -> str:
+    lines = "\n".join(f'{i} = "127.0.0.1:{p}"' for i, p in replicas.items())
+    return (
+        f'data_dir = "data"\n\n[catalog]\naddress = "127.0.0.1:{catalog}"\n\n'
+        f'[frontend]\naddress = "127.0.0.1:{frontend}"\n\n[replicas]\n{lines}\n'
+    )
+
+
+def listening(port: int) -> bool:
+    with closing(socket.socket()) as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class ChaosCluster:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        ports = free_ports(2 + len(REPLICA_IDS))
+        self.ports = {CATALOG: ports[0], FRONTEND: ports[1]}
+        self.ports.update({replica_name(i): p for i, p in zip(REPLICA_IDS, ports[2:])})
+        self.config_path = root / "bazaar.toml"
+        self.config_path.write_text(config_text(
+            ports[0], ports[1], {i: self.ports[replica_name(i)] for i in REPLICA_IDS}
+        ))
+        self.twistd = find_twistd()
+        self.env = child_environment()
+        self.children: dict[str, subprocess.Popen] = {}
+        # Names we killed on purpose and have not restarted yet.
+        self._killed: set[str] = set()
+        self.unexpected_exits: list[tuple[str, int]] = []
+
+    @property
+    def frontend_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports[FRONTEND]}"
+
+    def replica_id_at(self, address: str) -> int | None:
+        """The replica id listening at "host:port", as GET /leader names it."""
+        try:
+            port = int(address.rsplit(":", 1)[1])
+        except (IndexError, ValueError):
+            return None
+        for i in REPLICA_IDS:
+            if self.ports[replica_name(i)] == port:
+                return i
+        return None
+
+    def command(self, name: str) -> list[str]:
+        if name.startswith("order-"):
+            plugin = ["bazaar-order", "--id", name.split("-", 1)[1]]
+        else:
+            plugin = [f"bazaar-{name}"]
+        return [self.twistd, "-n", "--logfile", str(self.root / f"{name}.log"), "--pidfile", "",
+                *plugin, "--config", str(self.config_path)]
+
+    # -- single processes ----------------------------------------------------------------------
+
+    def spawn(self, name: str) -> None:
+        """Start `name` (again, after a kill) with the same command; does not wait."""
+        old = self.children.get(name)
+        if old is not None and old.poll() is None:
+            raise ChaosError(f"{name} is still running")
+        self.children[name] = subprocess.Popen(
+            self.command(name), cwd=self.root, env=self.env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self._killed.discard(name)
+
+    def is_up(self, name: str) -> bool:
+        """Running and accepting connections on its port; raises if it died on its own."""
+        self.check_alive(name)
+        return listening(self.ports[name])
+
+    def exited(self, name: str) -> bool:
+        return self.children[name].poll() is not None
+
+    def send(self, name: str, sig: int) -> None:
+        child = self.children[name]
+        if child.poll() is None:
+            if sig == signal.SIGKILL:
+                self._killed.add(name)
+            child.send_signal(sig)
+
+    def check_alive(self, name: str) -> None:
+        child = self.children.get(name)
+        if child is None or name in self._killed:
+            return
+        code = child.poll()
+        if code is not None:
+            raise ChaosError(f"{name} exited with status {code}; its log ends:\n{self.log_tail(name)}")
+
+    def reap_unexpected(self) -> list[str]:
+        """Children that exited although nobody killed them; recorded, for a restart."""
+        dead = []
+        for name, child in self.children.items():
+            if name not in self._killed and child.poll() is not None:
+                self.unexpected_exits.append((name, child.returncode))
+                self._killed.add(name)
+                dead.append(name)
+        return dead
+
+    def log_tail(self, name: str, chars: int = 2000) -> str:
+        path = self.root / f"{name}.log"
+        return path.read_text(errors="replace")[-chars:] if path.exists() else "(no log)"
+
+    # -- the whole cluster (blocking; before and after the reactor runs) -------------------------
+
+    def start_all(self, leader_ready: Callable[[], bool], deadline: float = STARTUP_DEADLINE) -> None:
+        """Catalog, replicas, front end, each once the one before listens; then until a leader."""
+        for name in NAMES:
+            self.spawn(name)
+            _wait(lambda: self.is_up(name), deadline, f"{name} to listen on port {self.ports[name]}")
+        _wait(leader_ready, deadline, "the front end to find a leader")
+
+    def stop_all(self, deadline: float = STOP_DEADLINE) -> None:
+        """SIGCONT and SIGTERM to every child, SIGKILL to any still there after `deadline`."""
+        running = [c for c in self.children.values() if c.poll() is None]
+        for child in running:
+            try:
+                child.send_signal(signal.SIGCONT)
+                child.terminate()
+            except ProcessLookupError:
+                pass
+        end = time.monotonic() + deadline
+        for child in running:
+            try:
+                child.wait(max(0.0, end - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+def _wait(condition: Callable[[], Any], deadline: float, what: str) -> None:
+    end = time.monotonic() + deadline
+    while not condition():
+        if time.monotonic() > end:
+            raise ChaosError(f"timed out after {deadline:g} s waiting for {what}")
+        time.sleep(POLL)

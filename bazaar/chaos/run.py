@@ -1,0 +1,298 @@
+"""`bazaar chaos`: a cluster of its own, trading clients, one fault at a time, then the checks.
+
+1. Start catalog, replicas 1-3 and front end in a fresh directory on free loopback ports, and
+   wait until GET /leader answers (blocking, before the reactor runs).
+2. On the reactor: N clients trade and a seeded injector kills/freezes one process at a time
+   until the duration ends; faults stop first, then every pending trade is retried to a
+   definite answer (drain deadline); then wait until the three replica logs are equal, and
+   read every acknowledged order back through GET /orders/<n>.
+3. Stop the cluster, read the logs, keys and catalog from their SQLite files, check the
+   invariants and print the report. Every child is stopped whatever happens.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import random
+import shutil
+import signal
+import sqlite3
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from bazaar.chaos import invariants, report
+from bazaar.chaos.clients import Records, TradingClient, get_json
+from bazaar.chaos.faults import FaultInjector
+from bazaar.chaos.processes import FRONTEND, REPLICA_IDS, ChaosCluster, ChaosError
+
+DRAIN_DEADLINE = 60.0  # seconds after the end for pending trades to get a definite answer
+CONVERGENCE_DEADLINE = 60.0
+READ_BACK_CONCURRENCY = 4
+READ_BACK_DEADLINE = 60.0  # seconds for reading every acknowledged order back
+PROGRESS_EVERY = 10.0
+INTERRUPTED = 130
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ChaosSettings:
+    duration: float = 120.0
+    clients: int = 4
+    fault_every: float = 5.0
+    seed: int | None = None
+    keep: bool = False
+
+
+@dataclass
+class PhaseResult:
+    records: Records
+    faults: list
+    converged_after: float | None
+    served: dict[int, Any]
+
+
+def main(settings: ChaosSettings, say: Say = print) -> int:
+    """Run the whole thing; 0 only when every invariant holds."""
+    seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(1 << 31)
+    root = Path(tempfile.mkdtemp(prefix="bazaar-chaos-"))
+    say(f"chaos directory: {root}")
+    say(f"seed: {seed}")
+    code = 1
+    cluster: ChaosCluster | None = None
+    # A SIGTERM outside the reactor (which handles it itself) must still stop the children.
+    previous_handler = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        cluster = ChaosCluster(root)
+        cluster.start_all(lambda: _leader_known(cluster.ports[FRONTEND]))  # type: ignore[union-attr]
+        say(f"cluster up: front end {cluster.frontend_url}; trading for {settings.duration:g} s")
+        phase = _run_on_reactor(cluster, settings, seed, say)
+        signal.signal(signal.SIGTERM, _terminated)
+        if phase is None:
+            say("interrupted")
+            code = INTERRUPTED
+            return code
+        cluster.stop_all()
+        checks = check_all(cluster, phase)
+        leader_faults = [f.at for f in phase.faults if f.was_leader]
+        lines = report.render(
+            seed=seed, duration=settings.duration, clients=settings.clients,
+            fault_every=settings.fault_every, records=phase.records, faults=phase.faults,
+            failovers=report.failover_times(leader_faults, phase.records.attempts),
+            converged_after=phase.converged_after, unexpected_exits=cluster.unexpected_exits,
+            checks=checks,
+        )
+        say("")
+        for line in lines:
+            say(line)
+        code = 0 if all(c.passed for c in checks) else 1
+        return code
+    finally:
+        if cluster is not None:
+            cluster.stop_all()
+        signal.signal(signal.SIGTERM, previous_handler)
+        if code == 0 and not settings.keep:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            say(f"directory kept (config, data, logs): {root}")
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _leader_known(port: int) -> bool:
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2.0)
+        try:
+            conn.request("GET", "/leader")
+            return conn.getresponse().status == 200
+        finally:
+            conn.close()
+    except OSError:
+        return False
+
+
+# ---- the reactor phase ----------------------------------------------------------------------
+
+
+def _run_on_reactor(cluster: ChaosCluster, settings: ChaosSettings, seed: int, say: Say) -> PhaseResult | None:
+    """Runs the reactor until the phase is over; None when it was stopped by a signal."""
+    from twisted.internet import reactor
+    from twisted.internet.defer import Deferred
+
+    outcome: dict[str, Any] = {}
+
+    def go() -> None:
+        d = Deferred.fromCoroutine(_phase(reactor, cluster, settings, seed, say))
+        d.addCallbacks(lambda r: outcome.setdefault("result", r), lambda f: outcome.setdefault("failure", f))
+        d.addBoth(lambda _: reactor.stop() if reactor.running else None)
+
+    reactor.callWhenRunning(go)
+    reactor.run()
+    if "failure" in outcome:
+        outcome["failure"].raiseException()
+    return outcome.get("result")
+
+
+async def _phase(reactor: Any, cluster: ChaosCluster, settings: ChaosSettings, seed: int, say: Say) -> PhaseResult:
+    import treq.client
+    from twisted.internet.defer import Deferred, DeferredList, gatherResults
+    from twisted.internet.task import LoopingCall
+    from twisted.web.client import Agent, HTTPConnectionPool
+
+    started = time.monotonic()
+
+    def clock() -> float:
+        return time.monotonic() - started
+
+    pool = HTTPConnectionPool(reactor, persistent=True)
+    pool.maxPersistentPerHost = settings.clients + 2
+    http = treq.client.HTTPClient(Agent(reactor, pool=pool, connectTimeout=2.0))
+    records = Records()
+    url = cluster.frontend_url
+
+    async def leader() -> int | None:
+        status, body = await get_json(http, reactor, url + "/leader", 2.0)
+        try:
+            return cluster.replica_id_at(body["data"]["leader"]) if status == 200 else None
+        except (TypeError, KeyError):
+            return None
+
+    end, drain = settings.duration, settings.duration + DRAIN_DEADLINE
+    injector = FaultInjector(reactor, cluster, random.Random(seed), settings.fault_every, clock, leader, say)
+    clients = [
+        Deferred.fromCoroutine(
+            TradingClient(i, http, reactor, url, random.Random(f"{seed}/client/{i}"), clock, records).run(end, drain)
+        )
+        for i in range(settings.clients)
+    ]
+    progress = LoopingCall(lambda: say(
+        f"  t={clock():6.1f}s {len(records.acknowledged)} acknowledged, {len(records.attempts)} requests"
+    ))
+    progress.start(PROGRESS_EVERY, now=False)
+    try:
+        faults = Deferred.fromCoroutine(injector.run(end))
+        try:
+            await faults
+        finally:
+            # Faults are over (or failed): let every client finish its pending trade.
+            await DeferredList(clients, consumeErrors=True)
+        await gatherResults(clients, consumeErrors=True)
+        progress.stop()
+        say(f"  t={clock():6.1f}s trading over; faults stopped, every pending trade answered"
+            + (f" except {len(records.in_doubt)}" if records.in_doubt else ""))
+        await injector.restart_crashed()
+        converged_after = await _converge(reactor, cluster, clock)
+        say(f"  t={clock():6.1f}s " + ("replica logs equal" if converged_after is not None
+                                       else "replica logs still differ at the deadline"))
+        served = await _read_back(reactor, http, url, sorted(records.acknowledged.values()))
+        return PhaseResult(records, injector.faults, converged_after, served)
+    finally:
+        if progress.running:
+            progress.stop()
+        await pool.closeCachedConnections()
+
+
+async def _converge(reactor: Any, cluster: ChaosCluster, clock: Callable[[], float]) -> float | None:
+    """Seconds until all replica logs were equal, or None at the deadline."""
+    from twisted.internet.task import deferLater
+
+    from bazaar.config import load_config
+    from bazaar.order.store import read_orders
+
+    config = load_config(cluster.config_path)
+    start = clock()
+    while True:
+        logs = [list(read_orders(config.replica_dir(i))) for i in REPLICA_IDS]
+        if all(log == logs[0] for log in logs):
+            return clock() - start
+        if clock() - start > CONVERGENCE_DEADLINE:
+            return None
+        await deferLater(reactor, 0.2)
+
+
+async def _read_back(reactor: Any, http: Any, url: str, numbers: list[int]) -> dict[int, Any]:
+    """GET /orders/<n> for each n: its "data", or a description of what came instead. An
+    unanswered or 5xx lookup is retried until a shared deadline."""
+    from twisted.internet.defer import Deferred, DeferredSemaphore, gatherResults
+    from twisted.internet.task import deferLater
+
+    served: dict[int, Any] = {}
+    semaphore = DeferredSemaphore(READ_BACK_CONCURRENCY)
+    end = time.monotonic() + READ_BACK_DEADLINE
+
+    async def one(number: int) -> None:
+        status, body, delay = None, None, 0.05
+        while time.monotonic() < end:
+            status, body = await get_json(http, reactor, f"{url}/orders/{number}", 5.0)
+            if status is not None and status < 500:
+                break
+            await deferLater(reactor, delay)
+            delay = min(delay * 2, 1.0)
+        if status == 200 and isinstance(body, dict) and "data" in body:
+            served[number] = body["data"]
+        elif status is None and time.monotonic() >= end:
+            served[number] = "not read back before the deadline"
+        else:
+            served[number] = f"HTTP {status}: {json.dumps(body)[:200]}" if status else "no answer"
+
+    await gatherResults(
+        [semaphore.run(lambda n=n: Deferred.fromCoroutine(one(n))) for n in numbers], consumeErrors=True
+    )
+    return served
+
+
+# ---- reading the stopped cluster and checking ------------------------------------------------
+
+
+def read_log_keys(replica_dir: Path) -> list[tuple[int, str]]:
+    path = replica_dir / "orders.sqlite3"
+    if not path.exists():
+        return []
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    try:
+        return [(n, k) for n, k in conn.execute("SELECT number, key FROM orders ORDER BY number")]
+    finally:
+        conn.close()
+
+
+def read_catalog(data_dir: Path) -> dict[str, tuple[int, int]]:
+    path = data_dir / "catalog" / "catalog.sqlite3"
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    try:
+        return {name: (q, v) for name, q, v in conn.execute("SELECT name, quantity, volume FROM stocks")}
+    finally:
+        conn.close()
+
+
+def check_all(cluster: ChaosCluster, phase: PhaseResult) -> list[invariants.Check]:
+    from bazaar.config import load_config
+    from bazaar.core.stock import DEFAULT_STOCKS
+    from bazaar.order.store import read_orders
+
+    config = load_config(cluster.config_path)
+    records = phase.records
+    logs = {i: list(read_orders(config.replica_dir(i))) for i in REPLICA_IDS}
+    log_keys = {i: read_log_keys(config.replica_dir(i)) for i in REPLICA_IDS}
+    initial = {s.name: (s.quantity, s.volume) for s in DEFAULT_STOCKS}
+    longest = max(logs.values(), key=len)
+
+    i1, by_key = invariants.check_acknowledged(records.acknowledged, records.trades, phase.served, logs)
+    i6 = invariants.check_leader_faults(by_key, records.acked_at, [f.at for f in phase.faults if f.was_leader])
+    return [
+        i1,
+        invariants.check_dense(logs),
+        invariants.check_exactly_once(records.acknowledged, records.refused, records.in_doubt,
+                                      records.trades, log_keys),
+        invariants.check_catalog(read_catalog(config.data_dir), longest, initial),
+        invariants.check_identical(logs),
+        i6,
+    ]
+
+
+__all__ = ["ChaosSettings", "ChaosError", "main", "check_all"]
