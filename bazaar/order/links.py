@@ -43,6 +43,7 @@ class FollowerLink:
         self._reachable = False
         self._failures = 0
         self._last_gap: int | None = None
+        self._told_committed = -1
         self.closed = False
 
     def kick(self) -> None:
@@ -52,15 +53,22 @@ class FollowerLink:
         replica = self._replica
         batch = replica.replication.to_send(self.address, replica.core.last_accepted, BATCH_LIMIT)
         if batch is None:
-            return
+            # Up to date: tell it how far the log is committed if that moved (an empty batch),
+            # so it can answer lookups of those orders even when no leader can be reached.
+            match = replica.replication.match(self.address)
+            if match is None or replica.committed <= self._told_committed:
+                return
+            batch = (match, range(match + 1, match + 1))
         prev, numbers = batch
         self._sending = True
+        self._told_committed = replica.committed
         request = order_pb2.PropagateRequest(
             prev_number=prev,
             prev_chain=replica.chain_at(prev),
             orders=[record_to_proto(e) for e in replica.entries_in(numbers)],
             leader_last=replica.core.last_accepted,
             epoch=replica.core.epoch,
+            leader_commit=replica.committed,
         )
         d = call(replica.reactor, self._stub.Propagate, request, self._timeout,
                  wait_for_ready=not self._reachable)

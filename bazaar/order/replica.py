@@ -103,7 +103,7 @@ class Replica:
         # Writes queued before a truncation report numbers it is about to undo: until it is
         # on disk, `last_durable` may run ahead, so nothing is pruned from `_recent`.
         self._truncations_pending = 0
-        self._committed = WaitList(self.core.last_accepted)
+        self._committed = WaitList(-1)
         # Leadership: a takeover in progress (fires True once leading) and its generation
         # (a newer AssignFollowers abandons an older takeover).
         self._takeover: Deferred | None = None
@@ -112,6 +112,8 @@ class Replica:
         self._keys_in_flight: dict[str, Deferred] = {}
         # Trades waiting for a majority of followers to answer.
         self._quorum_waiters: list[Deferred] = []
+        # As a follower: the highest order a leader said was committed that our log shares.
+        self._known_committed = -1
         # Internal hops get part of the front end's deadline, so a slow peer fails the
         # request before the front end gives up on the whole call.
         self._peer_timeout = config.timeouts.rpc / 2
@@ -223,19 +225,26 @@ class Replica:
         return True
 
     async def lookup(self, number: int) -> Any:
-        """A committed order; a new leader answers only once it has caught up, and only a
-        leader answers at all (a follower's log may lag)."""
+        """An order. The leader answers once it has caught up. Another replica answers only
+        for orders it knows to be committed (its log may lag or hold a dead leader's tail),
+        so that committed orders can still be read when no leader can be found."""
         if self._takeover is not None and not self._takeover.called:
             await observe(self._takeover)
-        if not self.core.is_leader:
-            raise NotLeading("this replica does not lead")
+        if not self.core.is_leader and number > min(self.committed, self.core.last_durable):
+            raise NotLeading(f"this replica does not lead and knows orders committed only up to {self.committed}")
         return self.store.get(number)
+
+    @property
+    def committed(self) -> int:
+        """The highest order known committed (on a majority): the leader's own count, or the
+        last a leader told this follower."""
+        return self._committed.reached if self.core.is_leader else self._known_committed
 
     # -- follower: the log arriving from a leader --------------------------------------------
 
     def receive(
         self, prev_number: int, prev_chain: bytes, records: list[Record],
-        leader_last: int | None, leader_epoch: int | None,
+        leader_last: int | None, leader_epoch: int | None, leader_commit: int = -1,
     ) -> Deferred:
         """A leader's batch (propagated or streamed); fires with (PropagateStatus, number, epoch)
         once everything it changed is on disk."""
@@ -251,6 +260,9 @@ class Replica:
         if isinstance(outcome, Accepted):
             status, number = order_pb2.PROPAGATE_STATUS_OK, outcome.through
             operations += self._operations(outcome)
+            # Orders up to `through` now match the leader's log: those it has committed are ours
+            # to answer lookups for.
+            self._known_committed = max(self._known_committed, min(leader_commit, outcome.through))
         else:
             status, number = _OUTCOME_STATUS[type(outcome)], outcome.last
         self._write(operations)
@@ -326,7 +338,8 @@ class Replica:
         if generation != self._takeover_generation or self.core.epoch != epoch:
             return False
         self.core.lead()
-        self._committed = WaitList(self.core.last_accepted)
+        # Known committed only as followers match: what we inherited may be ours alone.
+        self._committed = WaitList(-1)
         self.replication.assign(followers, self.core.last_accepted)
         for address in followers:
             self._link(address)
@@ -508,7 +521,9 @@ class Replica:
     def _release(self) -> None:
         if self.core.is_leader:
             through = self.replication.committed_through(self.core.last_durable)
-            self._committed.advance(through)
+            if through > self._committed.reached:
+                self._committed.advance(through)
+                self._kick_followers()  # their next batch (or a notice) carries the commit point
         else:
             through = self.core.last_durable
         if self._truncations_pending:

@@ -57,6 +57,7 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
             status, number, epoch = self._in_reactor(
                 context, self._replica.receive,
                 request.prev_number, request.prev_chain, records, request.leader_last, request.epoch,
+                request.leader_commit,
             )
         except (ValueError, MalformedBatch) as e:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))

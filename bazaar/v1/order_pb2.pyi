@@ -77,18 +77,20 @@ class LookupOrderResponse(_message.Message):
     def __init__(self, found: _Optional[bool] = ..., order: _Optional[_Union[_trade_pb2.Order, _Mapping]] = ...) -> None: ...
 
 class PropagateRequest(_message.Message):
-    __slots__ = ("prev_number", "prev_chain", "orders", "leader_last", "epoch")
+    __slots__ = ("prev_number", "prev_chain", "orders", "leader_last", "epoch", "leader_commit")
     PREV_NUMBER_FIELD_NUMBER: _ClassVar[int]
     PREV_CHAIN_FIELD_NUMBER: _ClassVar[int]
     ORDERS_FIELD_NUMBER: _ClassVar[int]
     LEADER_LAST_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
+    LEADER_COMMIT_FIELD_NUMBER: _ClassVar[int]
     prev_number: int
     prev_chain: bytes
     orders: _containers.RepeatedCompositeFieldContainer[_trade_pb2.Order]
     leader_last: int
     epoch: int
-    def __init__(self, prev_number: _Optional[int] = ..., prev_chain: _Optional[bytes] = ..., orders: _Optional[_Iterable[_Union[_trade_pb2.Order, _Mapping]]] = ..., leader_last: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
+    leader_commit: int
+    def __init__(self, prev_number: _Optional[int] = ..., prev_chain: _Optional[bytes] = ..., orders: _Optional[_Iterable[_Union[_trade_pb2.Order, _Mapping]]] = ..., leader_last: _Optional[int] = ..., epoch: _Optional[int] = ..., leader_commit: _Optional[int] = ...) -> None: ...
 
 class PropagateResponse(_message.Message):
     __slots__ = ("status", "last_number", "epoch")

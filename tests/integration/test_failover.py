@@ -136,6 +136,9 @@ def test_with_one_replica_left_trades_get_503_and_resume_when_another_returns(cl
     r = cluster.post_order("amc", 1, "buy")  # one replica cannot be a majority: no leader
     assert r.status == 503, r
     assert r.json["error"]["code"] == 503
+    for n in (0, 1):  # but committed orders can still be read
+        r = cluster.get(f"/orders/{n}")
+        assert r.status == 200 and r.json["data"]["number"] == n, r
     cluster.start("order-1")
     assert wait_for(lambda: cluster.post_order("amc", 1, "sell").status == 200 or None,
                     what="trades to resume with two replicas")

@@ -86,6 +86,7 @@ class FakeReplica:
         self.probes = 0
         self.requests: list[tuple] = []
         self.keys: list[str] = []
+        self.known_committed = -1  # as a follower: orders it may answer lookups for
         self.lookups: list[int] = []
 
     def _down(self) -> Deferred:
@@ -137,6 +138,9 @@ class FakeReplica:
         self.lookups.append(number)
         if not self.up:
             return self._down()
+        if not self.leads and number > self.known_committed:
+            # A real replica refuses what it does not know to be committed (FAILED_PRECONDITION).
+            return defer.fail(PeerUnavailable(str(self.address), "FAILED_PRECONDITION"))
         found = [o for o in self.book.orders if o.number == number]
         return defer.succeed(found[0] if found else None)
 
@@ -730,3 +734,16 @@ def test_the_redo_on_a_new_leader_carries_the_same_key(world):
     world.replicas[3].up = False
     assert world.order({"name": "tesla", "quantity": 2, "type": "buy"}).code == 200
     assert world.replicas[3].keys[-1] == world.replicas[2].keys[-1]
+
+
+def test_with_no_leader_a_committed_order_is_still_read_from_a_replica(world):
+    assert world.order({"name": "tesla", "quantity": 1, "type": "buy"}).code == 200
+    for replica in world.replicas.values():
+        replica.refuse_leadership = True
+        replica.leads = False
+    world.replicas[3].up = False
+    world.replicas[1].known_committed = 0  # the leader had told it order 0 is committed
+    world.leaders.failed(world.leaders.current)
+    reply = world.call("GET", "/orders/0")
+    assert reply.code == 200 and reply.json["data"]["number"] == 0
+    assert world.call("GET", "/orders/1").code == 503  # nobody can vouch for it: not a 404
