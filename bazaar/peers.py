@@ -7,7 +7,12 @@ from twisted.internet.defer import CancelledError
 
 
 class PeerUnavailable(Exception):
-    """A peer did not answer in time or refused the call; try another or report 503."""
+    """A gRPC peer gave no usable answer: treat it as down (try another, or answer 503)."""
+
+    def __init__(self, peer: str, reason: str) -> None:
+        super().__init__(f"{peer}: {reason}")
+        self.peer = peer
+        self.reason = reason
 
 
 def is_peer_failure(exc: BaseException) -> bool:

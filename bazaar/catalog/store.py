@@ -173,3 +173,12 @@ class CatalogStore:
 
     def close(self) -> None:
         self._conn.close()
+
+
+def read_stocks(directory: Path) -> list[Stock]:
+    """The committed stock table in `directory`, read-only (the catalog may be running)."""
+    conn = sqlite3.connect(f"{(directory / CatalogStore.FILENAME).as_uri()}?mode=ro", uri=True)
+    try:
+        return [Stock(*row) for row in conn.execute("SELECT name, price, quantity, volume FROM stocks")]
+    finally:
+        conn.close()

@@ -17,7 +17,6 @@ import json
 import random
 import shutil
 import signal
-import sqlite3
 import tempfile
 import time
 from dataclasses import dataclass
@@ -27,7 +26,9 @@ from typing import Any, Callable
 from bazaar.chaos import invariants, report
 from bazaar.chaos.clients import Records, TradingClient, get_json
 from bazaar.chaos.faults import FaultInjector
+from bazaar.catalog.store import read_stocks
 from bazaar.chaos.processes import FRONTEND, REPLICA_IDS, ChaosCluster, ChaosError
+from bazaar.order.store import read_entries
 
 DRAIN_DEADLINE = 60.0  # seconds after the end for pending trades to get a definite answer
 CONVERGENCE_DEADLINE = 60.0
@@ -251,23 +252,11 @@ async def _read_back(reactor: Any, http: Any, url: str, numbers: list[int]) -> d
 
 
 def read_log_keys(replica_dir: Path) -> list[tuple[int, str]]:
-    path = replica_dir / "orders.sqlite3"
-    if not path.exists():
-        return []
-    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
-    try:
-        return [(n, k) for n, k in conn.execute("SELECT number, key FROM orders ORDER BY number")]
-    finally:
-        conn.close()
+    return [(e.number, e.key) for e in read_entries(replica_dir)]
 
 
-def read_catalog(data_dir: Path) -> dict[str, tuple[int, int]]:
-    path = data_dir / "catalog" / "catalog.sqlite3"
-    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
-    try:
-        return {name: (q, v) for name, q, v in conn.execute("SELECT name, quantity, volume FROM stocks")}
-    finally:
-        conn.close()
+def read_catalog(catalog_dir: Path) -> dict[str, tuple[int, int]]:
+    return {s.name: (s.quantity, s.volume) for s in read_stocks(catalog_dir)}
 
 
 def check_all(cluster: ChaosCluster, phase: PhaseResult) -> list[invariants.Check]:
@@ -289,7 +278,7 @@ def check_all(cluster: ChaosCluster, phase: PhaseResult) -> list[invariants.Chec
         invariants.check_dense(logs),
         invariants.check_exactly_once(records.acknowledged, records.refused, records.in_doubt,
                                       records.trades, log_keys),
-        invariants.check_catalog(read_catalog(config.data_dir), longest, initial),
+        invariants.check_catalog(read_catalog(config.service_dir("catalog")), longest, initial),
         invariants.check_identical(logs),
         i6,
     ]

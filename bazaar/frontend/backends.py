@@ -22,18 +22,10 @@ from bazaar.config import Address, Timeouts
 from bazaar.convert import order_from_proto
 from bazaar.core.orders import Order
 from bazaar.rpc import Channels
+from bazaar.peers import PeerUnavailable
 from bazaar.v1 import catalog_pb2, catalog_pb2_grpc, order_pb2, order_pb2_grpc
 
 ORDER_SERVICE_NAME = "bazaar.v1.OrderService"
-
-
-class PeerUnavailable(Exception):
-    """A gRPC peer gave no usable answer: treat it as down."""
-
-    def __init__(self, peer: str, reason: str) -> None:
-        super().__init__(f"{peer}: {reason}")
-        self.peer = peer
-        self.reason = reason
 
 
 class NotLeader(Exception):

@@ -187,11 +187,9 @@ class OrderStore:
         return conn
 
 
-def read_orders(directory: Path, batch: int = 10_000) -> Iterator[Order]:
-    """Every committed order of the log in `directory`, by number, without opening it for writing.
-
-    Works whether the replica runs or not; a missing log reads as empty.
-    """
+def read_entries(directory: Path, batch: int = 10_000) -> Iterator[Entry]:
+    """Every committed entry of the log in `directory`, by number, without opening it for
+    writing. Works whether the replica runs or not; a missing log reads as empty."""
     path = directory / OrderStore.FILENAME
     if not path.exists():
         return
@@ -205,7 +203,12 @@ def read_orders(directory: Path, batch: int = 10_000) -> Iterator[Order]:
             if not rows:
                 return
             for row in rows:
-                yield _entry(row).order
+                yield _entry(row)
             last = rows[-1][0]
     finally:
         conn.close()
+
+
+def read_orders(directory: Path, batch: int = 10_000) -> Iterator[Order]:
+    """Every committed order of the log in `directory`, by number (see read_entries)."""
+    return (entry.order for entry in read_entries(directory, batch))
