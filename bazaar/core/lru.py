@@ -12,10 +12,25 @@ makes up cannot grow the cache's memory beyond its capacity plus the lookups in 
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from typing import Generic, Hashable, TypeVar
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from typing import Callable, Generic, Hashable, TypeVar
 
 V = TypeVar("V")
+
+# The event log keeps this many of the latest events: enough to plot an evaluation run's
+# replacements, bounded whatever clients do.
+EVENTS_KEPT = 10_000
+
+
+@dataclass(frozen=True)
+class CacheEvent:
+    """Something that changed what the cache holds: insert, evict or invalidate."""
+
+    seq: int
+    time: float
+    kind: str
+    name: Hashable
 
 
 class FillToken:
@@ -25,10 +40,13 @@ class FillToken:
 
 
 class LRUCache(Generic[V]):
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, now: Callable[[], float] = lambda: 0.0) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"capacity must be a whole number >= 1, got {capacity!r}")
         self.capacity = capacity
+        self._now = now
+        self._events: deque[CacheEvent] = deque(maxlen=EVENTS_KEPT)
+        self._next_seq = 0
         self._entries: OrderedDict[Hashable, V] = OrderedDict()  # oldest use first
         self._open_fills: dict[Hashable, set[FillToken]] = {}
         self.hits = 0
@@ -63,11 +81,14 @@ class LRUCache(Generic[V]):
         """Store `value` unless `name` was invalidated since the token; True if stored."""
         if not self._close(name, token):
             return False
+        if name not in self._entries:
+            self._record("insert", name)
         self._entries[name] = value
         self._entries.move_to_end(name)
         while len(self._entries) > self.capacity:
-            self._entries.popitem(last=False)
+            evicted, _ = self._entries.popitem(last=False)
             self.evictions += 1
+            self._record("evict", evicted)
         return True
 
     def abandon_fill(self, name: Hashable, token: FillToken) -> None:
@@ -76,8 +97,21 @@ class LRUCache(Generic[V]):
 
     def invalidate(self, name: Hashable) -> None:
         """Drop `name` and void its open fills."""
-        self._entries.pop(name, None)
+        if self._entries.pop(name, None) is not None:
+            self._record("invalidate", name)
         self._open_fills.pop(name, None)
+
+    def names(self) -> list[Hashable]:
+        """What is cached, least recently used first."""
+        return list(self._entries)
+
+    def events(self, since: int = -1) -> list[CacheEvent]:
+        """The kept events numbered above `since`, oldest first."""
+        return [e for e in self._events if e.seq > since]
+
+    def _record(self, kind: str, name: Hashable) -> None:
+        self._events.append(CacheEvent(self._next_seq, self._now(), kind, name))
+        self._next_seq += 1
 
     def open_fills(self) -> int:
         """How many fills are open (for tests and diagnostics)."""

@@ -8,6 +8,7 @@ trade is valid, in the seed's order of checks. Every failure, expected or not, l
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -135,6 +136,13 @@ def _integer(text: str) -> int | _HugeNumber:
     return int(text) if len(text) <= 30 else _HugeNumber()
 
 
+def _since(raw: bytes) -> int:
+    text = raw.decode("ascii", "replace")
+    if re.fullmatch(r"-?[0-9]{1,18}", text) is None:
+        raise ApiError(400, "since must be a whole number (an event's seq)")
+    return int(text)
+
+
 MAX_KEY_LENGTH = 128
 
 
@@ -245,6 +253,26 @@ class FrontEnd:
             except PeerUnavailable:
                 continue
         raise NoLeaderAvailable("no replica can answer for this order")
+
+    @app.route("/cache", methods=["GET"])
+    def cache_report(self, request: IRequest) -> bytes:
+        """The cache at work, for the evaluation: counters, what is cached (least recently used
+        first) and the log of inserts, evictions and invalidations after `?since=<seq>`."""
+        cache = self.cache
+        if cache is None:
+            return json_response(request, 200, {"data": {"enabled": False}})
+        since = _since(request.args.get(b"since", [b"-1"])[0])
+        events = [{"seq": e.seq, "time": e.time, "kind": e.kind, "name": e.name} for e in cache.events(since)]
+        data = {
+            "enabled": True,
+            "capacity": cache.capacity,
+            "hits": cache.hits,
+            "misses": cache.misses,
+            "evictions": cache.evictions,
+            "names": cache.names(),
+            "events": events,
+        }
+        return json_response(request, 200, {"data": data})
 
     @app.route("/cache/<name>", methods=["GET"])
     def invalidate(self, request: IRequest, name: str) -> bytes:

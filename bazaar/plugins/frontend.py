@@ -47,7 +47,7 @@ def build_front_end(reactor: Any, config: Config, channels: Channels) -> FrontEn
         replicas, reactor, probe_timeout=timeouts.probe, assign_timeout=timeouts.rpc
     )
     catalog = CatalogClient(reactor, channels, config.catalog, timeouts)
-    cache = LRUCache(config.frontend.cache_size) if config.frontend.cache else None
+    cache = LRUCache(config.frontend.cache_size, now=reactor.seconds) if config.frontend.cache else None
     return FrontEnd(catalog, leaders, cache)
 
 

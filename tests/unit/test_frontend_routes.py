@@ -747,3 +747,32 @@ def test_with_no_leader_a_committed_order_is_still_read_from_a_replica(world):
     reply = world.call("GET", "/orders/0")
     assert reply.code == 200 and reply.json["data"]["number"] == 0
     assert world.call("GET", "/orders/1").code == 503  # nobody can vouch for it: not a 404
+
+
+# -- the cache report (GET /cache) ---------------------------------------------------------
+
+
+def test_the_cache_report_shows_counters_contents_and_events(world):
+    for name in ("tesla", "ford", "tesla", "gamestop"):  # capacity 2: ford is evicted
+        assert world.call("GET", f"/stocks/{name}").code == 200
+    world.call("GET", "/cache/tesla")
+    report = world.call("GET", "/cache").json["data"]
+    assert report["enabled"] is True and report["capacity"] == 2
+    assert (report["hits"], report["misses"], report["evictions"]) == (1, 3, 1)
+    assert report["names"] == ["gamestop"]
+    assert [(e["kind"], e["name"]) for e in report["events"]] == [
+        ("insert", "tesla"), ("insert", "ford"), ("insert", "gamestop"), ("evict", "ford"),
+        ("invalidate", "tesla"),
+    ]
+    later = world.call("GET", f"/cache?since={report['events'][2]['seq']}").json["data"]["events"]
+    assert [e["kind"] for e in later] == ["evict", "invalidate"]
+
+
+@pytest.mark.parametrize("since", ["x", "1.5", "--1", "9" * 40, ""])
+def test_a_bad_since_is_a_400(world, since):
+    reply = world.call("GET", f"/cache?since={since}")
+    assert (reply.code, reply.json["error"]["code"]) == (400, 400)
+
+
+def test_the_cache_report_without_a_cache():
+    assert World(cache=False).call("GET", "/cache").json == {"data": {"enabled": False}}

@@ -167,3 +167,40 @@ def test_eviction_counts_each_entry_pushed_out():
         filled(cache, i, i)
     assert cache.evictions == 3
     assert [i for i in range(5) if i in cache] == [3, 4]
+
+
+def test_inserts_evictions_and_invalidations_are_logged_in_order_with_times():
+    now = [0.0]
+    cache = LRUCache(2, now=lambda: now[0])
+
+    def fill(name):
+        now[0] += 1
+        cache.complete_fill(name, cache.begin_fill(name), name.upper())
+
+    fill("a")
+    fill("b")
+    fill("a")  # a refresh, not an insert
+    fill("c")  # evicts b, the least recently used
+    now[0] += 1
+    cache.invalidate("a")
+    cache.invalidate("never cached")  # changes nothing, logs nothing
+    assert [(e.seq, e.time, e.kind, e.name) for e in cache.events()] == [
+        (0, 1.0, "insert", "a"),
+        (1, 2.0, "insert", "b"),
+        (2, 4.0, "insert", "c"),
+        (3, 4.0, "evict", "b"),
+        (4, 5.0, "invalidate", "a"),
+    ]
+    assert [e.seq for e in cache.events(since=2)] == [3, 4]
+    assert cache.names() == ["c"]
+
+
+def test_the_event_log_is_bounded():
+    from bazaar.core.lru import EVENTS_KEPT
+
+    cache = LRUCache(1)
+    for i in range(EVENTS_KEPT):
+        cache.complete_fill(i, cache.begin_fill(i), i)
+    events = cache.events()
+    assert len(events) == EVENTS_KEPT
+    assert events[-1].seq == 2 * EVENTS_KEPT - 2  # every fill after the first: insert + evict
