@@ -97,3 +97,14 @@ def test_catalog_down_gives_503_for_trades_and_nothing_is_recorded(cluster: Clus
     error(cluster.get("/orders/0"), 404)
     cluster.start("catalog")
     assert cluster.post_order("ford", 1, "buy").json["data"]["transaction_number"] == 0
+
+
+def test_the_cache_report_follows_real_lookups_and_trades(cluster: Cluster) -> None:
+    for _ in range(2):
+        cluster.stock("amazon")
+    assert cluster.post_order("amazon", 1, "buy").status == 200
+    report = cluster.get("/cache").json["data"]
+    assert report["enabled"] and report["hits"] >= 1
+    kinds = [(e["kind"], e["name"]) for e in report["events"]]
+    assert kinds[:2] == [("insert", "amazon"), ("invalidate", "amazon")]
+    assert all(e["time"] > 1e9 for e in report["events"])  # wall-clock seconds
