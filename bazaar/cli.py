@@ -1,4 +1,4 @@
-"""The `bazaar` command: client, up, down, status, demo, dump-orders (SPEC §7), chaos.
+"""The `bazaar` command: client, up, down, status, demo, dump-orders (SPEC §7), chaos, load.
 
 Bad input gets one line on stderr and exit status 2; a failure of the cluster or the service
 gets a message and status 1. No traceback reaches the user.
@@ -67,6 +67,15 @@ def _probability(text: str) -> float:
     if not 0.0 <= value <= 1.0:  # also refuses nan
         raise argparse.ArgumentTypeError(f"expected a probability between 0 and 1, got {text!r}")
     return value
+
+
+def _probabilities(text: str) -> list[float]:
+    """A comma-separated list of distinct probabilities, e.g. 0,0.2,0.4."""
+    values = [_probability(item.strip()) for item in text.split(",")]
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(f"{repeated[0]:g} is given twice in {text!r}")
+    return values
 
 
 def _seconds(text: str) -> float:
@@ -151,6 +160,24 @@ def _chaos(args: argparse.Namespace) -> int:
     return run.main(settings)
 
 
+def _load(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bazaar.evaluation import run
+
+    if args.url is not None and args.cache == run.BOTH:
+        return _fail("bazaar load", "--cache both needs its own clusters; with --url the front end's "
+                     "cache is either on or off", USAGE_ERROR)
+    settings = run.LoadSettings(
+        url=args.url, clients=args.clients, p=tuple(args.p), requests=args.requests, cache=args.cache,
+        out=Path(args.out) if args.out is not None else None, seed=args.seed,
+    )
+    try:
+        return run.main(settings)
+    except run.UsageError as e:
+        return _fail("bazaar load", str(e), USAGE_ERROR)
+
+
 # ---- the parser --------------------------------------------------------------------------
 
 
@@ -208,6 +235,23 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds between faults (default 5)")
     chaos.add_argument("--seed", type=int, help="seed for the faults and trades (default: random, printed)")
     chaos.add_argument("--keep", action="store_true", help="keep the run's directory (config, data, logs)")
+
+    load = command("load", _load,
+                   "Measure latency, throughput and the cache's hit rate: concurrent clients look up and "
+                   "trade at each trade probability, with the cache on and off.")
+    load.add_argument("--url", type=_url,
+                      help="an existing front end to load (default: a throwaway cluster per cache mode)")
+    load.add_argument("--clients", type=_whole_number(1), default=5, metavar="N",
+                      help="concurrent clients (default 5)")
+    load.add_argument("--p", type=_probabilities, default=[0.0, 0.2, 0.4, 0.6, 0.8], metavar="P,P,...",
+                      help="trade probabilities, one run each (default 0,0.2,0.4,0.6,0.8)")
+    load.add_argument("--requests", type=_whole_number(1), default=200, metavar="N",
+                      help="iterations (lookup, maybe a trade and its query) per client and run (default 200)")
+    load.add_argument("--cache", choices=("on", "off", "both"),
+                      help="the cache modes to measure (default: both; with --url, the front end's own)")
+    load.add_argument("--out", metavar="DIR",
+                      help="where the files go (default: a new ./bazaar-load-<timestamp>)")
+    load.add_argument("--seed", type=int, help="seed for the clients' choices (default: random, printed)")
     return parser
 
 

@@ -328,14 +328,7 @@ class Frontend:
         return answer
 
     async def _exchange(self, method: str, path: str, body: object) -> Answer:
-        kwargs = {} if body is None else {"json": body}
-        response = await self._http.request(method, self._base + path, **kwargs)
-        content = await response.content()
-        try:
-            decoded = json.loads(content)
-        except ValueError:
-            decoded = None
-        return Answer(status=response.code, body=decoded)
+        return await http_answer(self._http, method, self._base + path, body)
 
     def _count_silence(self, answer: Answer) -> None:
         if answer.status is not None:
@@ -347,6 +340,22 @@ class Frontend:
                 f"{self._no_answer_in_a_row} requests in a row got no answer from "
                 f"{self._base} (last: {answer.error})"
             )
+
+
+async def http_answer(http: Any, method: str, url: str, body: object = None,
+                      headers: dict[str, list[str]] | None = None) -> Answer:
+    """One exchange on a treq client, answer body read and decoded (None when not JSON).
+    Transport failures raise; the caller decides what they mean."""
+    kwargs: dict[str, Any] = {} if body is None else {"json": body}
+    if headers is not None:
+        kwargs["headers"] = headers
+    response = await http.request(method, url, **kwargs)
+    content = await response.content()
+    try:
+        decoded = json.loads(content)
+    except ValueError:
+        decoded = None
+    return Answer(status=response.code, body=decoded)
 
 
 def _describe_failure(e: Exception, timeout: float) -> str:

@@ -52,11 +52,12 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
-def config_text(catalog: int, frontend: int, replicas: dict[int, int]) -> str:
+def config_text(catalog: int, frontend: int, replicas: dict[int, int], cache: bool = True) -> str:
     lines = "\n".join(f'{i} = "127.0.0.1:{p}"' for i, p in replicas.items())
+    cache_line = "" if cache else "cache = false\n"
     return (
         f'data_dir = "data"\n\n[catalog]\naddress = "127.0.0.1:{catalog}"\n\n'
-        f'[frontend]\naddress = "127.0.0.1:{frontend}"\n\n[replicas]\n{lines}\n'
+        f'[frontend]\naddress = "127.0.0.1:{frontend}"\n{cache_line}\n[replicas]\n{lines}\n'
     )
 
 
@@ -67,14 +68,15 @@ def listening(port: int) -> bool:
 
 
 class ChaosCluster:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, cache: bool = True) -> None:
+        """`cache=False` writes `[frontend] cache = false` (bazaar load measures both modes)."""
         self.root = root
         ports = free_ports(2 + len(REPLICA_IDS))
         self.ports = {CATALOG: ports[0], FRONTEND: ports[1]}
         self.ports.update({replica_name(i): p for i, p in zip(REPLICA_IDS, ports[2:])})
         self.config_path = root / "bazaar.toml"
         self.config_path.write_text(config_text(
-            ports[0], ports[1], {i: self.ports[replica_name(i)] for i in REPLICA_IDS}
+            ports[0], ports[1], {i: self.ports[replica_name(i)] for i in REPLICA_IDS}, cache
         ))
         self.twistd = find_twistd()
         self.env = child_environment()
