@@ -63,7 +63,8 @@ class LoadSettings:
     seed: int | None = None
 
 
-def main(settings: LoadSettings, say: Callable[[str], None] = print, err: TextIO = sys.stderr) -> int:
+def main(settings: LoadSettings, say: Callable[[str], None] = print, err: TextIO | None = None) -> int:
+    err = err if err is not None else sys.stderr
     modes = cache_modes(settings)
     seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(1 << 31)
     out = output_directory(settings.out)
@@ -80,6 +81,11 @@ def main(settings: LoadSettings, say: Callable[[str], None] = print, err: TextIO
         finished = _run_on_reactor(lambda reactor: _all_runs(
             reactor, settings, modes, seed, root, clusters, progress, completed))
         signal.signal(signal.SIGTERM, _terminated)
+    except Exception:
+        # The runs that did finish are worth keeping; the error is reported by the caller.
+        progress.clear()
+        _report(out, settings, modes, seed, completed, say, err)
+        raise
     finally:
         progress.clear()
         for cluster in clusters:
@@ -87,23 +93,31 @@ def main(settings: LoadSettings, say: Callable[[str], None] = print, err: TextIO
         if root is not None:
             shutil.rmtree(root, ignore_errors=True)
         signal.signal(signal.SIGTERM, previous_handler)
+    errors = _report(out, settings, modes, seed, completed, say, err)
+    if not finished:
+        print(f"interrupted after {len(completed)} of {len(modes) * len(settings.p)} runs", file=err)
+        return INTERRUPTED
+    return 1 if errors else 0
+
+
+def _report(out: Path, settings: LoadSettings, modes: list[str], seed: int, completed: list[RunResult],
+            say: Callable[[str], None], err: TextIO) -> int:
+    """Write the files and print the table for the finished runs; the number of errors."""
+    if not completed:
+        return 0
     document = {"clients": settings.clients, "requests": settings.requests, "p": list(settings.p),
                 "cache": modes, "url": settings.url, "seed": seed}
-    paths = write_all(out, document, completed) if completed else []
+    paths = write_all(out, document, completed)
     summaries = [run_summary(run) for run in completed]
-    if summaries:
-        for line in summary_table({"runs": summaries}):
-            say(line)
-        say("")
+    for line in summary_table({"runs": summaries}):
+        say(line)
+    say("")
     for path in paths:
         say(f"wrote {path}")
     lost = sum(run.dropped_events for run in completed)
     if lost:
         print(f"warning: the front end's cache event log dropped {lost} events between polls", file=err)
-    if not finished:
-        print(f"interrupted after {len(completed)} of {len(modes) * len(settings.p)} runs", file=err)
-        return INTERRUPTED
-    return 1 if any(s["errors"] for s in summaries) else 0
+    return sum(s["errors"] for s in summaries)
 
 
 def cache_modes(settings: LoadSettings) -> list[str]:

@@ -1,5 +1,7 @@
 """`bazaar load`'s options: defaults, and one clear line with status 2 for each bad one."""
 
+from pathlib import Path
+
 import pytest
 
 from bazaar.cli import build_parser
@@ -91,3 +93,53 @@ def unused_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         yield s.getsockname()[1]
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_the_own_clusters_config_has_the_cache_on_or_off(tmp_path, cache):
+    from bazaar.chaos.processes import config_text
+    from bazaar.config import load_config
+
+    path = tmp_path / "bazaar.toml"
+    path.write_text(config_text(1001, 1002, {1: 1003, 2: 1004, 3: 1005}, cache=cache))
+    config = load_config(path)
+    assert config.frontend.cache is cache
+    assert config.frontend.address.port == 1002
+
+
+def finished_run():
+    from bazaar.evaluation.results import RequestRecord, RunResult
+
+    return RunResult("on", 0.0, 1.0, [RequestRecord("on", 0.0, 0, "lookup", 0.0, 1.0, 200, "ok")],
+                     {"capacity": 8, "hits": 0, "misses": 0, "evictions": 0, "names": []},
+                     {"capacity": 8, "hits": 1, "misses": 0, "evictions": 0, "names": ["ford"]})
+
+
+def stand_in_reactor_phase(monkeypatch, then):
+    """Replace the reactor phase: it records one finished run, then `then()` decides."""
+
+    def all_runs(reactor, settings, modes, seed, root, clusters, progress, completed):
+        completed.append(finished_run())
+
+    monkeypatch.setattr(load, "_all_runs", all_runs)
+    monkeypatch.setattr(load, "_run_on_reactor", lambda work: (work(None), then())[1])
+
+
+def test_an_interrupted_load_keeps_the_finished_runs(tmp_path, monkeypatch, capsys):
+    stand_in_reactor_phase(monkeypatch, lambda: False)
+    code = load.main(LoadSettings(out=tmp_path, p=(0.0, 0.5), cache="on", seed=1))
+    out, err = capsys.readouterr()
+    assert code == 130 and "interrupted after 1 of 2 runs" in err
+    assert (tmp_path / "summary.json").exists() and f"wrote {tmp_path / 'requests.csv'}" in out
+
+
+def test_a_failing_load_keeps_the_finished_runs_and_its_error(tmp_path, monkeypatch, capsys):
+    def fail():
+        raise load.LoadError("the second cluster would not start")
+
+    stand_in_reactor_phase(monkeypatch, fail)
+    with pytest.raises(load.LoadError):
+        load.main(LoadSettings(out=tmp_path, seed=1))
+    assert (tmp_path / "requests.csv").read_text().count("\n") == 2
+    cluster_directory = capsys.readouterr().err.split("cluster directory: ")[1].split()[0]
+    assert not Path(cluster_directory).exists()
