@@ -87,10 +87,11 @@ def method_section(load: LoadData, chaos: ChaosData | None, doc: Path) -> list[s
     lines += [plot_line, "```", ""]
     ps = ", ".join(f"{p:g}" for p in s.get("p") or sorted({r.p for r in load.runs}))
     target = f"the front end at {s['url']}" if s.get("url") else "a throwaway local cluster of its own"
-    lines += [f"The load run (its other settings as `bazaar load` recorded them) used {s.get('clients', '?')} concurrent clients making {s.get('requests', '?')} "
-              f"requests each, for every trade probability p in {{{ps}}} with the front end's cache "
-              f"{' and '.join(s.get('cache') or sorted({r.cache for r in load.runs}))}, against {target}. "
-              f"Recorded settings: `{json.dumps(s, sort_keys=True)}`.", ""]
+    modes = " and ".join(s.get("cache") or sorted({r.cache for r in load.runs}))
+    others = [f"{k} = {json.dumps(v)}" for k, v in sorted(s.items()) if k not in ("clients", "p", "cache", "url")]
+    lines += [f"The load run's settings, as `bazaar load` recorded them: {s.get('clients', '?')} concurrent clients, "
+              f"trade probabilities p in {{{ps}}}, the front end's cache {modes}, against {target}"
+              + (f"; {', '.join(others)}" if others else "") + ".", ""]
     if chaos:
         lines += [f"The chaos run traded for {chaos.duration:g} s while killing or freezing one process at a "
                   "time (see [chaos.md](chaos.md)); failover is the time from a fault of the leader to the "

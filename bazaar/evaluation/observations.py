@@ -181,8 +181,13 @@ def chaos_observations(chaos: ChaosData) -> list[str]:
     total = len(chaos.attempts)
     if failed:
         listed = ", ".join(f"{n} {outcome!r}" for outcome, n in failed.most_common())
+        # A 4xx is a definite refusal; anything else left the trade in doubt and the client retried it.
+        refused = sum(n for outcome, n in failed.items() if outcome[:1] == "4")
+        retried = sum(failed.values()) - refused
+        after = [f"{retried} left the trade in doubt and were retried under the same Idempotency-Key"] if retried else []
+        after += [f"{refused} were definite refusals (4xx)"] if refused else []
         out = [f"{head} the clients saw {sum(failed.values())} errors in {total} POST /orders attempts: {listed}; "
-               "each was retried under the same Idempotency-Key."]
+               + " and ".join(after) + "."]
     else:
         out = [f"{head} the clients saw no error in {total} POST /orders attempts."]
     measured = [f for f in chaos.failovers if f is not None]

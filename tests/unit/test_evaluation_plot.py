@@ -137,7 +137,8 @@ def test_flat_lookups_and_hit_rate_are_within_noise(tmp_path):
 def test_the_chaos_sentences_count_errors_and_the_worst_failover(tmp_path):
     text = page(tmp_path)
     assert ("During 3 faults (1 kill, 2 stop; 2 of them of the leader) the clients saw 4 errors in 200 "
-            "POST /orders attempts: 2 'connection error', 1 '503 no catalog', 1 'timeout'") in text
+            "POST /orders attempts: 2 'connection error', 1 '503 no catalog', 1 'timeout'; "
+            "4 left the trade in doubt and were retried under the same Idempotency-Key.") in text
     assert "the worst failover was 1.60 s." in text
     assert "All replica logs ended identical: yes (invariant I5)." in text
     assert "Every invariant held (I1, I2, I3, I4, I5, I6)." in text
