@@ -1,4 +1,4 @@
-"""The `bazaar` command: client, up, down, status, demo, dump-orders (SPEC §7), chaos, load.
+"""The `bazaar` command: client, up, down, status, demo, dump-orders (SPEC §7), chaos, load, plot.
 
 Bad input gets one line on stderr and exit status 2; a failure of the cluster or the service
 gets a message and status 1. No traceback reaches the user.
@@ -12,6 +12,7 @@ import math
 import os
 import sqlite3
 import sys
+from pathlib import Path
 from typing import Callable, Sequence
 from urllib.parse import urlsplit
 
@@ -88,6 +89,20 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _output_dir(text: str) -> Path:
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} exists and is not a directory")
+    return path
+
+
+def _output_file(text: str) -> Path:
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a directory; expected a file name like docs/evaluation.md")
+    return path
+
+
 # ---- the commands ------------------------------------------------------------------------
 
 
@@ -150,12 +165,15 @@ def _dump_orders(args: argparse.Namespace) -> int:
 def _chaos(args: argparse.Namespace) -> int:
     from bazaar.chaos import run
 
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)  # an unwritable DIR fails now, not after the run
     settings = run.ChaosSettings(
         duration=args.duration,
         clients=args.clients,
         fault_every=args.fault_every,
         seed=args.seed,
         keep=args.keep,
+        out=args.out,
     )
     return run.main(settings)
 
@@ -176,6 +194,28 @@ def _load(args: argparse.Namespace) -> int:
         return run.main(settings)
     except run.UsageError as e:
         return _fail("bazaar load", str(e), USAGE_ERROR)
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from bazaar.evaluation import document, inputs, plot
+
+    prog = "bazaar plot"
+    try:
+        load = inputs.read_load(args.directory)
+        chaos = inputs.read_chaos(args.chaos) if args.chaos is not None else None
+    except inputs.InputError as e:
+        return _fail(prog, str(e), USAGE_ERROR)
+    if args.figures is not None:
+        figdir = args.figures
+    else:  # beside the page when there is one, so its links stay short and in the repository
+        figdir = (args.doc.parent if args.doc is not None else args.directory) / "figures"
+    try:
+        figures = plot.plot_all(load, chaos, figdir, print)
+    except plot.MissingMatplotlib as e:
+        return _fail(prog, str(e), 1)
+    if args.doc is not None:
+        print(f"wrote {document.write(load, chaos, figures, args.doc)}")
+    return 0
 
 
 # ---- the parser --------------------------------------------------------------------------
@@ -252,6 +292,18 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--out", metavar="DIR",
                       help="where the files go (default: a new ./bazaar-load-<timestamp>)")
     load.add_argument("--seed", type=int, help="seed for the clients' choices (default: random, printed)")
+    chaos.add_argument("--out", type=_output_dir, metavar="DIR",
+                       help="also write the run's attempts.csv and faults.json into DIR (for `bazaar plot`)")
+
+    plot = command("plot", _plot,
+                   "Draw the evaluation's figures (PNG) from `bazaar load --out DIR` and `bazaar chaos --out "
+                   "DIR`, and optionally write the evaluation page.")
+    plot.add_argument("directory", type=Path, metavar="DIR", help="the folder `bazaar load --out` wrote")
+    plot.add_argument("--chaos", type=Path, metavar="CHAOSDIR", help="the folder `bazaar chaos --out` wrote")
+    plot.add_argument("--figures", type=_output_dir, metavar="FIGDIR",
+                      help="where to write the PNGs (default: DIR/figures, or figures/ beside --doc)")
+    plot.add_argument("--doc", type=_output_file, metavar="PATH",
+                      help="also write the evaluation page (markdown) here, e.g. docs/evaluation.md")
     return parser
 
 

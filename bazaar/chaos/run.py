@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from bazaar.chaos import invariants, report
+from bazaar.chaos import export, invariants, report
 from bazaar.chaos.clients import Records, TradingClient, get_json
 from bazaar.chaos.faults import FaultInjector
 from bazaar.catalog.store import read_stocks
@@ -47,6 +47,7 @@ class ChaosSettings:
     fault_every: float = 5.0
     seed: int | None = None
     keep: bool = False
+    out: Path | None = None  # where to write attempts.csv and faults.json (export.py)
 
 
 @dataclass
@@ -80,16 +81,21 @@ def main(settings: ChaosSettings, say: Say = print) -> int:
         cluster.stop_all()
         checks = check_all(cluster, phase)
         leader_faults = [f.at for f in phase.faults if f.was_leader]
+        failovers = report.failover_times(leader_faults, phase.records.attempts)
         lines = report.render(
             seed=seed, duration=settings.duration, clients=settings.clients,
             fault_every=settings.fault_every, records=phase.records, faults=phase.faults,
-            failovers=report.failover_times(leader_faults, phase.records.attempts),
+            failovers=failovers,
             converged_after=phase.converged_after, unexpected_exits=cluster.unexpected_exits,
             checks=checks,
         )
         say("")
         for line in lines:
             say(line)
+        if settings.out is not None:
+            document = export.faults_document(settings, seed, phase, failovers, checks)
+            written = export.write(settings.out, phase.records.attempts, document)
+            say(f"written: {', '.join(str(p) for p in written)}")
         code = 0 if all(c.passed for c in checks) else 1
         return code
     finally:
