@@ -35,6 +35,24 @@ class LoadResult:
         return self.loader_cpu / self.seconds
 
 
+def combined(parts: list[LoadResult]) -> LoadResult:
+    """Loads of one kind run in turns with another, as one: counts and times add up, the median
+    is the request-weighted mean of the parts' medians and the p99 the worst part's (percentiles
+    do not combine exactly; this errs on the slow side)."""
+    requests = sum(p.requests for p in parts)
+    medians = [(p.p50, p.requests) for p in parts if p.p50 is not None]
+    cpu = [p.loader_cpu for p in parts if p.loader_cpu is not None]
+    return LoadResult(
+        loader=parts[0].loader,
+        seconds=sum(p.seconds for p in parts),
+        requests=requests,
+        failures=sum(p.failures for p in parts),
+        p50=sum(m * n for m, n in medians) / requests if medians and requests else None,
+        p99=max((p.p99 for p in parts if p.p99 is not None), default=None),
+        loader_cpu=sum(cpu) if len(cpu) == len(parts) else None,
+    )
+
+
 @dataclass(frozen=True)
 class Failover:
     signal_name: str

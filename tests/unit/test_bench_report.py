@@ -9,7 +9,7 @@ from bazaar.chaos.invariants import expected_catalog
 from bazaar.core.chain import chained
 from bazaar.core.stock import DEFAULT_STOCKS
 from bench import profile, report, seed, table, wrk
-from bench.result import Failover, LoadResult, Results
+from bench.result import Failover, LoadResult, Results, combined
 
 WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:8080/orders
   1 threads and 16 connections
@@ -45,6 +45,15 @@ def test_load_result_counts_only_successes_per_second():
     assert r.successes == 900
     assert r.per_second == 450
     assert r.loader_share == 0.25
+
+
+def test_loads_run_in_turns_combine_conservatively():
+    a = LoadResult("wrk", seconds=5.0, requests=300, failures=1, p50=0.002, p99=0.010, loader_cpu=0.2)
+    b = LoadResult("wrk", seconds=5.0, requests=100, failures=0, p50=0.006, p99=0.030, loader_cpu=0.3)
+    c = combined([a, b])
+    assert (c.seconds, c.requests, c.failures, c.loader_cpu) == (10.0, 400, 1, 0.5)
+    assert c.p50 == pytest.approx(0.003) and c.p99 == 0.030
+    assert c.per_second == pytest.approx(39.9)
 
 
 @pytest.mark.parametrize("seconds, text", [(None, "-"), (0.0042, "4.2 ms"), (0.25, "250 ms"), (2.345, "2.35 s")])
