@@ -164,8 +164,8 @@ class ChaosCluster:
         """Catalog, replicas, front end, each once the one before listens; then until a leader."""
         for name in NAMES:
             self.spawn(name)
-            _wait(lambda: self.is_up(name), deadline, f"{name} to listen on port {self.ports[name]}")
-        _wait(leader_ready, deadline, "the front end to find a leader")
+            wait_for(lambda: self.is_up(name), deadline, f"{name} to listen on port {self.ports[name]}")
+        wait_for(leader_ready, deadline, "the front end to find a leader")
 
     def stop_all(self, deadline: float = STOP_DEADLINE) -> None:
         """SIGCONT and SIGTERM to every child, SIGKILL to any still there after `deadline`."""
@@ -185,9 +185,13 @@ class ChaosCluster:
                 child.wait()
 
 
-def _wait(condition: Callable[[], Any], deadline: float, what: str) -> None:
+def wait_for(condition: Callable[[], Any], deadline: float, what: str) -> Any:
+    """The condition's first true value, polled until `deadline` seconds have passed."""
     end = time.monotonic() + deadline
-    while not condition():
+    while True:
+        result = condition()
+        if result:
+            return result
         if time.monotonic() > end:
             raise ChaosError(f"timed out after {deadline:g} s waiting for {what}")
         time.sleep(POLL)

@@ -1,0 +1,139 @@
+"""The bench's clusters: the chaos harness's five foreground twistd children (ChaosCluster),
+started in any subset and order, plus what the bench asks of them, and the bare Klein server.
+Every wait polls a condition against a deadline (chaos's wait_for)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import sqlite3
+import subprocess
+from contextlib import closing
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from bazaar.chaos.processes import FRONTEND, ChaosCluster, free_ports, listening, replica_name, wait_for
+from bazaar.cluster import ClusterError
+from bazaar.config import load_config
+from bazaar.frontend.backends import ORDER_SERVICE_NAME
+from bazaar.order.store import OrderStore
+
+BARE_TAC = Path(__file__).resolve().parent / "bare.tac"
+
+HTTP_TIMEOUT = 5.0
+
+
+class BenchError(ClusterError):
+    """A cluster did not get where the bench needs it; the message says where it stuck."""
+
+
+def http_request(port: int, method: str, path: str, body: bytes | None = None,
+                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    with closing(http.client.HTTPConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT)) as conn:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+
+
+class BenchCluster(ChaosCluster):
+    def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        super().__init__(root)
+        self.config = load_config(self.config_path)
+
+    @property
+    def frontend_port(self) -> int:
+        return self.ports[FRONTEND]
+
+    def catalog_dir(self) -> Path:
+        return self.config.service_dir("catalog")
+
+    def replica_dir(self, replica_id: int) -> Path:
+        return self.config.replica_dir(replica_id)
+
+    def start(self, names: list[str], deadline: float = 30.0) -> None:
+        """Start `names` in order, each once the one before listens."""
+        for name in names:
+            self.spawn(name)
+            wait_for(lambda: self.is_up(name), deadline, f"{name} to listen on port {self.ports[name]}")
+
+    def wait_leader(self, deadline: float = 30.0) -> int:
+        return wait_for(self.leader_id, deadline, "the front end to find a leader")
+
+    def leader_id(self) -> int | None:
+        self.check_alive(FRONTEND)
+        try:
+            status, _, body = http_request(self.frontend_port, "GET", "/leader")
+        except OSError:
+            return None
+        if status != 200:
+            return None
+        return self.replica_id_at(json.loads(body)["data"]["leader"])
+
+    def serving(self, replica_id: int) -> bool:
+        """The replica's health says SERVING: its rejoin is over and the leader feeds it."""
+        name = replica_name(replica_id)
+        self.check_alive(name)
+        with grpc.insecure_channel(f"127.0.0.1:{self.ports[name]}") as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            try:
+                answer = stub.Check(health_pb2.HealthCheckRequest(service=ORDER_SERVICE_NAME), timeout=1.0)
+            except grpc.RpcError:
+                return False
+        return answer.status == health_pb2.HealthCheckResponse.SERVING
+
+    def order_count(self, replica_id: int) -> int:
+        """Orders in the replica's log on disk (last number + 1), read-only beside the replica."""
+        return log_count(self.replica_dir(replica_id))
+
+    def pid(self, name: str) -> int:
+        return self.children[name].pid
+
+
+def log_count(directory: Path) -> int:
+    path = directory / OrderStore.FILENAME
+    if not path.exists():
+        return 0
+    try:
+        with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=1.0)) as conn:
+            row = conn.execute("SELECT MAX(number) FROM orders").fetchone()
+    except sqlite3.Error:  # created but no table yet
+        return 0
+    return 0 if row[0] is None else row[0] + 1
+
+
+
+class BareServer:
+    """The bare Klein baseline (bare.tac) in its own twistd, serving `body`."""
+
+    def __init__(self, cluster: BenchCluster, body: bytes, content_type: str) -> None:
+        self.port = free_ports(1)[0]
+        body_file = cluster.root / "bare-body"
+        body_file.write_bytes(body)
+        env = {**cluster.env, "BENCH_BARE_PORT": str(self.port), "BENCH_BARE_BODY": str(body_file),
+               "BENCH_BARE_CONTENT_TYPE": content_type}
+        self.process = subprocess.Popen(
+            [cluster.twistd, "-n", "--logfile", str(cluster.root / "bare.log"), "--pidfile", "",
+             "-y", str(BARE_TAC)],
+            cwd=cluster.root, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+        def up() -> bool:
+            if self.process.poll() is not None:
+                raise BenchError(f"the bare Klein server exited with status {self.process.returncode}; "
+                                 f"see {cluster.root / 'bare.log'}")
+            return listening(self.port)
+
+        wait_for(up, 30.0, "the bare Klein server to listen")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()

@@ -1,0 +1,119 @@
+"""Run every measure once on this machine and print one table of values, targets and ratios
+(also written to --out), then where the trade path's time goes.
+
+Started as `python bench/run.py [--quick] ...` (what `tox -e bench` runs)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Sequence
+
+from bazaar.cluster import ClusterError
+from bench import phases, report, table
+from bench.load import Loader, LoadError
+from bench.result import Results, Settings
+from bench.seed import SeedError
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.md"
+
+
+def _positive(kind: type) -> object:
+    def parse(text: str) -> object:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+        return value
+
+    return parse
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true",
+                   help="a smoke run: 3 s per load, 10,000 orders of history (numbers are rough)")
+    p.add_argument("--seconds", type=_positive(float), help="length of each load (default 10, --quick 3)")
+    p.add_argument("--history", type=_positive(int),
+                   help="orders seeded for the history and catch-up measures (default 100000, --quick 10000)")
+    p.add_argument("--connections", type=_positive(int), default=16, help="concurrent connections (default 16)")
+    p.add_argument("--loader", choices=("auto", "wrk", "python"), default="auto",
+                   help="auto: wrk when installed, else Python processes")
+    p.add_argument("--no-profile", action="store_true", help="skip the py-spy profile of the trade path")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"also write the report here (default {DEFAULT_OUT})")
+    return p
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    return (f"{platform.node()}: {os.cpu_count()} cores, {model}, Python {platform.python_version()}, "
+            f"load average at start {load}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = Settings(
+        seconds=args.seconds or (3.0 if args.quick else 10.0),
+        connections=args.connections,
+        history=args.history or (10_000 if args.quick else 100_000),
+        profile_seconds=0.0 if args.no_profile else (2.0 if args.quick else 5.0),
+    )
+    started = time.monotonic()
+
+    def say(text: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f} s] {text}", flush=True)
+
+    results = Results()
+    with tempfile.TemporaryDirectory(prefix="bazaar-bench-") as tmp:
+        root = Path(tmp)
+        loader = Loader(root, prefer_wrk=args.loader != "python")
+        if args.loader == "wrk" and loader.wrk is None:
+            print("bench: error: --loader wrk, but wrk is not installed (apt-get install wrk)", file=sys.stderr)
+            return 2
+        where = machine()
+        say(f"machine: {where}")
+        say(f"loader: {loader.name}")
+        try:
+            phases.empty_cluster(root / "empty", loader, settings, results, say)
+            phases.history_cluster(root / "history", loader, settings, results, say)
+        except (ClusterError, LoadError, SeedError) as e:  # a BenchError is a ClusterError
+            print(f"bench: error: {e}", file=sys.stderr)
+            return 1
+    lines = [
+        f"# Bazaar bench ({'quick' if args.quick else 'full'}: {settings.seconds:g} s per load, "
+        f"{settings.connections} connections, {settings.history:,} orders of history)",
+        "",
+        f"machine: {where}",
+        "",
+        *table.render(report.rows(results, settings.history, settings.connections)),
+        "",
+        *[f"- {n}" for n in report.notes(results, loader.name)],
+    ]
+    if results.profiles:
+        lines += ["", "## Where the trade path's time goes: each process's reactor thread (py-spy --idle, wall clock)",
+                  "", *report.profile_lines(results.profiles)]
+    text = "\n".join(lines) + "\n"
+    print()
+    print(text, end="")
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+        say(f"written to {args.out}")
+    except OSError as e:
+        print(f"bench: could not write {args.out}: {e}", file=sys.stderr)
+    return 0

@@ -1,0 +1,66 @@
+"""The one results table: rows of measure, value, target, ratio and verdict, as Markdown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PASS, FAIL, REPORT = "pass", "FAIL", ""
+
+
+@dataclass(frozen=True)
+class Row:
+    measure: str
+    value: str
+    target: str = ""
+    ratio: str = ""
+    verdict: str = REPORT
+
+
+def rate(per_second: float | None, unit: str = "/s") -> str:
+    return "-" if per_second is None else f"{per_second:,.0f}{unit}"
+
+
+def duration(seconds: float | None) -> str:
+    """Milliseconds below a second, else seconds."""
+    if seconds is None:
+        return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.1f} ms" if seconds < 0.01 else f"{seconds * 1000:.0f} ms"
+    return f"{seconds:.2f} s"
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def times(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}×"
+
+
+# Verdicts judge values as the table shows them (two decimals), so "0.80×" never fails "≥ 0.8×".
+
+
+def at_least(value: float | None, target: float) -> str:
+    return FAIL if value is None or round(value, 2) < target else PASS
+
+
+def at_most(value: float | None, target: float) -> str:
+    return FAIL if value is None or round(value, 2) > target else PASS
+
+
+def within(value: float | None, low: float, high: float) -> str:
+    return FAIL if value is None or not low <= round(value, 2) <= high else PASS
+
+
+def render(rows: list[Row]) -> list[str]:
+    """A Markdown table, columns padded to line up in a terminal too."""
+    header = ("measure", "value", "target", "ratio", "verdict")
+    cells = [header] + [(r.measure, r.value, r.target, r.ratio, r.verdict) for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+
+    def line(row: tuple[str, ...]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |"
+
+    return [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(c) for c in cells[1:]]
