@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import grpc
-from twisted.internet.defer import CancelledError
+from twisted.internet.defer import CancelledError, TimeoutError
 
 
 class PeerUnavailable(Exception):
@@ -16,4 +16,5 @@ class PeerUnavailable(Exception):
 
 
 def is_peer_failure(exc: BaseException) -> bool:
-    return isinstance(exc, (grpc.RpcError, CancelledError, PeerUnavailable))
+    # TimeoutError: our own deadline on a call (or on its wait to be sent) passed.
+    return isinstance(exc, (grpc.RpcError, CancelledError, TimeoutError, PeerUnavailable))

@@ -28,6 +28,9 @@ CHANNEL_OPTIONS = [
 
 log = Logger()
 
+HOLD_SECONDS = 60.0  # a channel's hold stream is renewed this often (every call has a deadline)
+HOLD_RENEW_DELAY = 0.1
+
 
 class GrpcServerService(Service):
     """Serves the servicers that `register` adds, plus the standard health service."""
@@ -90,10 +93,19 @@ class GrpcServerService(Service):
 
 
 class Channels(Service):
-    """One long-lived channel per peer address, shared by every call to that peer."""
+    """One long-lived channel per peer address, shared by every call to that peer.
 
-    def __init__(self) -> None:
+    Each channel also carries a health Watch stream that stays open (a "hold"). grpcio runs a
+    thread per channel that polls its calls, and ends it whenever no call is open; a peer
+    called one RPC at a time (a follower link, a batch to the catalog) would cost a new
+    thread, started on the reactor thread, for nearly every call. The hold keeps that thread
+    alive. The server answers a Watch without tying up a handler thread.
+    """
+
+    def __init__(self, reactor: Any = None) -> None:
         self._channels: dict[str, grpc.Channel] = {}
+        self._holds: dict[str, Any] = {}
+        self._reactor = reactor
 
     def get(self, address: Address | str) -> grpc.Channel:
         key = str(address)
@@ -102,10 +114,34 @@ class Channels(Service):
             if not self.running:
                 raise RuntimeError("channels are made once the service has started")
             channel = self._channels[key] = grpc.insecure_channel(key, options=CHANNEL_OPTIONS)
+            self._hold(key, channel)
         return channel
+
+    def _hold(self, key: str, channel: grpc.Channel) -> None:
+        if not self.running or self._channels.get(key) is not channel:
+            return
+        watch = health_pb2_grpc.HealthStub(channel).Watch(
+            health_pb2.HealthCheckRequest(service=""), timeout=HOLD_SECONDS, wait_for_ready=True
+        )
+        self._holds[key] = watch
+        reactor = self._reactor or _global_reactor()
+        # Ends with the deadline, or when the peer stops: open another (a stopped peer's
+        # channel then waits for it to come back, which keeps the thread just the same).
+        watch.add_done_callback(
+            lambda _: reactor.callFromThread(reactor.callLater, HOLD_RENEW_DELAY, self._hold, key, channel)
+        )
 
     def stopService(self) -> None:
         super().stopService()
         channels, self._channels = self._channels, {}
+        holds, self._holds = self._holds, {}
+        for watch in holds.values():
+            watch.cancel()
         for channel in channels.values():
             channel.close()
+
+
+def _global_reactor() -> Any:
+    from twisted.internet import reactor
+
+    return reactor

@@ -1,12 +1,14 @@
 """gRPC face of the catalog. Lookups answer from the committed snapshot on the handler thread;
-trades hop into the reactor to join the group commit."""
+trades hop into the reactor to join the group commit, a batch of them in one hop."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import grpc
+from twisted.internet.defer import Deferred, FirstError, gatherResults
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from bazaar.catalog.store import CatalogStore, Fence, Refusal, Trade
 from bazaar.convert import trade_type_from_proto, trade_type_to_proto
@@ -59,10 +61,30 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             ])
 
     def Trade(self, request: catalog_pb2.TradeStockRequest, context: Any) -> catalog_pb2.TradeStockResponse:
-        trade = Trade(request.name, trade_type_from_proto(request.type), request.quantity, request.trade_id,
-                      request.epoch)
+        return self._apply(context, [request])[0]
+
+    def TradeBatch(self, request: catalog_pb2.TradeBatchRequest, context: Any) -> catalog_pb2.TradeBatchResponse:
+        return catalog_pb2.TradeBatchResponse(results=self._apply(context, request.trades))
+
+    def _apply(self, context: Any, requests: Any) -> list[catalog_pb2.TradeStockResponse]:
+        """The trades in order, through one hop; they join the same group commit."""
+        trades = [
+            Trade(r.name, trade_type_from_proto(r.type), r.quantity, r.trade_id, r.epoch) for r in requests
+        ]
         try:
-            outcome = self._hop.call(self._committer.submit, trade, timeout=remaining(context, 5.0))
+            outcomes = self._hop.call(self._submit_all, trades, timeout=remaining(context, 5.0))
         except ReactorUnavailable as e:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"catalog busy or stopping: {e}")
-        return catalog_pb2.TradeStockResponse(status=_STATUS[outcome.check], quantity=outcome.quantity)
+        return [
+            catalog_pb2.TradeStockResponse(status=_STATUS[o.check], quantity=o.quantity) for o in outcomes
+        ]
+
+    def _submit_all(self, trades: list[Trade]) -> Deferred:
+        return gatherResults([self._committer.submit(t) for t in trades], consumeErrors=True).addErrback(
+            _first_error
+        )
+
+
+def _first_error(failure: Failure) -> Failure:
+    failure.trap(FirstError)
+    return failure.value.subFailure

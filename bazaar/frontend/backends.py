@@ -18,6 +18,7 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from bazaar import grpc_bridge
+from bazaar.batcher import Batcher
 from bazaar.config import Address, Timeouts
 from bazaar.convert import order_from_proto
 from bazaar.core.orders import Order
@@ -116,6 +117,8 @@ class ReplicaClient(_Peer):
         super().__init__(reactor, channels, address, timeouts, order_pb2_grpc.OrderServiceStub)
         self.id = replica_id
         self._health_stub: Any = None
+        # Concurrent trades share RPCs: the per-call cost of gRPC in Python is what limits them.
+        self._orders: Batcher[Any, Any] = Batcher(self._send_orders, reactor=reactor)
 
     def request(self, name: str, quantity: int, trade_type: int, key: str = "") -> Deferred:
         """Fires with a PlacedOrder; fails with NotLeader if this replica does not lead.
@@ -129,7 +132,15 @@ class ReplicaClient(_Peer):
         request = order_pb2.PlaceOrderRequest(
             name=name, quantity=quantity, type=trade_type, idempotency_key=key
         )
-        return self._call("Request", request, self._timeouts.rpc).addCallback(convert)
+        # The deadline covers the wait for a batch to leave as well as the batch's call.
+        d = self._orders.submit(request).addTimeout(self._timeouts.rpc, self._reactor)
+        return d.addErrback(_as_peer_unavailable(str(self.address))).addCallback(convert)
+
+    def _send_orders(self, requests: list[order_pb2.PlaceOrderRequest]) -> Deferred:
+        batch = order_pb2.RequestBatchRequest(orders=requests)
+        return self._call("RequestBatch", batch, self._timeouts.rpc).addCallback(
+            lambda response: list(response.results)
+        )
 
     def lookup(self, number: int) -> Deferred:
         """Fires with the committed Order numbered `number`, or None."""

@@ -1,11 +1,21 @@
-"""The leader's push to the front end after a trade: GET /cache/<name> (SPEC §4)."""
+"""The leader's push to the front end after a trade: GET /cache/<name> (SPEC §4).
+
+One push is in flight at a time, pushes start at least PUSH_SPACING apart, and names traded
+meanwhile wait in a set: under load a stock traded a hundred times while a push was under way
+costs one more push, not a hundred (each is a whole HTTP request, for the leader and for the
+front end, which also serves the clients). A name traded while its own push is in flight is
+pushed again afterwards, since that push may have reached the front end before the new trade.
+The delay costs little: the front end drops the entry itself when it sees the trade succeed;
+the push is for trades whose answer it never saw.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote
 
 import treq
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.web.client import HTTPConnectionPool
 
@@ -13,23 +23,60 @@ from bazaar.config import Config
 
 log = Logger()
 
+PUSH_SPACING = 0.01  # seconds between the starts of two pushes
+
 
 class CacheInvalidator:
-    def __init__(self, reactor: Any, config: Config) -> None:
+    def __init__(self, reactor: Any, config: Config, get: Callable[..., Deferred] | None = None) -> None:
         self._enabled = config.frontend.cache
         self._base = f"http://{config.frontend.address}/cache/"
         self._timeout = config.timeouts.http
         self._pool = HTTPConnectionPool(reactor, persistent=True)
-        self._pool.maxPersistentPerHost = 4
+        self._pool.maxPersistentPerHost = 1
+        self._get = get or treq.get
+        self._reactor = reactor
+        self._waiting: dict[str, None] = {}  # an ordered set: oldest first
+        self._pushing = False
+        self._last_push = float("-inf")
+        self._next: Any = None
+        self.pushes = 0
 
     def __call__(self, name: str) -> None:
         """Fire and forget: the front end also drops the entry itself when the trade succeeds."""
         if not self._enabled:
             return
-        d = treq.get(self._base + quote(name, safe=""), timeout=self._timeout, pool=self._pool)
+        self._waiting[name] = None
+        self._push_next()
+
+    def _push_next(self) -> None:
+        if self._pushing or not self._waiting or self._next is not None:
+            return
+        wait = self._last_push + PUSH_SPACING - self._reactor.seconds()
+        if wait > 0:
+            self._next = self._reactor.callLater(wait, self._push_now)
+            return
+        self._last_push = self._reactor.seconds()
+        name = next(iter(self._waiting))
+        del self._waiting[name]
+        self._pushing = True
+        self.pushes += 1
+        d = self._get(self._base + quote(name, safe=""), timeout=self._timeout, pool=self._pool)
         d.addCallback(treq.content)
         d.addErrback(lambda f: log.debug("cache invalidation of {name} failed: {error}",
                                          name=name, error=f.getErrorMessage()))
+        d.addBoth(self._pushed)
+
+    def _push_now(self) -> None:
+        self._next = None
+        self._push_next()
+
+    def _pushed(self, _: Any) -> None:
+        self._pushing = False
+        self._push_next()
 
     def close(self) -> Any:
+        self._waiting.clear()
+        if self._next is not None and self._next.active():
+            self._next.cancel()
+        self._next = None
         return self._pool.closeCachedConnections()

@@ -17,6 +17,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
 
+from bazaar.batcher import Batcher
 from bazaar.config import Config
 from bazaar.convert import trade_type_from_proto
 from bazaar.core.chain import GENESIS, Entry, Record
@@ -117,6 +118,8 @@ class Replica:
         # Internal hops get part of the front end's deadline, so a slow peer fails the
         # request before the front end gives up on the whole call.
         self._peer_timeout = config.timeouts.rpc / 2
+        self._catalog_trades: Batcher[Any, Any] = Batcher(self._send_trades, reactor=reactor)
+        self._kick_call: Any = None
 
     # -- leader: trades -------------------------------------------------------------------
 
@@ -182,12 +185,12 @@ class Replica:
                 waiter.callback(reachable)
 
     async def _trade(self, name: str, quantity: int, type_: int, key: str) -> tuple[int, int]:
-        stub = catalog_pb2_grpc.CatalogServiceStub(self._channels.get(self.config.catalog))
         request = catalog_pb2.TradeStockRequest(
             name=name, quantity=quantity, type=type_, trade_id=key, epoch=self.core.epoch
         )
         try:
-            traded = await call(self.reactor, stub.Trade, request, self._peer_timeout, wait_for_ready=True)
+            # The deadline covers the wait for a batch to leave as well as the batch's call.
+            traded = await self._catalog_trades.submit(request).addTimeout(self._peer_timeout, self.reactor)
         except Exception as e:
             if not is_peer_failure(e):
                 raise
@@ -209,6 +212,12 @@ class Replica:
             return order_pb2.REQUEST_STATUS_UNAVAILABLE, -1
         self._invalidate(name)
         return order_pb2.REQUEST_STATUS_OK, entry.number
+
+    def _send_trades(self, requests: list[Any]) -> Deferred:
+        stub = catalog_pb2_grpc.CatalogServiceStub(self._channels.get(self.config.catalog))
+        batch = catalog_pb2.TradeBatchRequest(trades=requests)
+        d = call(self.reactor, stub.TradeBatch, batch, self._peer_timeout, wait_for_ready=True)
+        return d.addCallback(lambda response: list(response.results))
 
     async def _commit(self, number: int) -> bool:
         """Wait until order `number` is on a majority; False if that takes longer than a peer
@@ -482,6 +491,13 @@ class Replica:
         link.kick()
 
     def _kick_followers(self) -> None:
+        """At the end of the reactor's turn: the orders of one incoming batch of trades then
+        travel to each follower in one Propagate, not the first alone and the rest later."""
+        if self._kick_call is None:
+            self._kick_call = self.reactor.callLater(0, self._kick_now)
+
+    def _kick_now(self) -> None:
+        self._kick_call = None
         for link in list(self._links.values()):
             link.kick()
 
@@ -497,17 +513,19 @@ class Replica:
         self._quorum_changed(False)
 
     def _write(self, operations: list[Any]) -> None:
+        if not operations:
+            return
+        truncations = 0
         for op in operations:
-            truncation = isinstance(op, Truncate)
-            if truncation:
-                self._truncations_pending += 1
+            if isinstance(op, Truncate):
+                truncations += 1
             elif isinstance(op, Append):
                 self._recent[op.entry.number] = op.entry
-            self._committer.submit(op).addCallbacks(self._written, self._write_failed, (truncation,))
+        self._truncations_pending += truncations
+        self._committer.submit_all(operations).addCallbacks(self._written, self._write_failed, (truncations,))
 
-    def _written(self, last: int, truncation: bool) -> None:
-        if truncation:
-            self._truncations_pending -= 1
+    def _written(self, last: int, truncations: int) -> None:
+        self._truncations_pending -= truncations
         self.core.durable(last)
         self._release()
 

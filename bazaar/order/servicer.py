@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 import grpc
+from twisted.internet.defer import Deferred, gatherResults
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from bazaar.convert import order_to_proto, record_from_proto, record_to_proto
 from bazaar.core.replica import MalformedBatch
@@ -41,6 +43,24 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
             request.idempotency_key,
         )
         return order_pb2.PlaceOrderResponse(status=status, transaction_number=max(number, 0))
+
+    def RequestBatch(self, request: order_pb2.RequestBatchRequest, context: Any) -> order_pb2.RequestBatchResponse:
+        placed = self._in_reactor(context, self._place_all, list(request.orders))
+        return order_pb2.RequestBatchResponse(results=[
+            order_pb2.PlaceOrderResponse(status=status, transaction_number=max(number, 0))
+            for status, number in placed
+        ])
+
+    def _place_all(self, orders: list[order_pb2.PlaceOrderRequest]) -> Deferred:
+        """Each order as Request would handle it, all at once: they share the catalog's
+        batches, the group commit and the propagation."""
+        placing = [
+            Deferred.fromCoroutine(
+                self._replica.place_order(o.name, o.quantity, o.type, o.idempotency_key)
+            ).addErrback(_unavailable, o.name)
+            for o in orders
+        ]
+        return gatherResults(placing)
 
     def Lookup(self, request: order_pb2.LookupOrderRequest, context: Any) -> order_pb2.LookupOrderResponse:
         try:
@@ -97,6 +117,12 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
                 break
         if request.caller and not self._in_reactor(context, self._replica.register_follower, request.caller):
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "no longer the leader")
+
+
+def _unavailable(failure: Failure, name: str) -> tuple[int, int]:
+    """One order's unexpected error must not fail the others in its batch."""
+    log.failure("placing an order for {name} failed", failure, name=name)
+    return order_pb2.REQUEST_STATUS_UNAVAILABLE, -1
 
 
 def shared_point(store: OrderStore, checkpoints: list[tuple[int, bytes]]) -> int:

@@ -35,6 +35,9 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 """
 _COLUMNS = "number, name, type, quantity, epoch, key, chain"
+# `key != ''` repeats the partial index's condition: without it SQLite cannot use the index
+# and scans the whole log, for every keyed trade.
+FIND_KEY = f"SELECT {_COLUMNS} FROM orders WHERE key = ? AND key != ''"
 
 
 class StoreError(Exception):
@@ -150,7 +153,9 @@ class OrderStore:
 
     def find_key(self, key: str) -> Entry | None:
         """The committed entry placed under idempotency key `key`, if any."""
-        row = self._reader().execute(f"SELECT {_COLUMNS} FROM orders WHERE key = ?", (key,)).fetchone()
+        if not key:
+            return None
+        row = self._reader().execute(FIND_KEY, (key,)).fetchone()
         return _entry(row) if row else None
 
     def recent_keys(self, count: int) -> set[str]:

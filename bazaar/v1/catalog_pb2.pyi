@@ -67,6 +67,18 @@ class TradeStockResponse(_message.Message):
     quantity: int
     def __init__(self, status: _Optional[_Union[TradeStatus, str]] = ..., quantity: _Optional[int] = ...) -> None: ...
 
+class TradeBatchRequest(_message.Message):
+    __slots__ = ("trades",)
+    TRADES_FIELD_NUMBER: _ClassVar[int]
+    trades: _containers.RepeatedCompositeFieldContainer[TradeStockRequest]
+    def __init__(self, trades: _Optional[_Iterable[_Union[TradeStockRequest, _Mapping]]] = ...) -> None: ...
+
+class TradeBatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[TradeStockResponse]
+    def __init__(self, results: _Optional[_Iterable[_Union[TradeStockResponse, _Mapping]]] = ...) -> None: ...
+
 class ListAppliedRequest(_message.Message):
     __slots__ = ("last", "epoch")
     LAST_FIELD_NUMBER: _ClassVar[int]

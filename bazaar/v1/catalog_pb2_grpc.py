@@ -45,6 +45,11 @@ class CatalogServiceStub:
                 request_serializer=bazaar_dot_v1_dot_catalog__pb2.TradeStockRequest.SerializeToString,
                 response_deserializer=bazaar_dot_v1_dot_catalog__pb2.TradeStockResponse.FromString,
                 _registered_method=True)
+        self.TradeBatch = channel.unary_unary(
+                '/bazaar.v1.CatalogService/TradeBatch',
+                request_serializer=bazaar_dot_v1_dot_catalog__pb2.TradeBatchRequest.SerializeToString,
+                response_deserializer=bazaar_dot_v1_dot_catalog__pb2.TradeBatchResponse.FromString,
+                _registered_method=True)
         self.ListApplied = channel.unary_stream(
                 '/bazaar.v1.CatalogService/ListApplied',
                 request_serializer=bazaar_dot_v1_dot_catalog__pb2.ListAppliedRequest.SerializeToString,
@@ -64,6 +69,13 @@ class CatalogServiceServicer:
 
     def Trade(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TradeBatch(self, request, context):
+        """Several trades in one call, applied in the order given, each exactly as Trade would.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -88,6 +100,11 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.Trade,
                     request_deserializer=bazaar_dot_v1_dot_catalog__pb2.TradeStockRequest.FromString,
                     response_serializer=bazaar_dot_v1_dot_catalog__pb2.TradeStockResponse.SerializeToString,
+            ),
+            'TradeBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.TradeBatch,
+                    request_deserializer=bazaar_dot_v1_dot_catalog__pb2.TradeBatchRequest.FromString,
+                    response_serializer=bazaar_dot_v1_dot_catalog__pb2.TradeBatchResponse.SerializeToString,
             ),
             'ListApplied': grpc.unary_stream_rpc_method_handler(
                     servicer.ListApplied,
@@ -150,6 +167,33 @@ class CatalogService:
             '/bazaar.v1.CatalogService/Trade',
             bazaar_dot_v1_dot_catalog__pb2.TradeStockRequest.SerializeToString,
             bazaar_dot_v1_dot_catalog__pb2.TradeStockResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TradeBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bazaar.v1.CatalogService/TradeBatch',
+            bazaar_dot_v1_dot_catalog__pb2.TradeBatchRequest.SerializeToString,
+            bazaar_dot_v1_dot_catalog__pb2.TradeBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -62,6 +62,18 @@ class PlaceOrderResponse(_message.Message):
     transaction_number: int
     def __init__(self, status: _Optional[_Union[RequestStatus, str]] = ..., transaction_number: _Optional[int] = ...) -> None: ...
 
+class RequestBatchRequest(_message.Message):
+    __slots__ = ("orders",)
+    ORDERS_FIELD_NUMBER: _ClassVar[int]
+    orders: _containers.RepeatedCompositeFieldContainer[PlaceOrderRequest]
+    def __init__(self, orders: _Optional[_Iterable[_Union[PlaceOrderRequest, _Mapping]]] = ...) -> None: ...
+
+class RequestBatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[PlaceOrderResponse]
+    def __init__(self, results: _Optional[_Iterable[_Union[PlaceOrderResponse, _Mapping]]] = ...) -> None: ...
+
 class LookupOrderRequest(_message.Message):
     __slots__ = ("number",)
     NUMBER_FIELD_NUMBER: _ClassVar[int]

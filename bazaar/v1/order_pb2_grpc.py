@@ -40,6 +40,11 @@ class OrderServiceStub:
                 request_serializer=bazaar_dot_v1_dot_order__pb2.PlaceOrderRequest.SerializeToString,
                 response_deserializer=bazaar_dot_v1_dot_order__pb2.PlaceOrderResponse.FromString,
                 _registered_method=True)
+        self.RequestBatch = channel.unary_unary(
+                '/bazaar.v1.OrderService/RequestBatch',
+                request_serializer=bazaar_dot_v1_dot_order__pb2.RequestBatchRequest.SerializeToString,
+                response_deserializer=bazaar_dot_v1_dot_order__pb2.RequestBatchResponse.FromString,
+                _registered_method=True)
         self.Lookup = channel.unary_unary(
                 '/bazaar.v1.OrderService/Lookup',
                 request_serializer=bazaar_dot_v1_dot_order__pb2.LookupOrderRequest.SerializeToString,
@@ -68,6 +73,13 @@ class OrderServiceServicer:
 
     def Request(self, request, context):
         """Validate and execute a trade, record it and replicate it. Leader only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestBatch(self, request, context):
+        """Several trades in one call, each handled exactly as Request would. Leader only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -108,6 +120,11 @@ def add_OrderServiceServicer_to_server(servicer, server):
                     servicer.Request,
                     request_deserializer=bazaar_dot_v1_dot_order__pb2.PlaceOrderRequest.FromString,
                     response_serializer=bazaar_dot_v1_dot_order__pb2.PlaceOrderResponse.SerializeToString,
+            ),
+            'RequestBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestBatch,
+                    request_deserializer=bazaar_dot_v1_dot_order__pb2.RequestBatchRequest.FromString,
+                    response_serializer=bazaar_dot_v1_dot_order__pb2.RequestBatchResponse.SerializeToString,
             ),
             'Lookup': grpc.unary_unary_rpc_method_handler(
                     servicer.Lookup,
@@ -158,6 +175,33 @@ class OrderService:
             '/bazaar.v1.OrderService/Request',
             bazaar_dot_v1_dot_order__pb2.PlaceOrderRequest.SerializeToString,
             bazaar_dot_v1_dot_order__pb2.PlaceOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bazaar.v1.OrderService/RequestBatch',
+            bazaar_dot_v1_dot_order__pb2.RequestBatchRequest.SerializeToString,
+            bazaar_dot_v1_dot_order__pb2.RequestBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

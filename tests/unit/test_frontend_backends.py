@@ -7,6 +7,7 @@ import pytest
 from grpc_health.v1 import health_pb2
 from twisted.internet.defer import Deferred
 from twisted.internet.defer import CancelledError
+from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
 from bazaar.config import Address, Timeouts
@@ -110,7 +111,7 @@ class Channels:
         return self.calls[-1]
 
 
-class ImmediateReactor:
+class ImmediateReactor(Clock):
     def callFromThread(self, f, *args) -> None:
         f(*args)
 
@@ -134,7 +135,11 @@ def catalog(channels):
 
 @pytest.fixture
 def replica(channels):
-    return ReplicaClient(ImmediateReactor(), channels, 3, REPLICA, TIMEOUTS)
+    client = ReplicaClient(ImmediateReactor(), channels, 3, REPLICA, TIMEOUTS)
+    # Calls leave as they are made, not at the end of the reactor's turn: one RPC per call
+    # unless batches are in flight (test_trades_of_one_turn_share_one_call covers the turn).
+    client._orders._reactor = None
+    return client
 
 
 def test_no_channel_is_made_before_the_first_call(channels, catalog, replica):
@@ -198,26 +203,71 @@ def test_a_cancelled_rpc_says_nothing_about_the_peer(channels, catalog):
     assert failure.check(CancelledError) and not failure.check(PeerUnavailable)
 
 
-def test_cancelling_the_deferred_cancels_the_rpc(channels, replica):
+def batch_of(*responses: order_pb2.PlaceOrderResponse) -> order_pb2.RequestBatchResponse:
+    return order_pb2.RequestBatchResponse(results=responses)
+
+
+def test_a_cancelled_trade_leaves_its_batch_alone(channels, replica):
+    # Other trades travel in the same call: a client hanging up must not cancel theirs.
     d = replica.request("tesla", 1, 1)
     future = channels.last()[3]
     d.cancel()
-    assert future.cancelled()
+    assert not future.cancelled()
     assert outcome(d).check(CancelledError)
+    future.succeed(batch_of(order_pb2.PlaceOrderResponse(status=order_pb2.REQUEST_STATUS_OK)))
 
 
 def test_place_order_sends_the_trade_with_the_rpc_deadline(channels, replica):
     d = replica.request("tesla", 5, trade_pb2.TRADE_TYPE_SELL)
     path, request, timeout, future = channels.last()
-    assert path == "/bazaar.v1.OrderService/Request"
-    assert request == order_pb2.PlaceOrderRequest(
+    assert path == "/bazaar.v1.OrderService/RequestBatch"
+    assert list(request.orders) == [order_pb2.PlaceOrderRequest(
         name="tesla", quantity=5, type=trade_pb2.TRADE_TYPE_SELL
-    )
+    )]
     assert timeout == TIMEOUTS.rpc
-    future.succeed(
+    future.succeed(batch_of(
         order_pb2.PlaceOrderResponse(status=order_pb2.REQUEST_STATUS_OK, transaction_number=41)
-    )
+    ))
     assert outcome(d) == PlacedOrder(order_pb2.REQUEST_STATUS_OK, 41)
+
+
+def test_trades_sent_while_batches_are_in_flight_share_the_next_call(channels, replica):
+    first = [replica.request("tesla", 1, 1), replica.request("ford", 2, 1)]  # two calls in flight
+    queued = [replica.request("apple", 3, 1), replica.request("nike", 4, 1)]
+    assert len(channels.calls) == 2
+    channels.calls[0][3].succeed(batch_of(order_pb2.PlaceOrderResponse(status=1, transaction_number=0)))
+    assert outcome(first[0]) == PlacedOrder(1, 0)
+    assert len(channels.calls) == 3
+    path, request, _, future = channels.last()
+    assert [o.name for o in request.orders] == ["apple", "nike"]
+    future.succeed(batch_of(
+        order_pb2.PlaceOrderResponse(status=1, transaction_number=1),
+        order_pb2.PlaceOrderResponse(status=5),
+    ))
+    assert [outcome(d) for d in queued] == [PlacedOrder(1, 1), PlacedOrder(5, 0)]
+
+
+def test_trades_of_one_turn_share_one_call(channels):
+    replica = ReplicaClient(ImmediateReactor(), channels, 3, REPLICA, TIMEOUTS)
+    ds = [replica.request("tesla", 1, 1), replica.request("ford", 2, 1)]
+    assert channels.calls == []
+    replica._reactor.advance(0)
+    [(path, request, _, future)] = channels.calls
+    assert [o.name for o in request.orders] == ["tesla", "ford"]
+    future.succeed(batch_of(
+        order_pb2.PlaceOrderResponse(status=1, transaction_number=0),
+        order_pb2.PlaceOrderResponse(status=1, transaction_number=1),
+    ))
+    assert [outcome(d) for d in ds] == [PlacedOrder(1, 0), PlacedOrder(1, 1)]
+
+
+def test_a_trade_that_waits_too_long_for_its_batch_times_out_as_peer_failure(channels, replica):
+    in_flight = [replica.request("tesla", 1, 1), replica.request("ford", 1, 1)]
+    d = replica.request("apple", 1, 1)  # queued behind two calls that never answer
+    replica._reactor.advance(TIMEOUTS.rpc)
+    assert outcome(d).check(PeerUnavailable)
+    assert channels.calls[-1][2] == TIMEOUTS.rpc and len(channels.calls) == 2  # never sent
+    assert all(outcome(f).check(PeerUnavailable) for f in in_flight)
 
 
 @pytest.mark.parametrize(
@@ -232,14 +282,14 @@ def test_place_order_sends_the_trade_with_the_rpc_deadline(channels, replica):
 )
 def test_refusals_are_answers(channels, replica, status):
     d = replica.request("tesla", 5, 1)
-    channels.last()[3].succeed(order_pb2.PlaceOrderResponse(status=status))
+    channels.last()[3].succeed(batch_of(order_pb2.PlaceOrderResponse(status=status)))
     assert outcome(d) == PlacedOrder(status, 0)
 
 
 def test_not_leader_is_its_own_failure(channels, replica):
     d = replica.request("tesla", 5, 1)
     response = order_pb2.PlaceOrderResponse(status=order_pb2.REQUEST_STATUS_NOT_LEADER)
-    channels.last()[3].succeed(response)
+    channels.last()[3].succeed(batch_of(response))
     assert outcome(d).check(NotLeader)
 
 

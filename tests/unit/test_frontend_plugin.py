@@ -107,6 +107,22 @@ def test_listens_on_the_frontend_address(service):
     assert server.kwargs == {"interface": "127.0.0.2"}
     assert isinstance(site, Site)
     assert not site.displayTracebacks
+    assert not site._parsePOSTFormSubmission  # bodies are JSON: no form parsing per POST
+    assert site.logPath is None  # no access log unless asked
+
+
+def test_an_access_log_is_written_only_when_asked_for(config_file, tmp_path):
+    path = tmp_path / "access.log"
+    site = list(plugin.makeService(options_for("--config", str(config_file), "--access-log", str(path))))[1].args[1]
+    quiet = list(plugin.makeService(options_for("--config", str(config_file))))[1].args[1]
+    formatted = []
+    for s in (site, quiet):
+        s._logFormatter = lambda timestamp, request: formatted.append(request) or f"line for {request}"
+        s.startFactory()
+        s.log("GET /stocks/tesla")
+        s.stopFactory()
+    assert formatted == ["GET /stocks/tesla"]  # the quiet site did not even format a line
+    assert path.read_text() == "line for GET /stocks/tesla\n"
 
 
 def test_ipv6_host_is_listened_on_without_brackets(tmp_path):

@@ -4,6 +4,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.defer import DeferredList
+from twisted.internet.task import deferLater
 
 from bazaar.group_commit import GroupCommitter
 
@@ -21,7 +22,9 @@ def test_writes_arriving_during_a_commit_share_the_next_one():
     committer = GroupCommitter(reactor, flush, name="test")
     committer.startService()
     try:
-        ds = [committer.submit(i) for i in range(5)]
+        first = committer.submit(0)
+        yield deferLater(reactor, 0, lambda: None)  # the writer starts at the end of the turn
+        ds = [first, *(committer.submit(i) for i in range(1, 5))]
         gate.set()
         results = yield DeferredList(ds, fireOnOneErrback=True)
     finally:
@@ -29,6 +32,30 @@ def test_writes_arriving_during_a_commit_share_the_next_one():
     assert [value for _, value in results] == [0, 10, 20, 30, 40]
     assert batches == [[0], [1, 2, 3, 4]]
     assert committer.batches == 2
+
+
+@pytest_twisted.inlineCallbacks
+def test_writes_made_in_one_reactor_turn_share_one_commit():
+    batches: list[list[int]] = []
+    committer = GroupCommitter(reactor, lambda items: (batches.append(list(items)), items)[1], name="test")
+    committer.startService()
+    try:
+        yield DeferredList([committer.submit(i) for i in range(3)], fireOnOneErrback=True)
+        yield committer.submit_all([3, 4])
+    finally:
+        yield committer.stopService()
+    assert batches == [[0, 1, 2], [3, 4]]
+
+
+@pytest_twisted.inlineCallbacks
+def test_stopping_writes_what_was_submitted_this_turn():
+    written: list[int] = []
+    committer = GroupCommitter(reactor, lambda items: (written.extend(items), items)[1], name="test")
+    committer.startService()
+    d = committer.submit(7)
+    yield committer.stopService()
+    assert written == [7]
+    assert (yield d) == 7
 
 
 @pytest_twisted.inlineCallbacks
@@ -64,6 +91,7 @@ def test_after_a_failed_batch_nothing_is_ever_confirmed_again():
     committer.startService()
     try:
         first = committer.submit("a")
+        yield deferLater(reactor, 0, lambda: None)  # the writer starts at the end of the turn
         queued = committer.submit("b")  # waits behind the failing batch
         barrier = committer.barrier()
         gate.set()

@@ -184,3 +184,13 @@ def test_a_fence_refuses_older_leaders_and_survives_reopening(tmp_path: Path) ->
     assert again.apply([Trade("ford", "sell", 1, "d", epoch=2)])[0].check is Refusal.STALE_EPOCH
     assert again.apply([Trade("ford", "sell", 1, "e", epoch=4)])[0].check is TradeCheck.OK
     assert again.epoch == 4
+
+
+def test_finding_a_key_uses_the_index_not_a_scan(tmp_path: Path) -> None:
+    # A scan costs milliseconds at 100k orders, on every keyed trade.
+    from bazaar.order.store import FIND_KEY
+
+    store = OrderStore(tmp_path)
+    plan = store._writer.execute("EXPLAIN QUERY PLAN " + FIND_KEY, ("k",)).fetchall()
+    assert any("USING INDEX orders_by_key" in str(row) for row in plan), plan
+    store.close()
