@@ -119,16 +119,25 @@ class TradingClient:
         self._rng = rng
         self._clock = clock
         self._records = records
+        self._owed: dict[str, int] = {}  # stock -> quantity sold and not yet bought back
+
+    def _next_trade(self) -> Trade:
+        """A sale, then the purchase of what was sold: whatever the clients' interleaving and
+        however many trades a run makes, no stock falls below its start, so no trade is
+        refused for want of stock (a refusal the invariants would have to explain)."""
+        name = self._rng.choice(STOCK_NAMES)
+        owed = self._owed.pop(name, None)
+        if owed is not None:
+            return Trade(name, "buy", owed)
+        quantity = self._rng.randint(1, MAX_QUANTITY)
+        self._owed[name] = quantity
+        return Trade(name, "sell", quantity)
 
     async def run(self, end: float, drain_deadline: float) -> None:
         """Trade until `end`; the trade pending then is retried until `drain_deadline`."""
         sequence = 0
         while self._clock() < end:
-            trade = Trade(
-                self._rng.choice(STOCK_NAMES),
-                self._rng.choice(("buy", "sell")),
-                self._rng.randint(1, MAX_QUANTITY),
-            )
+            trade = self._next_trade()
             key = f"chaos-{self.number}-{sequence}-{uuid.uuid4().hex[:12]}"
             sequence += 1
             await self.place(key, trade, drain_deadline)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bazaar.chaos import export, invariants, report
+from bazaar.reactor_run import run_on_reactor
 from bazaar.chaos.clients import Records, TradingClient, get_json
 from bazaar.chaos.faults import FaultInjector
 from bazaar.catalog.store import read_stocks
@@ -72,7 +73,7 @@ def main(settings: ChaosSettings, say: Say = print) -> int:
         cluster = ChaosCluster(root)
         cluster.start_all(lambda: _leader_known(cluster.ports[FRONTEND]))  # type: ignore[union-attr]
         say(f"cluster up: front end {cluster.frontend_url}; trading for {settings.duration:g} s")
-        phase = _run_on_reactor(cluster, settings, seed, say)
+        _, phase = run_on_reactor(lambda reactor: _phase(reactor, cluster, settings, seed, say))
         signal.signal(signal.SIGTERM, _terminated)
         if phase is None:
             say("interrupted")
@@ -125,25 +126,6 @@ def _leader_known(port: int) -> bool:
 
 
 # ---- the reactor phase ----------------------------------------------------------------------
-
-
-def _run_on_reactor(cluster: ChaosCluster, settings: ChaosSettings, seed: int, say: Say) -> PhaseResult | None:
-    """Runs the reactor until the phase is over; None when it was stopped by a signal."""
-    from twisted.internet import reactor
-    from twisted.internet.defer import Deferred
-
-    outcome: dict[str, Any] = {}
-
-    def go() -> None:
-        d = Deferred.fromCoroutine(_phase(reactor, cluster, settings, seed, say))
-        d.addCallbacks(lambda r: outcome.setdefault("result", r), lambda f: outcome.setdefault("failure", f))
-        d.addBoth(lambda _: reactor.stop() if reactor.running else None)
-
-    reactor.callWhenRunning(go)
-    reactor.run()
-    if "failure" in outcome:
-        outcome["failure"].raiseException()
-    return outcome.get("result")
 
 
 async def _phase(reactor: Any, cluster: ChaosCluster, settings: ChaosSettings, seed: int, say: Say) -> PhaseResult:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence, TextIO
 
 from bazaar.cluster import ClusterError
+from bazaar.reactor_run import run_on_reactor
 from bazaar.evaluation.files import write_all
 from bazaar.evaluation.progress import Progress
 from bazaar.evaluation.results import RunResult, run_summary
@@ -78,7 +79,7 @@ def main(settings: LoadSettings, say: Callable[[str], None] = print, err: TextIO
         if settings.url is None:
             root = Path(tempfile.mkdtemp(prefix="bazaar-load-"))
             progress.say(f"cluster directory: {root}")
-        finished = _run_on_reactor(lambda reactor: _all_runs(
+        finished, _ = run_on_reactor(lambda reactor: _all_runs(
             reactor, settings, modes, seed, root, clusters, progress, completed))
         signal.signal(signal.SIGTERM, _terminated)
     except Exception:
@@ -168,26 +169,6 @@ def _terminated(signum: int, frame: Any) -> None:
 
 
 # ---- on the reactor ---------------------------------------------------------------------------
-
-
-def _run_on_reactor(work: Callable[[Any], Any]) -> bool:
-    """Run the coroutine `work(reactor)` to its end: True, or False when a signal stopped the
-    reactor first. Its exception, if any, is raised here."""
-    from twisted.internet import reactor
-    from twisted.internet.defer import Deferred
-
-    outcome: dict[str, Any] = {}
-
-    def go() -> None:
-        d = Deferred.fromCoroutine(work(reactor))
-        d.addCallbacks(lambda r: outcome.setdefault("result", r), lambda f: outcome.setdefault("failure", f))
-        d.addBoth(lambda _: reactor.stop() if reactor.running else None)
-
-    reactor.callWhenRunning(go)
-    reactor.run()
-    if "failure" in outcome:
-        outcome["failure"].raiseException()
-    return "result" in outcome
 
 
 async def _all_runs(reactor: Any, settings: LoadSettings, modes: list[str], seed: int, root: Path | None,

@@ -268,3 +268,19 @@ def test_render_says_pass_only_when_every_check_passes():
     lines = render(seed=7, duration=1, clients=1, fault_every=1, records=records, faults=[],
                    failovers=[], converged_after=None, unexpected_exits=[("catalog", 1)], checks=bad)
     assert "--seed 7" in lines[-1] and any(line.startswith("WARNING") for line in lines)
+
+
+def test_a_chaos_client_never_takes_a_stock_below_its_start():
+    import random
+
+    from bazaar.chaos.clients import Records, TradingClient
+
+    client = TradingClient(0, None, None, "http://127.0.0.1:1", random.Random(5), lambda: 0.0, Records())
+    held: dict[str, int] = {}
+    kinds = set()
+    for _ in range(5000):
+        trade = client._next_trade()
+        kinds.add(trade.type)
+        held[trade.name] = held.get(trade.name, 0) + (trade.quantity if trade.type == "sell" else -trade.quantity)
+        assert held[trade.name] >= 0, trade
+    assert kinds == {"buy", "sell"} and len(held) == 10

@@ -122,7 +122,7 @@ def stand_in_reactor_phase(monkeypatch, then):
         completed.append(finished_run())
 
     monkeypatch.setattr(load, "_all_runs", all_runs)
-    monkeypatch.setattr(load, "_run_on_reactor", lambda work: (work(None), then())[1])
+    monkeypatch.setattr(load, "run_on_reactor", lambda work: (work(None), (then(), None))[1])
 
 
 def test_an_interrupted_load_keeps_the_finished_runs(tmp_path, monkeypatch, capsys):
