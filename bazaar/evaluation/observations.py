@@ -172,6 +172,14 @@ def _seconds(value: float) -> str:
     return f"{value:.2f} s"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _were(n: int) -> str:
+    return "was" if n == 1 else "were"
+
+
 def chaos_observations(chaos: ChaosData) -> list[str]:
     faults, leader = len(chaos.faults), sum(1 for f in chaos.faults if f.was_leader)
     kinds = Counter(f.kind for f in chaos.faults)
@@ -184,10 +192,11 @@ def chaos_observations(chaos: ChaosData) -> list[str]:
         # A 4xx is a definite refusal; anything else left the trade in doubt and the client retried it.
         refused = sum(n for outcome, n in failed.items() if outcome[:1] == "4")
         retried = sum(failed.values()) - refused
-        after = [f"{retried} left the trade in doubt and were retried under the same Idempotency-Key"] if retried else []
-        after += [f"{refused} were definite refusals (4xx)"] if refused else []
-        out = [f"{head} the clients saw {sum(failed.values())} errors in {total} POST /orders attempts: {listed}; "
-               + " and ".join(after) + "."]
+        after = [f"{_count(retried, 'answer')} left the trade in doubt and {_were(retried)} retried under the "
+                 "same Idempotency-Key"] if retried else []
+        after += [f"{_count(refused, 'answer')} {_were(refused)} definite refusals (4xx)"] if refused else []
+        out = [f"{head} the clients saw {_count(sum(failed.values()), 'error')} in {total} POST /orders attempts: "
+               f"{listed}; " + " and ".join(after) + "."]
     else:
         out = [f"{head} the clients saw no error in {total} POST /orders attempts."]
     measured = [f for f in chaos.failovers if f is not None]

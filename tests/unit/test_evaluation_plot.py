@@ -4,6 +4,7 @@ errors, and an evaluation page whose sentences follow the data."""
 import sys
 
 import pytest
+from pathlib import Path
 
 from bazaar.cli import main
 from bazaar.evaluation import document, inputs, observations
@@ -134,11 +135,25 @@ def test_flat_lookups_and_hit_rate_are_within_noise(tmp_path):
             "the hit rate stayed about the same (90% to 89%).") in text
 
 
+def test_one_error_is_counted_in_the_singular():
+    from bazaar.evaluation.inputs import ChaosData
+    from bazaar.evaluation.observations import chaos_observations
+
+    def attempt(outcome):
+        return type("Attempt", (), {"outcome": outcome, "ok": outcome == "ok"})()
+
+    chaos = ChaosData(directory=Path("."), duration=10, seed=1, faults=[], failovers=[], invariants=[],
+                      attempts=[attempt("ok"), attempt("503 busy")], extra={})
+    assert chaos_observations(chaos)[0] == (
+        "With no fault injected the clients saw 1 error in 2 POST /orders attempts: 1 '503 busy'; "
+        "1 answer left the trade in doubt and was retried under the same Idempotency-Key.")
+
+
 def test_the_chaos_sentences_count_errors_and_the_worst_failover(tmp_path):
     text = page(tmp_path)
     assert ("During 3 faults (1 kill, 2 stop; 2 of them of the leader) the clients saw 4 errors in 200 "
             "POST /orders attempts: 2 'connection error', 1 '503 no catalog', 1 'timeout'; "
-            "4 left the trade in doubt and were retried under the same Idempotency-Key.") in text
+            "4 answers left the trade in doubt and were retried under the same Idempotency-Key.") in text
     assert "the worst failover was 1.60 s." in text
     assert "All replica logs ended identical: yes (invariant I5)." in text
     assert "Every invariant held (I1, I2, I3, I4, I5, I6)." in text
