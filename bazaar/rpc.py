@@ -30,6 +30,11 @@ log = Logger()
 
 HOLD_SECONDS = 60.0  # a channel's hold stream is renewed this often (every call has a deadline)
 HOLD_RENEW_DELAY = 0.1
+# A name no server ever sets. grpcio-health's set() (and enter_graceful_shutdown) sends to every
+# watcher of the name while holding its lock, blocking until the stream takes the message; a
+# watcher whose process is gone then deadlocks the server's shutdown on the reactor thread. A
+# hold on a name that is never set is never sent to.
+HOLD_SERVICE = "bazaar.ChannelHold"
 
 
 class GrpcServerService(Service):
@@ -99,7 +104,8 @@ class Channels(Service):
     thread per channel that polls its calls, and ends it whenever no call is open; a peer
     called one RPC at a time (a follower link, a batch to the catalog) would cost a new
     thread, started on the reactor thread, for nearly every call. The hold keeps that thread
-    alive. The server answers a Watch without tying up a handler thread.
+    alive. The server answers a Watch without tying up a handler thread, and never writes to
+    this one again (HOLD_SERVICE).
     """
 
     def __init__(self, reactor: Any = None) -> None:
@@ -121,7 +127,7 @@ class Channels(Service):
         if not self.running or self._channels.get(key) is not channel:
             return
         watch = health_pb2_grpc.HealthStub(channel).Watch(
-            health_pb2.HealthCheckRequest(service=""), timeout=HOLD_SECONDS, wait_for_ready=True
+            health_pb2.HealthCheckRequest(service=HOLD_SERVICE), timeout=HOLD_SECONDS, wait_for_ready=True
         )
         self._holds[key] = watch
         reactor = self._reactor or _global_reactor()

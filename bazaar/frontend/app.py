@@ -14,6 +14,7 @@ from typing import Any
 
 from klein import Klein
 from klein.resource import KleinResource
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
@@ -84,6 +85,11 @@ def json_response(request: IRequest, code: int, body: dict[str, Any]) -> bytes:
     request.setResponseCode(code)
     request.setHeader(b"Content-Type", b"application/json")
     return json.dumps(body).encode("utf-8")
+
+
+def _stock_response(request: IRequest, stock: StockInfo) -> bytes:
+    data = {"name": stock.name, "price": round(stock.price, 2), "quantity": stock.quantity}
+    return json_response(request, 200, {"data": data})
 
 
 def error_response(request: IRequest, error: BaseException) -> bytes:
@@ -200,10 +206,16 @@ class FrontEnd:
         return error_response(request, failure.value)
 
     @app.route("/stocks/<name>", methods=["GET"])
-    async def get_stock(self, request: IRequest, name: str) -> bytes:
-        stock = await self._stock(name)
-        data = {"name": stock.name, "price": round(stock.price, 2), "quantity": stock.quantity}
-        return json_response(request, 200, {"data": data})
+    def get_stock(self, request: IRequest, name: str) -> bytes | Deferred:
+        # A cache hit is answered synchronously: no coroutine and no Deferred, on the one path
+        # that has to keep up with a bare route.
+        cached = self.cache.get(name) if self.cache is not None and _usable_name(name) else None
+        if cached is not None:
+            return _stock_response(request, cached)
+        return Deferred.fromCoroutine(self._get_uncached_stock(request, name))
+
+    async def _get_uncached_stock(self, request: IRequest, name: str) -> bytes:
+        return _stock_response(request, await self._stock(name))
 
     @app.route("/orders", methods=["POST"])
     async def place_order(self, request: IRequest) -> bytes:
@@ -292,14 +304,13 @@ class FrontEnd:
         return await self.get_leader(request)
 
     async def _stock(self, name: str) -> StockInfo:
+        """The stock from the catalog, after get_stock missed in the cache (if there is one),
+        filling the cache with it."""
         if not _usable_name(name):
             raise stock_not_found()
         cache = self.cache
         if cache is None:
             return await self._look_up(name)
-        cached = cache.get(name)
-        if cached is not None:
-            return cached
         token = cache.begin_fill(name)
         try:
             stock = await self._look_up(name)

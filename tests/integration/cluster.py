@@ -130,17 +130,21 @@ class Cluster:
         path = self.root / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def stop_all(self) -> None:
+    def stop_all(self) -> list[str]:
+        """SIGTERM to every process, SIGKILL to any still there 10 s later; the names killed."""
         for process in self.processes.values():
             if process.poll() is None:
                 process.send_signal(signal.SIGCONT)
                 process.terminate()
-        for process in self.processes.values():
+        killed = []
+        for name, process in self.processes.items():
             try:
                 process.wait(10)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+                killed.append(name)
+        return killed
 
     def leader_id(self) -> int:
         address = self.get("/leader").json["data"]["leader"]

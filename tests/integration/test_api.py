@@ -108,3 +108,10 @@ def test_the_cache_report_follows_real_lookups_and_trades(cluster: Cluster) -> N
     kinds = [(e["kind"], e["name"]) for e in report["events"]]
     assert kinds[:2] == [("insert", "amazon"), ("invalidate", "amazon")]
     assert all(e["time"] > 1e9 for e in report["events"])  # wall-clock seconds
+
+
+def test_every_process_stops_on_sigterm_after_trading(cluster: Cluster) -> None:
+    # Peers hold gRPC streams open to each other; none of them may keep a server from stopping.
+    assert cluster.post_order("ford", 1, "buy").status == 200
+    assert cluster.get("/stocks/ford").status == 200
+    assert cluster.stop_all() == []
