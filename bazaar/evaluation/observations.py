@@ -180,6 +180,26 @@ def _were(n: int) -> str:
     return "was" if n == 1 else "were"
 
 
+ERROR_MARGIN = 1.0  # seconds after a process is back during which an error is still its fault's
+
+
+def _errors_by_fault(chaos: ChaosData) -> str:
+    """Which fault each error came during: sent between its start and shortly after it ended."""
+    during: Counter[str] = Counter()
+    for attempt in (a for a in chaos.attempts if not a.ok):
+        fault = next((f for f in chaos.faults if f.at <= attempt.sent <= f.back + ERROR_MARGIN), None)
+        if fault is None:
+            during["no fault"] += 1
+        else:
+            role = "the leader" if fault.was_leader else "not the leader"
+            during[f"the {fault.kind} of {fault.target} ({role}) at {fault.at:.1f} s"] += 1
+    parts = [f"{n} during {what}" if what != "no fault" else f"{n} with no fault under way"
+             for what, n in during.most_common()]
+    in_leader_faults = sum(n for what, n in during.items() if "(the leader)" in what)
+    return (f"Of these errors, {', '.join(parts)}; {in_leader_faults} came during a fault of the leader "
+            f"(counting up to {ERROR_MARGIN:g} s after the process was back).")
+
+
 def chaos_observations(chaos: ChaosData) -> list[str]:
     faults, leader = len(chaos.faults), sum(1 for f in chaos.faults if f.was_leader)
     kinds = Counter(f.kind for f in chaos.faults)
@@ -197,6 +217,7 @@ def chaos_observations(chaos: ChaosData) -> list[str]:
         after += [f"{_count(refused, 'answer')} {_were(refused)} definite refusals (4xx)"] if refused else []
         out = [f"{head} the clients saw {_count(sum(failed.values()), 'error')} in {total} POST /orders attempts: "
                f"{listed}; " + " and ".join(after) + "."]
+        out.append(_errors_by_fault(chaos))
     else:
         out = [f"{head} the clients saw no error in {total} POST /orders attempts."]
     measured = [f for f in chaos.failovers if f is not None]

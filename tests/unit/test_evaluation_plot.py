@@ -149,6 +149,25 @@ def test_one_error_is_counted_in_the_singular():
         "1 answer left the trade in doubt and was retried under the same Idempotency-Key.")
 
 
+def test_each_error_is_put_down_to_the_fault_it_came_during():
+    from bazaar.evaluation.inputs import ChaosData, Fault
+    from bazaar.evaluation.observations import chaos_observations
+
+    def attempt(sent, outcome):
+        return type("Attempt", (), {"outcome": outcome, "ok": outcome == "ok", "sent": sent})()
+
+    faults = [Fault(at=5.0, kind="kill", target="catalog", was_leader=False, pause=0.5, back=5.6),
+              Fault(at=10.0, kind="stop", target="order-3", was_leader=True, pause=0.6, back=10.7)]
+    attempts = [attempt(1.0, "ok"), attempt(5.2, "503 busy"), attempt(6.4, "503 busy"),
+                attempt(10.1, "timeout"), attempt(20.0, "503 busy")]
+    chaos = ChaosData(directory=Path("."), duration=30, seed=1, faults=faults, failovers=[0.7],
+                      invariants=[], attempts=attempts, extra={})
+    assert chaos_observations(chaos)[1] == (
+        "Of these errors, 2 during the kill of catalog (not the leader) at 5.0 s, 1 during the stop of "
+        "order-3 (the leader) at 10.0 s, 1 with no fault under way; 1 came during a fault of the leader "
+        "(counting up to 1 s after the process was back).")
+
+
 def test_the_chaos_sentences_count_errors_and_the_worst_failover(tmp_path):
     text = page(tmp_path)
     assert ("During 3 faults (1 kill, 2 stop; 2 of them of the leader) the clients saw 4 errors in 200 "
