@@ -7,15 +7,18 @@ makes (the trades of one incoming batch) leave together; otherwise they queue, a
 queued leaves together when a batch returns. Idle, that is one RPC per call; under load
 batches grow by themselves and the per-call overhead is shared.
 
-Items are independent: each has its own Deferred, and cancelling one (its client went away)
-drops it from the queue or ignores its answer, never the batch it travels in.
+Items are independent: each has its own Deferred and deadline. An item still queued at its
+deadline fails with TimeoutError and is never sent. A batch's call gets the earliest deadline
+of the items in it, so once an item is sent its answer is as bounded as a call of its own
+would be. Cancelling one item (its client went away) drops it from the queue or ignores its
+answer, never the batch it travels in.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Generic, Sequence, TypeVar
 
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, TimeoutError, maybeDeferred
 from twisted.python.failure import Failure
 
 Item = TypeVar("Item")
@@ -26,61 +29,92 @@ class BatchSizeMismatch(Exception):
     """The peer answered a batch with a different number of results than it was sent."""
 
 
+class _Entry:
+    __slots__ = ("item", "deferred", "deadline", "expiry", "queued")
+
+    def __init__(self, item: Any, deadline: float) -> None:
+        self.item = item
+        self.deadline = deadline
+        self.deferred: Deferred = Deferred(canceller=self._cancelled)
+        self.expiry: Any = None
+        self.queued = True
+
+    def _cancelled(self, _: Deferred) -> None:
+        self.leave_queue()
+
+    def leave_queue(self) -> None:
+        self.queued = False
+        if self.expiry is not None and self.expiry.active():
+            self.expiry.cancel()
+        self.expiry = None
+
+
 class Batcher(Generic[Item, Result]):
-    """`send(items)` returns (a Deferred of) one result per item, in order."""
+    """`send(items, timeout)` returns (a Deferred of) one result per item, in order; `timeout`
+    is the seconds left before the earliest deadline among them."""
 
     def __init__(
         self,
-        send: Callable[[list[Item]], "Deferred[Sequence[Result]] | Sequence[Result]"],
+        send: Callable[[list[Item], float], "Deferred[Sequence[Result]] | Sequence[Result]"],
+        reactor: Any,
         max_in_flight: int = 2,
         max_batch: int = 512,
-        reactor: Any = None,
+        end_of_turn: bool = True,
     ) -> None:
-        """Without a reactor, a call goes out as soon as a batch may (for tests)."""
+        """`end_of_turn=False` sends as soon as a batch may, without waiting for the reactor's
+        turn to end (for tests that do not run one)."""
         if max_in_flight < 1 or max_batch < 1:
             raise ValueError("max_in_flight and max_batch must be at least 1")
         self._send = send
+        self._reactor = reactor
         self._max_in_flight = max_in_flight
         self._max_batch = max_batch
-        self._queue: list[tuple[Item, Deferred]] = []
+        self._end_of_turn = end_of_turn
+        self._queue: list[_Entry] = []  # may hold entries that left it; skipped when sending
         self._in_flight = 0
-        self._reactor = reactor
         self._dispatch_call: Any = None
         self.batches_sent = 0
 
-    def submit(self, item: Item) -> Deferred:
-        """Fires with the item's result, or fails with whatever failed its batch."""
-        entry: tuple[Item, Deferred] | None = None
-
-        def cancel(_: Deferred) -> None:
-            if entry in self._queue:
-                self._queue.remove(entry)
-
-        d: Deferred = Deferred(canceller=cancel)
-        entry = (item, d)
+    def submit(self, item: Item, timeout: float) -> Deferred:
+        """Fires with the item's result, or fails with whatever failed its batch, or with
+        TimeoutError if it could not be sent within `timeout` seconds."""
+        entry = _Entry(item, self._reactor.seconds() + timeout)
+        entry.expiry = self._reactor.callLater(timeout, self._expire, entry)
         self._queue.append(entry)
-        if self._reactor is None:
+        if not self._end_of_turn:
             self._dispatch()
         elif self._dispatch_call is None and self._in_flight < self._max_in_flight:
             self._dispatch_call = self._reactor.callLater(0, self._dispatch)
-        return d
+        return entry.deferred
 
     @property
     def queued(self) -> int:
-        return len(self._queue)
+        return sum(1 for entry in self._queue if entry.queued)
+
+    def _expire(self, entry: _Entry) -> None:
+        entry.expiry = None
+        if entry.queued:
+            entry.leave_queue()
+            entry.deferred.errback(TimeoutError("not sent within its deadline"))
 
     def _dispatch(self) -> None:
         if self._dispatch_call is not None:
             if self._dispatch_call.active():
                 self._dispatch_call.cancel()
             self._dispatch_call = None
-        while self._queue and self._in_flight < self._max_in_flight:
+        while self._in_flight < self._max_in_flight:
+            self._queue = [entry for entry in self._queue if entry.queued]
+            if not self._queue:
+                return
             batch = self._queue[: self._max_batch]
             del self._queue[: self._max_batch]
+            for entry in batch:
+                entry.leave_queue()
             self._in_flight += 1
             self.batches_sent += 1
-            sent = maybeDeferred(self._send, [item for item, _ in batch])
-            sent.addBoth(self._answered, [d for _, d in batch])
+            timeout = max(0.0, min(entry.deadline for entry in batch) - self._reactor.seconds())
+            sent = maybeDeferred(self._send, [entry.item for entry in batch], timeout)
+            sent.addBoth(self._answered, [entry.deferred for entry in batch])
 
     def _answered(self, results: Any, waiting: list[Deferred]) -> None:
         self._in_flight -= 1

@@ -118,7 +118,7 @@ class ReplicaClient(_Peer):
         self.id = replica_id
         self._health_stub: Any = None
         # Concurrent trades share RPCs: the per-call cost of gRPC in Python is what limits them.
-        self._orders: Batcher[Any, Any] = Batcher(self._send_orders, reactor=reactor)
+        self._orders: Batcher[Any, Any] = Batcher(self._send_orders, reactor)
 
     def request(self, name: str, quantity: int, trade_type: int, key: str = "") -> Deferred:
         """Fires with a PlacedOrder; fails with NotLeader if this replica does not lead.
@@ -133,14 +133,12 @@ class ReplicaClient(_Peer):
             name=name, quantity=quantity, type=trade_type, idempotency_key=key
         )
         # The deadline covers the wait for a batch to leave as well as the batch's call.
-        d = self._orders.submit(request).addTimeout(self._timeouts.rpc, self._reactor)
+        d = self._orders.submit(request, self._timeouts.rpc)
         return d.addErrback(_as_peer_unavailable(str(self.address))).addCallback(convert)
 
-    def _send_orders(self, requests: list[order_pb2.PlaceOrderRequest]) -> Deferred:
+    def _send_orders(self, requests: list[order_pb2.PlaceOrderRequest], timeout: float) -> Deferred:
         batch = order_pb2.RequestBatchRequest(orders=requests)
-        return self._call("RequestBatch", batch, self._timeouts.rpc).addCallback(
-            lambda response: list(response.results)
-        )
+        return self._call("RequestBatch", batch, timeout).addCallback(lambda response: list(response.results))
 
     def lookup(self, number: int) -> Deferred:
         """Fires with the committed Order numbered `number`, or None."""

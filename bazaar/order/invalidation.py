@@ -15,7 +15,7 @@ from typing import Any, Callable
 from urllib.parse import quote
 
 import treq
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import Logger
 from twisted.web.client import HTTPConnectionPool
 
@@ -60,7 +60,8 @@ class CacheInvalidator:
         del self._waiting[name]
         self._pushing = True
         self.pushes += 1
-        d = self._get(self._base + quote(name, safe=""), timeout=self._timeout, pool=self._pool)
+        # maybeDeferred: a get that raises must not leave _pushing set, which would stop all pushes.
+        d = maybeDeferred(self._get, self._base + quote(name, safe=""), timeout=self._timeout, pool=self._pool)
         d.addCallback(treq.content)
         d.addErrback(lambda f: log.debug("cache invalidation of {name} failed: {error}",
                                          name=name, error=f.getErrorMessage()))

@@ -118,7 +118,7 @@ class Replica:
         # Internal hops get part of the front end's deadline, so a slow peer fails the
         # request before the front end gives up on the whole call.
         self._peer_timeout = config.timeouts.rpc / 2
-        self._catalog_trades: Batcher[Any, Any] = Batcher(self._send_trades, reactor=reactor)
+        self._catalog_trades: Batcher[Any, Any] = Batcher(self._send_trades, reactor)
         self._kick_call: Any = None
 
     # -- leader: trades -------------------------------------------------------------------
@@ -190,7 +190,7 @@ class Replica:
         )
         try:
             # The deadline covers the wait for a batch to leave as well as the batch's call.
-            traded = await self._catalog_trades.submit(request).addTimeout(self._peer_timeout, self.reactor)
+            traded = await self._catalog_trades.submit(request, self._peer_timeout)
         except Exception as e:
             if not is_peer_failure(e):
                 raise
@@ -213,10 +213,10 @@ class Replica:
         self._invalidate(name)
         return order_pb2.REQUEST_STATUS_OK, entry.number
 
-    def _send_trades(self, requests: list[Any]) -> Deferred:
+    def _send_trades(self, requests: list[Any], timeout: float) -> Deferred:
         stub = catalog_pb2_grpc.CatalogServiceStub(self._channels.get(self.config.catalog))
         batch = catalog_pb2.TradeBatchRequest(trades=requests)
-        d = call(self.reactor, stub.TradeBatch, batch, self._peer_timeout, wait_for_ready=True)
+        d = call(self.reactor, stub.TradeBatch, batch, timeout, wait_for_ready=True)
         return d.addCallback(lambda response: list(response.results))
 
     async def _commit(self, number: int) -> bool:

@@ -23,6 +23,8 @@ from bazaar.v1 import order_pb2, order_pb2_grpc
 log = Logger()
 
 SYNC_BATCH = 2000
+# A batch of orders is answered this long before the caller's deadline, so the answer arrives.
+ANSWER_MARGIN = 0.1
 
 
 class OrderServicer(order_pb2_grpc.OrderServiceServicer):
@@ -45,22 +47,49 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         return order_pb2.PlaceOrderResponse(status=status, transaction_number=max(number, 0))
 
     def RequestBatch(self, request: order_pb2.RequestBatchRequest, context: Any) -> order_pb2.RequestBatchResponse:
-        placed = self._in_reactor(context, self._place_all, list(request.orders))
+        # The batch is answered within the caller's deadline even if one order is slow: that
+        # one is answered UNAVAILABLE (it may still commit; a retry under its key finds it),
+        # and the others, committed, are not lost to a failed call.
+        budget = max(0.0, remaining(context, self._timeout) - ANSWER_MARGIN)
+        placed = self._in_reactor(context, self._place_all, list(request.orders), budget)
         return order_pb2.RequestBatchResponse(results=[
             order_pb2.PlaceOrderResponse(status=status, transaction_number=max(number, 0))
             for status, number in placed
         ])
 
-    def _place_all(self, orders: list[order_pb2.PlaceOrderRequest]) -> Deferred:
+    def _place_all(self, orders: list[order_pb2.PlaceOrderRequest], budget: float) -> Deferred:
         """Each order as Request would handle it, all at once: they share the catalog's
         batches, the group commit and the propagation."""
         placing = [
-            Deferred.fromCoroutine(
-                self._replica.place_order(o.name, o.quantity, o.type, o.idempotency_key)
-            ).addErrback(_unavailable, o.name)
+            self._answer_within(
+                Deferred.fromCoroutine(
+                    self._replica.place_order(o.name, o.quantity, o.type, o.idempotency_key)
+                ).addErrback(_unavailable, o.name),
+                budget,
+            )
             for o in orders
         ]
         return gatherResults(placing)
+
+    def _answer_within(self, placing: Deferred, budget: float) -> Deferred:
+        """`placing`'s answer, or UNAVAILABLE once `budget` has passed. Not a cancellation:
+        the order carries on, as a trade whose caller gave up does."""
+        answer: Deferred = Deferred()
+
+        def give_up() -> None:
+            if not answer.called:
+                answer.callback((order_pb2.REQUEST_STATUS_UNAVAILABLE, -1))
+
+        timer = self._replica.reactor.callLater(budget, give_up)
+
+        def placed(result: Any) -> None:
+            if timer.active():
+                timer.cancel()
+            if not answer.called:
+                answer.callback(result)
+
+        placing.addCallback(placed)
+        return answer
 
     def Lookup(self, request: order_pb2.LookupOrderRequest, context: Any) -> order_pb2.LookupOrderResponse:
         try:

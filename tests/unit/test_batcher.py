@@ -1,27 +1,35 @@
-"""The batcher: a lone call goes at once; calls made while batches are out share the next one."""
+"""The batcher: a lone call goes at once; calls made while batches are out share the next one;
+each call keeps its own deadline."""
 
 from __future__ import annotations
 
 import pytest
-from twisted.internet.defer import CancelledError, Deferred, succeed
+from twisted.internet.defer import CancelledError, Deferred, TimeoutError, succeed
+from twisted.internet.task import Clock
 
 from bazaar.batcher import Batcher, BatchSizeMismatch
 
 
 class Peer:
-    """Records each batch sent and lets the test answer it."""
+    """Records each batch sent (with the call's timeout) and lets the test answer it."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[list, Deferred]] = []
+        self.timeouts: list[float] = []
 
-    def send(self, items: list) -> Deferred:
+    def send(self, items: list, timeout: float) -> Deferred:
         d: Deferred = Deferred()
         self.sent.append((items, d))
+        self.timeouts.append(timeout)
         return d
 
     def answer(self, index: int, results=None) -> None:
         items, d = self.sent[index]
         d.callback([f"done {i}" for i in items] if results is None else results)
+
+    @property
+    def batches(self) -> list[list]:
+        return [items for items, _ in self.sent]
 
 
 def outcome(d: Deferred):
@@ -31,11 +39,16 @@ def outcome(d: Deferred):
     return box[0]
 
 
+def batcher_for(peer: Peer, **kwargs) -> tuple[Clock, Batcher]:
+    clock = Clock()
+    return clock, Batcher(peer.send, clock, end_of_turn=False, **kwargs)
+
+
 def test_an_idle_batcher_sends_each_call_at_once():
     peer = Peer()
-    batcher = Batcher(peer.send, max_in_flight=2)
-    a, b = batcher.submit("a"), batcher.submit("b")
-    assert [items for items, _ in peer.sent] == [["a"], ["b"]]
+    _, batcher = batcher_for(peer, max_in_flight=2)
+    a, b = batcher.submit("a", 2.0), batcher.submit("b", 2.0)
+    assert peer.batches == [["a"], ["b"]]
     peer.answer(1)
     peer.answer(0)
     assert (outcome(a), outcome(b)) == ("done a", "done b")
@@ -43,13 +56,13 @@ def test_an_idle_batcher_sends_each_call_at_once():
 
 def test_calls_made_while_busy_leave_together_in_order():
     peer = Peer()
-    batcher = Batcher(peer.send, max_in_flight=1)
-    first = batcher.submit(1)
-    later = [batcher.submit(i) for i in (2, 3, 4)]
+    _, batcher = batcher_for(peer, max_in_flight=1)
+    first = batcher.submit(1, 2.0)
+    later = [batcher.submit(i, 2.0) for i in (2, 3, 4)]
     assert len(peer.sent) == 1 and batcher.queued == 3
     peer.answer(0)
     assert outcome(first) == "done 1"
-    assert peer.sent[1][0] == [2, 3, 4]
+    assert peer.batches[1] == [2, 3, 4]
     peer.answer(1)
     assert [outcome(d) for d in later] == ["done 2", "done 3", "done 4"]
     assert batcher.batches_sent == 2
@@ -57,81 +70,124 @@ def test_calls_made_while_busy_leave_together_in_order():
 
 def test_batches_never_exceed_the_limit():
     peer = Peer()
-    batcher = Batcher(peer.send, max_in_flight=1, max_batch=2)
-    batcher.submit(0)
-    for i in range(1, 6):
-        batcher.submit(i)
+    _, batcher = batcher_for(peer, max_in_flight=1, max_batch=2)
+    for i in range(6):
+        batcher.submit(i, 2.0)
+    for index in range(3):
+        peer.answer(index)
+    assert peer.batches == [[0], [1, 2], [3, 4], [5]]
+
+
+def test_a_batch_call_gets_the_earliest_deadline_of_its_items():
+    peer = Peer()
+    clock, batcher = batcher_for(peer, max_in_flight=1)
+    batcher.submit("first", 2.0)
+    batcher.submit("patient", 5.0)
+    clock.advance(0.5)
+    batcher.submit("hurried", 1.0)  # due at 1.5, before "patient" (5.0)
+    clock.advance(0.25)
     peer.answer(0)
+    assert peer.batches[1] == ["patient", "hurried"]
+    assert peer.timeouts == [2.0, pytest.approx(0.75)]
+
+
+def test_a_call_still_queued_at_its_deadline_times_out_and_is_never_sent():
+    peer = Peer()
+    clock, batcher = batcher_for(peer, max_in_flight=1)
+    batcher.submit("stuck", 10.0)
+    late = batcher.submit("late", 1.0)
+    kept = batcher.submit("kept", 10.0)
+    clock.advance(1.0)
+    assert outcome(late).check(TimeoutError)
+    assert batcher.queued == 1
+    peer.answer(0)
+    assert peer.batches[1] == ["kept"]
     peer.answer(1)
-    peer.answer(2)
-    assert [items for items, _ in peer.sent] == [[0], [1, 2], [3, 4], [5]]
+    assert outcome(kept) == "done kept"
+
+
+def test_a_sent_call_is_bounded_by_its_batch_not_by_a_timer_of_its_own():
+    # Once sent, the item's fate is its call's: the batch's deadline is no later than its own.
+    peer = Peer()
+    clock, batcher = batcher_for(peer)
+    d = batcher.submit("a", 1.0)
+    clock.advance(5.0)
+    assert not d.called
+    peer.sent[0][1].errback(TimeoutError("deadline exceeded"))
+    assert outcome(d).check(TimeoutError)
 
 
 def test_a_failed_batch_fails_each_of_its_calls_and_the_next_batch_still_goes():
     peer = Peer()
-    batcher = Batcher(peer.send, max_in_flight=1)
-    first = batcher.submit("a")
-    queued = batcher.submit("b")
+    _, batcher = batcher_for(peer, max_in_flight=1)
+    first = batcher.submit("a", 2.0)
+    queued = batcher.submit("b", 2.0)
     peer.sent[0][1].errback(ConnectionError("peer gone"))
     assert outcome(first).check(ConnectionError)
-    assert peer.sent[1][0] == ["b"]
+    assert peer.batches[1] == ["b"]
     peer.answer(1)
     assert outcome(queued) == "done b"
 
 
 def test_a_wrong_number_of_results_fails_the_batch():
     peer = Peer()
-    batcher = Batcher(peer.send)
-    d = batcher.submit("a")
+    _, batcher = batcher_for(peer)
+    d = batcher.submit("a", 2.0)
     peer.answer(0, results=["x", "y"])
     assert outcome(d).check(BatchSizeMismatch)
 
 
 def test_a_cancelled_queued_call_is_never_sent():
     peer = Peer()
-    batcher = Batcher(peer.send, max_in_flight=1)
-    batcher.submit("a")
-    gone = batcher.submit("b")
-    kept = batcher.submit("c")
+    _, batcher = batcher_for(peer, max_in_flight=1)
+    batcher.submit("a", 2.0)
+    gone = batcher.submit("b", 2.0)
+    kept = batcher.submit("c", 2.0)
     gone.cancel()
     assert outcome(gone).check(CancelledError)
+    assert batcher.queued == 1
     peer.answer(0)
-    assert peer.sent[1][0] == ["c"]
+    assert peer.batches[1] == ["c"]
     peer.answer(1)
     assert outcome(kept) == "done c"
 
 
 def test_a_call_cancelled_in_flight_is_ignored_when_its_batch_returns():
     peer = Peer()
-    batcher = Batcher(peer.send, max_in_flight=1)
-    d = batcher.submit("a")
+    _, batcher = batcher_for(peer, max_in_flight=1)
+    d = batcher.submit("a", 2.0)
+    queued = batcher.submit("b", 2.0)
     d.cancel()
-    peer.answer(0)  # no AlreadyCalledError
+    peer.answer(0)
     assert outcome(d).check(CancelledError)
+    assert outcome(peer.sent[0][1]) is None  # answering it raised nothing (no AlreadyCalledError)
+    assert peer.batches[1] == ["b"]  # and the queue moved on
+    peer.answer(1)
+    assert outcome(queued) == "done b"
 
 
 def test_a_peer_answering_at_once_drains_the_queue():
-    batcher = Batcher(lambda items: succeed([i * 2 for i in items]), max_in_flight=1)
-    assert [outcome(batcher.submit(i)) for i in range(5)] == [0, 2, 4, 6, 8]
+    clock = Clock()
+    batcher = Batcher(lambda items, timeout: succeed([i * 2 for i in items]), clock, max_in_flight=1,
+                      end_of_turn=False)
+    assert [outcome(batcher.submit(i, 2.0)) for i in range(5)] == [0, 2, 4, 6, 8]
 
 
 def test_limits_must_be_positive():
     with pytest.raises(ValueError):
-        Batcher(lambda items: succeed(items), max_in_flight=0)
+        Batcher(lambda items, timeout: succeed(items), Clock(), max_in_flight=0)
 
 
-def test_with_a_reactor_the_calls_of_one_turn_leave_together():
-    from twisted.internet.task import Clock
-
+def test_at_the_end_of_a_turn_the_calls_of_that_turn_leave_together():
     clock, peer = Clock(), Peer()
-    batcher = Batcher(peer.send, max_in_flight=2, reactor=clock)
-    ds = [batcher.submit(i) for i in range(3)]
+    batcher = Batcher(peer.send, clock, max_in_flight=2)
+    ds = [batcher.submit(i, 2.0) for i in range(3)]
     assert peer.sent == []
     clock.advance(0)
-    assert [items for items, _ in peer.sent] == [[0, 1, 2]]
-    later = batcher.submit(3)
+    assert peer.batches == [[0, 1, 2]]
+    later = batcher.submit(3, 2.0)
     clock.advance(0)
-    assert [items for items, _ in peer.sent] == [[0, 1, 2], [3]]
+    assert peer.batches == [[0, 1, 2], [3]]
     peer.answer(0)
     peer.answer(1)
     assert [outcome(d) for d in [*ds, later]] == ["done 0", "done 1", "done 2", "done 3"]

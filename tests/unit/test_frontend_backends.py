@@ -138,7 +138,7 @@ def replica(channels):
     client = ReplicaClient(ImmediateReactor(), channels, 3, REPLICA, TIMEOUTS)
     # Calls leave as they are made, not at the end of the reactor's turn: one RPC per call
     # unless batches are in flight (test_trades_of_one_turn_share_one_call covers the turn).
-    client._orders._reactor = None
+    client._orders._end_of_turn = False
     return client
 
 
@@ -267,6 +267,10 @@ def test_a_trade_that_waits_too_long_for_its_batch_times_out_as_peer_failure(cha
     replica._reactor.advance(TIMEOUTS.rpc)
     assert outcome(d).check(PeerUnavailable)
     assert channels.calls[-1][2] == TIMEOUTS.rpc and len(channels.calls) == 2  # never sent
+    # The two that were sent are bounded by their calls' deadline, which gRPC enforces.
+    assert not any(f.called for f in in_flight)
+    for call in channels.calls:
+        call[3].fail(RpcError(grpc.StatusCode.DEADLINE_EXCEEDED))
     assert all(outcome(f).check(PeerUnavailable) for f in in_flight)
 
 

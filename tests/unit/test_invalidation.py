@@ -75,3 +75,20 @@ def test_closing_drops_what_waits(tmp_path, monkeypatch):
     push.close()
     clock.advance(1)
     assert front.names == ["tesla"]
+
+
+def test_a_push_that_raises_does_not_stop_the_pushes_after_it(tmp_path, monkeypatch):
+    clock, front, push = invalidator(tmp_path, monkeypatch)
+    calls = []
+
+    def get(url, **kwargs):
+        calls.append(url.rsplit("/", 1)[1])
+        if len(calls) == 1:
+            raise ValueError("bad URL")
+        return front.get(url, **kwargs)
+
+    push._get = get
+    push("tesla")
+    push("ford")
+    clock.advance(PUSH_SPACING)
+    assert calls == ["tesla", "ford"]
