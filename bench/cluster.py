@@ -15,7 +15,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bazaar.chaos.processes import FRONTEND, ChaosCluster, free_ports, listening, replica_name, wait_for
-from bazaar.cluster import ClusterError
+from bazaar.tools.cluster import ClusterError
 from bazaar.config import load_config
 from bazaar.frontend.backends import ORDER_SERVICE_NAME
 from bazaar.order.store import OrderStore

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from bazaar.cluster import ClusterError
+from bazaar.tools.cluster import ClusterError
 from bench import phases, report, table
 from bench.load import Loader, LoadError
 from bench.result import Results, Settings

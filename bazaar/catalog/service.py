@@ -10,9 +10,9 @@ from twisted.application.service import MultiService
 from bazaar.catalog.servicer import CatalogServicer
 from bazaar.catalog.store import CatalogStore
 from bazaar.config import Config
-from bazaar.grpc_bridge import ReactorHop
-from bazaar.group_commit import GroupCommitter
-from bazaar.rpc import GrpcServerService
+from bazaar.rpc.bridge import ReactorHop
+from bazaar.reactor.group_commit import GroupCommitter
+from bazaar.rpc.services import GrpcServerService
 from bazaar.v1 import catalog_pb2, catalog_pb2_grpc
 
 SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name

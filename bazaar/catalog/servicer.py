@@ -11,10 +11,10 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from bazaar.catalog.store import CatalogStore, Fence, Refusal, Trade
-from bazaar.convert import trade_type_from_proto, trade_type_to_proto
+from bazaar.rpc.convert import trade_type_from_proto, trade_type_to_proto
 from bazaar.core.stock import TradeCheck
-from bazaar.grpc_bridge import ReactorHop, ReactorUnavailable, remaining
-from bazaar.group_commit import GroupCommitter
+from bazaar.rpc.bridge import ReactorHop, ReactorUnavailable, remaining
+from bazaar.reactor.group_commit import GroupCommitter
 from bazaar.v1 import catalog_pb2, catalog_pb2_grpc
 
 log = Logger()

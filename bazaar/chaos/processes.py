@@ -15,7 +15,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any, Callable
 
-from bazaar.cluster import ClusterError, child_environment, find_twistd
+from bazaar.tools.cluster import ClusterError, child_environment, find_twistd
 
 REPLICA_IDS = (1, 2, 3)
 CATALOG = "catalog"

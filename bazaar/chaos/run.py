@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bazaar.chaos import export, invariants, report
-from bazaar.reactor_run import run_on_reactor
+from bazaar.reactor.run import run_on_reactor
 from bazaar.chaos.clients import Records, TradingClient, get_json
 from bazaar.chaos.faults import FaultInjector
 from bazaar.catalog.store import read_stocks

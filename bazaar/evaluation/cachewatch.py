@@ -11,7 +11,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 
-from bazaar.cluster import ClusterError
+from bazaar.tools.cluster import ClusterError
 from bazaar.evaluation.exchange import exchange
 from bazaar.evaluation.results import fresh_events
 

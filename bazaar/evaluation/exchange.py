@@ -1,4 +1,4 @@
-"""One HTTP exchange with the front end on treq, body included, as a `bazaar.client.Answer`."""
+"""One HTTP exchange with the front end on treq, body included, as a `bazaar.tools.client.Answer`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from twisted.internet.defer import Deferred
 
 from bazaar.chaos.clients import describe_failure
-from bazaar.client import Answer, http_answer
+from bazaar.tools.client import Answer, http_answer
 
 REQUEST_TIMEOUT = 10.0  # seconds for a whole exchange
 

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from twisted.internet.defer import Deferred, gatherResults
 
-from bazaar.client import Answer, Step
+from bazaar.tools.client import Answer, Step
 from bazaar.evaluation.cachewatch import CacheWatch
 from bazaar.evaluation.exchange import exchange
 from bazaar.evaluation.progress import Progress

@@ -182,7 +182,7 @@ def lru_timeline(plt: Any, timeline: CacheTimeline, load: LoadData, path: Path) 
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    from bazaar.client import LOOKUP_NAMES
+    from bazaar.tools.client import LOOKUP_NAMES
 
     events = sorted(timeline.events, key=lambda e: e.t)
     run = load.run("on", timeline.p)

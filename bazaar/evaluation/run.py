@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence, TextIO
 
-from bazaar.cluster import ClusterError
-from bazaar.reactor_run import run_on_reactor
+from bazaar.tools.cluster import ClusterError
+from bazaar.reactor.run import run_on_reactor
 from bazaar.evaluation.files import write_all
 from bazaar.evaluation.progress import Progress
 from bazaar.evaluation.results import RunResult, run_summary
@@ -230,7 +230,7 @@ def _new_cluster(root: Path, cache: str) -> Any:
 
 
 def _leader_known(cluster: Any) -> Callable[[], bool]:
-    from bazaar.cluster import fetch_leader
+    from bazaar.tools.cluster import fetch_leader
     from bazaar.config import load_config
 
     config = load_config(cluster.config_path)

@@ -1,6 +1,6 @@
 """What each load client sends, and how its answers are judged. Plain code, no I/O.
 
-Each iteration looks up a random name of `bazaar.client.LOOKUP_NAMES` (the unknown one must be
+Each iteration looks up a random name of `bazaar.tools.client.LOOKUP_NAMES` (the unknown one must be
 a 404), then with probability p trades it. Every accepted trade is queried back at once with
 GET /orders/<n>, which must return that very order: so queries = accepted trades.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 
-from bazaar.client import (
+from bazaar.tools.client import (
     ACCEPTED, FOUND, LOOKUP_NAMES, MATCHED, UNKNOWN, Answer, Step, TradeRequest,
     judge_lookup, judge_query, judge_trade,
 )

@@ -20,7 +20,7 @@ from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from bazaar.convert import trade_type_to_proto
+from bazaar.rpc.convert import trade_type_to_proto
 from bazaar.core.lru import LRUCache
 from bazaar.core.orders import valid_quantity
 from bazaar.frontend.backends import PeerUnavailable, PlacedOrder, StockInfo

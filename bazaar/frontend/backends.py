@@ -17,13 +17,13 @@ from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from bazaar import grpc_bridge
-from bazaar.batcher import Batcher
+from bazaar.rpc import bridge
+from bazaar.reactor.batcher import Batcher
 from bazaar.config import Address, Timeouts
-from bazaar.convert import order_from_proto
+from bazaar.rpc.convert import order_from_proto
 from bazaar.core.orders import Order
-from bazaar.rpc import Channels
-from bazaar.peers import PeerUnavailable
+from bazaar.rpc.services import Channels
+from bazaar.rpc.peers import PeerUnavailable
 from bazaar.v1 import catalog_pb2, catalog_pb2_grpc, order_pb2, order_pb2_grpc
 
 ORDER_SERVICE_NAME = "bazaar.v1.OrderService"
@@ -83,7 +83,7 @@ class _Peer:
     def _call(self, method_name: str, request: Any, timeout: float) -> Deferred:
         if self._stub is None:
             self._stub = self._stub_class(self._channels.get(self.address))
-        d = grpc_bridge.call(self._reactor, getattr(self._stub, method_name), request, timeout)
+        d = bridge.call(self._reactor, getattr(self._stub, method_name), request, timeout)
         return d.addErrback(_as_peer_unavailable(str(self.address)))
 
 
@@ -159,7 +159,7 @@ class ReplicaClient(_Peer):
         """True if the order service reports SERVING, False if not or unreachable."""
         if self._health_stub is None:
             self._health_stub = health_pb2_grpc.HealthStub(self._channels.get(self.address))
-        d = grpc_bridge.call(
+        d = bridge.call(
             self._reactor,
             self._health_stub.Check,
             health_pb2.HealthCheckRequest(service=ORDER_SERVICE_NAME),

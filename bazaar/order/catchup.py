@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from bazaar.convert import record_from_proto
+from bazaar.rpc.convert import record_from_proto
 from bazaar.core.chain import GENESIS, Record, checkpoint_numbers
 from bazaar.v1 import order_pb2, order_pb2_grpc
 

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.logger import Logger
 
-from bazaar.convert import record_to_proto
-from bazaar.grpc_bridge import call
-from bazaar.peers import is_peer_failure
+from bazaar.rpc.convert import record_to_proto
+from bazaar.rpc.bridge import call
+from bazaar.rpc.peers import is_peer_failure
 from bazaar.v1 import order_pb2, order_pb2_grpc
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from twisted.internet import threads
 from twisted.logger import Logger
 
 from bazaar.core.chain import Record
-from bazaar.grpc_bridge import ReactorHop
+from bazaar.rpc.bridge import ReactorHop
 from bazaar.order.catchup import stream_log, synchronize_request
 from bazaar.order.replica import Replica
 from bazaar.v1 import order_pb2

@@ -17,21 +17,21 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
 
-from bazaar.batcher import Batcher
+from bazaar.reactor.batcher import Batcher
 from bazaar.config import Config
-from bazaar.convert import trade_type_from_proto
+from bazaar.rpc.convert import trade_type_from_proto
 from bazaar.core.chain import GENESIS, Entry, Record
 from bazaar.core.replica import Accepted, Conflict, Gap, LogPosition, ReplicaCore, Stale
 from bazaar.core.replication import Replication
-from bazaar.grpc_bridge import call
-from bazaar.group_commit import GroupCommitter
+from bazaar.rpc.bridge import call
+from bazaar.reactor.group_commit import GroupCommitter
 from bazaar.order.catchup import RemoteLog, stream_log, synchronize_request
 from bazaar.order.links import FollowerLink
 from bazaar.order.store import Append, OrderStore, SetEpoch, Truncate
-from bazaar.peers import is_peer_failure
-from bazaar.rpc import Channels
+from bazaar.rpc.peers import is_peer_failure
+from bazaar.rpc.services import Channels
 from bazaar.v1 import catalog_pb2, catalog_pb2_grpc, order_pb2
-from bazaar.waitlist import WaitList
+from bazaar.reactor.waitlist import WaitList
 
 log = Logger()
 

@@ -10,14 +10,14 @@ from twisted.internet.defer import ensureDeferred
 from twisted.logger import Logger
 
 from bazaar.config import Config
-from bazaar.grpc_bridge import ReactorHop
-from bazaar.group_commit import GroupCommitter
+from bazaar.rpc.bridge import ReactorHop
+from bazaar.reactor.group_commit import GroupCommitter
 from bazaar.order.invalidation import CacheInvalidator
 from bazaar.order.rejoin import rejoin
 from bazaar.order.replica import Replica
 from bazaar.order.servicer import OrderServicer
 from bazaar.order.store import Operation, OrderStore
-from bazaar.rpc import Channels, GrpcServerService
+from bazaar.rpc.services import Channels, GrpcServerService
 from bazaar.v1 import order_pb2, order_pb2_grpc
 
 SERVICE_NAME = order_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name

@@ -13,9 +13,9 @@ from twisted.internet.defer import Deferred, gatherResults
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from bazaar.convert import order_to_proto, record_from_proto, record_to_proto
+from bazaar.rpc.convert import order_to_proto, record_from_proto, record_to_proto
 from bazaar.core.replica import MalformedBatch
-from bazaar.grpc_bridge import ReactorHop, ReactorUnavailable, remaining
+from bazaar.rpc.bridge import ReactorHop, ReactorUnavailable, remaining
 from bazaar.order.replica import NotLeading, Replica
 from bazaar.order.store import OrderStore
 from bazaar.v1 import order_pb2, order_pb2_grpc

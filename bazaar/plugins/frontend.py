@@ -18,7 +18,7 @@ from bazaar.frontend.app import FrontEnd
 from bazaar.frontend.backends import CatalogClient, ReplicaClient
 from bazaar.frontend.leader import LeaderTracker
 from bazaar.plugins.options import ConfigOptions
-from bazaar.rpc import Channels
+from bazaar.rpc.services import Channels
 
 
 class Options(ConfigOptions):

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bazaar.chaos.processes import free_ports
-from bazaar.cluster import find_twistd
+from bazaar.tools.cluster import find_twistd
 
 STARTUP_DEADLINE = 30.0
 REPLICA_IDS = (1, 2, 3)
@@ -178,7 +178,7 @@ class Cluster:
 
     def dump_orders(self, replica_id: int) -> list[dict[str, Any]]:
         out = subprocess.run(
-            [sys.executable, "-m", "bazaar.cli", "dump-orders", "--config", str(self.config),
+            [sys.executable, "-m", "bazaar", "dump-orders", "--config", str(self.config),
              "--id", str(replica_id)],
             capture_output=True, text=True, check=True, cwd=self.root,
             env={**os.environ},

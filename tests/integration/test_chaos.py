@@ -19,7 +19,7 @@ def test_short_chaos_run_passes_every_invariant(tmp_path):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in [str(ROOT), env.get("PYTHONPATH", "")] if p)
     run = subprocess.run(
-        [sys.executable, "-m", "bazaar.cli", "chaos", "--duration", "20", "--clients", "3",
+        [sys.executable, "-m", "bazaar", "chaos", "--duration", "20", "--clients", "3",
          "--fault-every", "4", "--seed", "1", "--out", str(tmp_path / "out")],
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=400,
     )

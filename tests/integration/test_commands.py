@@ -11,7 +11,7 @@ pytestmark = pytest.mark.integration
 
 
 def bazaar(*args: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bazaar.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "bazaar", *args], capture_output=True, text=True,
                           cwd=cwd, timeout=120)
 
 

@@ -88,7 +88,7 @@ def test_killing_the_leader_under_running_clients_changes_nothing_they_see(clust
     url = f"http://127.0.0.1:{cluster.frontend_port}"
     clients = [
         subprocess.Popen(
-            [sys.executable, "-m", "bazaar.cli", "client", "--url", url, "-n", "150", "-p", "1",
+            [sys.executable, "-m", "bazaar", "client", "--url", url, "-n", "150", "-p", "1",
              "--seed", str(seed)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )

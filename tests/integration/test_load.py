@@ -35,7 +35,7 @@ def test_load_on_its_own_clusters(tmp_path):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in [str(ROOT), env.get("PYTHONPATH", "")] if p)
     run = subprocess.run(
-        [sys.executable, "-m", "bazaar.cli", "load", "--clients", "2", "--requests", "10",
+        [sys.executable, "-m", "bazaar", "load", "--clients", "2", "--requests", "10",
          "--p", "0,0.5", "--cache", "both", "--out", str(out), "--seed", "3"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
     )

@@ -7,7 +7,7 @@ import pytest
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError, succeed
 from twisted.internet.task import Clock
 
-from bazaar.batcher import Batcher, BatchSizeMismatch
+from bazaar.reactor.batcher import Batcher, BatchSizeMismatch
 
 
 class Peer:

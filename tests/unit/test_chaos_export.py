@@ -69,7 +69,7 @@ def test_the_evaluation_reads_what_chaos_writes(tmp_path):
 
 
 def test_an_out_path_that_is_a_file_is_a_usage_error(tmp_path, capsys):
-    from bazaar.cli import main
+    from bazaar.tools.cli import main
 
     (tmp_path / "file").write_text("")
     try:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bazaar import cluster
-from bazaar.cli import build_parser, main
+from bazaar.tools import cluster
+from bazaar.tools.cli import build_parser, main
 from bazaar.config import load_config
 from bazaar.core.orders import Order
 from bazaar.core.chain import Record, chained

@@ -9,8 +9,8 @@ from klein import Klein
 from twisted.internet import defer, reactor
 from twisted.web.server import Site
 
-from bazaar import client
-from bazaar.client import (
+from bazaar.tools import client
+from bazaar.tools.client import (
     ACCEPTED,
     FAILED,
     MATCHED,

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from bazaar.client import (
+from bazaar.tools.client import (
     ACCEPTED,
     FAILED,
     FOUND,

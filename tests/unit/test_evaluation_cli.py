@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bazaar.cli import build_parser
+from bazaar.tools.cli import build_parser
 from bazaar.evaluation import run as load
 from bazaar.evaluation.run import LoadSettings, UsageError, cache_modes, output_directory
 from tests.unit.test_cli import run as run_cli

@@ -9,7 +9,7 @@ from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.task import Clock
 
-from bazaar.client import STOCK_NAMES, UNKNOWN_STOCK
+from bazaar.tools.client import STOCK_NAMES, UNKNOWN_STOCK
 from bazaar.evaluation.cachewatch import CacheWatch
 from bazaar.evaluation.loadrun import MAX_SILENT_IN_A_ROW, RunPlan, run_once
 from bazaar.evaluation.progress import Progress

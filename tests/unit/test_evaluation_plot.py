@@ -6,7 +6,7 @@ import sys
 import pytest
 from pathlib import Path
 
-from bazaar.cli import main
+from bazaar.tools.cli import main
 from bazaar.evaluation import document, inputs, observations
 from bazaar.evaluation.plot import FIGURES
 from tests.unit.evaluation_data import write_chaos_dir, write_load_dir

@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from bazaar.client import LOOKUP_NAMES, UNKNOWN_STOCK, Answer, TradeRequest
+from bazaar.tools.client import LOOKUP_NAMES, UNKNOWN_STOCK, Answer, TradeRequest
 from bazaar.evaluation.workload import (
     MAX_QUANTITY, OK, client_plan, client_rng, idempotency_key, lookup_outcome, query_outcome,
     trade_outcome,

@@ -36,7 +36,7 @@ class RpcError(grpc.RpcError):
 
 
 class Future:
-    """Just enough of grpc.Future for grpc_bridge."""
+    """Just enough of grpc.Future for bridge."""
 
     def __init__(self) -> None:
         self._callbacks: list = []

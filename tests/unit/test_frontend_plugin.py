@@ -17,7 +17,7 @@ from bazaar.frontend.app import FrontEnd
 from bazaar.frontend.backends import CatalogClient, ReplicaClient
 from bazaar.frontend.leader import LeaderTracker
 from bazaar.plugins import frontend as plugin
-from bazaar.rpc import Channels
+from bazaar.rpc.services import Channels
 
 CONFIG = """
 [catalog]

@@ -6,7 +6,7 @@ from twisted.internet import reactor
 from twisted.internet.defer import DeferredList
 from twisted.internet.task import deferLater
 
-from bazaar.group_commit import GroupCommitter
+from bazaar.reactor.group_commit import GroupCommitter
 
 
 @pytest_twisted.inlineCallbacks

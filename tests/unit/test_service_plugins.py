@@ -6,10 +6,10 @@ from twisted.plugin import getPlugins
 from twisted.python import usage
 
 from bazaar.catalog.service import CatalogService
-from bazaar.group_commit import GroupCommitter
+from bazaar.reactor.group_commit import GroupCommitter
 from bazaar.order.service import OrderReplicaService
 from bazaar.plugins import catalog, order
-from bazaar.rpc import Channels, GrpcServerService
+from bazaar.rpc.services import Channels, GrpcServerService
 
 CONFIG = '[replicas]\n1 = "127.0.0.1:7101"\n2 = "127.0.0.1:7102"\n'
 

@@ -1,6 +1,6 @@
 from twisted.internet.defer import CancelledError
 
-from bazaar.waitlist import WaitList
+from bazaar.reactor.waitlist import WaitList
 
 
 def test_waiters_fire_in_order_once_the_counter_reaches_them() -> None:

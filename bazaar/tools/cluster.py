@@ -351,7 +351,7 @@ def demo(iterations: int, probability: float, seed: int | None = None, say: Say 
     code = 1
     try:
         up(config, say=say)
-        argv = [sys.executable, "-m", "bazaar.cli", "client", "--url", frontend_url(config),
+        argv = [sys.executable, "-m", "bazaar", "client", "--url", frontend_url(config),
                 "-n", str(iterations), "-p", repr(probability)]
         if seed is not None:
             argv += ["--seed", str(seed)]

@@ -110,7 +110,7 @@ def _client(args: argparse.Namespace) -> int:
     from twisted.internet.defer import Deferred
     from twisted.internet.task import react
 
-    from bazaar import client
+    from bazaar.tools import client
 
     settings = client.ClientSettings(
         url=args.url,
@@ -126,27 +126,27 @@ def _client(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from bazaar import cluster
+    from bazaar.tools import cluster
 
     cluster.up(load_config(args.config), wait=args.wait)
     return 0
 
 
 def _down(args: argparse.Namespace) -> int:
-    from bazaar import cluster
+    from bazaar.tools import cluster
 
     cluster.down(load_config(args.config))
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
-    from bazaar import cluster
+    from bazaar.tools import cluster
 
     return 0 if cluster.status(load_config(args.config)) else STATUS_NOT_ALL_RUNNING
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from bazaar import cluster
+    from bazaar.tools import cluster
 
     return cluster.demo(args.iterations, args.probability, args.seed)
 
@@ -329,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _describe(e: Exception) -> str:
-    from bazaar.cluster import ClusterError
+    from bazaar.tools.cluster import ClusterError
 
     if isinstance(e, ClusterError):
         return str(e)

@@ -1,0 +1,1 @@
+"""gRPC plumbing: servers, channels, the crossings to the reactor, message conversion."""

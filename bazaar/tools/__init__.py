@@ -1,0 +1,1 @@
+"""The `bazaar` command and what it drives: the client, the local cluster."""
