@@ -1,16 +1,24 @@
-"""The cluster's TOML configuration (SPEC §2): parsed, validated, with loopback defaults.
+"""The cluster's TOML configuration (docs/api.md): parsed, validated, with loopback defaults.
 
 Every process reads the same file; a bad file stops a process before it starts anything.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bazaar.core.stock import DEFAULT_STOCKS, Stock
+
 DEFAULT_CONFIG_PATH = "bazaar.toml"
+MAX_STOCKS = 10_000
+MAX_STOCK_NAME = 100  # characters: the front end finds no longer name (its MAX_NAME_LENGTH)
+MAX_PRICE = 1e9
+MAX_SHARES = 10**15  # a stock's quantity or volume; far below where a float would round
 
 
 class ConfigError(Exception):
@@ -42,6 +50,9 @@ class Timeouts:
     rpc: float = 2.0  # an ordinary gRPC call (lookup, trade, propagate)
     probe: float = 0.3  # a health check during leader selection
     http: float = 2.0  # front end to client and leader to front end (invalidation, /leader)
+    # A client's POST /orders, all attempts included: the front end answers within this, with
+    # 504 (outcome unknown, retry under the same key) when it could not learn the outcome.
+    request: float = 4.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,8 @@ class Config:
         }
     )
     timeouts: Timeouts = Timeouts()
+    # The initial stock table, in the file's order; every process must be given the same.
+    stocks: tuple[Stock, ...] = DEFAULT_STOCKS
     # The file this came from; None when running on built-in defaults.
     source: Path | None = None
 
@@ -83,10 +96,11 @@ class Config:
 
 
 _SECTION_KEYS = {
-    "": {"data_dir", "catalog", "frontend", "replicas", "timeouts"},
+    "": {"data_dir", "catalog", "frontend", "replicas", "timeouts", "stocks"},
     "catalog": {"address"},
     "frontend": {"address", "cache", "cache_size"},
-    "timeouts": {"rpc", "probe", "http"},
+    "timeouts": {"rpc", "probe", "http", "request"},
+    "stocks.*": {"price", "quantity", "volume"},  # each stock's table
 }
 
 
@@ -147,8 +161,9 @@ def _build(raw: dict[str, Any], path: Path) -> Config:
         ),
         replicas=_replicas(raw) if "replicas" in raw else defaults.replicas,
         timeouts=Timeouts(
-            **{k: _seconds(timeouts, k) for k in ("rpc", "probe", "http") if k in timeouts}
+            **{k: _seconds(timeouts, k) for k in ("rpc", "probe", "http", "request") if k in timeouts}
         ),
+        stocks=_stocks(raw["stocks"]) if "stocks" in raw else defaults.stocks,
         source=path,
     ))
 
@@ -172,9 +187,10 @@ def _section(raw: dict[str, Any], name: str) -> dict[str, Any]:
     return value
 
 
-def _refuse_unknown(table: dict[str, Any], section: str) -> None:
+def _refuse_unknown(table: dict[str, Any], section: str, kind: str | None = None) -> None:
+    """`kind` picks the allowed keys when `section` is one of many alike (stocks.*)."""
     for key in table:
-        if key not in _SECTION_KEYS[section]:
+        if key not in _SECTION_KEYS[kind or section]:
             name = f"{section}.{key}" if section else key
             raise ConfigError(f"unknown key {name!r}")
 
@@ -210,3 +226,62 @@ def _replicas(raw: dict[str, Any]) -> dict[int, Address]:
             raise ConfigError(f"replicas.{key}: replica ids are whole numbers >= 1")
         replicas[int(key)] = Address.parse(value, f"replicas.{key}")
     return dict(sorted(replicas.items()))
+
+
+def _stocks(table: Any) -> tuple[Stock, ...]:
+    if not isinstance(table, dict):
+        raise ConfigError(
+            f"stocks: expected a table [stocks] of name = {{ price, quantity }}, got {table!r}"
+        )
+    if not 1 <= len(table) <= MAX_STOCKS:
+        raise ConfigError(f"stocks: expected 1 to {MAX_STOCKS} stocks, got {len(table)}")
+    return tuple(_stock(name, value) for name, value in table.items())
+
+
+def _stock(name: str, table: Any) -> Stock:
+    key = _stock_key(name)
+    # TOML's quoted keys allow any string; a name must also survive a URL path and a log line.
+    if not 1 <= len(name) <= MAX_STOCK_NAME or not name.isprintable() or name != name.strip():
+        raise ConfigError(
+            f"{key}: a stock name is 1 to {MAX_STOCK_NAME} printable characters, "
+            "without leading or trailing spaces"
+        )
+    if not isinstance(table, dict):
+        raise ConfigError(f"{key}: expected a table {{ price = ..., quantity = ... }}, got {table!r}")
+    _refuse_unknown(table, key, "stocks.*")
+    return Stock(
+        name,
+        _price(table, key),
+        _shares(table, "quantity", None, key),
+        _shares(table, "volume", 0, key),
+    )
+
+
+def _stock_key(name: str) -> str:
+    """The stock's dotted key as TOML would spell it, quoted when it is not a bare key."""
+    bare = re.fullmatch(r"[A-Za-z0-9_-]+", name)
+    return f"stocks.{name}" if bare else f"stocks.{json.dumps(name)}"
+
+
+def _price(table: dict[str, Any], section: str) -> float:
+    value = table.get("price")
+    # The chained comparison also refuses nan and inf.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_PRICE:
+        raise ConfigError(
+            f"{section}.price: expected a number in (0, {MAX_PRICE:,.0f}], got {_got(table, 'price')}"
+        )
+    return float(value)
+
+
+def _shares(table: dict[str, Any], key: str, default: int | None, section: str) -> int:
+    """A count of shares; `default` None makes the key required."""
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SHARES:
+        raise ConfigError(
+            f"{section}.{key}: expected a whole number in [0, {MAX_SHARES:,}], got {_got(table, key)}"
+        )
+    return value
+
+
+def _got(table: dict[str, Any], key: str) -> str:
+    return repr(table[key]) if key in table else "nothing (the key is required)"

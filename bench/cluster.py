@@ -85,7 +85,7 @@ class BenchCluster(ChaosCluster):
         return answer.status == health_pb2.HealthCheckResponse.SERVING
 
     def order_count(self, replica_id: int) -> int:
-        """Orders in the replica's log on disk (last number + 1), read-only beside the replica."""
+        """Trades in the replica's log on disk, committed or not, read-only beside the replica."""
         return log_count(self.replica_dir(replica_id))
 
     def pid(self, name: str) -> int:
@@ -93,16 +93,17 @@ class BenchCluster(ChaosCluster):
 
 
 def log_count(directory: Path) -> int:
+    """The number of trades in the log in `directory`: its last entry's `number` + 1, whatever
+    kind that entry is (bazaar.core.chain.Record), found by the primary key alone."""
     path = directory / OrderStore.FILENAME
     if not path.exists():
         return 0
     try:
-        with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=1.0)) as conn:
-            row = conn.execute("SELECT MAX(number) FROM orders").fetchone()
+        with closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=1.0)) as conn:
+            row = conn.execute("SELECT number FROM log ORDER BY idx DESC LIMIT 1").fetchone()
     except sqlite3.Error:  # created but no table yet
         return 0
-    return 0 if row[0] is None else row[0] + 1
-
+    return 0 if row is None else row[0] + 1
 
 
 class BareServer:

@@ -134,9 +134,10 @@ def history_cluster(root: Path, loader: Loader, settings: Settings, results: Res
         say(f"seeding {count:,} orders offline into replicas 2 and 3 and the catalog (replica 1 stays empty)")
         started = time.monotonic()
         records = seed.history(count)
-        seed.seed_log(cluster.replica_dir(2), records)
+        stocks = cluster.config.stocks
+        seed.seed_log(cluster.replica_dir(2), records, stocks)
         seed.copy_log(cluster.replica_dir(2), cluster.replica_dir(3))
-        seed.seed_catalog(cluster.catalog_dir(), records)
+        seed.seed_catalog(cluster.catalog_dir(), records, stocks)
         del records
         results.seeding = time.monotonic() - started
         say("starting the catalog, replicas 2 and 3 and the front end on the seeded history")
@@ -173,7 +174,7 @@ def _check_stocks(cluster: BenchCluster, results: Results) -> None:
 
 def _check_numbering(cluster: BenchCluster, count: int, results: Results) -> None:
     """The seeded orders read back, and the next trade continues their numbering."""
-    last = seed.record(count - 1).order
+    last = seed.trade(count - 1).order
     status, _, body = http_request(cluster.frontend_port, "GET", f"/orders/{count - 1}")
     if status != 200 or json.loads(body)["data"] != last.as_json():
         raise BenchError(f"GET /orders/{count - 1} answered {status} {body[:200]!r}, seeded {last.as_json()}")

@@ -4,12 +4,13 @@ Through the API 100k orders would take minutes; here they go through the stores'
 paths (`OrderStore.write`, `CatalogStore.apply`), so the seeded state is one the system could
 have reached itself:
 
-- every replica's log holds orders 0..n-1 of epoch 1, chained (`bazaar.core.chain`), each
-  under a key the front end could have generated (`fe:...`), and remembers epoch 1;
-- the catalog applied exactly those trades under the same keys (its `applied` table), at
-  epoch 1, so its quantities and volumes are what the log says. A new leader's reconciliation
-  (`Replica._reconcile`) finds every applied key in its log and logs nothing, and the front
-  end's cache, empty at start, fills from this catalog.
+- every replica's log is that of a leader of epoch 1 that placed n trades: a leader entry at
+  index 0, then trades 0..n-1 at indices 1..n, chained (`bazaar.core.chain`), each under a key
+  the front end could have generated (`fe-bench-seed-<n>`); the replica remembers epoch 1 and
+  that the whole log is committed, so it answers lookups of the seeded orders at once;
+- the catalog has learned exactly those trades (`applied` is n-1), so its quantities and
+  volumes are what the log says and no leader has anything to ship to it; the front end's
+  cache, empty at start, fills from this catalog.
 
 The trades buy a stock 1-5 shares and sell the same back, so no buy is ever refused.
 """
@@ -18,38 +19,48 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Sequence
 
-from bazaar.catalog.store import CatalogStore, Fence, Trade
-from bazaar.core.chain import Record, chained
-from bazaar.core.orders import BUY, SELL, Order
-from bazaar.core.stock import DEFAULT_STOCKS, TradeCheck
-from bazaar.order.store import Append, OrderStore, SetEpoch
+from bazaar.catalog.store import CatalogStore
+from bazaar.core.chain import Kind, Record, chained
+from bazaar.core.learner import CommittedTrade, Progress
+from bazaar.core.orders import BUY, SELL
+from bazaar.core.stock import STOCK_NAMES, Stock, table_id
+from bazaar.order.store import Append, OrderStore, SetCommitted, SetEpoch
 
 SEED_EPOCH = 1
-_NAMES = [s.name for s in DEFAULT_STOCKS]
 
 
 class SeedError(Exception):
     """The seeded history was refused by a store; nothing should be measured on it."""
 
 
-def record(number: int) -> Record:
-    """Seeded order `number`: even ones buy 1-5 shares of a stock, odd ones sell them back."""
+def leader_entry() -> Record:
+    """The entry that opens the seeding leader's epoch: no trade, none before it."""
+    return Record(0, SEED_EPOCH, Kind.LEADER, -1)
+
+
+def trade(number: int) -> Record:
+    """Seeded trade `number` (at index number + 1): even ones buy 1-5 shares of a stock, odd
+    ones sell them back."""
     pair = number // 2
-    order = Order(number, _NAMES[pair % len(_NAMES)], BUY if number % 2 == 0 else SELL, 1 + pair % 5)
-    return Record(order, SEED_EPOCH, f"fe:bench-seed-{number}")
+    return Record(number + 1, SEED_EPOCH, Kind.TRADE, number, STOCK_NAMES[pair % len(STOCK_NAMES)],
+                  BUY if number % 2 == 0 else SELL, 1 + pair % 5, f"fe-bench-seed-{number}")
 
 
 def history(count: int) -> list[Record]:
-    return [record(n) for n in range(count)]
+    """The whole seeded log: the leader entry, then `count` trades."""
+    return [leader_entry(), *(trade(n) for n in range(count))]
 
 
-def seed_log(directory: Path, records: list[Record]) -> None:
-    store = OrderStore(directory)
+def seed_log(directory: Path, records: Sequence[Record], stocks: Sequence[Stock]) -> None:
+    """Write `records` as a replica's log made from `stocks`, all of it committed."""
+    store = OrderStore(directory, table_id(stocks))
     try:
-        if store.last_number != -1:
+        if store.last_index != -1:
             raise SeedError(f"{store.path} is not empty")
-        store.write([SetEpoch(SEED_EPOCH), *(Append(e) for e in chained(records))])
+        store.write([SetEpoch(SEED_EPOCH), *(Append(e) for e in chained(list(records))),
+                     SetCommitted(records[-1].index)])
     finally:
         store.close()
 
@@ -60,13 +71,17 @@ def copy_log(source: Path, target: Path) -> None:
     shutil.copyfile(source / OrderStore.FILENAME, target / OrderStore.FILENAME)
 
 
-def seed_catalog(directory: Path, records: list[Record]) -> None:
-    store = CatalogStore(directory)
+def seed_catalog(directory: Path, records: Sequence[Record], stocks: Sequence[Stock]) -> None:
+    """Have a catalog made from `stocks` learn exactly the trades among `records`."""
+    trades = [CommittedTrade(r.number, r.name, r.type, r.quantity) for r in records if r.is_trade]
+    store = CatalogStore(directory, stocks)
     try:
-        trades = [Trade(r.order.name, r.order.type, r.order.quantity, r.key, SEED_EPOCH) for r in records]
-        outcomes = store.apply([Fence(SEED_EPOCH), *trades])
-        refused = [o for o in outcomes[1:] if o is None or o.check is not TradeCheck.OK]
-        if refused:
-            raise SeedError(f"the catalog refused {len(refused)} seeded trades, e.g. {refused[0]}")
+        if store.applied != -1:
+            raise SeedError(f"{store.path} has applied trades already (through {store.applied})")
+        (result,) = store.apply([trades])
+        last = trades[-1].number if trades else -1
+        if result.progress is not Progress.OK or result.applied != last:
+            raise SeedError(f"the catalog applied the seeded trades through {result.applied} of "
+                            f"{last} ({result.progress.value})")
     finally:
         store.close()

@@ -28,18 +28,18 @@ class CatalogService(MultiService):
         self.committer.setServiceParent(self)
         GrpcServerService(config.catalog, self._register, [SERVICE_NAME]).setServiceParent(self)
 
-    def _apply(self, trades: list[Any]) -> list[Any]:
+    def _apply(self, batches: list[Any]) -> list[Any]:
         assert self.store is not None
-        return self.store.apply(trades)
+        return self.store.apply(batches)
 
     def _register(self, server: grpc.Server) -> None:
         assert self.store is not None
-        servicer = CatalogServicer(self.store, self.committer, self._hop)
+        servicer = CatalogServicer(self.store, self.committer, self._hop, self.config.timeouts.rpc)
         catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server)
 
     def startService(self) -> None:
         # Opened here, not in __init__: twistd forks after makeService when daemonizing.
-        self.store = CatalogStore(self.config.service_dir("catalog"))
+        self.store = CatalogStore(self.config.service_dir("catalog"), self.config.stocks)
         super().startService()
 
     def stopService(self) -> Any:

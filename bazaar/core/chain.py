@@ -1,14 +1,20 @@
 """Log entries, and the hash chain that lets two replicas tell whether their logs agree.
 
-Every entry records the leadership *epoch* that numbered it. chain(n) = H(chain(n-1), epoch,
-order n) and chain(-1) = GENESIS. Replicas that share an entry's chain value hold identical
-logs up to and including that entry, so comparing one value replaces comparing a whole prefix
-(Raft's log-matching property). Epochs also rank logs: the one whose last entry has the higher
-(epoch, number) is the more up to date (Raft's election rule).
+The replicated log is a sequence of entries indexed 0, 1, 2, ... Most are executed trades;
+some record a trade refused for lack of stock (so that its idempotency key keeps that answer),
+and each leader's epoch begins with a `leader` entry (Raft's no-op: entries of older epochs
+count as committed only once one of the leader's own epoch is on a majority).
+
+Every entry records the leadership *epoch* that appended it. chain(i) = H(chain(i-1), entry i)
+and chain(-1) = GENESIS. Replicas that share an entry's chain value hold identical logs up to
+and including that entry, so comparing one value replaces comparing a whole prefix (Raft's
+log-matching property). Epochs also rank logs: the one whose last entry has the higher
+(epoch, index) is the more up to date (Raft's election rule).
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 from dataclasses import dataclass
@@ -18,43 +24,64 @@ from bazaar.core.orders import Order
 GENESIS = bytes(16)
 
 
+class Kind(enum.Enum):
+    TRADE = "trade"  # an executed trade, numbered
+    REFUSED = "refused"  # refused for lack of stock
+    LEADER = "leader"  # the first entry of a leader's epoch
+
+
 @dataclass(frozen=True)
 class Record:
-    """An order as leaders send it: with the epoch that numbered it and the idempotency key
-    it was placed under ("" for none)."""
+    """An entry as leaders send it. `number` is a trade's transaction number; for the other
+    kinds it is the latest transaction number before the entry (-1 for none), so the number
+    of trades in any prefix of the log is its last entry's `number` + 1."""
 
-    order: Order
+    index: int
     epoch: int
+    kind: Kind
+    number: int
+    name: str = ""
+    type: str = ""
+    quantity: int = 0
     key: str = ""
 
     @property
-    def number(self) -> int:
-        return self.order.number
+    def is_trade(self) -> bool:
+        return self.kind is Kind.TRADE
+
+    @property
+    def order(self) -> Order:
+        """The executed trade (trades only)."""
+        if self.kind is not Kind.TRADE:
+            raise ValueError(f"entry {self.index} is not a trade")
+        return Order(self.number, self.name, self.type, self.quantity)
+
+    def same_request(self, name: str, type_: str | None, quantity: int) -> bool:
+        """Whether a request for (name, type, quantity) is the one this entry answered."""
+        return (self.name, self.type, self.quantity) == (name, type_, quantity)
 
 
 @dataclass(frozen=True)
-class Entry:
-    """An order as the log holds it: a record and its chain value."""
+class Entry(Record):
+    """An entry as the log holds it: a record and its chain value."""
 
-    order: Order
-    epoch: int
-    key: str
-    chain: bytes
+    chain: bytes = GENESIS
 
-    @property
-    def number(self) -> int:
-        return self.order.number
+    def record(self) -> Record:
+        return Record(self.index, self.epoch, self.kind, self.number, self.name, self.type, self.quantity, self.key)
 
 
-def link(prev: bytes, record: Record | Entry) -> bytes:
-    o = record.order
+def link(prev: bytes, record: Record) -> bytes:
     digest = hashlib.blake2b(prev, digest_size=16)
-    digest.update(json.dumps([o.number, record.epoch, o.name, o.type, o.quantity, record.key]).encode())
+    fields = [record.index, record.epoch, record.kind.value, record.number, record.name, record.type,
+              record.quantity, record.key]
+    digest.update(json.dumps(fields).encode())
     return digest.digest()
 
 
-def entry_of(record: Record | Entry, chain: bytes) -> Entry:
-    return Entry(record.order, record.epoch, record.key, chain)
+def entry_of(record: Record, chain: bytes) -> Entry:
+    return Entry(record.index, record.epoch, record.kind, record.number, record.name, record.type,
+                 record.quantity, record.key, chain)
 
 
 def chained(records: list[Record], prev: bytes = GENESIS) -> list[Entry]:
@@ -64,6 +91,12 @@ def chained(records: list[Record], prev: bytes = GENESIS) -> list[Entry]:
         prev = link(prev, record)
         entries.append(entry_of(record, prev))
     return entries
+
+
+def follows(record: Record, prev_number: int) -> bool:
+    """Whether `record` may follow an entry whose `number` is `prev_number`: a trade takes the
+    next transaction number, anything else keeps it. This is what keeps numbers 0..n-1."""
+    return record.number == prev_number + (1 if record.kind is Kind.TRADE else 0)
 
 
 def checkpoint_numbers(last: int) -> list[int]:

@@ -39,6 +39,20 @@ class NoLeader:
     reason: str
 
 
+@dataclass(frozen=True)
+class ProbeAgain:
+    """Some replica above the best healthy one is up but still catching up: probe again
+    (after a pause) and report with `probed` once more."""
+
+    replica_ids: tuple[int, ...]
+
+
+# Before the first leader of a front end is chosen, a replica that is up but still catching
+# up (it has just started) is waited for this many probe rounds, so that when every replica
+# is starting the highest id leads. Later selections never wait: that would slow failover.
+PATIENT_ROUNDS = 10
+
+
 class SelectionError(Exception):
     """A step was reported out of order (a bug in the caller, not a replica failure)."""
 
@@ -55,6 +69,8 @@ class LeaderSelection:
         self._probed = False
         self._candidates: list[int] = []
         self._offered: int | None = None
+        self._ever_led = False
+        self._patience = PATIENT_ROUNDS
 
     @property
     def current(self) -> Leader | None:
@@ -80,12 +96,18 @@ class LeaderSelection:
         self._offered = None
         return self.replica_ids
 
-    def probed(self, healthy: Iterable[int]) -> Assign | NoLeader:
-        """The probes are done; `healthy` are the ids that answered SERVING."""
+    def probed(self, healthy: Iterable[int], catching_up: Iterable[int] = ()) -> Assign | NoLeader | ProbeAgain:
+        """The probes are done; `healthy` are the ids that answered SERVING, `catching_up`
+        those that answered NOT_SERVING (up, but not ready to lead yet)."""
         if not self._selecting or self._probed:
             raise SelectionError("probe results reported outside a round's probing step")
-        self._probed = True
         answered = set(healthy)
+        waiting = sorted(set(catching_up) - answered, reverse=True)
+        best = max(answered, default=0)
+        if not self._ever_led and self._patience > 0 and waiting and waiting[0] > best:
+            self._patience -= 1
+            return ProbeAgain(self.replica_ids)
+        self._probed = True
         self._candidates = [i for i in self.replica_ids if i in answered]
         if not self._candidates:
             return self.abort("no order replica answered its health check")
@@ -100,6 +122,7 @@ class LeaderSelection:
             return self._offer_next()
         self._selecting = False
         self._candidates = []
+        self._ever_led = True
         return self._set_current(offered)
 
     def abort(self, reason: str) -> NoLeader:

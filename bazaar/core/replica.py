@@ -1,13 +1,17 @@
-"""One replica's numbering, role and log matching, with no I/O.
+"""One replica's log position, role, numbering and log matching, with no I/O.
 
-`last_accepted` is the highest order number this replica has taken for writing (durable or on
-its way to disk), `last_chain` and `last_epoch` those of that entry; `last_durable` the
-highest one on disk. Numbers are handed out and accepted strictly in sequence, so the log is
-always 0..n-1. `epoch` is the highest leadership epoch this replica has taken part in.
+`last_index` is the highest entry this replica has taken for writing (durable or on its way to
+disk); `last_chain`, `last_epoch` and `last_number` are that entry's chain value, epoch and
+transaction number; `last_durable` is the highest index on disk. Entries are appended and
+accepted strictly in sequence, so the log is always 0..n-1 and so are transaction numbers.
+`epoch` is the highest leadership epoch this replica has promised or followed.
 
 A follower takes the leader's log as the truth: a batch is accepted only where the follower's
-chain at `prev_number` matches the leader's; an entry that differs from the one held replaces
-it and everything after it, and nothing is kept beyond the leader's last order.
+chain at `prev_index` matches the leader's; an entry that differs from the one held replaces
+it and everything after it, and nothing an older epoch left is kept beyond the leader's last.
+
+The replica's `book` (the stock table its log implies) follows every change to the log, so a
+replica that becomes leader can check trades at once.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ import enum
 from dataclasses import dataclass
 from typing import Callable
 
-from bazaar.core.chain import GENESIS, Entry, Record, entry_of, link
-from bazaar.core.orders import Order
+from bazaar.core.book import StockBook
+from bazaar.core.chain import GENESIS, Entry, Kind, Record, entry_of, follows, link
+from bazaar.core.stock import TradeCheck
 
 
 class Role(enum.Enum):
@@ -26,11 +31,11 @@ class Role(enum.Enum):
 
 
 class NotLeader(Exception):
-    """Only the leader numbers new orders."""
+    """Only the leader appends new entries."""
 
 
 class MalformedBatch(ValueError):
-    """A batch that no correct leader sends (numbers out of sequence or beyond its last)."""
+    """A batch that no correct leader sends (out of sequence, misnumbered, beyond its last)."""
 
 
 @dataclass(frozen=True)
@@ -45,14 +50,14 @@ class Accepted:
 
 @dataclass(frozen=True)
 class Gap:
-    """No order `prev_number` here: the sender must start from `last` instead."""
+    """No entry `prev_index` here: the sender must start from `last` instead."""
 
     last: int
 
 
 @dataclass(frozen=True)
 class Conflict:
-    """Order `prev_number` here differs from the sender's: it must start further back."""
+    """Entry `prev_index` here differs from the sender's: it must start further back."""
 
     last: int
 
@@ -66,24 +71,24 @@ class Stale:
 
 @dataclass(frozen=True, order=True)
 class LogPosition:
-    """How up to date a log is: compared by the last entry's epoch, then its number."""
+    """How up to date a log is: compared by the last entry's epoch, then its index."""
 
     epoch: int
-    number: int
+    index: int
 
 
-ChainAt = Callable[[int], bytes]
 EntryAt = Callable[[int], Entry]
 
 
 class ReplicaCore:
-    def __init__(self, last: Entry | None = None, epoch: int = 0) -> None:
+    def __init__(self, book: StockBook, last: Entry | None = None, epoch: int = 0) -> None:
         self.role = Role.FOLLOWER
-        self.last_accepted = last.number if last else -1
-        self.last_chain = last.chain if last else GENESIS
-        self.last_epoch = last.epoch if last else 0
-        self.last_durable = self.last_accepted
+        self.book = book
+        self._set_last(last)
+        self.last_durable = self.last_index
         self.epoch = max(epoch, self.last_epoch)
+        # The index of the first entry of the epoch this replica leads in (its leader entry).
+        self.first_own = -1
 
     @property
     def is_leader(self) -> bool:
@@ -91,7 +96,7 @@ class ReplicaCore:
 
     @property
     def position(self) -> LogPosition:
-        return LogPosition(self.last_epoch, self.last_accepted)
+        return LogPosition(self.last_epoch, self.last_index)
 
     def next_epoch(self, seen: int = 0) -> int:
         """An epoch to stand for: above every epoch this replica has seen or been told of."""
@@ -107,85 +112,125 @@ class ReplicaCore:
         self.role = Role.FOLLOWER
         return True
 
-    def lead(self) -> None:
-        """Lead in the epoch this replica promised itself (and at least one other replica)."""
+    def lead(self) -> Entry:
+        """Lead in the epoch this replica promised itself (and a majority with it): the
+        returned leader entry opens the epoch. Nothing of an older epoch counts as committed
+        until it, or a later entry, is on a majority."""
         self.role = Role.LEADER
+        entry = self._append(Kind.LEADER)
+        self.first_own = entry.index
+        return entry
 
     def follow(self) -> None:
         self.role = Role.FOLLOWER
+        self.first_own = -1
 
-    def number(self, name: str, type_: str, quantity: int, key: str = "") -> Entry:
-        """The next order in the log (leader only), numbered in this replica's epoch."""
+    def place(self, name: str, type_: str | None, quantity: int, key: str) -> Entry | TradeCheck:
+        """A new trade, checked against the book (leader only): the entry to log (a trade,
+        or a refusal for lack of stock), or the TradeCheck that refuses it without logging
+        (no such stock, bad type or quantity: the same answer whatever the log holds)."""
         if not self.is_leader:
             raise NotLeader()
-        record = Record(Order(self.last_accepted + 1, name, type_, quantity), self.epoch, key)
+        check = self.book.check(name, type_, quantity)
+        if check is TradeCheck.OK:
+            return self._append(Kind.TRADE, name, type_ or "", quantity, key)
+        if check is TradeCheck.NOT_ENOUGH_STOCK:
+            return self._append(Kind.REFUSED, name, type_ or "", quantity, key)
+        return check
+
+    def _append(self, kind: Kind, name: str = "", type_: str = "", quantity: int = 0, key: str = "") -> Entry:
+        if not self.is_leader:
+            raise NotLeader()
+        number = self.last_number + (1 if kind is Kind.TRADE else 0)
+        record = Record(self.last_index + 1, self.epoch, kind, number, name, type_, quantity, key)
         entry = entry_of(record, link(self.last_chain, record))
+        self.book.apply(entry)
         self._set_last(entry)
         return entry
 
     def accept(
         self,
-        prev_number: int,
+        prev_index: int,
         prev_chain: bytes,
         records: list[Record],
         entry_at: EntryAt,
         leader_last: int | None = None,
         leader_epoch: int | None = None,
     ) -> Accepted | Gap | Conflict | Stale:
-        """A leader's batch (propagation or a rejoin stream). `entry_at(n)` is this replica's
-        entry n <= last_accepted; `leader_last`, when given, is the sender's last order, and
+        """A leader's batch (propagation or a stream). `entry_at(i)` is this replica's entry
+        i <= last_index; `leader_last`, when given, is the sender's last index, and
         `leader_epoch` the epoch it leads in (a batch from an older epoch is refused)."""
-        if any(r.number != prev_number + 1 + i for i, r in enumerate(records)) or prev_number < -1:
-            raise MalformedBatch(f"orders do not follow {prev_number} in sequence")
-        through = prev_number + len(records)
+        if prev_index < -1 or any(r.index != prev_index + 1 + i for i, r in enumerate(records)):
+            raise MalformedBatch(f"entries do not follow {prev_index} in sequence")
+        through = prev_index + len(records)
         if leader_last is not None and through > leader_last:
-            raise MalformedBatch(f"orders up to {through} beyond the leader's last {leader_last}")
+            raise MalformedBatch(f"entries up to {through} beyond the leader's last {leader_last}")
+        if records:
+            _check_numbers(records[1:], records[0].number)
+        prev = None if prev_index == -1 or prev_index > self.last_index else entry_at(prev_index)
+        held = prev_index <= self.last_index
+        matches = held and (GENESIS if prev is None else prev.chain) == prev_chain
+        if matches and records:
+            # Checked before anything changes: a malformed batch leaves this replica as it was.
+            _check_numbers(records[:1], -1 if prev is None else prev.number)
         if leader_epoch is not None:
             if leader_epoch < self.epoch or (leader_epoch == self.epoch and self.is_leader):
                 return Stale(self.epoch)
             self.epoch = leader_epoch
-            self.role = Role.FOLLOWER
-        if prev_number > self.last_accepted:
-            return Gap(self.last_accepted)
-        if self._chain_at(prev_number, entry_at) != prev_chain:
-            return Conflict(self.last_accepted)
+            self.follow()
+        if not held:
+            return Gap(self.last_index)
+        if not matches:
+            return Conflict(self.last_index)
         chain = prev_chain
         truncate_after: int | None = None
         entries: list[Entry] = []
         for record in records:
             chain = link(chain, record)
-            if truncate_after is None and record.number <= self.last_accepted:
-                if entry_at(record.number).chain == chain:
+            if truncate_after is None and record.index <= self.last_index:
+                if entry_at(record.index).chain == chain:
                     continue  # already held
-                truncate_after = record.number - 1
+                truncate_after = record.index - 1
             entries.append(entry_of(record, chain))
         if (
             truncate_after is None
             and leader_last is not None
-            and self.last_accepted > leader_last
+            and self.last_index > leader_last
             and (leader_epoch is None or entry_at(leader_last + 1).epoch < leader_epoch)
         ):
-            # A tail this leader never numbered: a dead leader's leftovers. (A tail of the
+            # A tail this leader never appended: a dead leader's leftovers. (A tail of the
             # leader's own epoch means this batch is a late duplicate: keep it.)
             truncate_after = leader_last
         if truncate_after is not None:
-            if truncate_after >= 0:
-                self._set_last(entry_at(truncate_after))
-            else:
-                self.last_accepted, self.last_chain, self.last_epoch = -1, GENESIS, 0
-            self.last_durable = min(self.last_durable, truncate_after)
+            self._truncate(truncate_after, entry_at)
+        for entry in entries:
+            self.book.apply(entry)
         if entries:
             self._set_last(entries[-1])
             self.epoch = max(self.epoch, entries[-1].epoch)
         return Accepted(entries, through, truncate_after)
 
-    def durable(self, number: int) -> None:
-        """The log on disk now ends at `number` (writes and truncations finish in order)."""
-        self.last_durable = number
+    def durable(self, index: int) -> None:
+        """The log on disk now ends at `index` (writes and truncations finish in order)."""
+        self.last_durable = index
 
-    def _set_last(self, entry: Entry) -> None:
-        self.last_accepted, self.last_chain, self.last_epoch = entry.number, entry.chain, entry.epoch
+    def _truncate(self, after: int, entry_at: EntryAt) -> None:
+        for index in range(self.last_index, after, -1):
+            self.book.unapply(entry_at(index))
+        self._set_last(entry_at(after) if after >= 0 else None)
+        self.last_durable = min(self.last_durable, after)
 
-    @staticmethod
-    def _chain_at(number: int, entry_at: EntryAt) -> bytes:
-        return GENESIS if number == -1 else entry_at(number).chain
+    def _set_last(self, entry: Entry | None) -> None:
+        if entry is None:
+            self.last_index, self.last_chain, self.last_epoch, self.last_number = -1, GENESIS, 0, -1
+        else:
+            self.last_index, self.last_chain = entry.index, entry.chain
+            self.last_epoch, self.last_number = entry.epoch, entry.number
+
+
+def _check_numbers(records: list[Record], prev_number: int) -> None:
+    """Transaction numbers run on from the entry before the batch: trades take the next one."""
+    for record in records:
+        if not follows(record, prev_number):
+            raise MalformedBatch(f"entry {record.index} has number {record.number} after {prev_number}")
+        prev_number = record.number

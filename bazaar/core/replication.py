@@ -1,15 +1,18 @@
 """The leader's view of its followers, with no I/O: where each one's log is known to match the
-leader's, what to send it next, and how far the log is committed.
+leader's, what to send it next, and how far the log is committed (the commit rule).
 
 Per follower: `match`, the last order known to be identical and durable there (None until it
 first answers), and `prev`, the order after which the next batch starts. A conflicting answer
 moves `prev` back by a step that doubles each time, so the point where two logs part is found
 in O(log n) round trips.
 
-An order is committed once it is durable on a majority of the replicas: the leader and
-(for three replicas) one follower. A follower that lags or cannot be reached costs nothing;
-a leader cut off from its followers commits nothing. The takeover needs a majority's promise
-too, so every committed order is on a replica that any later leader either is or reads from.
+An entry is committed once an entry at or after it *of the leader's own epoch* is durable on a
+majority of the replicas: the leader and (for three replicas) one follower. Counting a
+majority for an older epoch's entry alone is not enough: a later leader may still replace it
+(Raft's figure 8), so a new leader's first entry, its leader entry, is what commits what it
+inherited. A follower that lags or cannot be reached costs nothing; a leader cut off from its
+followers commits nothing. The takeover needs a majority's promise too, so every committed
+entry is on a replica that any later leader either is or reads from.
 
 A follower is *reachable* once it answers and until a call to it fails; the leader takes a
 trade only while a majority is reachable, so a trade it cannot commit is refused up front.
@@ -18,6 +21,7 @@ trade only while a majority is reachable, so a trade it cannot commit is refused
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 
 @dataclass
 class Follower:
@@ -62,15 +66,15 @@ class Replication:
         follower = self._followers.get(address)
         return None if follower is None else follower.match
 
-    def to_send(self, address: str, last_accepted: int, limit: int) -> tuple[int, range] | None:
+    def to_send(self, address: str, last_index: int, limit: int) -> tuple[int, range] | None:
         """(prev, order numbers) for the next batch to `address`, or None when it is up to date."""
         follower = self._followers.get(address)
         if follower is None:
             return None
-        if follower.match is not None and follower.match >= last_accepted:
+        if follower.match is not None and follower.match >= last_index:
             return None
-        prev = min(follower.prev, last_accepted)
-        return prev, range(prev + 1, min(last_accepted, prev + limit) + 1)
+        prev = min(follower.prev, last_index)
+        return prev, range(prev + 1, min(last_index, prev + limit) + 1)
 
     def matched(self, address: str, through: int) -> None:
         follower = self._followers.get(address)
@@ -99,9 +103,13 @@ class Replication:
         if follower is not None:
             follower.reachable = False
 
-    def committed_through(self, last_durable: int) -> int:
-        """Highest number durable here and known identical on a majority of the replicas."""
+    def committed_through(self, last_durable: int, first_own: int) -> int | None:
+        """The highest index committed, as far as the followers' answers show: durable here,
+        known identical on a majority, and at or after `first_own`, the leader's first entry
+        of its epoch. None while no entry of the epoch is on a majority yet."""
         if self.needed == 0:
-            return last_durable
-        matches = sorted((-1 if f.match is None else f.match for f in self._followers.values()), reverse=True)
-        return min(last_durable, matches[self.needed - 1])
+            through = last_durable
+        else:
+            matches = sorted((-1 if f.match is None else f.match for f in self._followers.values()), reverse=True)
+            through = min(last_durable, matches[self.needed - 1])
+        return through if first_own >= 0 and through >= first_own else None

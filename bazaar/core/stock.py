@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 from dataclasses import dataclass, replace
+from typing import Iterable
 
 from bazaar.core.orders import BUY, SELL, valid_quantity
 
@@ -56,3 +59,17 @@ DEFAULT_STOCKS = tuple(
         ("gamestop", 20.00),
     ]
 )
+# The one list of the default names, for clients that trade without reading the config.
+STOCK_NAMES = tuple(s.name for s in DEFAULT_STOCKS)
+
+
+def table_id(stocks: Iterable[Stock]) -> str:
+    """A fingerprint of a stock table: equal exactly when the tables hold the same stocks.
+
+    A store records it so that it will not be opened with another table. Sorted, so the
+    order the file gives does not matter; float() and int() so that price 183 and 183.0,
+    which compare equal, fingerprint alike.
+    """
+    rows = sorted([s.name, float(s.price), int(s.quantity), int(s.volume)] for s in stocks)
+    encoded = json.dumps(rows, separators=(",", ":")).encode()
+    return hashlib.blake2b(encoded, digest_size=16).hexdigest()

@@ -1,4 +1,4 @@
-"""The public HTTP API (SPEC §3) and the internal endpoints (§4), as a Klein app.
+"""The public HTTP API and the internal endpoints (docs/api.md), as a Klein app.
 
 The front end checks only the shape of what it forwards; the order leader decides whether a
 trade is valid, in the seed's order of checks. Every failure, expected or not, leaves through
@@ -20,11 +20,13 @@ from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from bazaar.rpc.convert import trade_type_to_proto
 from bazaar.core.lru import LRUCache
 from bazaar.core.orders import valid_quantity
-from bazaar.frontend.backends import PeerUnavailable, PlacedOrder, StockInfo
+from bazaar.core.outcome import Final
+from bazaar.frontend.backends import PeerUnavailable, StockInfo
 from bazaar.frontend.leader import LeaderTracker, NoLeaderAvailable
+from bazaar.frontend.trading import TradePlacer
+from bazaar.rpc.convert import trade_type_to_proto
 from bazaar.v1 import order_pb2
 
 log = Logger()
@@ -58,10 +60,11 @@ _REFUSALS = {
     order_pb2.REQUEST_STATUS_INVALID_TYPE: (400, "invalid request type"),
     order_pb2.REQUEST_STATUS_INVALID_QUANTITY: (400, "invalid number of stocks"),
     order_pb2.REQUEST_STATUS_NOT_ENOUGH_STOCK: (400, "not enough stocks available to buy"),
-    order_pb2.REQUEST_STATUS_UNAVAILABLE: (503, "the order service cannot take trades right now"),
     order_pb2.REQUEST_STATUS_KEY_REUSED: (422, "the Idempotency-Key was already used for a different order"),
 }
-_UNEXPECTED_STATUS = (503, "unexpected answer from the order leader")
+_UNEXPECTED_STATUS = (504, "unexpected answer from the order leader: retry with the same Idempotency-Key")
+_NOT_EXECUTED = (503, "no order leader with a majority is available: nothing was executed")
+_OUTCOME_UNKNOWN = (504, "outcome unknown: retry with the same Idempotency-Key")
 
 
 def _status_and_message(error: BaseException) -> tuple[int, str]:
@@ -153,17 +156,17 @@ MAX_KEY_LENGTH = 128
 
 
 def _idempotency_key(request: IRequest) -> str:
-    """The client's Idempotency-Key, or a fresh key; the two never collide."""
+    """The client's Idempotency-Key, or a fresh one the client can retry with."""
     raw = request.getHeader(b"idempotency-key")
     if raw is None:
-        return f"fe:{uuid.uuid4().hex}"
+        return f"fe-{uuid.uuid4().hex}"
     try:
         key = raw.decode("ascii")
     except UnicodeDecodeError:
         key = ""
     if not (0 < len(key) <= MAX_KEY_LENGTH and key.isprintable() and key == key.strip()):
         raise ApiError(400, f"the Idempotency-Key header must be 1 to {MAX_KEY_LENGTH} printable ASCII characters")
-    return f"client:{key}"
+    return key
 
 
 def _parse_order(body: bytes) -> dict[str, Any]:
@@ -189,10 +192,16 @@ class FrontEnd:
         catalog: Any,
         leaders: LeaderTracker,
         cache: LRUCache[StockInfo] | None,
+        trades: TradePlacer,
     ) -> None:
         self.catalog = catalog
         self.leaders = leaders
         self.cache = cache
+        self.trades = trades
+        # Per stock, the highest transaction number this front end acknowledged: its lookups
+        # ask the catalog to have applied it (read your writes). Only real stocks get a 200,
+        # so this holds at most one number per stock.
+        self._acknowledged: dict[str, int] = {}
 
     @app.handle_errors
     def _error(self, request: IRequest, failure: Failure) -> bytes:
@@ -220,9 +229,19 @@ class FrontEnd:
     @app.route("/orders", methods=["POST"])
     async def place_order(self, request: IRequest) -> bytes:
         # Every trade travels under a key, the client's or a fresh one: the redo of this very
-        # request on a new leader is then exactly-once too.
-        key = _idempotency_key(request)
+        # request on a new leader is then exactly-once too, and the client, told the key in
+        # every answer, can retry once it learns nothing (504).
+        # The body's shape is checked before the key header (API order of checks), and its 400
+        # carries the key too when the key is valid.
+        key_error: ApiError | None = None
+        try:
+            key = _idempotency_key(request)
+            request.setHeader(b"Idempotency-Key", key.encode("ascii"))
+        except ApiError as e:
+            key_error = e
         order = _parse_order(request.content.read())
+        if key_error is not None:
+            raise key_error
         name = order["name"]
         if not _usable_name(name):
             raise stock_not_found()
@@ -230,17 +249,21 @@ class FrontEnd:
         # An invalid quantity still goes to the leader, as 0, so that it is refused only after
         # the stock and type checks: the seed's order of errors.
         quantity = order["quantity"] if valid_quantity(order["quantity"]) else 0
-        placed: PlacedOrder = await self.leaders.call_leader(
-            lambda replica: replica.request(name, quantity, trade_type, key)
-        )
+        result = await self.trades.place(name, quantity, trade_type, key)
+        if result.final is not Final.ANSWERED or result.placed is None:
+            raise ApiError(*(_OUTCOME_UNKNOWN if result.final is Final.UNKNOWN else _NOT_EXECUTED))
+        placed = result.placed
         if placed.status != order_pb2.REQUEST_STATUS_OK:
             code, message = _REFUSALS.get(placed.status, _UNEXPECTED_STATUS)
             raise ApiError(code, message)
+        number = placed.transaction_number
+        if number > self._acknowledged.get(name, -1):
+            self._acknowledged[name] = number
         if self.cache is not None:
-            # The leader pushes this too, but only after replying; the client's next GET must
-            # already see the new quantity.
+            # The leader pushes this too, once the catalog has applied it; the client's next
+            # GET must already see the new quantity.
             self.cache.invalidate(name)
-        data = {"transaction_number": placed.transaction_number}
+        data = {"transaction_number": number}
         return json_response(request, 200, {"data": data})
 
     @app.route("/orders/<number>", methods=["GET"])
@@ -322,7 +345,7 @@ class FrontEnd:
 
     async def _look_up(self, name: str) -> StockInfo:
         try:
-            stock = await self.catalog.lookup(name)
+            stock = await self.catalog.lookup(name, self._acknowledged.get(name))
         except PeerUnavailable as e:
             log.warn("catalog lookup of {name!r} failed: {error}", name=name, error=e)
             raise ApiError(503, "the catalog is unavailable") from None

@@ -23,7 +23,7 @@ from bazaar.config import Address, Timeouts
 from bazaar.rpc.convert import order_from_proto
 from bazaar.core.orders import Order
 from bazaar.rpc.services import Channels
-from bazaar.rpc.peers import PeerUnavailable
+from bazaar.rpc.peers import PeerUnavailable, never_sent
 from bazaar.v1 import catalog_pb2, catalog_pb2_grpc, order_pb2, order_pb2_grpc
 
 ORDER_SERVICE_NAME = "bazaar.v1.OrderService"
@@ -31,6 +31,20 @@ ORDER_SERVICE_NAME = "bazaar.v1.OrderService"
 
 class NotLeader(Exception):
     """The replica answered, but it does not lead: select again."""
+
+
+class _CatchingUp:
+    """A probe's answer from a replica that is up but not ready to lead yet (it is catching
+    up after a start). False, like any unhealthy answer, to whoever only asks "healthy?"."""
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "CATCHING_UP"
+
+
+CATCHING_UP = _CatchingUp()
 
 
 @dataclass(frozen=True)
@@ -54,9 +68,10 @@ def _as_peer_unavailable(peer: str) -> Callable[[Failure], Failure]:
         if isinstance(error, grpc.RpcError):
             code = error.code() if callable(getattr(error, "code", None)) else None
             name = code.name if isinstance(code, grpc.StatusCode) else "RPC error"
-            return Failure(PeerUnavailable(peer, name))
+            return Failure(PeerUnavailable(peer, name, sent=not never_sent(error)))
         if isinstance(error, defer.TimeoutError):
-            return Failure(PeerUnavailable(peer, type(error).__name__))
+            # Only a batch's wait to be sent times out this way (calls have gRPC deadlines).
+            return Failure(PeerUnavailable(peer, "not sent within its deadline", sent=False))
         # A CancelledError is our own doing (the client hung up): it says nothing about the
         # peer, and must not trigger a leader selection or a redo.
         return failure
@@ -93,15 +108,16 @@ class CatalogClient(_Peer):
     ) -> None:
         super().__init__(reactor, channels, address, timeouts, catalog_pb2_grpc.CatalogServiceStub)
 
-    def lookup(self, name: str) -> Deferred:
-        """Fires with a StockInfo, or None when the catalog has no such stock."""
+    def lookup(self, name: str, min_applied: int | None = None) -> Deferred:
+        """Fires with a StockInfo, or None when the catalog has no such stock; given
+        `min_applied`, the catalog answers once it has applied every trade numbered up to it."""
 
         def convert(response: catalog_pb2.LookupStockResponse) -> StockInfo | None:
             if not response.found:
                 return None
             return StockInfo(name, response.price, response.quantity)
 
-        request = catalog_pb2.LookupStockRequest(name=name)
+        request = catalog_pb2.LookupStockRequest(name=name, min_applied=min_applied)
         return self._call("Lookup", request, self._timeouts.rpc).addCallback(convert)
 
 
@@ -120,9 +136,10 @@ class ReplicaClient(_Peer):
         # Concurrent trades share RPCs: the per-call cost of gRPC in Python is what limits them.
         self._orders: Batcher[Any, Any] = Batcher(self._send_orders, reactor)
 
-    def request(self, name: str, quantity: int, trade_type: int, key: str = "") -> Deferred:
-        """Fires with a PlacedOrder; fails with NotLeader if this replica does not lead.
-        `key` makes the trade happen once however often it is sent (idempotency key)."""
+    def request(self, name: str, quantity: int, trade_type: int, key: str, timeout: float) -> Deferred:
+        """Fires with a PlacedOrder within `timeout` seconds; fails with NotLeader if this
+        replica does not lead (it logged nothing). `key` makes the trade happen once however
+        often it is sent (idempotency key)."""
 
         def convert(response: order_pb2.PlaceOrderResponse) -> PlacedOrder:
             if response.status == order_pb2.REQUEST_STATUS_NOT_LEADER:
@@ -133,7 +150,7 @@ class ReplicaClient(_Peer):
             name=name, quantity=quantity, type=trade_type, idempotency_key=key
         )
         # The deadline covers the wait for a batch to leave as well as the batch's call.
-        d = self._orders.submit(request, self._timeouts.rpc)
+        d = self._orders.submit(request, timeout)
         return d.addErrback(_as_peer_unavailable(str(self.address))).addCallback(convert)
 
     def _send_orders(self, requests: list[order_pb2.PlaceOrderRequest], timeout: float) -> Deferred:
@@ -153,10 +170,11 @@ class ReplicaClient(_Peer):
         """Tell this replica it leads, with these follower addresses. Fires with its last number."""
         request = order_pb2.AssignFollowersRequest(followers=followers)
         d = self._call("AssignFollowers", request, self._timeouts.rpc)
-        return d.addCallback(lambda response: response.last_number)
+        return d.addCallback(lambda response: response.last_index)
 
     def probe(self) -> Deferred:
-        """True if the order service reports SERVING, False if not or unreachable."""
+        """True if the order service reports SERVING, CATCHING_UP (which is false too) if it
+        answers NOT_SERVING, False if it is unreachable."""
         if self._health_stub is None:
             self._health_stub = health_pb2_grpc.HealthStub(self._channels.get(self.address))
         d = bridge.call(
@@ -165,8 +183,14 @@ class ReplicaClient(_Peer):
             health_pb2.HealthCheckRequest(service=ORDER_SERVICE_NAME),
             self._timeouts.probe,
         )
-        d.addCallback(lambda response: response.status == health_pb2.HealthCheckResponse.SERVING)
+        d.addCallback(lambda response: _HEALTH.get(response.status, False))
         return d.addErrback(_unreachable_is_unhealthy)
+
+
+_HEALTH = {
+    health_pb2.HealthCheckResponse.SERVING: True,
+    health_pb2.HealthCheckResponse.NOT_SERVING: CATCHING_UP,
+}
 
 
 def _unreachable_is_unhealthy(failure: Failure) -> bool:

@@ -13,15 +13,19 @@ from typing import Any, Awaitable, Callable, Mapping, Protocol, TypeVar
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from bazaar.config import Address
-from bazaar.core.leader_selection import Assign, Leader, LeaderSelection, NoLeader
-from bazaar.frontend.backends import NotLeader, PeerUnavailable
+from bazaar.core.leader_selection import Assign, Leader, LeaderSelection, NoLeader, ProbeAgain
+from bazaar.frontend.backends import CATCHING_UP, NotLeader, PeerUnavailable
 
 T = TypeVar("T")
 log = Logger()
+
+# Between probe rounds while the highest replica is still catching up (first selection only).
+REPROBE_DELAY = 0.1
 
 
 class NoLeaderAvailable(Exception):
@@ -107,13 +111,13 @@ class LeaderTracker:
             leader = await self.leader()
             replica = self.replicas[leader.replica_id]
             try:
-                return await self._watched(replica, defer.ensureDeferred(operation(replica)))
+                return await self.watched(replica, defer.ensureDeferred(operation(replica)))
             except (PeerUnavailable, NotLeader) as e:
                 log.warn("leader {id} failed a request: {error}", id=leader.replica_id, error=e)
                 self.failed(leader)
         raise NoLeaderAvailable("the order leader kept failing; giving up on this request")
 
-    async def _watched(self, replica: Replica, pending: Deferred) -> Any:
+    async def watched(self, replica: Replica, pending: Deferred) -> Any:
         """`pending`'s result. While it takes longer than a probe deadline, the replica is
         probed: a frozen leader (SIGSTOP, a partition) is given up on within about two probe
         deadlines instead of the call's whole deadline, and the request redone elsewhere, which
@@ -171,10 +175,19 @@ class LeaderTracker:
             ids = self._state.start()
             # A replica that has just failed its health check is not probed again this round.
             down, self._just_failed_probe = self._just_failed_probe, set()
-            results = await defer.gatherResults(
-                [defer.succeed(False) if i in down else self._probe(self.replicas[i]) for i in ids]
-            )
-            decision = self._state.probed(i for i, healthy in zip(ids, results) if healthy)
+            while True:
+                results = await defer.gatherResults(
+                    [defer.succeed(False) if i in down else self._probe(self.replicas[i]) for i in ids]
+                )
+                for i, result in zip(ids, results):
+                    if not result:
+                        log.info("replica {id} {why}: not a candidate", id=i,
+                                 why="is catching up" if result is CATCHING_UP else "did not answer its health check")
+                decision = self._state.probed((i for i, r in zip(ids, results) if r),
+                                              (i for i, r in zip(ids, results) if r is CATCHING_UP))
+                if not isinstance(decision, ProbeAgain):
+                    break
+                await deferLater(self._clock, REPROBE_DELAY)
             while isinstance(decision, Assign):
                 accepted = await self._offer(decision)
                 decision = self._state.assigned(accepted)

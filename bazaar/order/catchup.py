@@ -18,7 +18,7 @@ from bazaar.v1 import order_pb2, order_pb2_grpc
 
 @dataclass
 class RemoteLog:
-    """What a replica streamed: every record after `shared`, the last order both logs hold."""
+    """What a replica streamed: every record after `shared`, the last entry both logs hold."""
 
     shared: int = -1
     shared_chain: bytes = GENESIS
@@ -27,12 +27,12 @@ class RemoteLog:
     refused: bool = False  # the promise of the requested epoch was refused
 
 
-def synchronize_request(replica: Any, caller: str = "", epoch: int = 0) -> order_pb2.SynchronizeRequest:
-    """Our chain values at exponentially spaced orders, so the other side finds where we part;
+def synchronize_request(replica_log: Any, caller: str = "", epoch: int = 0) -> order_pb2.SynchronizeRequest:
+    """Our chain values at exponentially spaced entries, so the other side finds where we part;
     with `epoch`, a candidate's request for a promise of that epoch."""
     checkpoints = [
-        order_pb2.Checkpoint(number=n, chain=replica.chain_at(n))
-        for n in checkpoint_numbers(replica.core.last_accepted)
+        order_pb2.Checkpoint(index=i, chain=replica_log.chain_at(i))
+        for i in checkpoint_numbers(replica_log.core.last_index)
     ]
     return order_pb2.SynchronizeRequest(checkpoints=checkpoints, caller=caller, epoch=epoch)
 
@@ -44,8 +44,9 @@ def stream_log(channel: Any, request: order_pb2.SynchronizeRequest, deadline: fl
                on_batch: Batch | None = None, first_within: float | None = None) -> RemoteLog:
     """Blocking: read the whole stream within `deadline`. With `first_within`, a replica that
     sends nothing that soon (frozen) is given up on, while a long stream may take its time.
-    With `on_batch`, each batch is handed over as it comes (prev number, prev chain, records,
-    epoch) instead of being kept. A failed or abandoned stream raises grpc.RpcError."""
+    With `on_batch`, each batch is handed over as it comes (prev index, prev chain, records,
+    epoch) instead of being kept. A failed or abandoned stream raises grpc.RpcError; a stream
+    carrying an entry no leader writes raises ValueError."""
     stub = order_pb2_grpc.OrderServiceStub(channel)
     responses = stub.Synchronize(request, timeout=deadline)
     watchdog = None
@@ -62,12 +63,12 @@ def stream_log(channel: Any, request: order_pb2.SynchronizeRequest, deadline: fl
             if response.refused:
                 log.refused, log.epoch = True, response.epoch
                 return log
-            records = [record_from_proto(o) for o in response.orders]
+            records = [record_from_proto(o) for o in response.entries]
             if first:
-                log.shared, log.shared_chain, first = response.prev_number, response.prev_chain, False
+                log.shared, log.shared_chain, first = response.prev_index, response.prev_chain, False
             log.epoch = max(log.epoch, response.epoch)
             if on_batch is not None:
-                on_batch(response.prev_number, response.prev_chain, records, response.epoch)
+                on_batch(response.prev_index, response.prev_chain, records, response.epoch)
             else:
                 log.records += records
     finally:

@@ -1,4 +1,4 @@
-"""The leader's push to the front end after a trade: GET /cache/<name> (SPEC §4).
+"""The leader's push to the front end after a trade: GET /cache/<name> (docs/api.md).
 
 One push is in flight at a time, pushes start at least PUSH_SPACING apart, and names traded
 meanwhile wait in a set: under load a stock traded a hundred times while a push was under way

@@ -49,7 +49,7 @@ async def rejoin(replica: Replica, hop: ReactorHop) -> bool:
     leader = await find_leader(replica.config)
     if leader is None or leader == replica.address:
         return False
-    request = synchronize_request(replica, caller=replica.address)
+    request = synchronize_request(replica.log, caller=replica.address)
     count = 0
 
     def write(prev: int, prev_chain: bytes, records: list[Record], epoch: int) -> None:
@@ -60,8 +60,8 @@ async def rejoin(replica: Replica, hop: ReactorHop) -> bool:
             raise RejoinRefused(f"the leader's stream does not fit this log (status {status})")
         count += len(records)
 
-    log.info("rejoining: streaming orders after {last} from leader {leader}",
-             last=replica.core.last_accepted, leader=leader)
+    log.info("rejoining: streaming entries after {last} from leader {leader}",
+             last=replica.core.last_index, leader=leader)
     channel = replica.channel(leader)
     try:
         await threads.deferToThread(stream_log, channel, request, SYNC_DEADLINE, write)
@@ -69,8 +69,8 @@ async def rejoin(replica: Replica, hop: ReactorHop) -> bool:
         log.warn("rejoin stream from {leader} failed: {code} {details}",
                  leader=leader, code=e.code().name, details=e.details())
         return False
-    except RejoinRefused as e:
+    except (RejoinRefused, ValueError) as e:
         log.error("rejoin from {leader} failed: {error}", leader=leader, error=str(e))
         return False
-    log.info("rejoined leader {leader} after receiving {count} orders", leader=leader, count=count)
+    log.info("rejoined leader {leader} after receiving {count} entries", leader=leader, count=count)
     return True

@@ -10,6 +10,7 @@ from twisted.internet.defer import ensureDeferred
 from twisted.logger import Logger
 
 from bazaar.config import Config
+from bazaar.core.stock import table_id
 from bazaar.rpc.bridge import ReactorHop
 from bazaar.reactor.group_commit import GroupCommitter
 from bazaar.order.invalidation import CacheInvalidator
@@ -55,14 +56,14 @@ class OrderReplicaService(MultiService):
 
     def startService(self) -> None:
         # Files, pools and sockets are made here, after twistd has forked.
-        self.store = OrderStore(self.config.replica_dir(self.replica_id))
+        self.store = OrderStore(self.config.replica_dir(self.replica_id), table_id(self.config.stocks))
         self._invalidator = CacheInvalidator(self.reactor, self.config)
         self.replica = Replica(
             self.reactor, self.config, self.replica_id, self.store, self.committer,
             self.channels, self._invalidator,
         )
-        log.info("replica {id} at {address}: {count} orders on disk",
-                 id=self.replica_id, address=str(self.address), count=self.store.last_number + 1)
+        log.info("replica {id} at {address}: {count} log entries on disk",
+                 id=self.replica_id, address=str(self.address), count=self.store.last_index + 1)
         super().startService()
         # Not electable until it has caught up from the current leader (or found none).
         self.rejoined = ensureDeferred(rejoin(self.replica, self.hop))
@@ -71,6 +72,10 @@ class OrderReplicaService(MultiService):
 
     def stopService(self) -> Any:
         self.hop.stop()
+        if self.replica is not None:
+            # Before the channels close: the leader's links must not retry into them.
+            self.replica.step_down("shutting down")
+            self.replica.log.stop()
         d = super().stopService()
 
         def close(result: Any) -> Any:

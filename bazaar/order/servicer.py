@@ -13,8 +13,8 @@ from twisted.internet.defer import Deferred, gatherResults
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from bazaar.rpc.convert import order_to_proto, record_from_proto, record_to_proto
 from bazaar.core.replica import MalformedBatch
+from bazaar.rpc.convert import order_to_proto, record_from_proto, record_to_proto
 from bazaar.rpc.bridge import ReactorHop, ReactorUnavailable, remaining
 from bazaar.order.replica import NotLeading, Replica
 from bazaar.order.store import OrderStore
@@ -40,16 +40,12 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
             context.abort(grpc.StatusCode.UNAVAILABLE, f"replica busy or stopping: {e}")
 
     def Request(self, request: order_pb2.PlaceOrderRequest, context: Any) -> order_pb2.PlaceOrderResponse:
-        status, number = self._in_reactor(
-            context, self._replica.place_order, request.name, request.quantity, request.type,
-            request.idempotency_key,
-        )
-        return order_pb2.PlaceOrderResponse(status=status, transaction_number=max(number, 0))
+        return self.RequestBatch(order_pb2.RequestBatchRequest(orders=[request]), context).results[0]
 
     def RequestBatch(self, request: order_pb2.RequestBatchRequest, context: Any) -> order_pb2.RequestBatchResponse:
-        # The batch is answered within the caller's deadline even if one order is slow: that
-        # one is answered UNAVAILABLE (it may still commit; a retry under its key finds it),
-        # and the others, committed, are not lost to a failed call.
+        # Each order is answered within the caller's deadline, so that one slow order cannot
+        # fail the call and with it the others' answers: an order whose outcome is not known
+        # by then is answered IN_DOUBT (it may still commit; asking again under its key tells).
         budget = max(0.0, remaining(context, self._timeout) - ANSWER_MARGIN)
         placed = self._in_reactor(context, self._place_all, list(request.orders), budget)
         return order_pb2.RequestBatchResponse(results=[
@@ -58,38 +54,14 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         ])
 
     def _place_all(self, orders: list[order_pb2.PlaceOrderRequest], budget: float) -> Deferred:
-        """Each order as Request would handle it, all at once: they share the catalog's
-        batches, the group commit and the propagation."""
-        placing = [
-            self._answer_within(
-                Deferred.fromCoroutine(
-                    self._replica.place_order(o.name, o.quantity, o.type, o.idempotency_key)
-                ).addErrback(_unavailable, o.name),
-                budget,
-            )
+        """Each order as Request would handle it, all at once: they share the group commit
+        and the propagation."""
+        return gatherResults([
+            Deferred.fromCoroutine(
+                self._replica.place_order(o.name, o.quantity, o.type, o.idempotency_key, budget)
+            ).addErrback(_in_doubt, o.name)
             for o in orders
-        ]
-        return gatherResults(placing)
-
-    def _answer_within(self, placing: Deferred, budget: float) -> Deferred:
-        """`placing`'s answer, or UNAVAILABLE once `budget` has passed. Not a cancellation:
-        the order carries on, as a trade whose caller gave up does."""
-        answer: Deferred = Deferred()
-
-        def give_up() -> None:
-            if not answer.called:
-                answer.callback((order_pb2.REQUEST_STATUS_UNAVAILABLE, -1))
-
-        timer = self._replica.reactor.callLater(budget, give_up)
-
-        def placed(result: Any) -> None:
-            if timer.active():
-                timer.cancel()
-            if not answer.called:
-                answer.callback(result)
-
-        placing.addCallback(placed)
-        return answer
+        ])
 
     def Lookup(self, request: order_pb2.LookupOrderRequest, context: Any) -> order_pb2.LookupOrderResponse:
         try:
@@ -102,21 +74,21 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
 
     def Propagate(self, request: order_pb2.PropagateRequest, context: Any) -> order_pb2.PropagateResponse:
         try:
-            records = [record_from_proto(o) for o in request.orders]
-            status, number, epoch = self._in_reactor(
+            records = [record_from_proto(e) for e in request.entries]
+            status, index, epoch = self._in_reactor(
                 context, self._replica.receive,
-                request.prev_number, request.prev_chain, records, request.leader_last, request.epoch,
+                request.prev_index, request.prev_chain, records, request.leader_last, request.epoch,
                 request.leader_commit,
             )
         except (ValueError, MalformedBatch) as e:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
-        return order_pb2.PropagateResponse(status=status, last_number=number, epoch=epoch)
+        return order_pb2.PropagateResponse(status=status, last_index=index, epoch=epoch)
 
     def AssignFollowers(
         self, request: order_pb2.AssignFollowersRequest, context: Any
     ) -> order_pb2.AssignFollowersResponse:
         last = self._in_reactor(context, self._replica.assign_followers, list(request.followers))
-        return order_pb2.AssignFollowersResponse(last_number=last)
+        return order_pb2.AssignFollowersResponse(last_index=last)
 
     def Synchronize(
         self, request: order_pb2.SynchronizeRequest, context: Any
@@ -130,17 +102,17 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         if request.caller and not leading:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "not the leader")
         store = self._replica.store
-        cursor = shared_point(store, [(c.number, c.chain) for c in request.checkpoints])
+        cursor = shared_point(store, [(c.index, c.chain) for c in request.checkpoints])
         chain = store.chain(cursor)
-        log.info("streaming orders after {cursor} to {caller}", cursor=cursor, caller=request.caller or "a new leader")
+        log.info("streaming entries after {cursor} to {caller}", cursor=cursor, caller=request.caller or "a new leader")
         batch = store.after(cursor, SYNC_BATCH)
         while True:  # the first message goes out even if empty: it says where the logs part
             yield order_pb2.SynchronizeResponse(
-                prev_number=cursor, prev_chain=chain, orders=[record_to_proto(e) for e in batch], epoch=epoch
+                prev_index=cursor, prev_chain=chain, entries=[record_to_proto(e) for e in batch], epoch=epoch
             )
             if not batch:
                 break
-            cursor, chain = batch[-1].number, batch[-1].chain
+            cursor, chain = batch[-1].index, batch[-1].chain
             batch = store.after(cursor, SYNC_BATCH)
             if not batch:
                 break
@@ -148,15 +120,16 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "no longer the leader")
 
 
-def _unavailable(failure: Failure, name: str) -> tuple[int, int]:
-    """One order's unexpected error must not fail the others in its batch."""
+def _in_doubt(failure: Failure, name: str) -> tuple[int, int]:
+    """One order's unexpected error must not fail the others in its batch. Whether it was
+    logged first is not known here, so it is not a definite refusal."""
     log.failure("placing an order for {name} failed", failure, name=name)
-    return order_pb2.REQUEST_STATUS_UNAVAILABLE, -1
+    return order_pb2.REQUEST_STATUS_IN_DOUBT, -1
 
 
 def shared_point(store: OrderStore, checkpoints: list[tuple[int, bytes]]) -> int:
     """The latest checkpoint at which the caller's log and ours agree (-1: none)."""
-    for number, chain in sorted(checkpoints, reverse=True):
-        if 0 <= number <= store.last_number and store.chain(number) == chain:
-            return number
+    for index, chain in sorted(checkpoints, reverse=True):
+        if 0 <= index <= store.last_index and store.chain(index) == chain:
+            return index
     return -1

@@ -5,6 +5,10 @@ grow with history. A kill -9 at any instant leaves the last committed state: SQL
 exposes a torn write. Each row keeps its chain value (bazaar.core.chain) so that logs can be
 compared without reading them whole. Readers use their own connections, so lookups and rejoin
 streams never wait for the writer.
+
+The store records the id of the stock table it was made from: trades were checked against
+that table, so a replica given another one would check the next trades against numbers its
+log does not imply. Such a store, or one an older version wrote, is refused at start.
 """
 
 from __future__ import annotations
@@ -15,33 +19,39 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from bazaar.core.chain import GENESIS, Entry
+from bazaar.core.chain import GENESIS, Entry, Kind
 from bazaar.core.orders import Order
 
+SCHEMA_VERSION = 2
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS orders (
-    number   INTEGER PRIMARY KEY,
-    name     TEXT    NOT NULL,
-    type     TEXT    NOT NULL CHECK (type IN ('buy', 'sell')),
-    quantity INTEGER NOT NULL CHECK (quantity > 0),
+CREATE TABLE IF NOT EXISTS log (
+    idx      INTEGER PRIMARY KEY,
     epoch    INTEGER NOT NULL,
+    kind     TEXT    NOT NULL CHECK (kind IN ('trade', 'refused', 'leader')),
+    number   INTEGER NOT NULL,
+    name     TEXT    NOT NULL,
+    type     TEXT    NOT NULL,
+    quantity INTEGER NOT NULL,
     key      TEXT    NOT NULL,
     chain    BLOB    NOT NULL
 );
-CREATE UNIQUE INDEX IF NOT EXISTS orders_by_key ON orders (key) WHERE key != '';
+CREATE UNIQUE INDEX IF NOT EXISTS log_by_key ON log (key) WHERE key != '';
+CREATE UNIQUE INDEX IF NOT EXISTS log_by_number ON log (number) WHERE kind = 'trade';
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
+    value NOT NULL
 );
 """
-_COLUMNS = "number, name, type, quantity, epoch, key, chain"
-# `key != ''` repeats the partial index's condition: without it SQLite cannot use the index
-# and scans the whole log, for every keyed trade.
-FIND_KEY = f"SELECT {_COLUMNS} FROM orders WHERE key = ? AND key != ''"
+_COLUMNS = "idx, epoch, kind, number, name, type, quantity, key, chain"
+# Each query repeats its partial index's condition: without it SQLite cannot use the index
+# and scans the whole log.
+FIND_KEY = f"SELECT {_COLUMNS} FROM log WHERE key = ? AND key != ''"
+FIND_NUMBER = f"SELECT {_COLUMNS} FROM log WHERE number = ? AND kind = 'trade'"
+TRADES_AFTER = f"SELECT {_COLUMNS} FROM log WHERE number > ? AND kind = 'trade' ORDER BY number LIMIT ?"
 
 
 class StoreError(Exception):
-    """The order log refused a write that would leave a hole."""
+    """The order log refused a write that would leave a hole, or a file it cannot use."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +61,7 @@ class Append:
 
 @dataclass(frozen=True)
 class Truncate:
-    """Drop every order numbered above `after` (a follower discarding a dead leader's tail)."""
+    """Drop every entry indexed above `after` (a follower discarding a dead leader's tail)."""
 
     after: int
 
@@ -63,12 +73,20 @@ class SetEpoch:
     epoch: int
 
 
-Operation = Append | Truncate | SetEpoch
+@dataclass(frozen=True)
+class SetCommitted:
+    """Remember how far a leader said the log is committed (an index): a committed entry
+    never changes, so this stays true, and lets a restarted replica answer lookups of it."""
+
+    index: int
+
+
+Operation = Append | Truncate | SetEpoch | SetCommitted
 
 
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
     if readonly:
-        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, check_same_thread=False)
     else:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
@@ -78,7 +96,28 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
 
 
 def _entry(row: tuple) -> Entry:
-    return Entry(Order(row[0], row[1], row[2], row[3]), row[4], row[5], bytes(row[6]))
+    return Entry(row[0], row[1], Kind(row[2]), row[3], row[4], row[5], row[6], row[7], bytes(row[8]))
+
+
+def _row(e: Entry) -> tuple[Any, ...]:
+    return (e.index, e.epoch, e.kind.value, e.number, e.name, e.type, e.quantity, e.key, e.chain)
+
+
+def _meta(conn: sqlite3.Connection, key: str) -> Any:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def _check_version(conn: sqlite3.Connection, path: Path) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if version == 0 and not tables:
+        return  # a new file
+    if version != SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} was written by another version of Bazaar (log format {version}, this one "
+            f"reads {SCHEMA_VERSION}); move it away to start this replica afresh"
+        )
 
 
 class OrderStore:
@@ -86,31 +125,48 @@ class OrderStore:
 
     FILENAME = "orders.sqlite3"
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, table_id: str) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / self.FILENAME
         self._writer = _connect(self.path, readonly=False)
-        self._writer.executescript(_SCHEMA)
+        try:
+            self._open(table_id)
+        except BaseException:
+            self._writer.close()
+            raise
         self._readers = threading.local()
-        row = self._writer.execute(
-            f"SELECT {_COLUMNS} FROM orders ORDER BY number DESC LIMIT 1"
-        ).fetchone()
+
+    def _open(self, table_id: str) -> None:
+        conn = self._writer
+        _check_version(conn, self.path)
+        conn.execute("BEGIN IMMEDIATE")
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        made_from = _meta(conn, "stocks")
+        if made_from is None:
+            conn.execute("INSERT INTO meta VALUES ('stocks', ?)", (table_id,))
+        conn.execute("COMMIT")
+        if made_from is not None and made_from != table_id:
+            raise StoreError(
+                f"{self.path} was made from another stock table (id {made_from}; the configuration "
+                f"gives {table_id}): give every process the same [stocks], or move the file away"
+            )
+        row = conn.execute(f"SELECT {_COLUMNS} FROM log ORDER BY idx DESC LIMIT 1").fetchone()
         self.last_entry: Entry | None = _entry(row) if row else None
-        row = self._writer.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
-        self.epoch: int = row[0] if row else 0
+        self.epoch: int = _meta(conn, "epoch") or 0
+        committed = _meta(conn, "committed")
+        self.committed: int = -1 if committed is None else committed
 
     @property
-    def last_number(self) -> int:
-        """The highest committed order number, -1 for an empty log."""
-        return self.last_entry.number if self.last_entry else -1
-
-    @property
-    def last_chain(self) -> bytes:
-        return self.last_entry.chain if self.last_entry else GENESIS
+    def last_index(self) -> int:
+        """The highest index on disk, -1 for an empty log."""
+        return self.last_entry.index if self.last_entry else -1
 
     def write(self, operations: Sequence[Operation]) -> list[int]:
-        """Apply operations in order, as one transaction; the last order number after each."""
-        last, epoch = self.last_entry, self.epoch
+        """Apply operations in order, as one transaction; the last index after each."""
+        last, epoch, committed = self.last_entry, self.epoch, self.committed
         results = []
         conn = self._writer
         # Appends are inserted together with executemany: on a busy leader each call into
@@ -119,7 +175,7 @@ class OrderStore:
 
         def insert_rows() -> None:
             if rows:
-                conn.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                conn.executemany(f"INSERT INTO log ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
                 rows.clear()
 
         conn.execute("BEGIN IMMEDIATE")
@@ -128,66 +184,73 @@ class OrderStore:
                 if not isinstance(op, Append):
                     insert_rows()
                 if isinstance(op, Truncate):
-                    conn.execute("DELETE FROM orders WHERE number > ?", (op.after,))
-                    if last is not None and op.after < last.number:
-                        row = conn.execute(f"SELECT {_COLUMNS} FROM orders WHERE number = ?", (op.after,)).fetchone()
+                    conn.execute("DELETE FROM log WHERE idx > ?", (op.after,))
+                    if last is not None and op.after < last.index:
+                        row = conn.execute(f"SELECT {_COLUMNS} FROM log WHERE idx = ?", (op.after,)).fetchone()
                         last = _entry(row) if row else None
                 elif isinstance(op, SetEpoch):
                     epoch = max(epoch, op.epoch)
                     conn.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (epoch,))
+                elif isinstance(op, SetCommitted):
+                    if op.index > committed:
+                        committed = op.index
+                        conn.execute("INSERT OR REPLACE INTO meta VALUES ('committed', ?)", (committed,))
                 else:
                     e = op.entry
-                    expected = last.number + 1 if last else 0
-                    if e.number != expected:
-                        raise StoreError(f"order {e.number} does not follow {expected - 1}")
-                    o = e.order
-                    rows.append((o.number, o.name, o.type, o.quantity, e.epoch, e.key, e.chain))
+                    expected = last.index + 1 if last else 0
+                    if e.index != expected:
+                        raise StoreError(f"entry {e.index} does not follow {expected - 1}")
+                    rows.append(_row(e))
                     last = e
-                results.append(last.number if last else -1)
+                results.append(last.index if last else -1)
             insert_rows()
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        self.last_entry, self.epoch = last, epoch
+        self.last_entry, self.epoch, self.committed = last, epoch, committed
         return results
 
     def append(self, entries: Sequence[Entry]) -> int:
         self.write([Append(e) for e in entries])
-        return self.last_number
+        return self.last_index
 
-    def entry(self, number: int) -> Entry | None:
-        row = self._reader().execute(f"SELECT {_COLUMNS} FROM orders WHERE number = ?", (number,)).fetchone()
+    def stock_totals(self) -> list[tuple[str, str, int]]:
+        """(name, type, total quantity) over every trade in the log: what it moved, per stock."""
+        return self._reader().execute(
+            "SELECT name, type, SUM(quantity) FROM log WHERE kind = 'trade' GROUP BY name, type"
+        ).fetchall()
+
+    def entry(self, index: int) -> Entry | None:
+        row = self._reader().execute(f"SELECT {_COLUMNS} FROM log WHERE idx = ?", (index,)).fetchone()
+        return _entry(row) if row else None
+
+    def by_number(self, number: int) -> Entry | None:
+        """The trade with transaction number `number`, if this log holds it."""
+        row = self._reader().execute(FIND_NUMBER, (number,)).fetchone()
         return _entry(row) if row else None
 
     def find_key(self, key: str) -> Entry | None:
-        """The committed entry placed under idempotency key `key`, if any."""
+        """The entry placed under idempotency key `key`, if any."""
         if not key:
             return None
         row = self._reader().execute(FIND_KEY, (key,)).fetchone()
         return _entry(row) if row else None
 
-    def recent_keys(self, count: int) -> set[str]:
-        """The idempotency keys of the last `count` committed entries."""
-        rows = self._reader().execute(
-            "SELECT key FROM orders ORDER BY number DESC LIMIT ?", (count,)
-        ).fetchall()
-        return {row[0] for row in rows if row[0]}
+    def trades_after(self, number: int, limit: int) -> list[Entry]:
+        """Up to `limit` trades numbered above `number`, in number order."""
+        return [_entry(r) for r in self._reader().execute(TRADES_AFTER, (number, limit)).fetchall()]
 
-    def get(self, number: int) -> Order | None:
-        entry = self.entry(number)
-        return entry.order if entry else None
-
-    def chain(self, number: int) -> bytes | None:
-        if number == -1:
+    def chain(self, index: int) -> bytes | None:
+        if index == -1:
             return GENESIS
-        row = self._reader().execute("SELECT chain FROM orders WHERE number = ?", (number,)).fetchone()
+        row = self._reader().execute("SELECT chain FROM log WHERE idx = ?", (index,)).fetchone()
         return bytes(row[0]) if row else None
 
-    def after(self, number: int, limit: int) -> list[Entry]:
-        """Up to `limit` committed entries numbered above `number`, in order."""
+    def after(self, index: int, limit: int) -> list[Entry]:
+        """Up to `limit` entries indexed above `index`, in order."""
         rows = self._reader().execute(
-            f"SELECT {_COLUMNS} FROM orders WHERE number > ? ORDER BY number LIMIT ?", (number, limit)
+            f"SELECT {_COLUMNS} FROM log WHERE idx > ? ORDER BY idx LIMIT ?", (index, limit)
         ).fetchall()
         return [_entry(r) for r in rows]
 
@@ -202,17 +265,18 @@ class OrderStore:
 
 
 def read_entries(directory: Path, batch: int = 10_000) -> Iterator[Entry]:
-    """Every committed entry of the log in `directory`, by number, without opening it for
-    writing. Works whether the replica runs or not; a missing log reads as empty."""
+    """Every entry of the log in `directory`, by index, without opening it for writing. Works
+    whether the replica runs or not; a missing log reads as empty."""
     path = directory / OrderStore.FILENAME
     if not path.exists():
         return
     conn = _connect(path, readonly=True)
     try:
+        _check_version(conn, path)
         last = -1
         while True:
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM orders WHERE number > ? ORDER BY number LIMIT ?", (last, batch)
+                f"SELECT {_COLUMNS} FROM log WHERE idx > ? ORDER BY idx LIMIT ?", (last, batch)
             ).fetchall()
             if not rows:
                 return
@@ -224,5 +288,5 @@ def read_entries(directory: Path, batch: int = 10_000) -> Iterator[Entry]:
 
 
 def read_orders(directory: Path, batch: int = 10_000) -> Iterator[Order]:
-    """Every committed order of the log in `directory`, by number (see read_entries)."""
-    return (entry.order for entry in read_entries(directory, batch))
+    """Every executed trade of the log in `directory`, by transaction number (see read_entries)."""
+    return (entry.order for entry in read_entries(directory, batch) if entry.is_trade)

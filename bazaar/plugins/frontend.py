@@ -17,6 +17,7 @@ from bazaar.core.lru import LRUCache
 from bazaar.frontend.app import FrontEnd
 from bazaar.frontend.backends import CatalogClient, ReplicaClient
 from bazaar.frontend.leader import LeaderTracker
+from bazaar.frontend.trading import TradePlacer
 from bazaar.plugins.options import ConfigOptions
 from bazaar.rpc.services import Channels
 
@@ -66,7 +67,8 @@ def build_front_end(reactor: Any, config: Config, channels: Channels) -> FrontEn
     )
     catalog = CatalogClient(reactor, channels, config.catalog, timeouts)
     cache = LRUCache(config.frontend.cache_size, now=reactor.seconds) if config.frontend.cache else None
-    return FrontEnd(catalog, leaders, cache)
+    trades = TradePlacer(leaders, reactor, rpc_timeout=timeouts.rpc, request_timeout=timeouts.request)
+    return FrontEnd(catalog, leaders, cache, trades)
 
 
 def makeService(options: Options) -> MultiService:

@@ -65,6 +65,10 @@ class ReactorHop:
         self._timeout = timeout
         self._stopping = threading.Event()
 
+    @property
+    def reactor(self) -> Any:
+        return self._reactor
+
     def stop(self) -> None:
         """Refuse new hops: the reactor is going away."""
         self._stopping.set()

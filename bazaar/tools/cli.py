@@ -1,4 +1,4 @@
-"""The `bazaar` command: client, up, down, status, demo, dump-orders (SPEC §7), chaos, load, plot.
+"""The `bazaar` command: client, up, down, status, demo, dump-orders, chaos, load, plot.
 
 Bad input gets one line on stderr and exit status 2; a failure of the cluster or the service
 gets a message and status 1. No traceback reaches the user.
@@ -329,9 +329,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _describe(e: Exception) -> str:
+    from bazaar.catalog.store import StoreError as CatalogStoreError
+    from bazaar.order.store import StoreError
     from bazaar.tools.cluster import ClusterError
 
-    if isinstance(e, ClusterError):
+    if isinstance(e, (ClusterError, StoreError, CatalogStoreError)):
         return str(e)
     if isinstance(e, OSError) and e.strerror:
         return f"{e.filename}: {e.strerror}" if e.filename else e.strerror

@@ -1,4 +1,4 @@
-"""`bazaar client` (SPEC §7): a load generator that checks what the front end remembers.
+"""`bazaar client` (docs/api.md): a load generator that checks what the front end remembers.
 
 Each iteration looks up a random stock, then with probability p trades it; every accepted
 trade is recorded and, at the end, read back with GET /orders/<n> and compared.
@@ -22,10 +22,8 @@ from urllib.parse import quote
 from twisted.internet.defer import Deferred
 
 from bazaar.core.orders import BUY, TRADE_TYPES
+from bazaar.core.stock import STOCK_NAMES
 
-STOCK_NAMES = (
-    "tesla", "ford", "apple", "amazon", "nvidia", "intel", "meta", "nike", "amc", "gamestop",
-)
 # Not in the catalog: the front end must answer 404 for it, for lookups and trades alike.
 UNKNOWN_STOCK = "imagine company"
 LOOKUP_NAMES = STOCK_NAMES + (UNKNOWN_STOCK,)

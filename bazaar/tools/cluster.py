@@ -1,4 +1,4 @@
-"""`bazaar up|down|status|demo` (SPEC §7): the whole cluster as daemonized twistd processes.
+"""`bazaar up|down|status|demo`: the whole cluster as daemonized twistd processes.
 
 Each service is one `twistd` with its pidfile in <data_dir>/run/ and its log in <data_dir>/log/.
 The pidfiles are the only record of what runs: there is no supervisor process. These are

@@ -12,60 +12,54 @@ class TradeStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     TRADE_STATUS_UNSPECIFIED: _ClassVar[TradeStatus]
     TRADE_STATUS_OK: _ClassVar[TradeStatus]
-    TRADE_STATUS_STOCK_NOT_FOUND: _ClassVar[TradeStatus]
-    TRADE_STATUS_INVALID_TYPE: _ClassVar[TradeStatus]
-    TRADE_STATUS_INVALID_QUANTITY: _ClassVar[TradeStatus]
-    TRADE_STATUS_NOT_ENOUGH_STOCK: _ClassVar[TradeStatus]
-    TRADE_STATUS_KEY_REUSED: _ClassVar[TradeStatus]
-    TRADE_STATUS_STALE_EPOCH: _ClassVar[TradeStatus]
+    TRADE_STATUS_GAP: _ClassVar[TradeStatus]
+    TRADE_STATUS_INCONSISTENT: _ClassVar[TradeStatus]
 TRADE_STATUS_UNSPECIFIED: TradeStatus
 TRADE_STATUS_OK: TradeStatus
-TRADE_STATUS_STOCK_NOT_FOUND: TradeStatus
-TRADE_STATUS_INVALID_TYPE: TradeStatus
-TRADE_STATUS_INVALID_QUANTITY: TradeStatus
-TRADE_STATUS_NOT_ENOUGH_STOCK: TradeStatus
-TRADE_STATUS_KEY_REUSED: TradeStatus
-TRADE_STATUS_STALE_EPOCH: TradeStatus
+TRADE_STATUS_GAP: TradeStatus
+TRADE_STATUS_INCONSISTENT: TradeStatus
 
 class LookupStockRequest(_message.Message):
-    __slots__ = ("name",)
+    __slots__ = ("name", "min_applied")
     NAME_FIELD_NUMBER: _ClassVar[int]
+    MIN_APPLIED_FIELD_NUMBER: _ClassVar[int]
     name: str
-    def __init__(self, name: _Optional[str] = ...) -> None: ...
+    min_applied: int
+    def __init__(self, name: _Optional[str] = ..., min_applied: _Optional[int] = ...) -> None: ...
 
 class LookupStockResponse(_message.Message):
-    __slots__ = ("found", "price", "quantity", "volume")
+    __slots__ = ("found", "price", "quantity", "volume", "applied_through")
     FOUND_FIELD_NUMBER: _ClassVar[int]
     PRICE_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
     VOLUME_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_THROUGH_FIELD_NUMBER: _ClassVar[int]
     found: bool
     price: float
     quantity: int
     volume: int
-    def __init__(self, found: _Optional[bool] = ..., price: _Optional[float] = ..., quantity: _Optional[int] = ..., volume: _Optional[int] = ...) -> None: ...
+    applied_through: int
+    def __init__(self, found: _Optional[bool] = ..., price: _Optional[float] = ..., quantity: _Optional[int] = ..., volume: _Optional[int] = ..., applied_through: _Optional[int] = ...) -> None: ...
 
 class TradeStockRequest(_message.Message):
-    __slots__ = ("name", "quantity", "type", "trade_id", "epoch")
+    __slots__ = ("number", "name", "quantity", "type")
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
-    TRADE_ID_FIELD_NUMBER: _ClassVar[int]
-    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    number: int
     name: str
     quantity: int
     type: _trade_pb2.TradeType
-    trade_id: str
-    epoch: int
-    def __init__(self, name: _Optional[str] = ..., quantity: _Optional[int] = ..., type: _Optional[_Union[_trade_pb2.TradeType, str]] = ..., trade_id: _Optional[str] = ..., epoch: _Optional[int] = ...) -> None: ...
+    def __init__(self, number: _Optional[int] = ..., name: _Optional[str] = ..., quantity: _Optional[int] = ..., type: _Optional[_Union[_trade_pb2.TradeType, str]] = ...) -> None: ...
 
 class TradeStockResponse(_message.Message):
-    __slots__ = ("status", "quantity")
+    __slots__ = ("status", "applied_through")
     STATUS_FIELD_NUMBER: _ClassVar[int]
-    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_THROUGH_FIELD_NUMBER: _ClassVar[int]
     status: TradeStatus
-    quantity: int
-    def __init__(self, status: _Optional[_Union[TradeStatus, str]] = ..., quantity: _Optional[int] = ...) -> None: ...
+    applied_through: int
+    def __init__(self, status: _Optional[_Union[TradeStatus, str]] = ..., applied_through: _Optional[int] = ...) -> None: ...
 
 class TradeBatchRequest(_message.Message):
     __slots__ = ("trades",)
@@ -74,35 +68,9 @@ class TradeBatchRequest(_message.Message):
     def __init__(self, trades: _Optional[_Iterable[_Union[TradeStockRequest, _Mapping]]] = ...) -> None: ...
 
 class TradeBatchResponse(_message.Message):
-    __slots__ = ("results",)
-    RESULTS_FIELD_NUMBER: _ClassVar[int]
-    results: _containers.RepeatedCompositeFieldContainer[TradeStockResponse]
-    def __init__(self, results: _Optional[_Iterable[_Union[TradeStockResponse, _Mapping]]] = ...) -> None: ...
-
-class ListAppliedRequest(_message.Message):
-    __slots__ = ("last", "epoch")
-    LAST_FIELD_NUMBER: _ClassVar[int]
-    EPOCH_FIELD_NUMBER: _ClassVar[int]
-    last: int
-    epoch: int
-    def __init__(self, last: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
-
-class AppliedTrade(_message.Message):
-    __slots__ = ("seq", "trade_id", "name", "type", "quantity")
-    SEQ_FIELD_NUMBER: _ClassVar[int]
-    TRADE_ID_FIELD_NUMBER: _ClassVar[int]
-    NAME_FIELD_NUMBER: _ClassVar[int]
-    TYPE_FIELD_NUMBER: _ClassVar[int]
-    QUANTITY_FIELD_NUMBER: _ClassVar[int]
-    seq: int
-    trade_id: str
-    name: str
-    type: _trade_pb2.TradeType
-    quantity: int
-    def __init__(self, seq: _Optional[int] = ..., trade_id: _Optional[str] = ..., name: _Optional[str] = ..., type: _Optional[_Union[_trade_pb2.TradeType, str]] = ..., quantity: _Optional[int] = ...) -> None: ...
-
-class ListAppliedResponse(_message.Message):
-    __slots__ = ("trades",)
-    TRADES_FIELD_NUMBER: _ClassVar[int]
-    trades: _containers.RepeatedCompositeFieldContainer[AppliedTrade]
-    def __init__(self, trades: _Optional[_Iterable[_Union[AppliedTrade, _Mapping]]] = ...) -> None: ...
+    __slots__ = ("status", "applied_through")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_THROUGH_FIELD_NUMBER: _ClassVar[int]
+    status: TradeStatus
+    applied_through: int
+    def __init__(self, status: _Optional[_Union[TradeStatus, str]] = ..., applied_through: _Optional[int] = ...) -> None: ...

@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class CatalogServiceStub:
-    """The stock table. Only the order leader trades; the front end only looks up.
+    """The stock table: a learner of the order log. The order leader ships it committed trades in
+    transaction-number order; the front end looks stocks up.
     """
 
     def __init__(self, channel):
@@ -50,15 +51,11 @@ class CatalogServiceStub:
                 request_serializer=bazaar_dot_v1_dot_catalog__pb2.TradeBatchRequest.SerializeToString,
                 response_deserializer=bazaar_dot_v1_dot_catalog__pb2.TradeBatchResponse.FromString,
                 _registered_method=True)
-        self.ListApplied = channel.unary_stream(
-                '/bazaar.v1.CatalogService/ListApplied',
-                request_serializer=bazaar_dot_v1_dot_catalog__pb2.ListAppliedRequest.SerializeToString,
-                response_deserializer=bazaar_dot_v1_dot_catalog__pb2.ListAppliedResponse.FromString,
-                _registered_method=True)
 
 
 class CatalogServiceServicer:
-    """The stock table. Only the order leader trades; the front end only looks up.
+    """The stock table: a learner of the order log. The order leader ships it committed trades in
+    transaction-number order; the front end looks stocks up.
     """
 
     def Lookup(self, request, context):
@@ -68,21 +65,14 @@ class CatalogServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Trade(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def TradeBatch(self, request, context):
-        """Several trades in one call, applied in the order given, each exactly as Trade would.
+        """One committed trade, applied once and in number order.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ListApplied(self, request, context):
-        """The latest trades applied under an id, in the order applied: a new order leader logs
-        those its log lacks (a dead leader traded them but never logged them).
+    def TradeBatch(self, request, context):
+        """Consecutive committed trades, each exactly as Trade would apply it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -106,11 +96,6 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     request_deserializer=bazaar_dot_v1_dot_catalog__pb2.TradeBatchRequest.FromString,
                     response_serializer=bazaar_dot_v1_dot_catalog__pb2.TradeBatchResponse.SerializeToString,
             ),
-            'ListApplied': grpc.unary_stream_rpc_method_handler(
-                    servicer.ListApplied,
-                    request_deserializer=bazaar_dot_v1_dot_catalog__pb2.ListAppliedRequest.FromString,
-                    response_serializer=bazaar_dot_v1_dot_catalog__pb2.ListAppliedResponse.SerializeToString,
-            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'bazaar.v1.CatalogService', rpc_method_handlers)
@@ -120,7 +105,8 @@ def add_CatalogServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class CatalogService:
-    """The stock table. Only the order leader trades; the front end only looks up.
+    """The stock table: a learner of the order log. The order leader ships it committed trades in
+    transaction-number order; the front end looks stocks up.
     """
 
     @staticmethod
@@ -194,33 +180,6 @@ class CatalogService:
             '/bazaar.v1.CatalogService/TradeBatch',
             bazaar_dot_v1_dot_catalog__pb2.TradeBatchRequest.SerializeToString,
             bazaar_dot_v1_dot_catalog__pb2.TradeBatchResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def ListApplied(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_stream(
-            request,
-            target,
-            '/bazaar.v1.CatalogService/ListApplied',
-            bazaar_dot_v1_dot_catalog__pb2.ListAppliedRequest.SerializeToString,
-            bazaar_dot_v1_dot_catalog__pb2.ListAppliedResponse.FromString,
             options,
             channel_credentials,
             insecure,

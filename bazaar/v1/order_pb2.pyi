@@ -19,6 +19,7 @@ class RequestStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REQUEST_STATUS_NOT_LEADER: _ClassVar[RequestStatus]
     REQUEST_STATUS_UNAVAILABLE: _ClassVar[RequestStatus]
     REQUEST_STATUS_KEY_REUSED: _ClassVar[RequestStatus]
+    REQUEST_STATUS_IN_DOUBT: _ClassVar[RequestStatus]
 
 class PropagateStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -36,6 +37,7 @@ REQUEST_STATUS_NOT_ENOUGH_STOCK: RequestStatus
 REQUEST_STATUS_NOT_LEADER: RequestStatus
 REQUEST_STATUS_UNAVAILABLE: RequestStatus
 REQUEST_STATUS_KEY_REUSED: RequestStatus
+REQUEST_STATUS_IN_DOUBT: RequestStatus
 PROPAGATE_STATUS_UNSPECIFIED: PropagateStatus
 PROPAGATE_STATUS_OK: PropagateStatus
 PROPAGATE_STATUS_GAP: PropagateStatus
@@ -89,30 +91,30 @@ class LookupOrderResponse(_message.Message):
     def __init__(self, found: _Optional[bool] = ..., order: _Optional[_Union[_trade_pb2.Order, _Mapping]] = ...) -> None: ...
 
 class PropagateRequest(_message.Message):
-    __slots__ = ("prev_number", "prev_chain", "orders", "leader_last", "epoch", "leader_commit")
-    PREV_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("prev_index", "prev_chain", "entries", "leader_last", "epoch", "leader_commit")
+    PREV_INDEX_FIELD_NUMBER: _ClassVar[int]
     PREV_CHAIN_FIELD_NUMBER: _ClassVar[int]
-    ORDERS_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
     LEADER_LAST_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     LEADER_COMMIT_FIELD_NUMBER: _ClassVar[int]
-    prev_number: int
+    prev_index: int
     prev_chain: bytes
-    orders: _containers.RepeatedCompositeFieldContainer[_trade_pb2.Order]
+    entries: _containers.RepeatedCompositeFieldContainer[_trade_pb2.LogEntry]
     leader_last: int
     epoch: int
     leader_commit: int
-    def __init__(self, prev_number: _Optional[int] = ..., prev_chain: _Optional[bytes] = ..., orders: _Optional[_Iterable[_Union[_trade_pb2.Order, _Mapping]]] = ..., leader_last: _Optional[int] = ..., epoch: _Optional[int] = ..., leader_commit: _Optional[int] = ...) -> None: ...
+    def __init__(self, prev_index: _Optional[int] = ..., prev_chain: _Optional[bytes] = ..., entries: _Optional[_Iterable[_Union[_trade_pb2.LogEntry, _Mapping]]] = ..., leader_last: _Optional[int] = ..., epoch: _Optional[int] = ..., leader_commit: _Optional[int] = ...) -> None: ...
 
 class PropagateResponse(_message.Message):
-    __slots__ = ("status", "last_number", "epoch")
+    __slots__ = ("status", "last_index", "epoch")
     STATUS_FIELD_NUMBER: _ClassVar[int]
-    LAST_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    LAST_INDEX_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     status: PropagateStatus
-    last_number: int
+    last_index: int
     epoch: int
-    def __init__(self, status: _Optional[_Union[PropagateStatus, str]] = ..., last_number: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
+    def __init__(self, status: _Optional[_Union[PropagateStatus, str]] = ..., last_index: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
 
 class AssignFollowersRequest(_message.Message):
     __slots__ = ("followers",)
@@ -121,18 +123,18 @@ class AssignFollowersRequest(_message.Message):
     def __init__(self, followers: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AssignFollowersResponse(_message.Message):
-    __slots__ = ("last_number",)
-    LAST_NUMBER_FIELD_NUMBER: _ClassVar[int]
-    last_number: int
-    def __init__(self, last_number: _Optional[int] = ...) -> None: ...
+    __slots__ = ("last_index",)
+    LAST_INDEX_FIELD_NUMBER: _ClassVar[int]
+    last_index: int
+    def __init__(self, last_index: _Optional[int] = ...) -> None: ...
 
 class Checkpoint(_message.Message):
-    __slots__ = ("number", "chain")
-    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("index", "chain")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
     CHAIN_FIELD_NUMBER: _ClassVar[int]
-    number: int
+    index: int
     chain: bytes
-    def __init__(self, number: _Optional[int] = ..., chain: _Optional[bytes] = ...) -> None: ...
+    def __init__(self, index: _Optional[int] = ..., chain: _Optional[bytes] = ...) -> None: ...
 
 class SynchronizeRequest(_message.Message):
     __slots__ = ("checkpoints", "caller", "epoch")
@@ -145,15 +147,15 @@ class SynchronizeRequest(_message.Message):
     def __init__(self, checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., caller: _Optional[str] = ..., epoch: _Optional[int] = ...) -> None: ...
 
 class SynchronizeResponse(_message.Message):
-    __slots__ = ("prev_number", "prev_chain", "orders", "epoch", "refused")
-    PREV_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("prev_index", "prev_chain", "entries", "epoch", "refused")
+    PREV_INDEX_FIELD_NUMBER: _ClassVar[int]
     PREV_CHAIN_FIELD_NUMBER: _ClassVar[int]
-    ORDERS_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     REFUSED_FIELD_NUMBER: _ClassVar[int]
-    prev_number: int
+    prev_index: int
     prev_chain: bytes
-    orders: _containers.RepeatedCompositeFieldContainer[_trade_pb2.Order]
+    entries: _containers.RepeatedCompositeFieldContainer[_trade_pb2.LogEntry]
     epoch: int
     refused: bool
-    def __init__(self, prev_number: _Optional[int] = ..., prev_chain: _Optional[bytes] = ..., orders: _Optional[_Iterable[_Union[_trade_pb2.Order, _Mapping]]] = ..., epoch: _Optional[int] = ..., refused: _Optional[bool] = ...) -> None: ...
+    def __init__(self, prev_index: _Optional[int] = ..., prev_chain: _Optional[bytes] = ..., entries: _Optional[_Iterable[_Union[_trade_pb2.LogEntry, _Mapping]]] = ..., epoch: _Optional[int] = ..., refused: _Optional[bool] = ...) -> None: ...

@@ -72,7 +72,7 @@ class OrderServiceServicer:
     """
 
     def Request(self, request, context):
-        """Validate and execute a trade, record it and replicate it. Leader only.
+        """Check a trade against the leader's log, log it, replicate it. Leader only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -93,7 +93,7 @@ class OrderServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Propagate(self, request, context):
-        """Leader to follower: orders to append, in number order.
+        """Leader to follower: log entries to append, in index order.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -107,7 +107,7 @@ class OrderServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Synchronize(self, request, context):
-        """Rejoining replica to leader: every order after `last_number`, in batches.
+        """Rejoining replica to leader, or candidate to follower: the log after the caller's.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -24,15 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x62\x61zaar/v1/trade.proto\x12\tbazaar.v1\"w\n\x05Order\x12\x0e\n\x06number\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\"\n\x04type\x18\x03 \x01(\x0e\x32\x14.bazaar.v1.TradeType\x12\x10\n\x08quantity\x18\x04 \x01(\x03\x12\r\n\x05\x65poch\x18\x05 \x01(\x03\x12\x0b\n\x03key\x18\x06 \x01(\t*P\n\tTradeType\x12\x1a\n\x16TRADE_TYPE_UNSPECIFIED\x10\x00\x12\x12\n\x0eTRADE_TYPE_BUY\x10\x01\x12\x13\n\x0fTRADE_TYPE_SELL\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x62\x61zaar/v1/trade.proto\x12\tbazaar.v1\"[\n\x05Order\x12\x0e\n\x06number\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\"\n\x04type\x18\x03 \x01(\x0e\x32\x14.bazaar.v1.TradeType\x12\x10\n\x08quantity\x18\x04 \x01(\x03\"\xad\x01\n\x08LogEntry\x12\r\n\x05index\x18\x01 \x01(\x03\x12\r\n\x05\x65poch\x18\x02 \x01(\x03\x12\"\n\x04kind\x18\x03 \x01(\x0e\x32\x14.bazaar.v1.EntryKind\x12\x0e\n\x06number\x18\x04 \x01(\x03\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\"\n\x04type\x18\x06 \x01(\x0e\x32\x14.bazaar.v1.TradeType\x12\x10\n\x08quantity\x18\x07 \x01(\x03\x12\x0b\n\x03key\x18\x08 \x01(\t*P\n\tTradeType\x12\x1a\n\x16TRADE_TYPE_UNSPECIFIED\x10\x00\x12\x12\n\x0eTRADE_TYPE_BUY\x10\x01\x12\x13\n\x0fTRADE_TYPE_SELL\x10\x02*l\n\tEntryKind\x12\x1a\n\x16\x45NTRY_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10\x45NTRY_KIND_TRADE\x10\x01\x12\x16\n\x12\x45NTRY_KIND_REFUSED\x10\x02\x12\x15\n\x11\x45NTRY_KIND_LEADER\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'bazaar.v1.trade_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TRADETYPE']._serialized_start=157
-  _globals['_TRADETYPE']._serialized_end=237
+  _globals['_TRADETYPE']._serialized_start=305
+  _globals['_TRADETYPE']._serialized_end=385
+  _globals['_ENTRYKIND']._serialized_start=387
+  _globals['_ENTRYKIND']._serialized_end=495
   _globals['_ORDER']._serialized_start=36
-  _globals['_ORDER']._serialized_end=155
+  _globals['_ORDER']._serialized_end=127
+  _globals['_LOGENTRY']._serialized_start=130
+  _globals['_LOGENTRY']._serialized_end=303
 # @@protoc_insertion_point(module_scope)

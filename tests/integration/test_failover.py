@@ -1,11 +1,13 @@
 """Crashes: the leader killed under the client's feet, a replica rejoining, a full restart."""
 
+import json
 import signal
 import subprocess
 import sys
 
 import pytest
 
+from bazaar.order.store import read_entries
 from tests.integration.cluster import Cluster, wait_for
 
 pytestmark = pytest.mark.integration
@@ -129,27 +131,65 @@ def test_a_follower_frozen_for_a_while_then_the_leader_killed_loses_nothing(clus
     assert cluster.stock("ford")["quantity"] == 1000 - 10
 
 
-def test_with_one_replica_left_trades_get_503_and_resume_when_another_returns(cluster: Cluster) -> None:
+def retry(cluster: Cluster, key: str, name: str, quantity: int, type_: str):
+    body = json.dumps({"name": name, "quantity": quantity, "type": type_})
+    return cluster.request("POST", "/orders", body, {"Content-Type": "application/json", "Idempotency-Key": key})
+
+
+def logged_keys(cluster: Cluster, replica: int) -> set[str]:
+    return {e.key for e in read_entries(cluster.root / "data" / f"order-{replica}")}
+
+
+def test_with_one_replica_left_trades_get_503_or_504_and_the_504_is_definite_later(cluster: Cluster) -> None:
     assert [trade(cluster, "amc", 1, "buy") for _ in range(2)] == [0, 1]
     cluster.signal("order-1", signal.SIGKILL)
     cluster.signal("order-3", signal.SIGKILL)
-    r = cluster.post_order("amc", 1, "buy")  # one replica cannot be a majority: no leader
-    assert r.status == 503, r
-    assert r.json["error"]["code"] == 503
+    first = cluster.post_order("amc", 1, "buy")  # one replica cannot be a majority: no leader
+    assert first.status in (503, 504), first
+    second = cluster.post_order("amc", 1, "buy")
+    assert second.status in (503, 504), second
     for n in (0, 1):  # but committed orders can still be read
         r = cluster.get(f"/orders/{n}")
         assert r.status == 200 and r.json["data"]["number"] == n, r
     cluster.start("order-1")
-    assert wait_for(lambda: cluster.post_order("amc", 1, "sell").status == 200 or None,
-                    what="trades to resume with two replicas")
-    assert cluster.get("/orders/2").json["data"]["type"] == "sell"
-    assert cluster.stock("amc")["quantity"] == 1000 - 2 + 1
+    # A 503 means nothing was executed and nothing will be: retried, each is executed now.
+    # A 504 means it may have been: retried, it gets its definite answer.
+    numbers = set()
+    for answered in (first, second):
+        key = answered.headers["Idempotency-Key"]
+        again = wait_for(lambda: (a := retry(cluster, key, "amc", 1, "buy")).status == 200 and a,
+                         what=f"a definite answer for {key}")
+        numbers.add(again.json["data"]["transaction_number"])
+        assert retry(cluster, key, "amc", 1, "buy").json == again.json
+    assert numbers == {2, 3}
+    assert cluster.stock("amc")["quantity"] == 1000 - 4
 
     def logs_agree():
         dumps = [cluster.dump_orders(i) for i in (1, 2)]
-        return dumps[0] == dumps[1] and len(dumps[0]) == 3
+        return dumps[0] == dumps[1] and len(dumps[0]) == 4
 
-    wait_for(logs_agree, what="replicas 1 and 2 to hold the same three orders")
+    wait_for(logs_agree, what="replicas 1 and 2 to hold the same four orders")
+
+
+def test_a_503_is_never_executed(cluster: Cluster) -> None:
+    """With both followers down, the leader refuses trades it cannot commit before it logs
+    them: once it knows, a trade gets a prompt 503 and is never executed, not even when the
+    followers return."""
+    assert trade(cluster, "nike", 1, "buy") == 0
+    for follower in ("order-1", "order-2"):
+        cluster.signal(follower, signal.SIGKILL)
+    answers = [cluster.post_order("nike", 2, "buy") for _ in range(3)]
+    assert all(a.status in (503, 504) for a in answers), answers
+    refused = [a.headers["Idempotency-Key"] for a in answers if a.status == 503]
+    assert refused, "the leader should know its followers are gone after the first trade"
+    for follower in ("order-1", "order-2"):
+        cluster.start(follower)
+    assert wait_for(lambda: cluster.post_order("nike", 3, "buy").status == 200 or None,
+                    what="trades to resume once the followers are back")
+    count = len(cluster.dump_orders(3))
+    assert_dumps_identical(cluster, count)
+    for replica in (1, 2, 3):
+        assert not logged_keys(cluster, replica) & set(refused)
 
 
 def test_a_leader_cut_off_from_both_followers_acknowledges_nothing(cluster: Cluster) -> None:
@@ -161,7 +201,7 @@ def test_a_leader_cut_off_from_both_followers_acknowledges_nothing(cluster: Clus
     finally:
         for follower in ("order-1", "order-2"):
             cluster.signal(follower, signal.SIGCONT)
-    assert r.status == 503, r  # not committed on a majority: never acknowledged
+    assert r.status in (503, 504), r  # not committed on a majority: never acknowledged
     assert wait_for(lambda: cluster.post_order("nike", 3, "buy").status == 200 or None,
                     what="trades to resume once the followers thaw")
     count = len(cluster.dump_orders(3))

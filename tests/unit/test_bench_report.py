@@ -1,14 +1,17 @@
 """The bench's pure parts: wrk's summary line, the table, the verdicts, the profile summary and
-the seeded history. No processes, no timing."""
+the seeded history (written into stores in a temporary folder). No processes, no timing."""
 
 from __future__ import annotations
 
 import pytest
 
+from bazaar.catalog.store import read_applied, read_stocks
 from bazaar.chaos.invariants import expected_catalog
-from bazaar.core.chain import chained
-from bazaar.core.stock import DEFAULT_STOCKS
+from bazaar.core.chain import Kind, Record, chained, follows
+from bazaar.core.stock import DEFAULT_STOCKS, table_id
+from bazaar.order.store import OrderStore, read_entries, read_orders
 from bench import profile, report, seed, table, wrk
+from bench.cluster import log_count
 from bench.result import Failover, LoadResult, Results, combined
 
 WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:8080/orders
@@ -138,14 +141,43 @@ def test_profile_areas(file, expected):
     assert profile.area(file) == expected
 
 
-def test_seeded_history_is_a_chained_log_the_catalog_can_apply():
+def test_seeded_history_is_a_chained_log_of_epoch_1_the_catalog_can_apply():
     records = seed.history(101)
-    assert [r.number for r in records] == list(range(101))
-    assert len({r.key for r in records}) == 101 and all(r.key.startswith("fe:") for r in records)
+    assert records[0] == Record(0, seed.SEED_EPOCH, Kind.LEADER, -1)
+    trades = records[1:]
+    assert [r.index for r in records] == list(range(102))
+    assert [r.number for r in trades] == list(range(101)) and all(r.is_trade for r in trades)
+    assert all(follows(r, prev.number) for prev, r in zip(records, trades))
+    assert all(r.epoch == seed.SEED_EPOCH for r in records)
+    assert len({r.key for r in trades}) == 101 and all(r.key.startswith("fe-bench-seed-") for r in trades)
     entries = chained(records)
     assert entries[-1].number == 100 and entries[-1].chain != entries[-2].chain
     initial = {s.name: (s.quantity, s.volume) for s in DEFAULT_STOCKS}
-    state, unknown = expected_catalog([r.order for r in records], initial)
+    state, unknown = expected_catalog([r.order for r in trades], initial)
     assert not unknown
     # Each buy is sold back by the next order: at most one buy is outstanding.
-    assert sum(initial[n][0] - q for n, (q, _) in state.items()) == records[-1].order.quantity
+    assert sum(initial[n][0] - q for n, (q, _) in state.items()) == trades[-1].quantity
+
+
+def test_seeded_stores_hold_the_history_committed_and_the_catalog_equals_the_log(tmp_path):
+    records = seed.history(11)
+    seed.seed_log(tmp_path / "order-2", records, DEFAULT_STOCKS)
+    seed.copy_log(tmp_path / "order-2", tmp_path / "order-3")
+    seed.seed_catalog(tmp_path / "catalog", records, DEFAULT_STOCKS)
+    for replica in ("order-2", "order-3"):
+        assert [e.record() for e in read_entries(tmp_path / replica)] == records
+        store = OrderStore(tmp_path / replica, table_id(DEFAULT_STOCKS))
+        try:
+            assert (store.epoch, store.committed, store.last_index) == (1, 11, 11)
+        finally:
+            store.close()
+    assert log_count(tmp_path / "order-2") == 11 and log_count(tmp_path / "order-1") == 0
+    orders = list(read_orders(tmp_path / "order-2"))
+    assert read_applied(tmp_path / "catalog") == 10
+    initial = {s.name: (s.quantity, s.volume) for s in DEFAULT_STOCKS}
+    state, _ = expected_catalog(orders, initial)
+    assert {s.name: (s.quantity, s.volume) for s in read_stocks(tmp_path / "catalog")} == state
+    with pytest.raises(seed.SeedError):
+        seed.seed_log(tmp_path / "order-2", records, DEFAULT_STOCKS)
+    with pytest.raises(seed.SeedError):
+        seed.seed_catalog(tmp_path / "catalog", records, DEFAULT_STOCKS)

@@ -4,6 +4,7 @@ handling (with stand-in processes, no real services)."""
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -14,8 +15,9 @@ import pytest
 from bazaar.tools import cluster
 from bazaar.tools.cli import build_parser, main
 from bazaar.config import load_config
+from bazaar.core.chain import Kind, Record, chained
 from bazaar.core.orders import Order
-from bazaar.core.chain import Record, chained
+from bazaar.core.stock import table_id
 from bazaar.order.store import OrderStore
 
 
@@ -138,12 +140,26 @@ ORDERS = [
     Order(1, "imagine", "sell", 100),
     Order(2, "amc", "buy", 1),
 ]
+# A log as a leader writes it: its leader entry, the trades, and a refusal kept for its key.
+LOG = chained([
+    Record(0, 1, Kind.LEADER, -1),
+    Record(1, 1, Kind.TRADE, 0, "tesla", "buy", 5, "a"),
+    Record(2, 1, Kind.REFUSED, 0, "amc", "buy", 5000, "b"),
+    Record(3, 1, Kind.TRADE, 1, "imagine", "sell", 100, "c"),
+    Record(4, 2, Kind.LEADER, 1),
+    Record(5, 2, Kind.TRADE, 2, "amc", "buy", 1, ""),
+])
 
 
-def test_dump_orders_prints_json_lines_by_number(capsys, config_file):
-    store = OrderStore(load_config(config_file).replica_dir(2))
-    store.append(chained([Record(o, 1) for o in ORDERS]))
+def write_log(directory: Path, entries) -> None:
+    config = load_config(None)
+    store = OrderStore(directory, table_id(config.stocks))
+    store.append(entries)
     store.close()
+
+
+def test_dump_orders_prints_the_trades_as_json_lines_by_number(capsys, config_file):
+    write_log(load_config(config_file).replica_dir(2), LOG)
 
     code, out, err = run(capsys, "dump-orders", "--config", str(config_file), "--id", "2")
 
@@ -162,9 +178,7 @@ def test_dump_orders_of_a_replica_without_a_log_is_empty(capsys, config_file):
 
 def test_dump_orders_without_a_config_file_uses_the_defaults(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    store = OrderStore(tmp_path / "var" / "order-3")
-    store.append(chained([Record(ORDERS[0], 1)]))
-    store.close()
+    write_log(tmp_path / "var" / "order-3", LOG[:2])
     code, out, _ = run(capsys, "dump-orders", "--id", "3")
     assert code == 0 and out == json.dumps(ORDERS[0].as_json()) + "\n"
 
@@ -181,6 +195,18 @@ def test_dump_orders_of_a_broken_log(capsys, config_file):
     (log_dir / OrderStore.FILENAME).write_text("this is not a database")
     code, _, err = run(capsys, "dump-orders", "--config", str(config_file), "--id", "1")
     assert code == 1 and "cannot read the order log" in one_line_error(err)
+
+
+def test_dump_orders_of_a_log_of_the_previous_format(capsys, config_file):
+    log_dir = load_config(config_file).replica_dir(1)
+    log_dir.mkdir(parents=True)
+    conn = sqlite3.connect(log_dir / OrderStore.FILENAME)
+    conn.execute("CREATE TABLE orders (number INTEGER PRIMARY KEY, name TEXT)")
+    conn.commit()
+    conn.close()
+    code, out, err = run(capsys, "dump-orders", "--config", str(config_file), "--id", "1")
+    assert code == 1 and out == ""
+    assert "written by another version of Bazaar" in one_line_error(err)
 
 
 # ---- the cluster commands, with stand-in processes ---------------------------------------

@@ -24,7 +24,7 @@ from bazaar.tools.client import (
 
 
 class FakeFrontend:
-    """Just enough of SPEC §3 to exercise the client, with knobs to make it misbehave."""
+    """Just enough of the HTTP API (docs/api.md) to exercise the client, with knobs to make it misbehave."""
 
     app = Klein()
 

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from bazaar.config import Address, Config, ConfigError, load_config, parse_config
+from bazaar.core.stock import DEFAULT_STOCKS, Stock
 
 FULL = """
 data_dir = "state"
@@ -48,6 +49,7 @@ def test_no_file_means_the_loopback_defaults_under_the_working_directory(tmp_pat
         1: "127.0.0.1:56894", 2: "127.0.0.1:56895", 3: "127.0.0.1:56896"
     }
     assert config.frontend.cache and config.frontend.cache_size == 8 and config.source is None
+    assert config.stocks == DEFAULT_STOCKS
 
 
 def test_a_relative_data_dir_is_relative_to_the_files_folder(tmp_path: Path, monkeypatch) -> None:
@@ -97,14 +99,111 @@ def test_a_named_file_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
     ],
 )
 def test_bad_files_are_refused_with_the_key_named(tmp_path: Path, text: str, names: str) -> None:
+    message = _refusal(tmp_path, text)
+    assert names in message
+    assert str(tmp_path / "bazaar.toml") in message
+
+
+def _refusal(tmp_path: Path, text: str) -> str:
+    """The message load_config refuses `text` with, as a file in `tmp_path`."""
     path = tmp_path / "bazaar.toml"
     path.write_text(text)
     with pytest.raises(ConfigError) as caught:
         load_config(path)
-    assert names in str(caught.value)
-    assert str(path) in str(caught.value)
+    return str(caught.value)
 
 
 def test_an_unknown_replica_id_is_named_with_the_known_ones() -> None:
     with pytest.raises(ConfigError, match=r"no replica with id 9 \(configured ids: 1, 2, 3\)"):
         Config().replica_address(9)
+
+
+def test_a_file_without_stocks_gets_the_seeds_table(tmp_path: Path) -> None:
+    assert parse_config(FULL, tmp_path).stocks == DEFAULT_STOCKS
+
+
+def test_a_stock_table_replaces_the_default_in_the_files_order(tmp_path: Path) -> None:
+    text = """
+[stocks]
+zeta = { price = 2, quantity = 0, volume = 7 }
+"imagine company" = { price = 0.5, quantity = 1000000000000000 }
+alpha = { price = 1000000000, quantity = 3 }
+"""
+    assert parse_config(text, tmp_path).stocks == (
+        Stock("zeta", 2.0, 0, 7),
+        Stock("imagine company", 0.5, 10**15, 0),
+        Stock("alpha", 1e9, 3, 0),
+    )
+    assert isinstance(parse_config(text, tmp_path).stocks[0].price, float)
+
+
+def test_inline_and_dotted_stock_tables_are_the_same(tmp_path: Path) -> None:
+    inline = """
+[stocks]
+tesla = { price = 183.26, quantity = 1000, volume = 100 }
+ford = { price = 11.93, quantity = 1000 }
+"""
+    dotted = """
+[stocks.tesla]
+price = 183.26
+quantity = 1000
+volume = 100
+
+[stocks.ford]
+price = 11.93
+quantity = 1000
+"""
+    expected = (Stock("tesla", 183.26, 1000, 100), Stock("ford", 11.93, 1000, 0))
+    assert parse_config(inline, tmp_path).stocks == expected
+    assert parse_config(dotted, tmp_path).stocks == expected
+
+
+def test_the_stock_table_holds_at_most_ten_thousand(tmp_path: Path) -> None:
+    def table(count: int) -> str:
+        return "[stocks]\n" + "".join(f"s{i} = {{ price = 1, quantity = 1 }}\n" for i in range(count))
+
+    assert len(parse_config(table(10_000), tmp_path).stocks) == 10_000
+    with pytest.raises(ConfigError, match=r"^stocks: expected 1 to 10000 stocks, got 10001$"):
+        parse_config(table(10_001), tmp_path)
+
+
+def _stock_file(entry: str) -> str:
+    return f"[stocks]\n{entry}\n"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("stocks = 5", "stocks: expected a table [stocks]"),
+        ("stocks = []", "stocks: expected a table [stocks]"),
+        ("[stocks]", "stocks: expected 1 to 10000 stocks, got 0"),
+        (_stock_file("tesla = 5"), "stocks.tesla: expected a table"),
+        (_stock_file("tesla = [1, 2]"), "stocks.tesla: expected a table"),
+        (_stock_file('"" = { price = 1, quantity = 1 }'), 'stocks."": a stock name is 1 to 100'),
+        (_stock_file(f'{"x" * 101} = {{ price = 1, quantity = 1 }}'), f"stocks.{'x' * 101}: a stock name"),
+        (_stock_file('" tesla" = { price = 1, quantity = 1 }'), 'stocks." tesla": a stock name'),
+        (_stock_file('"tesla " = { price = 1, quantity = 1 }'), 'stocks."tesla ": a stock name'),
+        (_stock_file('"te\\tsla" = { price = 1, quantity = 1 }'), 'stocks."te\\tsla": a stock name'),
+        (_stock_file('"te\\u0000sla" = { price = 1, quantity = 1 }'), 'stocks."te\\u0000sla": a stock name'),
+        (_stock_file("tesla = { price = 1, quantity = 1, colour = 1 }"), "unknown key 'stocks.tesla.colour'"),
+        (_stock_file("tesla = { quantity = 1 }"), "stocks.tesla.price: expected a number in (0, 1,000,000,000], got nothing"),
+        (_stock_file("tesla = { price = 0, quantity = 1 }"), "stocks.tesla.price: expected a number in (0, 1,000,000,000], got 0"),
+        (_stock_file("tesla = { price = -2.5, quantity = 1 }"), "stocks.tesla.price: expected"),
+        (_stock_file("tesla = { price = 1000000000.5, quantity = 1 }"), "stocks.tesla.price: expected"),
+        (_stock_file("tesla = { price = nan, quantity = 1 }"), "stocks.tesla.price: expected"),
+        (_stock_file("tesla = { price = inf, quantity = 1 }"), "stocks.tesla.price: expected"),
+        (_stock_file("tesla = { price = true, quantity = 1 }"), "stocks.tesla.price: expected"),
+        (_stock_file('tesla = { price = "1", quantity = 1 }'), "stocks.tesla.price: expected"),
+        (_stock_file("tesla = { price = 1 }"), "stocks.tesla.quantity: expected a whole number in [0, 1,000,000,000,000,000], got nothing"),
+        (_stock_file("tesla = { price = 1, quantity = -1 }"), "stocks.tesla.quantity: expected a whole number"),
+        (_stock_file("tesla = { price = 1, quantity = 1000000000000001 }"), "stocks.tesla.quantity: expected"),
+        (_stock_file("tesla = { price = 1, quantity = 2.0 }"), "stocks.tesla.quantity: expected"),
+        (_stock_file("tesla = { price = 1, quantity = true }"), "stocks.tesla.quantity: expected"),
+        (_stock_file("tesla = { price = 1, quantity = 1, volume = -1 }"), "stocks.tesla.volume: expected a whole number"),
+        (_stock_file("tesla = { price = 1, quantity = 1, volume = 1.5 }"), "stocks.tesla.volume: expected"),
+        (_stock_file("tesla = { price = 1, quantity = 1, volume = false }"), "stocks.tesla.volume: expected"),
+        (_stock_file("tesla = { price = 1, quantity = 1, volume = 1000000000000001 }"), "stocks.tesla.volume: expected"),
+    ],
+)
+def test_bad_stock_tables_are_refused_with_the_key_named(tmp_path: Path, text: str, message: str) -> None:
+    assert _refusal(tmp_path, text).startswith(f"{tmp_path / 'bazaar.toml'}: {message}")

@@ -13,6 +13,7 @@ from twisted.python.failure import Failure
 from bazaar.config import Address, Timeouts
 from bazaar.core.orders import Order
 from bazaar.frontend.backends import (
+    CATCHING_UP,
     CatalogClient,
     NotLeader,
     PeerUnavailable,
@@ -23,16 +24,22 @@ from bazaar.frontend.backends import (
 from bazaar.v1 import catalog_pb2, order_pb2, trade_pb2
 
 TIMEOUTS = Timeouts(rpc=1.5, probe=0.25, http=2.0)
+# A trade's deadline is what is left of its POST /orders: the caller passes it, not TIMEOUTS.rpc.
+TRADE_TIMEOUT = 0.8
 CATALOG = Address("10.0.0.1", 6000)
 REPLICA = Address("10.0.0.1", 7003)
 
 
 class RpcError(grpc.RpcError):
-    def __init__(self, code: grpc.StatusCode) -> None:
+    def __init__(self, code: grpc.StatusCode, details: str = "") -> None:
         self._code = code
+        self._details = details
 
     def code(self) -> grpc.StatusCode:
         return self._code
+
+    def details(self) -> str:
+        return self._details
 
 
 class Future:
@@ -146,7 +153,7 @@ def test_no_channel_is_made_before_the_first_call(channels, catalog, replica):
     assert channels.asked == []
     catalog.lookup("tesla")
     replica.lookup(1)
-    replica.request("tesla", 1, trade_pb2.TRADE_TYPE_BUY)
+    replica.request("tesla", 1, trade_pb2.TRADE_TYPE_BUY, "k", TRADE_TIMEOUT)
     assert channels.asked == [str(CATALOG), str(REPLICA)]
 
 
@@ -161,6 +168,14 @@ def test_catalog_lookup_found(channels, catalog):
     response = catalog_pb2.LookupStockResponse(found=True, price=183.26, quantity=1000, volume=5)
     future.succeed(response)
     assert outcome(d) == StockInfo("tesla", 183.26, 1000)
+
+
+def test_catalog_lookup_asks_for_the_trades_the_caller_acknowledged(channels, catalog):
+    d = catalog.lookup("tesla", 7)
+    path, request, timeout, future = channels.last()
+    assert request == catalog_pb2.LookupStockRequest(name="tesla", min_applied=7)
+    future.succeed(catalog_pb2.LookupStockResponse(found=True, price=1.0, quantity=3))
+    assert outcome(d) == StockInfo("tesla", 1.0, 3)
 
 
 def test_catalog_lookup_not_found(channels, catalog):
@@ -183,7 +198,7 @@ def test_catalog_lookup_not_found(channels, catalog):
 def test_rpc_errors_mean_the_peer_is_down(channels, catalog, replica, code):
     calls = [
         lambda: catalog.lookup("tesla"),
-        lambda: replica.request("tesla", 1, 1),
+        lambda: replica.request("tesla", 1, 1, "k", TRADE_TIMEOUT),
         lambda: replica.lookup(0),
         lambda: replica.assign_followers([]),
     ]
@@ -203,13 +218,17 @@ def test_a_cancelled_rpc_says_nothing_about_the_peer(channels, catalog):
     assert failure.check(CancelledError) and not failure.check(PeerUnavailable)
 
 
+def trade(replica: ReplicaClient, name: str, key: str = "k", timeout: float = TRADE_TIMEOUT) -> Deferred:
+    return replica.request(name, 1, trade_pb2.TRADE_TYPE_BUY, key, timeout)
+
+
 def batch_of(*responses: order_pb2.PlaceOrderResponse) -> order_pb2.RequestBatchResponse:
     return order_pb2.RequestBatchResponse(results=responses)
 
 
 def test_a_cancelled_trade_leaves_its_batch_alone(channels, replica):
     # Other trades travel in the same call: a client hanging up must not cancel theirs.
-    d = replica.request("tesla", 1, 1)
+    d = replica.request("tesla", 1, 1, "k", TRADE_TIMEOUT)
     future = channels.last()[3]
     d.cancel()
     assert not future.cancelled()
@@ -217,14 +236,14 @@ def test_a_cancelled_trade_leaves_its_batch_alone(channels, replica):
     future.succeed(batch_of(order_pb2.PlaceOrderResponse(status=order_pb2.REQUEST_STATUS_OK)))
 
 
-def test_place_order_sends_the_trade_with_the_rpc_deadline(channels, replica):
-    d = replica.request("tesla", 5, trade_pb2.TRADE_TYPE_SELL)
+def test_place_order_sends_the_trade_and_its_key_with_the_callers_deadline(channels, replica):
+    d = replica.request("tesla", 5, trade_pb2.TRADE_TYPE_SELL, "order-17", 0.7)
     path, request, timeout, future = channels.last()
     assert path == "/bazaar.v1.OrderService/RequestBatch"
     assert list(request.orders) == [order_pb2.PlaceOrderRequest(
-        name="tesla", quantity=5, type=trade_pb2.TRADE_TYPE_SELL
+        name="tesla", quantity=5, type=trade_pb2.TRADE_TYPE_SELL, idempotency_key="order-17"
     )]
-    assert timeout == TIMEOUTS.rpc
+    assert timeout == 0.7  # what is left of the client's request, not TIMEOUTS.rpc
     future.succeed(batch_of(
         order_pb2.PlaceOrderResponse(status=order_pb2.REQUEST_STATUS_OK, transaction_number=41)
     ))
@@ -232,8 +251,8 @@ def test_place_order_sends_the_trade_with_the_rpc_deadline(channels, replica):
 
 
 def test_trades_sent_while_batches_are_in_flight_share_the_next_call(channels, replica):
-    first = [replica.request("tesla", 1, 1), replica.request("ford", 2, 1)]  # two calls in flight
-    queued = [replica.request("apple", 3, 1), replica.request("nike", 4, 1)]
+    first = [trade(replica, "tesla"), trade(replica, "ford")]  # two calls in flight
+    queued = [trade(replica, "apple"), trade(replica, "nike")]
     assert len(channels.calls) == 2
     channels.calls[0][3].succeed(batch_of(order_pb2.PlaceOrderResponse(status=1, transaction_number=0)))
     assert outcome(first[0]) == PlacedOrder(1, 0)
@@ -249,7 +268,7 @@ def test_trades_sent_while_batches_are_in_flight_share_the_next_call(channels, r
 
 def test_trades_of_one_turn_share_one_call(channels):
     replica = ReplicaClient(ImmediateReactor(), channels, 3, REPLICA, TIMEOUTS)
-    ds = [replica.request("tesla", 1, 1), replica.request("ford", 2, 1)]
+    ds = [trade(replica, "tesla"), trade(replica, "ford")]
     assert channels.calls == []
     replica._reactor.advance(0)
     [(path, request, _, future)] = channels.calls
@@ -262,11 +281,13 @@ def test_trades_of_one_turn_share_one_call(channels):
 
 
 def test_a_trade_that_waits_too_long_for_its_batch_times_out_as_peer_failure(channels, replica):
-    in_flight = [replica.request("tesla", 1, 1), replica.request("ford", 1, 1)]
-    d = replica.request("apple", 1, 1)  # queued behind two calls that never answer
-    replica._reactor.advance(TIMEOUTS.rpc)
+    in_flight = [trade(replica, "tesla"), trade(replica, "ford")]
+    d = trade(replica, "apple")  # queued behind two calls that never answer
+    replica._reactor.advance(TRADE_TIMEOUT - 0.01)
+    assert not d.called
+    replica._reactor.advance(0.01)  # its own deadline, not TIMEOUTS.rpc
     assert outcome(d).check(PeerUnavailable)
-    assert channels.calls[-1][2] == TIMEOUTS.rpc and len(channels.calls) == 2  # never sent
+    assert channels.calls[-1][2] == TRADE_TIMEOUT and len(channels.calls) == 2  # never sent
     # The two that were sent are bounded by their calls' deadline, which gRPC enforces.
     assert not any(f.called for f in in_flight)
     for call in channels.calls:
@@ -282,16 +303,18 @@ def test_a_trade_that_waits_too_long_for_its_batch_times_out_as_peer_failure(cha
         order_pb2.REQUEST_STATUS_INVALID_QUANTITY,
         order_pb2.REQUEST_STATUS_NOT_ENOUGH_STOCK,
         order_pb2.REQUEST_STATUS_UNAVAILABLE,
+        order_pb2.REQUEST_STATUS_KEY_REUSED,
+        order_pb2.REQUEST_STATUS_IN_DOUBT,
     ],
 )
 def test_refusals_are_answers(channels, replica, status):
-    d = replica.request("tesla", 5, 1)
+    d = replica.request("tesla", 5, 1, "k", TRADE_TIMEOUT)
     channels.last()[3].succeed(batch_of(order_pb2.PlaceOrderResponse(status=status)))
     assert outcome(d) == PlacedOrder(status, 0)
 
 
 def test_not_leader_is_its_own_failure(channels, replica):
-    d = replica.request("tesla", 5, 1)
+    d = replica.request("tesla", 5, 1, "k", TRADE_TIMEOUT)
     response = order_pb2.PlaceOrderResponse(status=order_pb2.REQUEST_STATUS_NOT_LEADER)
     channels.last()[3].succeed(batch_of(response))
     assert outcome(d).check(NotLeader)
@@ -319,7 +342,7 @@ def test_assign_followers(channels, replica):
     assert path == "/bazaar.v1.OrderService/AssignFollowers"
     assert list(request.followers) == ["10.0.0.1:7001", "10.0.0.1:7002"]
     assert timeout == TIMEOUTS.rpc
-    future.succeed(order_pb2.AssignFollowersResponse(last_number=12))
+    future.succeed(order_pb2.AssignFollowersResponse(last_index=12))
     assert outcome(d) == 12
 
 
@@ -333,7 +356,7 @@ def test_assign_followers_to_a_dead_replica(channels, replica):
     "status, healthy",
     [
         (health_pb2.HealthCheckResponse.SERVING, True),
-        (health_pb2.HealthCheckResponse.NOT_SERVING, False),
+        (health_pb2.HealthCheckResponse.NOT_SERVING, CATCHING_UP),
         (health_pb2.HealthCheckResponse.UNKNOWN, False),
         (health_pb2.HealthCheckResponse.SERVICE_UNKNOWN, False),
     ],
@@ -359,6 +382,22 @@ def test_unreachable_replica_probes_unhealthy(channels, replica, code):
 
 def test_stubs_are_made_once_per_peer(channels, replica):
     for _ in range(3):
-        replica.request("tesla", 1, 1)
+        replica.request("tesla", 1, 1, "k", TRADE_TIMEOUT)
         replica.probe()
     assert channels.asked == [str(REPLICA), str(REPLICA)]  # the order stub and the health stub
+
+
+@pytest.mark.parametrize(
+    "error, sent",
+    [
+        (RpcError(grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses; last error: UNKNOWN: "
+                                               "ipv4:127.0.0.1:1: Failed to connect to remote host"), False),
+        (RpcError(grpc.StatusCode.UNAVAILABLE, "Socket closed"), True),
+        (RpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"), True),
+    ],
+)
+def test_a_trade_call_that_never_left_is_told_apart_from_one_that_may_have_arrived(channels, replica, error, sent):
+    d = replica.request("tesla", 1, trade_pb2.TRADE_TYPE_BUY, "k", 1.0)
+    channels.last()[3].fail(error)
+    failure = outcome(d)
+    assert isinstance(failure.value, PeerUnavailable) and failure.value.sent is sent

@@ -369,3 +369,30 @@ def test_a_call_that_fails_later_is_redone_on_the_new_leader(clock):
     first.errback(PeerUnavailable("r3", "UNAVAILABLE"))  # the RPC fails after the wait began
     assert outcome(request) == "done by 2"
     assert calls == [3, 2]
+
+
+# watched: what TradePlacer waits on each trade with
+
+
+def watch(tracker: LeaderTracker, replica, pending: Deferred) -> Deferred:
+    return Deferred.fromCoroutine(tracker.watched(replica, pending))
+
+
+def test_watched_passes_the_calls_answer_and_failure_through_unchanged(clock):
+    replicas = {1: Leading(1)}
+    tracker = LeaderTracker(replicas, clock, PROBE, ASSIGN)
+    assert outcome(watch(tracker, replicas[1], defer.succeed("answer"))) == "answer"
+    assert outcome(watch(tracker, replicas[1], defer.fail(NotLeader("r1")))).check(NotLeader)
+
+
+def test_watched_gives_up_on_a_replica_that_fails_its_health_check_mid_call(clock):
+    replicas = {i: Leading(i) for i in (1, 2)}
+    tracker = LeaderTracker(replicas, clock, PROBE, ASSIGN)
+    call: Deferred = Deferred()
+    d = watch(tracker, replicas[2], call)
+    clock.advance(PROBE)  # probed while the call runs: healthy
+    assert not d.called
+    replicas[2].healthy = False
+    clock.advance(PROBE)
+    assert outcome(d).check(PeerUnavailable)
+    assert call.called, "the call was cancelled"

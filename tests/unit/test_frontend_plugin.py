@@ -16,6 +16,7 @@ from bazaar.core.lru import LRUCache
 from bazaar.frontend.app import FrontEnd
 from bazaar.frontend.backends import CatalogClient, ReplicaClient
 from bazaar.frontend.leader import LeaderTracker
+from bazaar.frontend.trading import TradePlacer
 from bazaar.plugins import frontend as plugin
 from bazaar.rpc.services import Channels
 
@@ -167,6 +168,17 @@ def test_build_front_end_wires_the_configuration(config_file):
     assert front_end.catalog.address == Address("127.0.0.1", 6100)
     assert all(isinstance(r, ReplicaClient) for r in front_end.leaders.replicas.values())
     assert isinstance(front_end.cache, LRUCache) and front_end.cache.capacity == 3
+    assert isinstance(front_end.trades, TradePlacer)
+
+
+def test_trades_run_on_the_front_ends_leaders_within_the_configured_times(tmp_path):
+    path = tmp_path / "times.toml"
+    path.write_text("[timeouts]\nrpc = 0.7\nrequest = 3.5\n")
+    cluster = options_for("--config", str(path)).cluster
+    front_end = plugin.build_front_end(task.Clock(), cluster, Channels())
+    trades = front_end.trades
+    assert trades._leaders is front_end.leaders
+    assert (trades._rpc_timeout, trades._request_timeout) == (0.7, 3.5)
 
 
 def test_cache_off_means_no_cache(tmp_path):

@@ -1,4 +1,4 @@
-"""The front end's HTTP API (SPEC §3, §4) through StubTreq, with in-memory backends.
+"""The front end's HTTP API (docs/api.md) through StubTreq, with in-memory backends.
 
 The fakes keep one shared book (stocks and committed orders), so the fake leader applies the
 seed's checks in the seed's order and the fake catalog sees the trades: the tests check what a
@@ -8,6 +8,7 @@ client observes, not which calls were made, wherever that is possible.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 import pytest
@@ -23,9 +24,14 @@ from bazaar.core.orders import BUY, MAX_TRADE_QUANTITY, SELL, Order
 from bazaar.frontend.app import MAX_NAME_LENGTH, FrontEnd
 from bazaar.frontend.backends import NotLeader, PeerUnavailable, PlacedOrder, StockInfo
 from bazaar.frontend.leader import LeaderTracker
+from bazaar.frontend.trading import TradePlacer
 from bazaar.v1 import order_pb2, trade_pb2
 
 PROBE_TIMEOUT = 0.3
+RPC_TIMEOUT = 1.0
+REQUEST_TIMEOUT = 2.5  # a whole POST /orders
+GENERATED_KEY = re.compile(r"fe-[0-9a-f]{32}")
+TESLA_BUY = {"name": "tesla", "quantity": 1, "type": "buy"}
 _TYPES = {trade_pb2.TRADE_TYPE_BUY: BUY, trade_pb2.TRADE_TYPE_SELL: SELL}
 
 
@@ -49,12 +55,20 @@ class FakeCatalog:
         self.book = book
         self.down = False
         self.hold = False  # answer only when the test releases
+        self.applied: int | None = None  # the trades it has applied through; None: all of them
         self.held: list[tuple[Deferred, StockInfo | None]] = []
-        self.lookups: list[str] = []
+        self.asked: list[tuple[str, int | None]] = []  # (name, min_applied) of each lookup
 
-    def lookup(self, name: str) -> Deferred:
-        self.lookups.append(name)
+    @property
+    def lookups(self) -> list[str]:
+        return [name for name, _ in self.asked]
+
+    def lookup(self, name: str, min_applied: int | None = None) -> Deferred:
+        self.asked.append((name, min_applied))
         if self.down:
+            return defer.fail(PeerUnavailable("catalog", "UNAVAILABLE"))
+        if self.applied is not None and min_applied is not None and min_applied > self.applied:
+            # A real catalog waits to have applied it, within the deadline, then gives up.
             return defer.fail(PeerUnavailable("catalog", "UNAVAILABLE"))
         stock = self.book.stocks.get(name)
         info = StockInfo(name, stock[0], stock[1]) if stock else None
@@ -73,9 +87,10 @@ class FakeCatalog:
 class FakeReplica:
     """An order replica: leads once assigned, checks trades in the seed's order."""
 
-    def __init__(self, book: Book, replica_id: int) -> None:
+    def __init__(self, book: Book, replica_id: int, clock: task.Clock) -> None:
         self.book = book
         self.id = replica_id
+        self.clock = clock
         self.address = Address("10.0.0.1", 7000 + replica_id)
         self.up = True
         self.hang_probes = False
@@ -86,6 +101,7 @@ class FakeReplica:
         self.probes = 0
         self.requests: list[tuple] = []
         self.keys: list[str] = []
+        self.timeouts: list[float] = []
         self.known_committed = -1  # as a follower: orders it may answer lookups for
         self.lookups: list[int] = []
 
@@ -102,13 +118,19 @@ class FakeReplica:
         self.leads, self.followers = True, followers
         return defer.succeed(len(self.book.orders) - 1)
 
-    def request(self, name: str, quantity: int, trade_type: int, key: str = "") -> Deferred:
+    def request(self, name: str, quantity: int, trade_type: int, key: str, timeout: float) -> Deferred:
         self.requests.append((name, quantity, trade_type))
         self.keys.append(key)
+        self.timeouts.append(timeout)
         if not self.up:
             return self._down()
         if not self.leads:
             return defer.fail(NotLeader(f"replica {self.id}"))
+        if self.status_override == order_pb2.REQUEST_STATUS_IN_DOUBT:
+            # As a real leader: it logs the trade, waits for a majority until the call's
+            # deadline, then says it cannot tell.
+            self._trade(name, quantity, trade_type, key)
+            return task.deferLater(self.clock, timeout, PlacedOrder, self.status_override, 0)
         if self.status_override is not None:
             return defer.succeed(PlacedOrder(self.status_override, 0))
         return defer.succeed(self._trade(name, quantity, trade_type, key))
@@ -168,11 +190,12 @@ class World:
     def __init__(self, cache: bool = True, replica_ids=(1, 2, 3)) -> None:
         self.book = Book()
         self.catalog = FakeCatalog(self.book)
-        self.replicas = {i: FakeReplica(self.book, i) for i in replica_ids}
         self.clock = task.Clock()
+        self.replicas = {i: FakeReplica(self.book, i, self.clock) for i in replica_ids}
         self.leaders = LeaderTracker(self.replicas, self.clock, PROBE_TIMEOUT, assign_timeout=2.0)
         self.cache = LRUCache(2) if cache else None
-        self.front_end = FrontEnd(self.catalog, self.leaders, self.cache)
+        trades = TradePlacer(self.leaders, self.clock, RPC_TIMEOUT, REQUEST_TIMEOUT)
+        self.front_end = FrontEnd(self.catalog, self.leaders, self.cache, trades)
         self.http = StubTreq(self.front_end.app.resource())
 
     def start(self, method: str, path: str, body=None, headers=None) -> Deferred:
@@ -204,6 +227,28 @@ class World:
 
     def order(self, body, headers=None) -> Reply:
         return self.call("POST", "/orders", body, headers)
+
+    def order_in_time(self, body, headers=None, answered_at: float | None = None) -> Reply:
+        """POST /orders while the request's time runs out; `answered_at`: when the answer must
+        come (give or take a step), and not before."""
+        d = self.start("POST", "/orders", body, headers)
+        if answered_at is not None:
+            self.run(answered_at - 0.01)
+            assert pending(d)
+        self.run(REQUEST_TIMEOUT if answered_at is None else 0.02)
+        reply = self.finish(d)
+        assert reply.content_type == ["application/json"]
+        return reply
+
+    def run(self, seconds: float) -> None:
+        """Let `seconds` pass in small steps, so that what each step schedules runs in time."""
+        until = self.clock.seconds() + seconds
+        while self.clock.seconds() < until:
+            self.clock.advance(min(0.05, until - self.clock.seconds()))
+
+
+def key_header(reply: Reply) -> list[str] | None:
+    return reply.headers.getRawHeaders("idempotency-key")
 
 
 def pending(d: Deferred) -> bool:
@@ -346,8 +391,17 @@ def test_failed_lookup_leaves_no_open_fill(world):
 
 def test_trade_drops_the_stock_from_the_cache_before_replying(world):
     world.call("GET", "/stocks/tesla")
+    world.call("GET", "/stocks/ford")
     assert world.order({"name": "tesla", "quantity": 10, "type": "buy"}).code == 200
+    assert "tesla" not in world.cache and "ford" in world.cache  # only the traded stock
     assert world.call("GET", "/stocks/tesla").json["data"]["quantity"] == 990
+    assert world.catalog.asked == [("tesla", None), ("ford", None), ("tesla", 0)]
+
+
+def test_a_refused_trade_leaves_the_cache_alone(world):
+    world.call("GET", "/stocks/ford")
+    assert world.order({"name": "ford", "quantity": 6, "type": "buy"}).code == 400
+    assert "ford" in world.cache
 
 
 def test_without_a_cache_every_lookup_asks_the_catalog():
@@ -377,25 +431,27 @@ def test_highest_replica_leads_with_the_others_as_followers(world):
     assert sorted(world.replicas[3].followers) == ["10.0.0.1:7001", "10.0.0.1:7002"]
 
 
-def test_idempotency_key_header_is_accepted(world):
+def test_the_clients_key_goes_to_the_leader_verbatim(world):
     body = {"name": "tesla", "quantity": 1, "type": "buy"}
     reply = world.order(body, headers={"Idempotency-Key": "k1"})
     assert reply.code == 200
+    assert world.replicas[3].keys == ["k1"]
 
 
-@pytest.mark.parametrize(
-    "body, code, message",
-    [
-        ({"name": "rivian", "quantity": 1, "type": "buy"}, 404, "stock not found"),
-        ({"name": "tesla", "quantity": 1, "type": "hold"}, 400, "invalid request type"),
-        ({"name": "tesla", "quantity": 0, "type": "buy"}, 400, "invalid number of stocks"),
-        ({"name": "ford", "quantity": 6, "type": "buy"}, 400, "not enough stocks available to buy"),
-        # The seed's order of checks: stock, then type, then quantity, then availability.
-        ({"name": "rivian", "quantity": "x", "type": "hold"}, 404, "stock not found"),
-        ({"name": "tesla", "quantity": "x", "type": "hold"}, 400, "invalid request type"),
-        ({"name": "ford", "quantity": -6, "type": "buy"}, 400, "invalid number of stocks"),
-    ],
-)
+# The leader's refusals: (body, status, message).
+REFUSALS = [
+    ({"name": "rivian", "quantity": 1, "type": "buy"}, 404, "stock not found"),
+    ({"name": "tesla", "quantity": 1, "type": "hold"}, 400, "invalid request type"),
+    ({"name": "tesla", "quantity": 0, "type": "buy"}, 400, "invalid number of stocks"),
+    ({"name": "ford", "quantity": 6, "type": "buy"}, 400, "not enough stocks available to buy"),
+    # The seed's order of checks: stock, then type, then quantity, then availability.
+    ({"name": "rivian", "quantity": "x", "type": "hold"}, 404, "stock not found"),
+    ({"name": "tesla", "quantity": "x", "type": "hold"}, 400, "invalid request type"),
+    ({"name": "ford", "quantity": -6, "type": "buy"}, 400, "invalid number of stocks"),
+]
+
+
+@pytest.mark.parametrize("body, code, message", REFUSALS)
 def test_refused_orders(world, body, code, message):
     reply = world.order(body)
     assert (reply.code, reply.error) == (code, message)
@@ -486,15 +542,42 @@ def test_extra_fields_are_ignored(world):
 def test_leader_that_cannot_trade_now_is_503(world):
     world.order({"name": "tesla", "quantity": 1, "type": "buy"})
     world.replicas[3].status_override = order_pb2.REQUEST_STATUS_UNAVAILABLE
-    reply = world.order({"name": "tesla", "quantity": 1, "type": "buy"})
+    reply = world.order({"name": "tesla", "quantity": 1, "type": "buy"})  # at once: no clock
     assert reply.code == 503
+    assert reply.error == "no order leader with a majority is available: nothing was executed"
     assert world.leaders.selections == 1  # unavailable is not a leader failure
+    assert len(world.replicas[3].requests) == 2  # and it is definite: not asked again
 
 
-def test_unexpected_leader_status_is_503_not_500(world):
+def test_a_trade_in_doubt_until_the_deadline_is_504(world):
+    world.replicas[3].status_override = order_pb2.REQUEST_STATUS_IN_DOUBT
+    reply = world.order_in_time(TESLA_BUY, answered_at=REQUEST_TIMEOUT)
+    assert (reply.code, reply.error) == (504, "outcome unknown: retry with the same Idempotency-Key")
+    replica = world.replicas[3]
+    assert len(replica.requests) == 3 and len(set(replica.keys)) == 1  # asked again, same key
+    assert sum(replica.timeouts) == pytest.approx(REQUEST_TIMEOUT)  # each got what was left
+    assert world.leaders.selections == 1  # in doubt is not a leader failure
+
+
+def test_a_trade_in_doubt_then_settled_is_answered(world):
+    world.replicas[3].status_override = order_pb2.REQUEST_STATUS_IN_DOUBT
+    d = world.start("POST", "/orders", {"name": "tesla", "quantity": 4, "type": "buy"})
+    world.replicas[3].status_override = None  # the entry commits: asking again tells
+    world.clock.advance(RPC_TIMEOUT)
+    reply = world.finish(d)
+    assert (reply.code, reply.json) == (200, {"data": {"transaction_number": 0}})
+    assert len(world.replicas[3].keys) == 2 and len(set(world.replicas[3].keys)) == 1
+    assert world.book.stocks["tesla"][1] == 996
+
+
+def test_unexpected_leader_status_is_504_not_500(world):
+    # Not known to be "nothing executed": the client is told to retry under its key.
     world.order({"name": "tesla", "quantity": 1, "type": "buy"})
     world.replicas[3].status_override = order_pb2.REQUEST_STATUS_UNSPECIFIED
-    assert world.order({"name": "tesla", "quantity": 1, "type": "buy"}).code == 503
+    reply = world.order({"name": "tesla", "quantity": 1, "type": "buy"}, {"Idempotency-Key": ["k"]})
+    assert reply.code == 504
+    assert "Idempotency-Key" in reply.error
+    assert key_header(reply) == ["k"]
 
 
 # Leader failover
@@ -546,11 +629,13 @@ def test_no_healthy_replica_is_503(world):
     assert world.call("GET", "/orders/0").code == 503
 
 
-def test_last_leader_dying_mid_request_is_503(world):
+def test_last_leader_dying_mid_request_is_504_at_the_deadline(world):
+    # The failed call may have reached the leader and logged the trade: not a 503.
     world.order({"name": "tesla", "quantity": 1, "type": "buy"})
     for replica in world.replicas.values():
         replica.up = False
-    assert world.order({"name": "tesla", "quantity": 1, "type": "buy"}).code == 503
+    reply = world.order_in_time(TESLA_BUY, answered_at=REQUEST_TIMEOUT)
+    assert (reply.code, reply.error) == (504, "outcome unknown: retry with the same Idempotency-Key")
 
 
 def test_frozen_replicas_cost_one_probe_deadline_in_total(world):
@@ -683,7 +768,7 @@ def test_wrong_methods_are_json_405(world, method, path):
 
 
 def test_unexpected_backend_errors_are_a_json_500_without_traceback(world):
-    world.catalog.lookup = lambda name: defer.fail(ZeroDivisionError("a bug"))
+    world.catalog.lookup = lambda name, min_applied=None: defer.fail(ZeroDivisionError("a bug"))
     with capturedLogs() as events:
         reply = world.call("GET", "/stocks/tesla")
     assert (reply.code, reply.error) == (500, "internal error")
@@ -699,7 +784,7 @@ def test_every_trade_gets_its_own_key_when_the_client_sends_none(world):
     for _ in range(2):
         assert world.order({"name": "tesla", "quantity": 1, "type": "buy"}).code == 200
     keys = world.replicas[3].keys
-    assert len(set(keys)) == 2 and all(k.startswith("fe:") for k in keys)
+    assert len(set(keys)) == 2 and all(GENERATED_KEY.fullmatch(k) for k in keys)
 
 
 def test_a_retry_under_the_clients_key_gets_the_same_number_and_trades_once(world):
@@ -708,7 +793,7 @@ def test_a_retry_under_the_clients_key_gets_the_same_number_and_trades_once(worl
     first = world.order(body, headers)
     again = world.order(body, headers)
     assert first.json == again.json == {"data": {"transaction_number": 0}}
-    assert world.replicas[3].keys == ["client:order-17", "client:order-17"]
+    assert world.replicas[3].keys == ["order-17", "order-17"]  # verbatim: no prefix
     assert len(world.book.orders) == 1 and world.book.stocks["tesla"][1] == 996
 
 
@@ -718,15 +803,35 @@ def test_a_key_reused_for_another_order_is_422_and_changes_nothing(world):
     reply = world.order({"name": "tesla", "quantity": 5, "type": "buy"}, headers)
     assert (reply.code, reply.json["error"]["code"]) == (422, 422)
     assert "Idempotency-Key" in reply.error
+    assert key_header(reply) == ["k"]
     assert len(world.book.orders) == 1 and world.book.stocks["tesla"][1] == 996
 
 
 @pytest.mark.parametrize("value", [b"", b"del\x7f", b"x" * 129, b"caf\xc3\xa9", b"tab\there"])
-def test_a_malformed_idempotency_key_is_400_before_anything_else(world, value):
+def test_a_malformed_idempotency_key_is_400_before_the_leader_is_asked(world, value):
     reply = world.order({"name": "nothing", "quantity": 1, "type": "buy"}, {b"Idempotency-Key": [value]})
     assert (reply.code, reply.json["error"]["code"]) == (400, 400)
     assert "Idempotency-Key" in reply.error
+    assert key_header(reply) is None  # nothing to echo
     assert world.replicas[3].requests == []
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [(b"not json", "request body is not a JSON object"), ({"name": "tesla"}, 'missing the field "quantity"')],
+)
+def test_the_bodys_shape_is_checked_before_the_key_header(world, body, message):
+    reply = world.order(body, {b"Idempotency-Key": [b"tab\there"]})
+    assert reply.code == 400 and message in reply.error
+    assert key_header(reply) is None
+
+
+@pytest.mark.parametrize("value", [b"k", b"x" * 128, b"~!@# $%^&*()", b"fe-not-generated"])
+def test_keys_of_1_to_128_printable_ascii_characters_are_taken_as_they_are(world, value):
+    reply = world.order({"name": "tesla", "quantity": 1, "type": "buy"}, {b"Idempotency-Key": [value]})
+    assert reply.code == 200
+    assert world.replicas[3].keys == [value.decode()]
+    assert key_header(reply) == [value.decode()]
 
 
 def test_the_redo_on_a_new_leader_carries_the_same_key(world):
@@ -747,6 +852,133 @@ def test_with_no_leader_a_committed_order_is_still_read_from_a_replica(world):
     reply = world.call("GET", "/orders/0")
     assert reply.code == 200 and reply.json["data"]["number"] == 0
     assert world.call("GET", "/orders/1").code == 503  # nobody can vouch for it: not a 404
+
+
+# -- the Idempotency-Key response header -------------------------------------------------
+
+
+def _leader_unavailable(world: World) -> None:
+    world.replicas[3].status_override = order_pb2.REQUEST_STATUS_UNAVAILABLE
+
+
+def _leader_in_doubt(world: World) -> None:
+    world.replicas[3].status_override = order_pb2.REQUEST_STATUS_IN_DOUBT
+
+
+def _no_replica_up(world: World) -> None:
+    for replica in world.replicas.values():
+        replica.up = False
+
+
+# Every kind of answer to POST /orders: (how the world is made to give it, body, status).
+ANSWERS = {
+    "executed": (None, TESLA_BUY, 200),
+    **{f"refused {i}: {message}": (None, body, code) for i, (body, code, message) in enumerate(REFUSALS)},
+    "not a JSON object": (None, b"[]", 400),
+    "a missing field": (None, {"name": "tesla"}, 400),
+    "a name no stock can have": (None, {"name": 5, "quantity": 1, "type": "buy"}, 404),
+    "no majority": (_leader_unavailable, TESLA_BUY, 503),
+    "no leader": (_no_replica_up, TESLA_BUY, 503),
+    "in doubt": (_leader_in_doubt, TESLA_BUY, 504),
+}
+
+
+@pytest.mark.parametrize("case", ANSWERS)
+def test_every_answer_to_an_order_carries_the_clients_key(world, case):
+    prepare, body, code = ANSWERS[case]
+    if prepare is not None:
+        prepare(world)
+    reply = world.order_in_time(body, {"Idempotency-Key": ["order-17"]})
+    assert reply.code == code
+    assert key_header(reply) == ["order-17"]
+
+
+@pytest.mark.parametrize("case", ANSWERS)
+def test_every_answer_to_an_order_without_a_key_carries_the_generated_one(world, case):
+    prepare, body, code = ANSWERS[case]
+    if prepare is not None:
+        prepare(world)
+    reply = world.order_in_time(body)
+    assert reply.code == code
+    [key] = key_header(reply)
+    assert GENERATED_KEY.fullmatch(key)
+    asked = {k for r in world.replicas.values() for k in r.keys}
+    assert asked <= {key}  # the key the client is told is the one its trade travelled under
+
+
+def test_the_generated_key_is_the_one_the_leader_got_and_fresh_each_time(world):
+    replies = [world.order(TESLA_BUY) for _ in range(2)]
+    told = [key_header(reply) for reply in replies]
+    assert told == [[k] for k in world.replicas[3].keys]
+    assert told[0] != told[1]
+
+
+def test_a_504_retried_under_the_key_it_carries_gets_the_answer(world):
+    _leader_in_doubt(world)
+    first = world.order_in_time(TESLA_BUY)
+    assert first.code == 504
+    world.replicas[3].status_override = None  # its entry commits after all
+    again = world.order(TESLA_BUY, {"Idempotency-Key": key_header(first)})
+    assert (again.code, again.json) == (200, {"data": {"transaction_number": 0}})
+    assert len(world.book.orders) == 1
+
+
+# -- read your writes ----------------------------------------------------------------------
+
+
+def test_after_a_200_lookups_ask_the_catalog_for_that_trade(world):
+    for _ in range(7):
+        assert world.order({"name": "ford", "quantity": 1, "type": "sell"}).code == 200
+    assert world.order(TESLA_BUY).json["data"]["transaction_number"] == 7
+    for name in ("tesla", "ford", "gamestop"):
+        assert world.call("GET", f"/stocks/{name}").code == 200
+    assert world.catalog.asked == [("tesla", 7), ("ford", 6), ("gamestop", None)]
+
+
+def test_a_stock_never_traded_is_looked_up_with_minus_one(world):
+    world.call("GET", "/stocks/tesla")
+    assert world.catalog.asked == [("tesla", None)]
+
+
+def test_an_older_trade_acknowledged_again_does_not_lower_what_is_asked(world):
+    first = {"Idempotency-Key": ["first"]}
+    assert world.order(TESLA_BUY, first).json["data"]["transaction_number"] == 0
+    assert world.order(TESLA_BUY).json["data"]["transaction_number"] == 1
+    assert world.order(TESLA_BUY, first).json["data"]["transaction_number"] == 0  # a retry
+    world.call("GET", "/stocks/tesla")
+    assert world.catalog.asked == [("tesla", 1)]
+
+
+@pytest.mark.parametrize("case", [c for c in ANSWERS if ANSWERS[c][2] != 200])
+def test_an_order_not_answered_200_acknowledges_nothing(world, case):
+    prepare, body, _ = ANSWERS[case]
+    if prepare is not None:
+        prepare(world)
+    world.order_in_time(body)
+    world.call("GET", "/stocks/tesla")
+    world.call("GET", "/stocks/ford")
+    assert world.catalog.asked == [("tesla", None), ("ford", None)]
+
+
+def test_without_a_cache_lookups_ask_for_the_acknowledged_trade_too():
+    world = World(cache=False)
+    world.order(TESLA_BUY)
+    world.order(TESLA_BUY)
+    world.call("GET", "/stocks/tesla")
+    world.call("GET", "/stocks/tesla")
+    assert world.catalog.asked == [("tesla", 1), ("tesla", 1)]
+
+
+def test_a_catalog_that_has_not_applied_the_acknowledged_trade_is_503_never_the_old_value(world):
+    assert world.call("GET", "/stocks/tesla").json["data"]["quantity"] == 1000  # cached
+    assert world.order({"name": "tesla", "quantity": 10, "type": "buy"}).code == 200
+    world.catalog.applied = -1  # it has not applied the trade yet ...
+    world.book.stocks["tesla"][1] = 1000  # ... and still holds the old quantity
+    reply = world.call("GET", "/stocks/tesla")
+    assert (reply.code, reply.error) == (503, "the catalog is unavailable")
+    world.catalog.applied = 0  # caught up
+    world.book.stocks["tesla"][1] = 990
+    assert world.call("GET", "/stocks/tesla").json["data"]["quantity"] == 990
 
 
 # -- the cache report (GET /cache) ---------------------------------------------------------

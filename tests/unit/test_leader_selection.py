@@ -7,6 +7,8 @@ from bazaar.core.leader_selection import (
     Leader,
     LeaderSelection,
     NoLeader,
+    PATIENT_ROUNDS,
+    ProbeAgain,
     SelectionError,
 )
 
@@ -195,3 +197,34 @@ def test_abort_ends_the_round_without_a_leader():
     assert not selection.selecting and selection.current is None
     leader, _ = elect(selection, healthy=[1])
     assert leader.replica_id == 1
+
+
+def test_before_its_first_leader_a_front_end_waits_for_a_higher_replica_still_catching_up():
+    selection = LeaderSelection([1, 2, 3])
+    selection.start()
+    assert isinstance(selection.probed([1, 2], catching_up=[3]), ProbeAgain)
+    decision = selection.probed([1, 2, 3])
+    assert decision == Assign(3, (2, 1))
+
+
+def test_the_wait_for_a_replica_catching_up_is_bounded():
+    selection = LeaderSelection([1, 2, 3])
+    selection.start()
+    for _ in range(PATIENT_ROUNDS):
+        assert isinstance(selection.probed([2], catching_up=[3]), ProbeAgain)
+    assert selection.probed([2], catching_up=[3]) == Assign(2, (3, 1))
+
+
+def test_a_lower_replica_catching_up_is_not_waited_for():
+    selection = LeaderSelection([1, 2, 3])
+    selection.start()
+    assert selection.probed([3], catching_up=[1]) == Assign(3, (2, 1))
+
+
+def test_once_it_has_had_a_leader_a_front_end_never_waits():
+    """Failover must not wait for a restarted replica to finish catching up."""
+    selection = LeaderSelection([1, 2, 3])
+    elect(selection, [3])
+    selection.failed(selection.current)
+    selection.start()
+    assert selection.probed([2], catching_up=[3]) == Assign(2, (3, 1))

@@ -1,223 +1,212 @@
-"""The log-matching protocol in a simulated three-replica cluster: crashes at every point of
-propagation, cut links, a dead leader's divergent tail, rejoins. Logs always converge on the
-current leader's, and what a leader acknowledged with its followers never disappears."""
+"""The protocol core in a simulated three-replica cluster (tests/unit/sim.py): hand-written
+schedules first (Raft's figure 8 among them), then randomized ones with several faults at
+once: two replicas down together (the leader among them), freezes, cut links, restarts in any
+order, the catalog stopped during takeovers. Every step is checked; see sim.py for what."""
 
 import random
 
 import pytest
 
-from tests.unit.sim import Network, SimReplica, settle
-
-NAMES = ["r1", "r2", "r3"]
-
-
-def cluster(settled_orders: int = 0) -> tuple[dict[str, SimReplica], Network]:
-    """r3 leading r1 and r2, with `settled_orders` orders already on all three."""
-    peers, net = {n: SimReplica(n) for n in NAMES}, Network()
-    peers["r3"].lead(["r1", "r2"])
-    for i in range(settled_orders):
-        peers["r3"].trade(f"a{i}")
-    settle(peers["r3"], peers, net)
-    return peers, net
+from bazaar.core.chain import Kind
+from bazaar.core.outcome import Final
+from tests.unit.sim import CALL_TIMEOUT, NAMES, Cluster, Message
 
 
-def orders_of(replica: SimReplica) -> list:
-    return [e.order for e in replica.log]
+def run(cluster: Cluster, steps: int, faults: bool = False) -> None:
+    for _ in range(steps):
+        cluster.step(faults=faults)
 
 
-def test_followers_get_every_order_in_sequence() -> None:
-    peers, net = cluster(settled_orders=10)
-    leader = peers["r3"]
-    assert orders_of(peers["r1"]) == orders_of(peers["r2"]) == orders_of(leader)
-    assert leader.acknowledged_through() == 9
+def deliver_all(cluster: Cluster, kinds: tuple[str, ...] = ("promise", "promised", "propagate", "propagated"),
+                only: set[frozenset[str]] | None = None, propagate: bool = True) -> None:
+    """Deliver queued messages of `kinds` (between the pairs in `only`), until none is left;
+    with `propagate`, leaders send what their followers lack after each delivery."""
+    for _ in range(1000):
+        ready = [m for m in cluster.net.queue if m.kind in kinds
+                 and (only is None or frozenset((m.src, m.dst)) in only)
+                 and not cluster.replicas[m.dst].frozen]
+        if not ready:
+            return
+        message: Message = ready[0]
+        cluster.net.queue.remove(message)
+        target = cluster.replicas[message.dst]
+        if not (target.down or cluster.replicas[message.src].down or not cluster.net.connected(message.src, message.dst)):
+            getattr(cluster, "_on_" + message.kind)(target, message)
+        for replica in cluster.replicas.values():
+            if propagate and replica.replication is not None and not replica.down and not replica.frozen:
+                cluster._propagate(replica)
+    raise AssertionError("messages kept coming")
 
 
-def test_a_new_leader_overwrites_the_dead_leaders_partial_order_on_a_follower() -> None:
-    peers, net = cluster(settled_orders=3)
-    old = peers["r3"]
-    old.trade("lost")  # numbered 3, reaches r1 only, then r3 dies
-    net.cut.add(frozenset(("r3", "r2")))
-    old.propagate_once(peers, net)
-    assert len(peers["r1"].log) == 4 and len(peers["r2"].log) == 3
-    net.down.add("r3")
-    new = peers["r2"]
-    new.restart()
-    new.lead(["r1"])  # without taking over first: the new leader's log is the truth
-    new.trade("kept")  # also numbered 3
-    settle(new, peers, net)
-    assert orders_of(peers["r1"]) == orders_of(new)
-    assert peers["r1"].log[3].order.name == "kept"
+def time_passes(cluster: Cluster, kinds: tuple[str, ...] = ("promise", "promised", "propagate", "propagated")) -> None:
+    """Deliver what can be delivered, then let unanswered calls time out, a few times over."""
+    for _ in range(4):
+        deliver_all(cluster, kinds)
+        cluster.step_no += CALL_TIMEOUT + 1
+        cluster._time_out_calls()
+    deliver_all(cluster, kinds)
 
 
-def test_the_old_leaders_unreplicated_tail_is_discarded_when_it_rejoins() -> None:
-    peers, net = cluster(settled_orders=5)
-    old = peers["r3"]
-    net.isolate("r3", ["r1", "r2"])
-    for i in range(6):
-        old.trade(f"private{i}")  # durable on r3 only; never acknowledged
-    old.propagate_once(peers, net)
-    net.down.add("r3")
-    new = peers["r2"]
-    new.restart()
-    new.lead(["r1"])
-    for i in range(2):
-        new.trade(f"b{i}")
-    settle(new, peers, net)
-    net.down.clear()
-    net.recover()
-    old.restart()
-    old.synchronize_from(new)
-    settle(new, peers, net)
-    assert orders_of(old) == orders_of(new) == orders_of(peers["r1"])
-    assert not any(o.name.startswith("private") for o in orders_of(old))
+def lead(cluster: Cluster, name: str) -> None:
+    cluster.select(name)
+    time_passes(cluster)
+    assert cluster.replicas[name].serving
 
 
-def test_a_new_leader_that_fell_behind_adopts_what_its_followers_acknowledged() -> None:
-    """The front end elects the highest id even when it lags: it must catch up, not truncate."""
-    peers, net = cluster(settled_orders=1)
-    leader = peers["r3"]
-    net.cut.add(frozenset(("r3", "r2")))  # r2 frozen for a moment: detached
-    leader.trade("while r2 was away")
-    leader.propagate_once(peers, net)
-    assert leader.replication.reachable == ["r1"]
-    net.recover()
-    for i in range(2):
-        leader.trade(f"b{i}")
-    leader.propagate_once(peers, net)  # r1 takes them; r2 is fed too, but only from its match on
-    acknowledged = [e.order for e in leader.log[: leader.acknowledged_through() + 1]]
-    assert len(acknowledged) == 4
-    net.down.add("r3")
-    new = peers["r2"]
-    new.restart()
-    assert new.take_over(peers, ["r1", "r3"], net)
-    settle(new, peers, net)
-    assert orders_of(new)[:4] == acknowledged == orders_of(peers["r1"])[:4]
-    assert new.trade("next").number == 4
+def place(cluster: Cluster, leader: str, key: str, name: str = "tesla", type_: str = "sell", quantity: int = 1):
+    replica = cluster.replicas[leader]
+    entry = replica.core.place(name, type_, quantity, key)
+    replica.append(entry)
+    return entry
 
 
-def test_a_replaced_leader_that_is_still_alive_is_refused_and_steps_down() -> None:
-    peers, net = cluster(settled_orders=2)
-    old = peers["r3"]
-    net.isolate("r3", ["r1", "r2"])  # frozen or cut off: the front end moves on
-    new = peers["r2"]
-    assert new.take_over(peers, ["r1", "r3"], net)
-    new.trade("new")
-    settle(new, peers, net)
-    net.recover()
-    old.trade("from the past")  # it still believes it leads
-    old.propagate_once(peers, net)
-    assert not old.core.is_leader
-    assert [o.name for o in orders_of(peers["r1"])] == ["a0", "a1", "new"]
+def pair(a: str, b: str) -> frozenset[str]:
+    return frozenset((a, b))
 
 
-def test_an_old_leader_thawed_during_a_takeover_cannot_get_an_order_acknowledged() -> None:
-    """The new leader's epoch is promised before it reads any log: from then on the old
-    leader's batches are refused, so nothing it numbers can be acknowledged and then lost."""
-    peers, net = cluster(settled_orders=2)
-    old, new = peers["r3"], peers["r2"]
-    net.isolate("r3", ["r2"])  # r3 frozen as far as the front end and r2 are concerned
-    promised = new.stand(peers, ["r1", "r3"], net)
-    assert promised == ["r1"]
-    old.trade("queued at the old leader")  # r3 thaws and serves a request it had queued
-    old.propagate_once(peers, net)
-    assert not old.core.is_leader
-    assert old.acknowledged_through() == 1  # never acknowledged
-    assert new.finish_takeover(peers, ["r1", "r3"], promised)
-    new.trade("new")
-    net.recover()
-    settle(new, peers, net)
-    assert [o.name for o in orders_of(peers["r1"])] == ["a0", "a1", "new"]
+def test_a_new_leader_serves_once_its_leader_entry_is_on_a_majority() -> None:
+    cluster = Cluster(random.Random(0))
+    cluster.select("r3")
+    assert not cluster.replicas["r3"].serving
+    deliver_all(cluster)
+    r3 = cluster.replicas["r3"]
+    assert r3.serving and [e.kind for e in r3.log] == [Kind.LEADER]
+    assert r3.log == cluster.replicas["r1"].log == cluster.replicas["r2"].log
 
 
-def test_two_candidates_never_share_an_epoch() -> None:
-    peers, net = cluster(settled_orders=1)
-    first = peers["r3"].stand(peers, ["r1", "r2"], net)
-    second = peers["r2"].stand(peers, ["r1", "r3"], net)
-    assert peers["r2"].standing_for > peers["r3"].standing_for
-    assert first and second  # the second stood higher, and every replica promised it
-    assert not peers["r3"].finish_takeover(peers, ["r1", "r2"], first)
-    assert peers["r2"].finish_takeover(peers, ["r1", "r3"], second)
-    assert [r.name for r in peers.values() if r.core.is_leader] == ["r2"]
+def test_figure_8_an_older_epochs_entry_on_a_majority_is_not_committed_by_counting() -> None:
+    """Raft's figure 8 with three replicas. r1 leads epoch 1 and logs A alone; r2 leads epoch 2
+    and logs its leader entry alone; r1 comes back, leads epoch 3 and gets A onto r3. A is now
+    on a majority (r1, r3) but is not committed until r1's own leader entry is: otherwise r2,
+    whose log ends in epoch 2, could win again with r3's promise and replace A."""
+    cluster = Cluster(random.Random(0))
+    lead(cluster, "r1")
+    r1, r2, r3 = (cluster.replicas[n] for n in NAMES)
+    a = place(cluster, "r1", "A")  # index 1, epoch 1: on r1 only
+    r1.crash()
+    cluster.net.queue.clear()
+    cluster.select("r2")  # epoch 2, with r3's promise; its leader entry reaches nobody
+    time_passes(cluster, kinds=("promise", "promised"))
+    assert r2.core.is_leader and r2.log[-1].kind is Kind.LEADER and r2.log[-1].epoch == 2
+    r2.crash()
+    cluster.net.queue.clear()
+    r1.restart()
+    cluster.select("r1")  # r3 refuses epoch 2 (it promised r2): r1 stands again, for 3
+    time_passes(cluster, kinds=("promise", "promised"))
+    assert r1.core.is_leader and r1.core.epoch == 3
+    # Only A reaches r3: r1's leader entry (index 2) is cut from the batch that carries it.
+    for _ in range(10):
+        cluster._propagate(r1)
+        for message in [m for m in cluster.net.queue if m.kind == "propagate" and m.dst == "r3"]:
+            message.body["records"] = [r for r in message.body["records"] if r.index <= 1]
+        deliver_all(cluster, kinds=("propagate", "propagated"), only={pair("r1", "r3")}, propagate=False)
+        if len(r3.log) > 1:
+            break
+    assert r3.log[1] == a
+    assert r1.replication.match("r3") == 1
+    assert r1.committed < 1, "A counted as committed though no entry of epoch 3 is on a majority"
+    # r1 dies; r2 comes back and takes over with r3: r3's log (A of epoch 1) loses to r2's
+    # (leader entry of epoch 2), so A is replaced. That is allowed: A was never committed.
+    r1.crash()
+    cluster.net.queue.clear()
+    r2.restart()
+    lead(cluster, "r2")
+    assert r3.log[1].epoch == 2 and "A" not in {e.key for e in r3.log}
+    assert 1 not in {i for i, (e, _) in cluster.acknowledged.items() if e.key == "A"}
+    cluster.check()
 
 
-def test_a_follower_keeps_a_tail_of_its_leaders_own_epoch_on_a_late_duplicate() -> None:
-    peers, net = cluster(settled_orders=2)
-    leader, follower = peers["r3"], peers["r1"]
-    old_batch = (1, leader.chain_at(1), [], 1, leader.core.epoch)  # sent when the leader's last was 1
-    for i in range(3):
-        leader.trade(f"b{i}")
-    settle(leader, peers, net)
-    assert follower.receive(*old_batch) == ("ok", 1)
-    assert len(follower.log) == 5
+def test_figure_8_once_the_leader_entry_is_on_a_majority_the_entry_survives() -> None:
+    cluster = Cluster(random.Random(0))
+    lead(cluster, "r1")
+    r1, r2, r3 = (cluster.replicas[n] for n in NAMES)
+    place(cluster, "r1", "A")
+    r1.crash()
+    cluster.net.queue.clear()
+    cluster.select("r2")
+    time_passes(cluster, kinds=("promise", "promised"))
+    r2.crash()
+    cluster.net.queue.clear()
+    r1.restart()
+    lead(cluster, "r1")  # A and the leader entry of epoch 3 reach r3: both committed
+    assert r1.committed == 2 and r3.log[1].key == "A"
+    r1.crash()
+    cluster.net.queue.clear()
+    r2.restart()
+    lead(cluster, "r2")  # r3's log ends in epoch 3: r2 adopts it
+    assert r2.log[1].key == "A" and r2.log[2].epoch == 3
+    cluster.check()
 
 
-def test_a_replica_alone_cannot_take_over() -> None:
-    peers, net = cluster(settled_orders=1)
-    net.down = {"r3", "r1"}
-    assert not peers["r2"].take_over(peers, ["r1", "r3"], net)
-    assert not peers["r2"].core.is_leader
+def test_a_replaced_leader_cannot_get_an_entry_acknowledged() -> None:
+    """r3 leads; it freezes, r2 takes over with r1's promise; r3 thaws and keeps sending: r1
+    refuses its epoch, so nothing r3 appends can commit, and r3 steps down."""
+    cluster = Cluster(random.Random(0))
+    lead(cluster, "r3")
+    r3 = cluster.replicas["r3"]
+    r3.frozen = True
+    lead(cluster, "r2")
+    r3.frozen = False
+    stale = place(cluster, "r3", "late")
+    deliver_all(cluster)
+    assert not r3.core.is_leader
+    assert all(e.key != "late" for r in cluster.replicas.values() for e in r.log) or stale.index not in cluster.acknowledged
+    cluster.check()
 
 
-def record_acknowledged(leader: SimReplica, acknowledged: dict) -> None:
-    """Orders the leader has acknowledged, with the replicas known to hold them then."""
-    if leader.core.is_leader:
-        for e in leader.log[: leader.acknowledged_through() + 1]:
-            matches = {a: leader.replication.match(a) for a in leader.replication.followers}
-            holders = {a for a, m in matches.items() if m is not None and m >= e.number}
-            acknowledged.setdefault(e.number, (e.order, holders | {leader.name}))
+def test_two_candidates_never_serve_in_one_epoch() -> None:
+    cluster = Cluster(random.Random(0))
+    lead(cluster, "r3")
+    cluster.select("r1")
+    cluster.select("r2")
+    deliver_all(cluster)
+    serving = [r.name for r in cluster.replicas.values() if r.serving]
+    assert len(serving) == 1
+    cluster.check()
 
 
-@pytest.mark.parametrize("seed", range(300))
-def test_random_crashes_and_partitions_always_converge(seed: int) -> None:
-    rng = random.Random(seed)
-    peers, net = cluster()
-    leader = peers["r3"]
-    acknowledged: dict[int, object] = {}
-    for epoch in range(6):
-        for step in range(rng.randint(1, 12)):
-            leader.trade(f"e{epoch}s{step}")
-            if rng.random() < 0.3:
-                leader.propagate_once(peers, net, limit=rng.randint(1, 4))
-            if rng.random() < 0.1:  # a link fails: that follower is detached for a while
-                follower = rng.choice([n for n in NAMES if n != leader.name])
-                net.cut.add(frozenset((leader.name, follower)))
-        if rng.random() < 0.5:
-            settle(leader, peers, net)
-        record_acknowledged(leader, acknowledged)
-        survivors = [n for n in NAMES if n != leader.name]
-        new = peers[max(survivors)]
-        new.restart()
-        others = [n for n in NAMES if n != new.name]
-        if rng.random() < 0.4:
-            # The leader froze: a new one stands, then the old one thaws mid-takeover and
-            # serves what it had queued before the new leader has read anyone's log.
-            net.recover()
-            net.isolate(leader.name, survivors)
-            promised = new.stand(peers, others, net)
-            net.recover()
-            for step in range(rng.randint(1, 3)):
-                if not leader.core.is_leader:
-                    break  # a follower refused its epoch: it stepped down
-                leader.trade(f"e{epoch}thawed{step}")
-                leader.propagate_once(peers, net)
-                record_acknowledged(leader, acknowledged)
-            assert new.finish_takeover(peers, others, promised)
-            settle(new, peers, net)
-        else:
-            net.down = {leader.name}
-            net.recover()
-            assert new.take_over(peers, others, net)
-            settle(new, peers, net)
-            net.down.clear()
-            peers[leader.name].restart()
-            peers[leader.name].synchronize_from(new)
-        leader = new
-    settle(leader, peers, net)
-    logs = [orders_of(peers[n]) for n in NAMES]
-    assert logs[0] == logs[1] == logs[2], f"seed {seed}: logs diverge"
-    assert [o.number for o in logs[0]] == list(range(len(logs[0])))
-    final = {o.number: o for o in logs[0]}
-    for number, (order, holders) in acknowledged.items():
-        # Acknowledged means held by a majority; one replica fails at a time: never lost.
-        assert len(holders) >= 2, f"seed {seed}: order {number} acknowledged by {holders} alone"
-        assert final.get(number) == order, f"seed {seed}: acknowledged order {number} lost"
+def trade(cluster: Cluster, name: str = "tesla", type_: str = "sell"):
+    cluster.submit()
+    client = cluster.clients[-1]
+    client.name, client.type = name, type_
+    return client
+
+
+def test_with_both_followers_gone_trades_get_504_then_a_definite_503() -> None:
+    """The idle leader learns that its followers are gone only from a call that fails: the
+    first trade is logged and stays in doubt (504, it may still commit), the next one finds
+    no majority and is refused unlogged (503, never executed)."""
+    cluster = Cluster(random.Random(0))
+    lead(cluster, "r3")
+    for name in ("r1", "r2"):
+        cluster.replicas[name].crash()
+    cluster.net.queue.clear()
+    first = trade(cluster)
+    cluster._attempt(first)
+    assert first.at == "r3" and first.final is None  # logged, waiting for a majority
+    for _ in range(1000):
+        if first.final is not None:
+            break
+        cluster.step_no += 1
+        cluster._propagate(cluster.replicas["r3"])
+        cluster.net.queue.clear()
+        cluster._time_out_calls()
+        cluster._clients_step()
+    assert first.final is Final.UNKNOWN
+    second = trade(cluster)
+    cluster._attempt(second)
+    assert second.final is Final.UNAVAILABLE
+    cluster.settle()
+    cluster.check_final()
+    assert second.key not in {e.key for e in cluster.replicas["r1"].log}
+    assert first.key in {e.key for e in cluster.replicas["r1"].log}  # it committed after all
+
+
+@pytest.mark.parametrize("seed", range(150))
+def test_random_faults_never_lose_an_acknowledged_trade(seed: int) -> None:
+    cluster = Cluster(random.Random(seed))
+    run(cluster, 600, faults=True)
+    cluster.settle()
+    cluster.check_final()
+    trades = [e for e in cluster.replicas["r1"].log if e.is_trade]
+    assert [e.number for e in trades] == list(range(len(trades)))

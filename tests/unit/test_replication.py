@@ -4,28 +4,59 @@ from bazaar.core.replication import Replication
 def test_a_lone_replica_is_its_own_majority() -> None:
     r = Replication()
     assert r.needed == 0 and r.quorum_reachable
-    assert r.committed_through(7) == 7
+    assert r.committed_through(7, first_own=3) == 7
+    assert r.committed_through(2, first_own=3) is None, "its own leader entry is not on disk yet"
 
 
 def test_with_two_followers_one_is_a_majority_with_the_leader() -> None:
     r = Replication()
     r.assign(["a", "b"], leader_last=5)
     assert r.needed == 1
-    assert r.committed_through(7) == -1  # nobody has answered
+    assert r.committed_through(7, first_own=0) is None  # nobody has answered
     r.matched("a", 6)
-    assert r.committed_through(7) == 6  # a lagging or silent b costs nothing
+    assert r.committed_through(7, first_own=0) == 6  # a lagging or silent b costs nothing
     r.matched("b", 7)
-    assert r.committed_through(7) == 7
-    assert r.committed_through(4) == 4  # never beyond the leader's own disk
+    assert r.committed_through(7, first_own=0) == 7
+    assert r.committed_through(4, first_own=0) == 4  # never beyond the leader's own disk
 
 
 def test_with_four_followers_two_are_needed() -> None:
     r = Replication()
     r.assign(["a", "b", "c", "d"], leader_last=9)
     r.matched("a", 9)
-    assert r.committed_through(9) == -1
+    assert r.committed_through(9, first_own=0) is None
     r.matched("c", 5)
-    assert r.needed == 2 and r.committed_through(9) == 5
+    assert r.needed == 2 and r.committed_through(9, first_own=0) == 5
+
+
+def test_nothing_is_committed_before_an_entry_of_the_leaders_epoch_is_on_a_majority() -> None:
+    """A new leader whose leader entry is 6 inherited entries 0..5 from older epochs."""
+    r = Replication()
+    r.assign(["a", "b"], leader_last=6)
+    r.matched("a", 5)  # every inherited entry is on a majority ...
+    assert r.committed_through(6, first_own=6) is None  # ... but none is committed by that
+    r.matched("a", 6)
+    assert r.committed_through(6, first_own=6) == 6, "the leader entry commits all before it"
+    assert r.committed_through(5, first_own=6) is None, "not while it is not on the leader's disk"
+    assert r.committed_through(6, first_own=-1) is None, "a replica that does not lead commits nothing"
+
+
+def test_an_older_epochs_entry_on_a_majority_is_not_committed_by_counting_alone() -> None:
+    """Raft's figure 8, five replicas. S1 led epoch 2 and put entry 2 on S1 and S2; S5 led epoch
+    3 with an entry 2 of its own on S5 alone. S1, leading again in epoch 4 (leader entry 3),
+    gets its entry 2 onto S3: a majority (S1, S2, S3) holds it, yet S5 could still be elected
+    (by S2, S3, S4: its last epoch 3 beats their 2) and replace it. Only once S1's epoch-4
+    entry is on a majority is entry 2 committed, and S5 can no longer win."""
+    r = Replication()
+    r.assign(["S2", "S3", "S4", "S5"], leader_last=3)
+    r.matched("S2", 2)
+    r.matched("S3", 2)
+    assert r.needed == 2
+    assert r.committed_through(3, first_own=3) is None
+    r.matched("S2", 3)
+    assert r.committed_through(3, first_own=3) is None, "one follower holds the leader entry: no majority"
+    r.matched("S3", 3)
+    assert r.committed_through(3, first_own=3) == 3
 
 
 def test_reachability_follows_the_last_call() -> None:
@@ -41,20 +72,20 @@ def test_reachability_follows_the_last_call() -> None:
     assert not r.quorum_reachable
 
 
-def test_new_followers_are_offered_the_leaders_last_order() -> None:
+def test_new_followers_are_offered_the_leaders_last_entry() -> None:
     r = Replication()
     r.assign(["a", "b"], leader_last=5)
-    assert r.to_send("a", last_accepted=5, limit=10) == (5, range(6, 6))
+    assert r.to_send("a", last_index=5, limit=10) == (5, range(6, 6))
     r.matched("a", 5)
     assert r.to_send("a", 5, 10) is None
     assert r.to_send("a", 7, 10) == (5, range(6, 8))
 
 
-def test_a_gap_restarts_from_the_followers_last_order_and_lowers_its_match() -> None:
+def test_a_gap_restarts_from_the_followers_last_entry_and_lowers_its_match() -> None:
     r = Replication()
     r.assign(["a"], leader_last=9)
     r.matched("a", 9)
-    r.gap("a", 3)  # it lost orders (a late duplicate batch cut it back)
+    r.gap("a", 3)  # it lost entries (a late duplicate batch cut it back)
     assert r.match("a") == 3
     assert r.to_send("a", 9, 4) == (3, range(4, 8))
 
@@ -88,7 +119,7 @@ def test_a_dropped_follower_is_forgotten_and_late_answers_change_nothing() -> No
     r.gap("b", 9)
     r.conflict("b")
     r.unreachable("b")
-    assert r.followers == ["a"] and r.committed_through(9) == -1
+    assert r.followers == ["a"] and r.committed_through(9, first_own=0) is None
 
 
 def test_assign_replaces_the_follower_set() -> None:

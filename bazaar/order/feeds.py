@@ -1,0 +1,134 @@
+"""What the leader sends each peer (see links.py for how): a follower gets the log entries it
+lacks, the catalog the committed trades it has not applied yet."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from twisted.logger import Logger
+
+from bazaar.core.chain import Entry
+from bazaar.core.replication import Replication
+from bazaar.rpc.convert import record_to_proto, trade_type_to_proto
+from bazaar.v1 import catalog_pb2, order_pb2
+
+log = Logger()
+
+BATCH_LIMIT = 1000
+# A follower that answers GAP without progress is still writing an earlier batch: retry soon.
+GAP_RETRY_DELAY = 0.02
+# A catalog that refuses a committed trade was made from another stock table: an operator
+# must step in; asking again now and then shows when it has.
+INCONSISTENT_RETRY_DELAY = 5.0
+
+
+class Leader(Protocol):
+    """What the feeds need of the leader (bazaar.order.leader.Leadership)."""
+
+    replication: Replication
+    epoch: int
+
+    @property
+    def last_index(self) -> int: ...
+
+    @property
+    def committed_index(self) -> int: ...
+
+    @property
+    def committed_number(self) -> int: ...
+
+    def chain_at(self, index: int) -> bytes: ...
+
+    def entries_in(self, indexes: range) -> list[Entry]: ...
+
+    def trades_after(self, number: int, limit: int) -> list[Entry]: ...
+
+    def follower_answered(self, address: str, status: int, last_index: int, epoch: int) -> None: ...
+
+    def follower_unreachable(self, address: str) -> None: ...
+
+    def catalog_applied(self, trades: list[Entry]) -> None: ...
+
+
+class FollowerFeed:
+    def __init__(self, leader: Leader, address: str) -> None:
+        self._leader = leader
+        self.address = address
+        self._told_committed = -1  # the commit point the follower has acknowledged
+        self._sending_committed = -1
+        self._last_gap: int | None = None
+
+    def next_request(self) -> order_pb2.PropagateRequest | None:
+        leader = self._leader
+        batch = leader.replication.to_send(self.address, leader.last_index, BATCH_LIMIT)
+        if batch is None:
+            # Up to date: tell it how far the log is committed if that moved (an empty batch),
+            # so it can answer lookups of those entries even when no leader can be reached.
+            match = leader.replication.match(self.address)
+            if match is None or leader.committed_index <= self._told_committed:
+                return None
+            batch = (match, range(match + 1, match + 1))
+        prev, indexes = batch
+        self._sending_committed = leader.committed_index
+        return order_pb2.PropagateRequest(
+            prev_index=prev,
+            prev_chain=leader.chain_at(prev),
+            entries=[record_to_proto(e) for e in leader.entries_in(indexes)],
+            leader_last=leader.last_index,
+            epoch=leader.epoch,
+            leader_commit=self._sending_committed,
+        )
+
+    def answered(self, response: order_pb2.PropagateResponse) -> float | None:
+        if response.status == order_pb2.PROPAGATE_STATUS_OK:
+            self._told_committed = max(self._told_committed, min(self._sending_committed, response.last_index))
+        self._leader.follower_answered(self.address, response.status, response.last_index, response.epoch)
+        gap = response.status == order_pb2.PROPAGATE_STATUS_GAP
+        stalled = gap and self._last_gap == response.last_index
+        self._last_gap = response.last_index if gap else None
+        return GAP_RETRY_DELAY if stalled else None
+
+    def unreachable(self) -> None:
+        self._leader.follower_unreachable(self.address)
+
+
+class CatalogFeed:
+    """The catalog learns the committed log in number order. Its first answer (to an empty
+    batch) says how far it has applied; each later batch starts after that."""
+
+    def __init__(self, leader: Leader) -> None:
+        self._leader = leader
+        self.applied: int | None = None
+        self._sent: list[Entry] = []
+
+    def next_request(self) -> catalog_pb2.TradeBatchRequest | None:
+        if self.applied is None:
+            self._sent = []
+            return catalog_pb2.TradeBatchRequest()
+        if self.applied >= self._leader.committed_number:
+            return None
+        through = self._leader.committed_index
+        self._sent = [e for e in self._leader.trades_after(self.applied, BATCH_LIMIT) if e.index <= through]
+        if not self._sent:
+            return None
+        return catalog_pb2.TradeBatchRequest(trades=[
+            catalog_pb2.TradeStockRequest(
+                number=e.number, name=e.name, quantity=e.quantity, type=trade_type_to_proto(e.type),
+            )
+            for e in self._sent
+        ])
+
+    def answered(self, response: catalog_pb2.TradeBatchResponse) -> float | None:
+        before = self.applied if self.applied is not None else -1
+        self.applied = response.applied_through
+        applied = [e for e in self._sent if before < e.number <= self.applied]
+        if applied:
+            self._leader.catalog_applied(applied)
+        if response.status == catalog_pb2.TRADE_STATUS_INCONSISTENT:
+            log.critical("the catalog cannot apply committed trade {number}: it was made from another "
+                         "stock table than this replica", number=self.applied + 1)
+            return INCONSISTENT_RETRY_DELAY
+        return None
+
+    def unreachable(self) -> None:
+        """Nothing to undo: the catalog keeps what it applied, and says so when it answers."""

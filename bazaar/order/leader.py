@@ -1,0 +1,287 @@
+"""One epoch of leading: the trade path, the followers' and the catalog's feeds, the commit point.
+
+A trade is decided here, from the log alone (sequence first, then apply):
+
+1. A key the log already holds answers from its entry, once that is committed: the same
+   trade gets the same answer, a different one KEY_REUSED.
+2. A trade that no log could make valid (unknown stock, bad type or quantity) is refused
+   without logging: the answer is the same whatever the log holds.
+3. With no majority of replicas reachable, UNAVAILABLE: nothing was logged, and since this
+   leader's own epoch is committed (it serves only then), nothing under the key exists anywhere
+   else that could still commit. The answer is definite.
+4. Otherwise the trade is checked against the book (the stock table the log implies) and
+   appended: a trade, or a refusal for lack of stock. It is answered once a majority holds it
+   durably; if that does not happen within the request's time, IN_DOUBT: it may still commit,
+   and asking again under the key gets the definite answer.
+
+The catalog learns committed trades afterwards (CatalogFeed); it is not on this path, so
+trades go on while it is down. The front end's cache is told of each trade the catalog applied.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from twisted.internet import defer
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+
+from bazaar.config import Config
+from bazaar.core.chain import Entry
+from bazaar.core.replication import Replication
+from bazaar.core.stock import TradeCheck
+from bazaar.core.trading import Verdict, verdict
+from bazaar.order.feeds import CatalogFeed, FollowerFeed
+from bazaar.order.links import Link
+from bazaar.order.log import ReplicaLog
+from bazaar.reactor.waitlist import WaitList
+from bazaar.rpc.bridge import call
+from bazaar.rpc.convert import trade_type_from_proto
+from bazaar.rpc.services import Channels
+from bazaar.v1 import catalog_pb2_grpc, order_pb2, order_pb2_grpc
+
+log = Logger()
+
+_CHECK_STATUS = {
+    TradeCheck.STOCK_NOT_FOUND: order_pb2.REQUEST_STATUS_STOCK_NOT_FOUND,
+    TradeCheck.INVALID_TYPE: order_pb2.REQUEST_STATUS_INVALID_TYPE,
+    TradeCheck.INVALID_QUANTITY: order_pb2.REQUEST_STATUS_INVALID_QUANTITY,
+}
+_VERDICT_STATUS = {
+    Verdict.EXECUTED: order_pb2.REQUEST_STATUS_OK,
+    Verdict.NOT_ENOUGH_STOCK: order_pb2.REQUEST_STATUS_NOT_ENOUGH_STOCK,
+    Verdict.KEY_REUSED: order_pb2.REQUEST_STATUS_KEY_REUSED,
+}
+
+
+class LostLeadership(Exception):
+    """This replica stopped leading while a trade waited for replication."""
+
+
+class Leadership:
+    def __init__(
+        self,
+        replica_log: ReplicaLog,
+        followers: list[str],
+        channels: Channels,
+        config: Config,
+        invalidate: Callable[[str], None],
+        replaced: Callable[[str, int], None],
+    ) -> None:
+        self._log = replica_log
+        self.reactor = replica_log.reactor
+        core = replica_log.core
+        assert core.is_leader, "a leadership starts once the core leads"
+        self.epoch = core.epoch
+        self.first_own = core.first_own
+        self.replication = Replication()
+        self.replication.assign(followers, core.last_index)
+        self._channels = channels
+        self._catalog_address = str(config.catalog)
+        self._invalidate = invalidate
+        self._replaced = replaced
+        # Internal hops get part of the front end's deadline, so a slow peer fails its call
+        # before the front end gives up on the whole request.
+        self._peer_timeout = config.timeouts.rpc / 2
+        self._committed = WaitList(replica_log.committed)
+        self._committed_number = self._number_at(replica_log.committed)
+        self._quorum_waiters: list[Deferred] = []
+        self._links: dict[str, Link] = {}
+        self._catalog_link: Link | None = None
+        self._kick_call: Any = None
+        self.stopped = False
+        # Fires True once the leader entry is committed (the leader serves from then on),
+        # False if the leadership ends first.
+        self.established: Deferred = Deferred()
+
+    # -- what the feeds read ------------------------------------------------------------------
+
+    @property
+    def last_index(self) -> int:
+        return self._log.core.last_index
+
+    @property
+    def committed_index(self) -> int:
+        return self._committed.reached
+
+    @property
+    def committed_number(self) -> int:
+        return self._committed_number
+
+    @property
+    def serving(self) -> bool:
+        return not self.stopped and self._committed.reached >= self.first_own
+
+    def chain_at(self, index: int) -> bytes:
+        return self._log.chain_at(index)
+
+    def entries_in(self, indexes: range) -> list[Entry]:
+        return self._log.entries_in(indexes)
+
+    def trades_after(self, number: int, limit: int) -> list[Entry]:
+        return self._log.store.trades_after(number, limit)
+
+    # -- starting and stopping -------------------------------------------------------------------
+
+    def start(self) -> None:
+        for address in self.replication.followers:
+            self.add_follower(address, fresh=False)
+        stub = catalog_pb2_grpc.CatalogServiceStub(self._channels.get(self._catalog_address))
+        self._catalog_link = Link(
+            self.reactor, f"catalog {self._catalog_address}", CatalogFeed(self),
+            lambda request, wait: call(self.reactor, stub.TradeBatch, request, self._peer_timeout, wait),
+        )
+        self._catalog_link.kick()
+        self._release()
+
+    def add_follower(self, address: str, fresh: bool = True) -> None:
+        """Feed `address` from now on (`fresh`: it just rejoined, offer it our last entry)."""
+        if self.stopped:
+            return
+        if fresh:
+            self.replication.add(address, self.last_index)
+        old = self._links.pop(address, None)
+        if old is not None:
+            old.close()
+        stub = order_pb2_grpc.OrderServiceStub(self._channels.get(address))
+        link = self._links[address] = Link(
+            self.reactor, f"follower {address}", FollowerFeed(self, address),
+            lambda request, wait: call(self.reactor, stub.Propagate, request, self._peer_timeout, wait),
+        )
+        link.kick()
+
+    def stop(self, reason: str) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        for link in [*self._links.values(), *([self._catalog_link] if self._catalog_link else [])]:
+            link.close()
+        self._links.clear()
+        if self._kick_call is not None and self._kick_call.active():
+            self._kick_call.cancel()
+        self._committed.fail_all(LostLeadership(reason))
+        self._quorum_changed(False)
+        if not self.established.called:
+            self.established.callback(False)
+
+    # -- trades -------------------------------------------------------------------------------
+
+    async def place(self, name: str, quantity: int, type_: int, key: str, deadline: float) -> tuple[int, int]:
+        """(RequestStatus, transaction number) for one trade; see the module's docstring."""
+        type_name = trade_type_from_proto(type_)
+        earlier = self._log.logged_under(key)
+        if earlier is None:
+            check = self._log.core.book.check(name, type_name, quantity)
+            if check in _CHECK_STATUS:
+                return _CHECK_STATUS[check], -1
+            if not await self._quorum_reachable(deadline):
+                return (order_pb2.REQUEST_STATUS_NOT_LEADER if self.stopped else order_pb2.REQUEST_STATUS_UNAVAILABLE), -1
+            # A request under the same key may have logged it while this one waited.
+            earlier = self._log.logged_under(key)
+        if earlier is None:
+            if self.stopped:
+                return order_pb2.REQUEST_STATUS_NOT_LEADER, -1
+            placed = self._log.core.place(name, type_name, quantity, key)
+            if isinstance(placed, TradeCheck):
+                return _CHECK_STATUS[placed], -1
+            self._log.append([placed])
+            self._kick_followers()
+            earlier = placed
+        if not await self._wait_committed(earlier.index, deadline):
+            return order_pb2.REQUEST_STATUS_IN_DOUBT, -1
+        answer = verdict(earlier, name, type_name, quantity)
+        return _VERDICT_STATUS[answer], earlier.number if answer is Verdict.EXECUTED else -1
+
+    async def _wait_committed(self, index: int, deadline: float) -> bool:
+        """Whether entry `index` is committed before `deadline` (and this leadership lasts)."""
+        try:
+            await self._committed.wait(index).addTimeout(max(0.0, deadline - self.reactor.seconds()), self.reactor)
+        except (LostLeadership, defer.TimeoutError):
+            return False
+        return True
+
+    async def _quorum_reachable(self, deadline: float) -> bool:
+        """Whether a majority is reachable, waiting a little for followers that are being
+        retried to answer."""
+        if self.replication.quorum_reachable:
+            return True
+        if self.stopped:
+            return False
+        waiter: Deferred = Deferred()
+        self._quorum_waiters.append(waiter)
+        wait = max(0.0, min(self._peer_timeout, deadline - self.reactor.seconds()))
+        try:
+            return await waiter.addTimeout(wait, self.reactor)
+        except defer.TimeoutError:
+            return False
+        finally:
+            if waiter in self._quorum_waiters:
+                self._quorum_waiters.remove(waiter)
+
+    def _quorum_changed(self, reachable: bool) -> None:
+        waiters, self._quorum_waiters = self._quorum_waiters, []
+        for waiter in waiters:
+            if not waiter.called:
+                waiter.callback(reachable)
+
+    # -- what the feeds report ------------------------------------------------------------------
+
+    def follower_answered(self, address: str, status: int, last_index: int, epoch: int) -> None:
+        if self.stopped:
+            return
+        if status == order_pb2.PROPAGATE_STATUS_STALE_EPOCH:
+            log.warn("follower {address} has seen epoch {epoch}: we were replaced", address=address, epoch=epoch)
+            self._replaced(f"replaced by a leader of epoch {epoch}", epoch)
+            return
+        if status == order_pb2.PROPAGATE_STATUS_OK:
+            self.replication.matched(address, last_index)
+        elif status == order_pb2.PROPAGATE_STATUS_GAP:
+            self.replication.gap(address, last_index)
+        else:
+            self.replication.conflict(address)
+        if self.replication.quorum_reachable:
+            self._quorum_changed(True)
+        self._release()
+
+    def follower_unreachable(self, address: str) -> None:
+        self.replication.unreachable(address)
+        self._release()
+
+    def catalog_applied(self, trades: list[Entry]) -> None:
+        for name in dict.fromkeys(e.name for e in trades):
+            self._invalidate(name)
+
+    def durable(self) -> None:
+        """Our own log moved on disk."""
+        self._release()
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _release(self) -> None:
+        if self.stopped:
+            return
+        through = self.replication.committed_through(self._log.core.last_durable, self.first_own)
+        if through is None or through <= self._committed.reached:
+            return
+        self._log.commit(through)
+        self._committed_number = self._number_at(through)
+        self._committed.advance(through)
+        if not self.established.called:
+            self.established.callback(True)
+        self._kick_followers()  # their next batch (or a notice) carries the commit point
+        if self._catalog_link is not None:
+            self._catalog_link.kick()
+
+    def _number_at(self, index: int) -> int:
+        return -1 if index < 0 else self._log.entry_at(index).number
+
+    def _kick_followers(self) -> None:
+        """At the end of the reactor's turn: the entries of one incoming batch of trades then
+        travel to each follower in one Propagate, not the first alone and the rest later."""
+        if self._kick_call is None and not self.stopped:
+            self._kick_call = self.reactor.callLater(0, self._kick_now)
+
+    def _kick_now(self) -> None:
+        self._kick_call = None
+        for link in list(self._links.values()):
+            link.kick()

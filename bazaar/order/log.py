@@ -1,0 +1,221 @@
+"""One replica's log as the reactor sees it: the store on disk, the entries on their way there,
+and the core that numbers and matches them.
+
+Everything here runs in the reactor thread. Writes go through the group committer; entries not
+yet committed stay in memory too (`recent`), so followers are fed and keys are found without
+reading the disk. This is what every role shares: the follower path (`receive`) writes a
+leader's batch here, and the leader appends its own entries here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
+
+from bazaar.core.book import StockBook
+from bazaar.core.chain import GENESIS, Entry, Record
+from bazaar.core.replica import Accepted, Conflict, Gap, ReplicaCore, Stale
+from bazaar.order.store import Append, OrderStore, SetCommitted, SetEpoch, Truncate
+from bazaar.reactor.group_commit import GroupCommitter
+from bazaar.v1 import order_pb2
+
+log = Logger()
+
+# An idle leader writes its commit point this long after it moved (appends carry it otherwise).
+COMMIT_PERSIST_DELAY = 0.05
+
+_OUTCOME_STATUS = {
+    Gap: order_pb2.PROPAGATE_STATUS_GAP,
+    Conflict: order_pb2.PROPAGATE_STATUS_CONFLICT,
+    Stale: order_pb2.PROPAGATE_STATUS_STALE_EPOCH,
+}
+
+
+class ReplicaLog:
+    def __init__(
+        self, reactor: Any, store: OrderStore, committer: GroupCommitter, book: StockBook,
+        on_durable: Callable[[], None], on_write_failed: Callable[[Any], None],
+    ) -> None:
+        self.reactor = reactor
+        self.store = store
+        book.apply_totals(store.stock_totals())
+        self.core = ReplicaCore(book, store.last_entry, store.epoch)
+        self._committer = committer
+        self._on_durable = on_durable
+        self._on_write_failed = on_write_failed
+        # Entries accepted but not yet known committed, by index and by key.
+        self._recent: dict[int, Entry] = {}
+        self._recent_keys: dict[str, Entry] = {}
+        # Writes queued before a truncation report indexes it is about to undo: until it is on
+        # disk, `last_durable` may run ahead, so nothing is pruned from `recent`.
+        self._truncations_pending = 0
+        self._truncations_submitted = 0
+        # The highest index known committed: from a leader (as a follower), or our own count.
+        self.committed = store.committed
+        self._persist_call: Any = None
+        self._writing = 0  # writes submitted and not yet on disk
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def entry_at(self, index: int) -> Entry:
+        """Entry `index` (<= last_index), from memory when recent."""
+        entry = self._recent.get(index) or self.store.entry(index)
+        assert entry is not None, f"entry {index} is neither recent nor on disk"
+        return entry
+
+    def chain_at(self, index: int) -> bytes:
+        return GENESIS if index == -1 else self.entry_at(index).chain
+
+    def entries_in(self, indexes: range) -> list[Entry]:
+        """The entries indexed `indexes`, from memory when recent, else from the disk."""
+        if all(i in self._recent for i in indexes):
+            return [self._recent[i] for i in indexes]
+        return self.store.after(indexes.start - 1, len(indexes))
+
+    def logged_under(self, key: str) -> Entry | None:
+        """The entry this log holds under `key`, on disk or still on its way there."""
+        if not key:
+            return None
+        return self._recent_keys.get(key) or self.store.find_key(key)
+
+    def committed_trade(self, number: int) -> Entry | None:
+        """Trade `number` if this log holds it and knows it committed, else None."""
+        entry = self.store.by_number(number)
+        if entry is None or entry.index > min(self.committed, self.core.last_durable):
+            return None
+        return entry
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def append(self, entries: list[Entry]) -> None:
+        """Entries the leader just numbered (the core has accepted them already)."""
+        self.write([Append(e) for e in entries])
+
+    def receive(
+        self, prev_index: int, prev_chain: bytes, records: list[Record],
+        leader_last: int | None, leader_epoch: int | None, leader_commit: int = -1,
+    ) -> tuple[Deferred, bool]:
+        """A leader's batch (propagated or streamed): (a Deferred firing with (PropagateStatus,
+        index, epoch) once everything it changed is on disk, whether it made us step down)."""
+        was_leader, epoch_before = self.core.is_leader, self.core.epoch
+        outcome = self.core.accept(prev_index, prev_chain, records, self.entry_at, leader_last, leader_epoch)
+        deposed = was_leader and not self.core.is_leader
+        if isinstance(outcome, Stale):
+            result = (order_pb2.PROPAGATE_STATUS_STALE_EPOCH, self.core.last_index, self.core.epoch)
+            return succeed(result), deposed
+        operations: list[Any] = []
+        if self.core.epoch > epoch_before:
+            operations.append(SetEpoch(self.core.epoch))
+        if isinstance(outcome, Accepted):
+            status, index = order_pb2.PROPAGATE_STATUS_OK, outcome.through
+            operations += self._operations(outcome)
+            # Entries up to `through` now match the leader's log: those it has committed are
+            # committed here too, and ours to answer lookups for.
+            known = min(leader_commit, outcome.through)
+            if known > self.committed:
+                self.committed = known
+                operations.append(SetCommitted(known))
+        else:
+            status, index = _OUTCOME_STATUS[type(outcome)], outcome.last
+        self.write(operations)
+        return self._committer.barrier().addCallback(lambda _: (status, index, self.core.epoch)), deposed
+
+    def promise(self, epoch: int) -> Deferred:
+        """A candidate (or we, standing) asks for `epoch`; fires with (granted, our epoch)
+        once that is on disk."""
+        if not self.core.promise(epoch):
+            return succeed((False, self.core.epoch))
+        self.write([SetEpoch(epoch)])
+        return self._committer.barrier().addCallback(lambda _: (True, epoch))
+
+    def learn_epoch(self, epoch: int) -> None:
+        """A follower told us of a newer epoch than ours: remember it."""
+        if epoch > self.core.epoch:
+            self.core.epoch = epoch
+            self.write([SetEpoch(epoch)])
+
+    def commit(self, index: int) -> None:
+        """As the leader: entries through `index` are on a majority."""
+        if index > self.committed:
+            self.committed = index
+            self._prune()
+            if self._persist_call is None:
+                self._persist_call = self.reactor.callLater(COMMIT_PERSIST_DELAY, self._persist_commit)
+
+    def _persist_commit(self) -> None:
+        """Appends carry the commit point to disk; an idle leader writes it on its own, so
+        that once restarted it can still answer lookups of everything it committed."""
+        self._persist_call = None
+        if self.committed <= self.store.committed:
+            return
+        if self._writing:  # what is on its way may predate the latest commit: look again later
+            self._persist_call = self.reactor.callLater(COMMIT_PERSIST_DELAY, self._persist_commit)
+        else:
+            self.write([SetCommitted(self.committed)])
+
+    def stop(self) -> None:
+        """The process is stopping: no more writes of our own."""
+        if self._persist_call is not None and self._persist_call.active():
+            self._persist_call.cancel()
+        self._persist_call = None
+
+    def barrier(self) -> Deferred:
+        return self._committer.barrier()
+
+    def _operations(self, accepted: Accepted) -> list[Any]:
+        operations: list[Any] = []
+        if accepted.truncate_after is not None:
+            log.warn("dropping entries after {after}: they differ from the leader's log",
+                     after=accepted.truncate_after)
+            for index in [i for i in self._recent if i > accepted.truncate_after]:
+                self._forget(index)
+            operations.append(Truncate(accepted.truncate_after))
+        return operations + [Append(e) for e in accepted.entries]
+
+    def write(self, operations: list[Any]) -> None:
+        if not operations:
+            return
+        truncations = 0
+        appended = False
+        for op in operations:
+            if isinstance(op, Truncate):
+                truncations += 1
+            elif isinstance(op, Append):
+                appended = True
+                self._recent[op.entry.index] = op.entry
+                if op.entry.key:
+                    self._recent_keys[op.entry.key] = op.entry
+        if appended and self.committed > self.store.committed and not any(isinstance(op, SetCommitted) for op in operations):
+            # Costs no fsync of its own: it rides with the appends.
+            operations = [*operations, SetCommitted(self.committed)]
+        self._truncations_pending += truncations
+        self._truncations_submitted += truncations
+        self._writing += 1
+        self._committer.submit_all(operations).addCallbacks(
+            self._written, self._on_write_failed, (truncations, self._truncations_submitted)
+        )
+
+    def _written(self, last: int, truncations: int, truncations_before: int) -> None:
+        self._writing -= 1
+        self._truncations_pending -= truncations
+        if truncations_before == self._truncations_submitted:
+            self.core.durable(last)
+        # else a later write truncates what this one wrote: `last` may name entries that are
+        # already dropped in memory. That write reports the durable end once it is on disk.
+        self._on_durable()
+        self._prune()
+
+    def _prune(self) -> None:
+        """Forget recent entries that are committed and on our disk."""
+        if self._truncations_pending:
+            return
+        through = min(self.committed, self.core.last_durable)
+        for index in [i for i in self._recent if i <= through]:
+            self._forget(index)
+
+    def _forget(self, index: int) -> None:
+        entry = self._recent.pop(index)
+        if entry.key and self._recent_keys.get(entry.key) is entry:
+            del self._recent_keys[entry.key]

@@ -1,0 +1,110 @@
+"""A replica taking over as leader: the I/O around bazaar.core.takeover.Candidacy.
+
+Promises are asked through Synchronize with the candidate's epoch; each follower's answer
+(its promise and its log from where it parts from ours) is read on a worker thread, and the
+candidacy decides once enough promises are in. A follower that sends nothing within the peer
+timeout is frozen and given up on; a long stream may take its time.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet import defer
+from twisted.internet.defer import Deferred
+from twisted.internet.threads import deferToThread
+from twisted.logger import Logger
+
+from bazaar.core.takeover import Candidacy, Lost, Promised, Refused, Waiting, Won
+from bazaar.order.catchup import RemoteLog, stream_log, synchronize_request
+from bazaar.v1 import order_pb2
+
+if TYPE_CHECKING:
+    from bazaar.order.replica import Replica
+
+log = Logger()
+
+# A new leader far behind its followers streams what it lacks.
+CATCH_UP_DEADLINE = 120.0
+
+
+async def take_over(replica: "Replica", followers: list[str], generation: int) -> bool:
+    """Stand, collect promises, adopt the most up-to-date promised log, then lead; True once
+    the leader entry is on a majority and this replica serves."""
+    core = replica.log.core
+    candidacy = Candidacy(followers)
+    while True:
+        epoch = candidacy.stand(core)
+        if epoch is None:
+            return _cannot("out of attempts")
+        granted, _ = await replica.log.promise(epoch)
+        if not granted or generation != replica.generation:
+            return False
+        request = synchronize_request(replica.log, epoch=epoch)
+        outcome = await _collect(replica, candidacy, request)
+        if generation != replica.generation:
+            return False  # assigned again meanwhile
+        if isinstance(outcome, Lost):
+            return _cannot(outcome.reason)
+        if isinstance(outcome, Won):
+            break
+        # StandAgain: refused for a newer epoch; the next stand is above it.
+    if outcome.adopt is not None:
+        adopt = outcome.adopt
+        log.info("adopting {count} entries after {shared} from a follower's log",
+                 count=len(adopt.records), shared=adopt.shared)
+        written, _ = replica.log.receive(adopt.shared, adopt.shared_chain, adopt.records, None, None)
+        status, _, _ = await written
+        if status != order_pb2.PROPAGATE_STATUS_OK:
+            return _cannot(f"a follower's log did not fit ours (status {status})")
+    if generation != replica.generation or core.epoch != epoch:
+        return False
+    leadership = replica.begin_leading(followers)
+    timeout = replica.config.timeouts.rpc
+    try:
+        serving = await leadership.established.addTimeout(timeout, replica.reactor)
+    except defer.TimeoutError:
+        serving = False
+    if not serving:
+        replica.step_down(f"the leader entry of epoch {epoch} did not reach a majority within {timeout:g}s")
+        return False
+    log.info("leading in epoch {epoch} from entry {last}, followers {followers}",
+             epoch=epoch, last=core.last_index, followers=followers)
+    return True
+
+
+def _collect(replica: "Replica", candidacy: Candidacy, request: Any) -> Deferred:
+    """Fires with the candidacy's outcome once it is no longer Waiting."""
+    decided: Deferred = Deferred()
+    core = replica.log.core
+
+    def settle() -> None:
+        if decided.called:
+            return
+        outcome = candidacy.outcome(core)
+        if not isinstance(outcome, Waiting):
+            decided.callback(outcome)
+
+    def answered(remote: RemoteLog, address: str) -> None:
+        if remote.refused:
+            candidacy.answered(address, Refused(remote.epoch))
+        else:
+            candidacy.answered(address, Promised(remote.shared, remote.shared_chain, remote.records))
+        settle()
+
+    def failed(_: Any, address: str) -> None:
+        candidacy.answered(address, None)
+        settle()
+
+    peer_timeout = replica.config.timeouts.rpc / 2
+    for address in candidacy.followers:
+        read = deferToThread(stream_log, replica.channel(address), request, CATCH_UP_DEADLINE, None, peer_timeout)
+        read.addCallbacks(answered, failed, callbackArgs=(address,), errbackArgs=(address,))
+    settle()  # no followers: decided at once
+    return decided
+
+
+def _cannot(reason: str) -> bool:
+    log.warn("cannot lead: {reason}", reason=reason)
+    return False
+
