@@ -78,7 +78,13 @@ class ReplicaLog:
         """The entry this log holds under `key`, on disk or still on its way there."""
         if not key:
             return None
-        return self._recent_keys.get(key) or self.store.find_key(key)
+        entry = self._recent_keys.get(key)
+        if entry is not None:
+            return entry
+        entry = self.store.find_key(key)
+        if entry is None or entry.index > self.core.last_index or self._recent.get(entry.index, entry) != entry:
+            return None  # a dropped entry whose truncation is still on its way to disk
+        return entry
 
     def committed_trade(self, number: int) -> Entry | None:
         """Trade `number` if this log holds it and knows it committed, else None."""

@@ -164,7 +164,7 @@ def test_a_keyed_client_at_the_drain_deadline_leaves_503s_unexecuted_and_the_res
 def test_an_answer_without_the_header_is_recorded_as_such():
     records, _ = keyless(ScriptedFrontEnd(ok(3), header=False))
     (attempt,) = records.attempts
-    assert attempt.header is None and attempt.key == "" and not records.lost
+    assert attempt.header is None and attempt.key == "" and not records.lost and not records.acknowledged
     assert header_key([b"a", b"b"]) == "b" and header_key(None) is None
 
 
