@@ -1,8 +1,11 @@
 """`bazaar chaos --out DIR`: the run's records as files for `bazaar plot` and the evaluation.
 
 DIR/attempts.csv has one row per POST attempt, DIR/faults.json the faults, the failover times
-and the invariants' verdicts (the shared formats of the evaluation). Beyond that format
-faults.json also carries the run's settings and order counts, so a document can say exactly
+and the invariants' verdicts (the shared formats of the evaluation). A fault that hit two
+processes is one entry: `kind` and `target` join its hits' ("kill+stop", "order-1+catalog"),
+`at` is its first hit's start, `back` when every process was back, `was_leader` whether one of
+them was the leader, `pause` the longest; `hits` lists each process on its own. Beyond that
+format faults.json also carries the run's settings and counts, so a document can say exactly
 how the run was made and what it achieved.
 """
 
@@ -15,10 +18,13 @@ from typing import Any, Sequence
 
 from bazaar.chaos.clients import OK
 from bazaar.chaos.faults import FREEZE, KILL
+from bazaar.chaos.report import answer_counts, during
 
 ATTEMPTS_FILE = "attempts.csv"
 FAULTS_FILE = "faults.json"
-ATTEMPT_COLUMNS = ("client", "key", "sent", "done", "latency_ms", "outcome", "number")
+# key: the one sent, else the one the answer named, else empty; sent_key: empty when the client
+# sent none; header: the answer's Idempotency-Key header, empty when none came.
+ATTEMPT_COLUMNS = ("client", "key", "sent", "done", "latency_ms", "outcome", "number", "sent_key", "header")
 # The format's short names for the injector's kinds.
 KIND_NAMES = {KILL: "kill", FREEZE: "stop"}
 DETAIL_EXAMPLES = 5
@@ -29,12 +35,20 @@ def attempt_row(attempt: Any) -> list[object]:
     outcome = "ok" if attempt.outcome == OK else attempt.outcome
     number = "" if attempt.number is None else attempt.number
     return [attempt.client, attempt.key, f"{attempt.sent:.6f}", f"{attempt.done:.6f}",
-            f"{attempt.latency * 1000:.3f}", outcome, number]
+            f"{attempt.latency * 1000:.3f}", outcome, number, attempt.sent_key or "", attempt.header or ""]
 
 
-def fault_entry(fault: Any) -> dict[str, object]:
-    return {"at": round(fault.at, 6), "kind": KIND_NAMES.get(fault.kind, fault.kind), "target": fault.target,
-            "was_leader": fault.was_leader, "pause": round(fault.pause, 6), "back": round(fault.back, 6)}
+def _hit_entry(hit: Any) -> dict[str, object]:
+    return {"target": hit.target, "kind": KIND_NAMES.get(hit.kind, hit.kind), "was_leader": hit.was_leader,
+            "at": round(hit.at, 6), "pause": round(hit.pause, 6), "back": round(hit.back, 6)}
+
+
+def fault_entry(fault: Any, attempts: Sequence[Any] = ()) -> dict[str, object]:
+    hits = [_hit_entry(h) for h in fault.hits]
+    return {"at": round(fault.at, 6), "kind": "+".join(dict.fromkeys(str(h["kind"]) for h in hits)),
+            "target": fault.target, "was_leader": fault.was_leader, "pause": round(fault.pause, 6),
+            "back": round(fault.back, 6), "class": fault.fault_class, "idle": fault.idle, "hits": hits,
+            "answers": answer_counts(during(fault, attempts))}
 
 
 def invariant_entry(check: Any) -> dict[str, object]:
@@ -45,25 +59,34 @@ def invariant_entry(check: Any) -> dict[str, object]:
     return {"name": check.code, "passed": check.passed, "detail": "; ".join(parts)}
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
 def faults_document(
     settings: Any,  # run.ChaosSettings: duration, clients, fault_every
     seed: int,
-    phase: Any,  # run.PhaseResult: records, faults, converged_after
+    phase: Any,  # run.PhaseResult
     failovers: Sequence[float | None],
     checks: Sequence[Any],  # invariants.Check
 ) -> dict[str, object]:
-    records, converged = phase.records, phase.converged_after
+    records = phase.records
     return {
         "duration": settings.duration,
         "seed": seed,
-        "faults": [fault_entry(f) for f in phase.faults],
-        "failovers": [None if f is None else round(f, 6) for f in failovers],
+        "faults": [fault_entry(f, records.attempts) for f in phase.faults],
+        "failovers": [_rounded(f) for f in failovers],
         "invariants": [invariant_entry(c) for c in checks],
         "clients": settings.clients,
+        "keyless_clients": phase.keyless,
         "fault_every": settings.fault_every,
-        "converged_after": None if converged is None else round(converged, 6),
+        "idle_pauses": [[round(p.start, 6), round(p.end, 6)] for p in phase.pauses],
+        "converged_after": _rounded(phase.converged_after),
+        "caught_up_after": _rounded(phase.caught_up_after),
         "orders": {"acknowledged": len(records.acknowledged), "refused": len(records.refused),
-                   "in_doubt": len(records.in_doubt)},
+                   "in_doubt": len(records.in_doubt), "not_executed": len(records.not_executed),
+                   "lost": len(records.lost)},
+        "answers": answer_counts(records.attempts),
     }
 
 

@@ -7,14 +7,16 @@ Waits poll a condition against a deadline; nothing sleeps a fixed time to synchr
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
 import time
 from contextlib import closing
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
+from bazaar.core.stock import Stock
 from bazaar.tools.cluster import ClusterError, child_environment, find_twistd
 
 REPLICA_IDS = (1, 2, 3)
@@ -52,12 +54,20 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
-def config_text(catalog: int, frontend: int, replicas: dict[int, int], cache: bool = True) -> str:
+def config_text(
+    catalog: int, frontend: int, replicas: dict[int, int], cache: bool = True, stocks: Sequence[Stock] = ()
+) -> str:
+    """The cluster's bazaar.toml; `stocks`, when given, as its [stocks] table."""
     lines = "\n".join(f'{i} = "127.0.0.1:{p}"' for i, p in replicas.items())
     cache_line = "" if cache else "cache = false\n"
+    table = "".join(
+        f"{json.dumps(s.name)} = {{ price = {s.price!r}, quantity = {s.quantity}, volume = {s.volume} }}\n"
+        for s in stocks
+    )
     return (
         f'data_dir = "data"\n\n[catalog]\naddress = "127.0.0.1:{catalog}"\n\n'
         f'[frontend]\naddress = "127.0.0.1:{frontend}"\n{cache_line}\n[replicas]\n{lines}\n'
+        + (f"\n[stocks]\n{table}" if table else "")
     )
 
 
@@ -68,15 +78,16 @@ def listening(port: int) -> bool:
 
 
 class ChaosCluster:
-    def __init__(self, root: Path, cache: bool = True) -> None:
-        """`cache=False` writes `[frontend] cache = false` (bazaar load measures both modes)."""
+    def __init__(self, root: Path, cache: bool = True, stocks: Sequence[Stock] = ()) -> None:
+        """`cache=False` writes `[frontend] cache = false` (bazaar load measures both modes);
+        `stocks` is the initial stock table (default: the built-in one)."""
         self.root = root
         ports = free_ports(2 + len(REPLICA_IDS))
         self.ports = {CATALOG: ports[0], FRONTEND: ports[1]}
         self.ports.update({replica_name(i): p for i, p in zip(REPLICA_IDS, ports[2:])})
         self.config_path = root / "bazaar.toml"
         self.config_path.write_text(config_text(
-            ports[0], ports[1], {i: self.ports[replica_name(i)] for i in REPLICA_IDS}, cache
+            ports[0], ports[1], {i: self.ports[replica_name(i)] for i in REPLICA_IDS}, cache, stocks
         ))
         self.twistd = find_twistd()
         self.env = child_environment()

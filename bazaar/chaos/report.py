@@ -6,6 +6,10 @@ import math
 from collections import Counter
 from typing import Any, Iterable, Sequence
 
+# What each attempt came to, in the report's columns.
+ANSWER_CLASSES = ("200", "4xx", "503", "504", "other 5xx", "no answer")
+SHORT_KINDS = {"kill+restart": "kill", "stop+cont": "stop"}  # faults.KILL, faults.FREEZE
+
 
 def percentile(values: Sequence[float], p: float) -> float | None:
     """The nearest-rank p-th percentile (0 < p <= 100) of `values`; None when there are none."""
@@ -30,6 +34,32 @@ def failover_times(fault_times: Iterable[float], attempts: Iterable[Any]) -> lis
     return out
 
 
+def answer_class(outcome: str) -> str:
+    """One of ANSWER_CLASSES for an attempt's outcome."""
+    head = outcome[:3]
+    if not head.isdigit():
+        return "no answer"
+    if head in ("200", "503", "504"):
+        return head
+    return "4xx" if head[0] == "4" else "other 5xx"
+
+
+def answer_counts(attempts: Iterable[Any]) -> dict[str, int]:
+    counts = Counter(answer_class(a.outcome) for a in attempts)
+    return {c: counts.get(c, 0) for c in ANSWER_CLASSES}
+
+
+def during(fault: Any, attempts: Iterable[Any]) -> list[Any]:
+    """The attempts sent while `fault` lasted (from its first hit until every process was back)."""
+    return [a for a in attempts if fault.at <= a.sent <= fault.back]
+
+
+def leader_failovers(faults: Sequence[Any], attempts: Sequence[Any]) -> list[float | None]:
+    """failover_times of the faults that hit the leader, in order, each from the leader's hit
+    (in a double fault it may come after the other process's)."""
+    return failover_times([f.leader_at for f in faults if f.was_leader], attempts)
+
+
 def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f} s"
 
@@ -38,9 +68,40 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value * 1000:.0f} ms"
 
 
+def _after(value: float | None) -> str:
+    return "NO (deadline passed)" if value is None else f"after {_seconds(value)}"
+
+
 def summary_line(label: str, values: Sequence[float], fmt=_seconds) -> str:
     return (f"{label}: n={len(values)} p50 {fmt(percentile(values, 50))}  p99 {fmt(percentile(values, 99))}  "
             f"max {fmt(max(values) if values else None)}")
+
+
+def hits_text(fault: Any) -> str:
+    """"order-2* kill 1.2 s, order-3 stop +0.31 s 2.1 s": each process hit (* the leader), how,
+    its start after the fault's, and how long until it was back."""
+    parts = []
+    for h in fault.hits:
+        offset = h.at - fault.at
+        parts.append(f"{h.target}{'*' if h.was_leader else ''} {SHORT_KINDS.get(h.kind, h.kind)}"
+                     f"{f' +{offset:.2f} s' if offset >= 0.005 else ''} {h.back - h.at:.1f} s")
+    return ", ".join(parts)
+
+
+def fault_table(faults: Sequence[Any], failovers: Sequence[float | None], attempts: Sequence[Any]) -> list[str]:
+    """One line per fault: start, class, when all was back, failover (leader faults), what the
+    attempts sent during it got, and the processes hit."""
+    columns = "".join(f"{c.replace('other ', '').replace('no answer', 'none'):>6}" for c in ANSWER_CLASSES)
+    lines = [f"  {'at':>7}  {'class':<14} {'back':>7} {'failover':>9}{columns}  processes hit "
+             "(* the leader; kill/stop, offset, down for)"]
+    measured = iter(failovers)
+    for f in faults:
+        failover = next(measured, None) if f.was_leader else None
+        counts = answer_counts(during(f, attempts))
+        shown = "".join(f"{counts[c]:>6}" for c in ANSWER_CLASSES)
+        lines.append(f"  {f.at:6.1f}s  {f.fault_class:<14} {f.back - f.at:5.1f} s {_seconds(failover):>9}{shown}  "
+                     f"{hits_text(f)}{'  [clients idle]' if getattr(f, 'idle', False) else ''}")
+    return lines
 
 
 def render(
@@ -55,37 +116,47 @@ def render(
     converged_after: float | None,
     unexpected_exits: Sequence[tuple[str, int]],
     checks: Sequence[Any],  # invariants.Check
+    keyless: int = 0,
+    caught_up_after: float | None = None,
+    pauses: Sequence[Any] = (),  # traffic.Pause
 ) -> list[str]:
+    attempts = records.attempts
+    long_pauses = sum(1 for p in pauses if p.long)
     lines = [
-        f"chaos run: seed {seed}, {duration:g} s, {clients} clients, a fault every {fault_every:g} s",
+        f"chaos run: seed {seed}, {duration:g} s, {clients} clients ({clients - keyless} keyed, {keyless} "
+        f"without keys), a fault every {fault_every:g} s, {len(pauses)} idle pauses ({long_pauses} long)",
         "",
-        f"orders acknowledged: {len(records.acknowledged)}   trades refused (definite 4xx): "
-        f"{len(records.refused)}   left in doubt: {len(records.in_doubt)}",
+        f"keys: {len(records.acknowledged)} acknowledged, {len(records.refused)} refused (definite 4xx), "
+        f"{len(records.not_executed)} answered 503 and given up, {len(records.in_doubt)} left in doubt, "
+        f"{len(records.lost)} keyless trades without any answer (key unknown)",
+        "answers: " + ", ".join(f"{c} {n}" for c, n in answer_counts(attempts).items()),
         "requests by outcome:",
     ]
-    outcomes = Counter(a.outcome for a in records.attempts)
+    outcomes = Counter(a.outcome for a in attempts)
     for outcome, count in sorted(outcomes.items(), key=lambda kv: (-kv[1], kv[0])):
         lines.append(f"  {count:7d}  {outcome}")
-    lines.append(summary_line("  POST latency (every attempt)", [a.latency for a in records.attempts], _ms))
-    lines.append(summary_line(
-        "  POST latency (successes)", [a.latency for a in records.attempts if a.outcome.startswith("200 ok")], _ms
-    ))
-    lines.append(f"faults: {len(faults)}")
-    by_kind = Counter((f.kind, f.target) for f in faults)
-    for (kind, target), count in sorted(by_kind.items()):
-        leader = sum(1 for f in faults if (f.kind, f.target) == (kind, target) and f.was_leader)
-        lines.append(f"  {count:4d}  {kind:<12} {target:<9} ({leader} while leader)")
+    lines.append(summary_line("  POST latency (every attempt)", [a.latency for a in attempts], _ms))
+    for label, wanted in (("successes", "200"), ("503s", "503"), ("504s", "504")):
+        values = [a.latency for a in attempts if answer_class(a.outcome) == wanted]
+        if values:
+            lines.append(summary_line(f"  POST latency ({label})", values, _ms))
+    if faults:
+        classes = ", ".join(f"{n} {c}" for c, n in sorted(Counter(f.fault_class for f in faults).items()))
+        idle = sum(bool(getattr(f, "idle", False)) for f in faults)
+        lines.append(f"faults: {len(faults)} ({classes}; {sum(f.was_leader for f in faults)} hit the leader, "
+                     f"{idle} while the clients were idle)")
+        lines.extend(fault_table(faults, failovers, attempts))
+    else:
+        lines.append("faults: 0")
     measured = [f for f in failovers if f is not None]
     lines.append(summary_line(f"failover after {len(failovers)} leader faults", measured))
-    if failovers:
-        shown = ", ".join("none" if f is None else f"{f:.2f}" for f in failovers[:20])
-        lines.append(f"  each (s): {shown}{' ...' if len(failovers) > 20 else ''}")
     if len(measured) < len(failovers):
         lines.append(f"  ({len(failovers) - len(measured)} leader faults had no later success)")
-    lines.append(f"replicas converged: {'after ' + _seconds(converged_after) if converged_after is not None else 'NO (deadline passed)'}")
-    forbidden = sum(1 for a in records.attempts if a.outcome[:1] == "5" and not a.outcome.startswith("503"))
+    lines.append(f"replicas converged: {_after(converged_after)}")
+    lines.append(f"catalog caught up: {_after(caught_up_after)}")
+    forbidden = sum(1 for a in attempts if answer_class(a.outcome) == "other 5xx")
     if forbidden:
-        lines.append(f"WARNING: {forbidden} requests got a 5xx other than 503 (the contract allows none; "
+        lines.append(f"WARNING: {forbidden} requests got a 5xx other than 503 and 504 (the contract allows none; "
                      "see frontend.log)")
     for name, code in unexpected_exits:
         lines.append(f"WARNING: {name} exited on its own with status {code} (restarted; see its log)")

@@ -1,12 +1,15 @@
-"""`bazaar chaos`: a cluster of its own, trading clients, one fault at a time, then the checks.
+"""`bazaar chaos`: a cluster of its own, trading clients, faults of one or two processes, then the checks.
 
-1. Start catalog, replicas 1-3 and front end in a fresh directory on free loopback ports, and
-   wait until GET /leader answers (blocking, before the reactor runs).
-2. On the reactor: N clients trade and a seeded injector kills/freezes one process at a time
-   until the duration ends; faults stop first, then every pending trade is retried to a
-   definite answer (drain deadline); then wait until the three replica logs are equal, and
-   read every acknowledged order back through GET /orders/<n>.
-3. Stop the cluster, read the logs, keys and catalog from their SQLite files, check the
+1. Start catalog, replicas 1-3 and front end in a fresh directory on free loopback ports, with
+   an initial stock table drawn from the seed, and wait until GET /leader answers (blocking,
+   before the reactor runs).
+2. On the reactor: N clients (keyed ones and keyless ones) trade in bursts separated by idle
+   pauses, and a seeded injector kills/freezes one process or two at a time until the duration
+   ends; faults stop first, then every pending keyed trade is retried to a definite answer
+   (drain deadline); then wait until the three replica logs are equal and the catalog has
+   applied them through their last trade, and read every acknowledged order back through
+   GET /orders/<n>.
+3. Stop the cluster, read the logs and the catalog from their SQLite files, check the
    invariants and print the report. Every child is stopped whatever happens.
 """
 
@@ -19,20 +22,23 @@ import shutil
 import signal
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from bazaar.catalog.store import read_applied, read_stocks
 from bazaar.chaos import export, invariants, report
-from bazaar.reactor.run import run_on_reactor
 from bazaar.chaos.clients import Records, TradingClient, get_json
-from bazaar.chaos.faults import FaultInjector
-from bazaar.catalog.store import read_stocks
+from bazaar.chaos.faults import FaultInjector, Schedule
 from bazaar.chaos.processes import FRONTEND, REPLICA_IDS, ChaosCluster, ChaosError
+from bazaar.chaos.traffic import Pause, Traffic
+from bazaar.config import Config, load_config
+from bazaar.core.stock import DEFAULT_STOCKS, Stock
 from bazaar.order.store import read_entries
+from bazaar.reactor.run import run_on_reactor
 
 DRAIN_DEADLINE = 60.0  # seconds after the end for pending trades to get a definite answer
-CONVERGENCE_DEADLINE = 60.0
+CONVERGENCE_DEADLINE = 60.0  # seconds for the replica logs to become equal, and again for the catalog
 READ_BACK_CONCURRENCY = 4
 READ_BACK_DEADLINE = 60.0  # seconds for reading every acknowledged order back
 PROGRESS_EVERY = 10.0
@@ -49,6 +55,8 @@ class ChaosSettings:
     seed: int | None = None
     keep: bool = False
     out: Path | None = None  # where to write attempts.csv and faults.json (export.py)
+    keyless: int | None = None  # clients that send no key (default: every other one)
+    pauses: bool = True  # idle pauses between the clients' bursts
 
 
 @dataclass
@@ -57,6 +65,23 @@ class PhaseResult:
     faults: list
     converged_after: float | None
     served: dict[int, Any]
+    caught_up_after: float | None = None
+    keyless: int = 0
+    pauses: list[Pause] = field(default_factory=list)
+
+
+def initial_stocks(seed: int) -> tuple[Stock, ...]:
+    """The run's initial stock table: the built-in names and prices, quantities and volumes
+    drawn from the seed (so the harness relies on the configured table, not the built-in)."""
+    rng = random.Random(f"{seed}/stocks")
+    return tuple(Stock(s.name, s.price, rng.randint(200, 3000), rng.randint(0, 1000)) for s in DEFAULT_STOCKS)
+
+
+def keyless_clients(clients: int, keyless: int | None) -> set[int]:
+    """Which clients send no key: `keyless` of them (default half, rounded down), odd ones first."""
+    count = clients // 2 if keyless is None else min(max(keyless, 0), clients)
+    order = [*range(1, clients, 2), *range(0, clients, 2)]
+    return set(order[:count])
 
 
 def main(settings: ChaosSettings, say: Say = print) -> int:
@@ -70,7 +95,7 @@ def main(settings: ChaosSettings, say: Say = print) -> int:
     # A SIGTERM outside the reactor (which handles it itself) must still stop the children.
     previous_handler = signal.signal(signal.SIGTERM, _terminated)
     try:
-        cluster = ChaosCluster(root)
+        cluster = ChaosCluster(root, stocks=initial_stocks(seed))
         cluster.start_all(lambda: _leader_known(cluster.ports[FRONTEND]))  # type: ignore[union-attr]
         say(f"cluster up: front end {cluster.frontend_url}; trading for {settings.duration:g} s")
         _, phase = run_on_reactor(lambda reactor: _phase(reactor, cluster, settings, seed, say))
@@ -81,14 +106,14 @@ def main(settings: ChaosSettings, say: Say = print) -> int:
             return code
         cluster.stop_all()
         checks = check_all(cluster, phase)
-        leader_faults = [f.at for f in phase.faults if f.was_leader]
-        failovers = report.failover_times(leader_faults, phase.records.attempts)
+        failovers = report.leader_failovers(phase.faults, phase.records.attempts)
         lines = report.render(
             seed=seed, duration=settings.duration, clients=settings.clients,
             fault_every=settings.fault_every, records=phase.records, faults=phase.faults,
             failovers=failovers,
             converged_after=phase.converged_after, unexpected_exits=cluster.unexpected_exits,
-            checks=checks,
+            checks=checks, keyless=phase.keyless, caught_up_after=phase.caught_up_after,
+            pauses=phase.pauses,
         )
         say("")
         for line in lines:
@@ -152,11 +177,16 @@ async def _phase(reactor: Any, cluster: ChaosCluster, settings: ChaosSettings, s
         except (TypeError, KeyError):
             return None
 
+    config = load_config(cluster.config_path)
     end, drain = settings.duration, settings.duration + DRAIN_DEADLINE
-    injector = FaultInjector(reactor, cluster, random.Random(seed), settings.fault_every, clock, leader, say)
+    traffic = (Traffic.seeded(random.Random(f"{seed}/traffic"), settings.duration) if settings.pauses
+               else Traffic.none())
+    keyless = keyless_clients(settings.clients, settings.keyless)
+    injector = FaultInjector(reactor, cluster, Schedule(seed), settings.fault_every, clock, leader, say, traffic)
     clients = [
         Deferred.fromCoroutine(
-            TradingClient(i, http, reactor, url, random.Random(f"{seed}/client/{i}"), clock, records).run(end, drain)
+            TradingClient(i, http, reactor, url, random.Random(f"{seed}/client/{i}"), clock, records,
+                          keyed=i not in keyless, stocks=config.stocks, traffic=traffic).run(end, drain)
         )
         for i in range(settings.clients)
     ]
@@ -173,36 +203,56 @@ async def _phase(reactor: Any, cluster: ChaosCluster, settings: ChaosSettings, s
             await DeferredList(clients, consumeErrors=True)
         await gatherResults(clients, consumeErrors=True)
         progress.stop()
-        say(f"  t={clock():6.1f}s trading over; faults stopped, every pending trade answered"
-            + (f" except {len(records.in_doubt)}" if records.in_doubt else ""))
+        say(f"  t={clock():6.1f}s trading over; faults stopped; {len(records.in_doubt)} keys left in doubt, "
+            f"{len(records.not_executed)} given up after 503s, {len(records.lost)} keyless trades unanswered")
         await injector.restart_crashed()
-        converged_after = await _converge(reactor, cluster, clock)
+        converged_after = await _converge(reactor, config, clock)
         say(f"  t={clock():6.1f}s " + ("replica logs equal" if converged_after is not None
                                        else "replica logs still differ at the deadline"))
+        caught_up_after = await _catch_up(reactor, config, clock)
+        say(f"  t={clock():6.1f}s " + ("the catalog applied the log through its last trade"
+                                       if caught_up_after is not None
+                                       else "the catalog had not caught up at the deadline"))
         served = await _read_back(reactor, http, url, sorted(records.acknowledged.values()))
-        return PhaseResult(records, injector.faults, converged_after, served)
+        return PhaseResult(records, injector.faults, converged_after, served, caught_up_after, len(keyless),
+                           traffic.pauses)
     finally:
         if progress.running:
             progress.stop()
         await pool.closeCachedConnections()
 
 
-async def _converge(reactor: Any, cluster: ChaosCluster, clock: Callable[[], float]) -> float | None:
-    """Seconds until all replica logs were equal, or None at the deadline."""
+async def _until_true(reactor: Any, clock: Callable[[], float], done: Callable[[], bool]) -> float | None:
+    """Seconds until done() held, polled every 0.2 s, or None after CONVERGENCE_DEADLINE."""
     from twisted.internet.task import deferLater
 
-    from bazaar.config import load_config
-    from bazaar.order.store import read_orders
-
-    config = load_config(cluster.config_path)
     start = clock()
-    while True:
-        logs = [list(read_orders(config.replica_dir(i))) for i in REPLICA_IDS]
-        if all(log == logs[0] for log in logs):
-            return clock() - start
+    while not done():
         if clock() - start > CONVERGENCE_DEADLINE:
             return None
         await deferLater(reactor, 0.2)
+    return clock() - start
+
+
+def _logs_equal(config: Config) -> bool:
+    logs = [[invariants.entry_fields(e) for e in read_entries(config.replica_dir(i))] for i in REPLICA_IDS]
+    return all(log == logs[0] for log in logs)
+
+
+def _last_number(config: Config) -> int:
+    return max((e.number for e in invariants.trades_of(read_entries(config.replica_dir(REPLICA_IDS[0])))),
+               default=-1)
+
+
+async def _converge(reactor: Any, config: Config, clock: Callable[[], float]) -> float | None:
+    """Seconds until all replica logs were equal, entry by entry, or None at the deadline."""
+    return await _until_true(reactor, clock, lambda: _logs_equal(config))
+
+
+async def _catch_up(reactor: Any, config: Config, clock: Callable[[], float]) -> float | None:
+    """Seconds until the catalog had applied the (first replica's) log through its last trade."""
+    last = _last_number(config)
+    return await _until_true(reactor, clock, lambda: read_applied(config.service_dir("catalog")) >= last)
 
 
 async def _read_back(reactor: Any, http: Any, url: str, numbers: list[int]) -> dict[int, Any]:
@@ -239,36 +289,29 @@ async def _read_back(reactor: Any, http: Any, url: str, numbers: list[int]) -> d
 # ---- reading the stopped cluster and checking ------------------------------------------------
 
 
-def read_log_keys(replica_dir: Path) -> list[tuple[int, str]]:
-    return [(e.number, e.key) for e in read_entries(replica_dir)]
-
-
 def read_catalog(catalog_dir: Path) -> dict[str, tuple[int, int]]:
     return {s.name: (s.quantity, s.volume) for s in read_stocks(catalog_dir)}
 
 
 def check_all(cluster: ChaosCluster, phase: PhaseResult) -> list[invariants.Check]:
-    from bazaar.config import load_config
-    from bazaar.core.stock import DEFAULT_STOCKS
-    from bazaar.order.store import read_orders
-
     config = load_config(cluster.config_path)
     records = phase.records
-    logs = {i: list(read_orders(config.replica_dir(i))) for i in REPLICA_IDS}
-    log_keys = {i: read_log_keys(config.replica_dir(i)) for i in REPLICA_IDS}
-    initial = {s.name: (s.quantity, s.volume) for s in DEFAULT_STOCKS}
+    entries = {i: list(read_entries(config.replica_dir(i))) for i in REPLICA_IDS}
+    logs = {i: [e.order for e in invariants.trades_of(log)] for i, log in entries.items()}
+    initial = {s.name: (s.quantity, s.volume) for s in config.stocks}
     longest = max(logs.values(), key=len)
+    catalog_dir = config.service_dir("catalog")
 
     i1, by_key = invariants.check_acknowledged(records.acknowledged, records.trades, phase.served, logs)
-    i6 = invariants.check_leader_faults(by_key, records.acked_at, [f.at for f in phase.faults if f.was_leader])
+    i6 = invariants.check_leader_faults(by_key, records.acked_at, [f.leader_at for f in phase.faults if f.was_leader])
     return [
         i1,
-        invariants.check_dense(logs),
-        invariants.check_exactly_once(records.acknowledged, records.refused, records.in_doubt,
-                                      records.trades, log_keys),
-        invariants.check_catalog(read_catalog(config.service_dir("catalog")), longest, initial),
-        invariants.check_identical(logs),
+        invariants.check_dense(entries),
+        invariants.check_exactly_once(records, entries),
+        invariants.check_catalog(read_catalog(catalog_dir), longest, initial, read_applied(catalog_dir)),
+        invariants.check_identical(entries),
         i6,
+        invariants.check_not_executed(records.attempts, entries),
     ]
 
 

@@ -209,11 +209,15 @@ def chaos_observations(chaos: ChaosData) -> list[str]:
     total = len(chaos.attempts)
     if failed:
         listed = ", ".join(f"{n} {outcome!r}" for outcome, n in failed.most_common())
-        # A 4xx is a definite refusal; anything else left the trade in doubt and the client retried it.
+        # A 4xx is a definite refusal and a 503 a definite "not executed"; anything else (504,
+        # no answer) left the trade in doubt, to be settled by a retry under its key.
         refused = sum(n for outcome, n in failed.items() if outcome[:1] == "4")
-        retried = sum(failed.values()) - refused
-        after = [f"{_count(retried, 'answer')} left the trade in doubt and {_were(retried)} retried under the "
-                 "same Idempotency-Key"] if retried else []
+        unavailable = sum(n for outcome, n in failed.items() if outcome.startswith("503"))
+        doubtful = sum(failed.values()) - refused - unavailable
+        after = [f"{_count(doubtful, 'answer')} left the trade in doubt (a retry under the same "
+                 "Idempotency-Key settles it)"] if doubtful else []
+        after += [f"{_count(unavailable, 'answer')} {'was a 503' if unavailable == 1 else 'were 503s'}: "
+                  "nothing executed"] if unavailable else []
         after += [f"{_count(refused, 'answer')} {_were(refused)} definite refusals (4xx)"] if refused else []
         out = [f"{head} the clients saw {_count(sum(failed.values()), 'error')} in {total} POST /orders attempts: "
                f"{listed}; " + " and ".join(after) + "."]

@@ -228,6 +228,8 @@ def outcome_group(outcome: str) -> str:
         return "ok"
     if outcome.startswith("503"):
         return "503 (service unavailable)"
+    if outcome.startswith("504"):
+        return "504 (outcome unknown)"
     if outcome in ("timeout", "connection error"):
         return outcome
     return "other error"
@@ -236,6 +238,7 @@ def outcome_group(outcome: str) -> str:
 OUTCOME_STYLE = {
     "ok": {"color": "#0072B2", "marker": ".", "s": 6, "alpha": 0.35},
     "503 (service unavailable)": {"color": "#E69F00", "marker": "^", "s": 36},
+    "504 (outcome unknown)": {"color": "#CC79A7", "marker": "v", "s": 36},
     "timeout": {"color": "#D55E00", "marker": "x", "s": 40},
     "connection error": {"color": "#009E73", "marker": "+", "s": 50},
     "other error": {"color": "black", "marker": "D", "s": 30},
