@@ -19,8 +19,10 @@ from typing import Iterable, Sequence
 
 from bazaar.core.learner import CommittedTrade, Learned, Progress, learn
 from bazaar.core.stock import Stock, table_id
+from bazaar.storefile import FORMAT_VERSION, StoreError, check_format, check_table, meta
 
-SCHEMA_VERSION = 2
+__all__ = ["CatalogStore", "StoreError", "read_applied", "read_stocks"]
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS stocks (
     name     TEXT    PRIMARY KEY,
@@ -33,10 +35,6 @@ CREATE TABLE IF NOT EXISTS meta (
     value NOT NULL
 )
 """
-
-
-class StoreError(Exception):
-    """A catalog file that this configuration cannot use."""
 
 
 @dataclass(frozen=True)
@@ -71,30 +69,21 @@ class CatalogStore:
         conn = self._conn
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
-        if version != SCHEMA_VERSION and (version or tables):
-            raise StoreError(f"{self.path} was written by another version of Bazaar (catalog format "
-                             f"{version}, this one reads {SCHEMA_VERSION}); move it away to start afresh")
         wanted = table_id(initial)
+        check_format(conn, self.path)
+        check_table(conn, self.path, wanted)
         conn.execute("BEGIN IMMEDIATE")
         for statement in _SCHEMA.split(";"):
             conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        made_from = _meta(conn, "stocks")
-        if made_from is None:
+        conn.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
+        if meta(conn, "stocks") is None:
             conn.executemany("INSERT INTO stocks VALUES (?, ?, ?, ?)",
                              [(s.name, s.price, s.quantity, s.volume) for s in initial])
             conn.execute("INSERT INTO meta VALUES ('stocks', ?)", (wanted,))
             conn.execute("INSERT INTO meta VALUES ('applied', -1)")
         conn.execute("COMMIT")
-        if made_from is not None and made_from != wanted:
-            raise StoreError(
-                f"{self.path} was made from another stock table (id {made_from}; the configuration "
-                f"gives {wanted}): give every process the same [stocks], or move the file away"
-            )
         stocks = {row[0]: Stock(*row) for row in conn.execute("SELECT name, price, quantity, volume FROM stocks")}
-        self.snapshot = Snapshot(stocks, _meta(conn, "applied"))
+        self.snapshot = Snapshot(stocks, meta(conn, "applied"))
 
     @property
     def applied(self) -> int:
@@ -138,11 +127,6 @@ class CatalogStore:
         self._conn.close()
 
 
-def _meta(conn: sqlite3.Connection, key: str) -> int | str | None:
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-    return row[0] if row else None
-
-
 def _read_only(directory: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{(directory / CatalogStore.FILENAME).absolute().as_uri()}?mode=ro", uri=True)
 
@@ -160,7 +144,7 @@ def read_applied(directory: Path) -> int:
     """How far the catalog in `directory` has applied the order log (-1: nothing yet)."""
     conn = _read_only(directory)
     try:
-        value = _meta(conn, "applied")
+        value = meta(conn, "applied")
         return -1 if value is None else int(value)
     finally:
         conn.close()

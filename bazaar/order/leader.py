@@ -263,8 +263,8 @@ class Leadership:
         through = self.replication.committed_through(self._log.core.last_durable, self.first_own)
         if through is None or through <= self._committed.reached:
             return
+        self._committed_number = self._number_at(through)  # before commit() lets it leave memory
         self._log.commit(through)
-        self._committed_number = self._number_at(through)
         self._committed.advance(through)
         if not self.established.called:
             self.established.callback(True)

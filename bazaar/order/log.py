@@ -25,6 +25,7 @@ log = Logger()
 
 # An idle leader writes its commit point this long after it moved (appends carry it otherwise).
 COMMIT_PERSIST_DELAY = 0.05
+PRUNED_KEPT = 256
 
 _OUTCOME_STATUS = {
     Gap: order_pb2.PROPAGATE_STATUS_GAP,
@@ -48,6 +49,9 @@ class ReplicaLog:
         # Entries accepted but not yet known committed, by index and by key.
         self._recent: dict[int, Entry] = {}
         self._recent_keys: dict[str, Entry] = {}
+        # The latest entries let go of: each batch to a follower names the entry before it,
+        # usually one just committed, and reading it back from the disk would cost a query.
+        self._pruned: dict[int, Entry] = {}
         # Writes queued before a truncation report indexes it is about to undo: until it is on
         # disk, `last_durable` may run ahead, so nothing is pruned from `recent`.
         self._truncations_pending = 0
@@ -61,7 +65,7 @@ class ReplicaLog:
 
     def entry_at(self, index: int) -> Entry:
         """Entry `index` (<= last_index), from memory when recent."""
-        entry = self._recent.get(index) or self.store.entry(index)
+        entry = self._recent.get(index) or self._pruned.get(index) or self.store.entry(index)
         assert entry is not None, f"entry {index} is neither recent nor on disk"
         return entry
 
@@ -177,6 +181,8 @@ class ReplicaLog:
                      after=accepted.truncate_after)
             for index in [i for i in self._recent if i > accepted.truncate_after]:
                 self._forget(index)
+            for index in [i for i in self._pruned if i > accepted.truncate_after]:
+                del self._pruned[index]  # never a committed entry, but never kept past a truncation either
             operations.append(Truncate(accepted.truncate_after))
         return operations + [Append(e) for e in accepted.entries]
 
@@ -218,10 +224,14 @@ class ReplicaLog:
         if self._truncations_pending:
             return
         through = min(self.committed, self.core.last_durable)
-        for index in [i for i in self._recent if i <= through]:
-            self._forget(index)
+        for index in sorted(i for i in self._recent if i <= through):
+            self._forget(index, kept=True)
 
-    def _forget(self, index: int) -> None:
+    def _forget(self, index: int, kept: bool = False) -> None:
         entry = self._recent.pop(index)
         if entry.key and self._recent_keys.get(entry.key) is entry:
             del self._recent_keys[entry.key]
+        if kept:
+            self._pruned[index] = entry
+            while len(self._pruned) > PRUNED_KEPT:
+                del self._pruned[next(iter(self._pruned))]

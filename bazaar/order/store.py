@@ -21,8 +21,10 @@ from typing import Any, Iterator, Sequence
 
 from bazaar.core.chain import GENESIS, Entry, Kind
 from bazaar.core.orders import Order
+from bazaar.storefile import FORMAT_VERSION, StoreError, check_format, check_table, meta
 
-SCHEMA_VERSION = 2
+__all__ = ["OrderStore", "StoreError", "read_entries", "read_orders"]
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS log (
     idx      INTEGER PRIMARY KEY,
@@ -48,10 +50,6 @@ _COLUMNS = "idx, epoch, kind, number, name, type, quantity, key, chain"
 FIND_KEY = f"SELECT {_COLUMNS} FROM log WHERE key = ? AND key != ''"
 FIND_NUMBER = f"SELECT {_COLUMNS} FROM log WHERE number = ? AND kind = 'trade'"
 TRADES_AFTER = f"SELECT {_COLUMNS} FROM log WHERE number > ? AND kind = 'trade' ORDER BY number LIMIT ?"
-
-
-class StoreError(Exception):
-    """The order log refused a write that would leave a hole, or a file it cannot use."""
 
 
 @dataclass(frozen=True)
@@ -103,23 +101,6 @@ def _row(e: Entry) -> tuple[Any, ...]:
     return (e.index, e.epoch, e.kind.value, e.number, e.name, e.type, e.quantity, e.key, e.chain)
 
 
-def _meta(conn: sqlite3.Connection, key: str) -> Any:
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-    return row[0] if row else None
-
-
-def _check_version(conn: sqlite3.Connection, path: Path) -> None:
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if version == 0 and not tables:
-        return  # a new file
-    if version != SCHEMA_VERSION:
-        raise StoreError(
-            f"{path} was written by another version of Bazaar (log format {version}, this one "
-            f"reads {SCHEMA_VERSION}); move it away to start this replica afresh"
-        )
-
-
 class OrderStore:
     """The log file of one replica. Writes come from one thread at a time."""
 
@@ -138,25 +119,19 @@ class OrderStore:
 
     def _open(self, table_id: str) -> None:
         conn = self._writer
-        _check_version(conn, self.path)
+        check_format(conn, self.path)
+        check_table(conn, self.path, table_id)
         conn.execute("BEGIN IMMEDIATE")
         for statement in _SCHEMA.split(";"):
             if statement.strip():
                 conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        made_from = _meta(conn, "stocks")
-        if made_from is None:
-            conn.execute("INSERT INTO meta VALUES ('stocks', ?)", (table_id,))
+        conn.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
+        conn.execute("INSERT OR IGNORE INTO meta VALUES ('stocks', ?)", (table_id,))
         conn.execute("COMMIT")
-        if made_from is not None and made_from != table_id:
-            raise StoreError(
-                f"{self.path} was made from another stock table (id {made_from}; the configuration "
-                f"gives {table_id}): give every process the same [stocks], or move the file away"
-            )
         row = conn.execute(f"SELECT {_COLUMNS} FROM log ORDER BY idx DESC LIMIT 1").fetchone()
         self.last_entry: Entry | None = _entry(row) if row else None
-        self.epoch: int = _meta(conn, "epoch") or 0
-        committed = _meta(conn, "committed")
+        self.epoch: int = meta(conn, "epoch") or 0
+        committed = meta(conn, "committed")
         self.committed: int = -1 if committed is None else committed
 
     @property
@@ -272,7 +247,7 @@ def read_entries(directory: Path, batch: int = 10_000) -> Iterator[Entry]:
         return
     conn = _connect(path, readonly=True)
     try:
-        _check_version(conn, path)
+        check_format(conn, path)
         last = -1
         while True:
             rows = conn.execute(

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from twisted.application.service import MultiService
+from twisted.python import usage
 
 from bazaar.catalog.service import CatalogService
+from bazaar.catalog.store import CatalogStore
+from bazaar.core.stock import table_id
 from bazaar.plugins.options import ConfigOptions
+from bazaar.storefile import StoreError, check_file
 
 
 class Options(ConfigOptions):
     synopsis = "[--config PATH]"
     longdesc = "Serve the Bazaar stock table over gRPC at the catalog address of the configuration."
+
+    def postOptions(self) -> None:
+        super().postOptions()
+        try:
+            check_file(self.cluster.service_dir("catalog") / CatalogStore.FILENAME, table_id(self.cluster.stocks))
+        except StoreError as e:
+            raise usage.UsageError(str(e)) from None
 
 
 def makeService(options: Options) -> MultiService:

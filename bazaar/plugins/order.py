@@ -6,8 +6,11 @@ from twisted.application.service import MultiService
 from twisted.python import usage
 
 from bazaar.config import ConfigError
+from bazaar.core.stock import table_id
 from bazaar.order.service import OrderReplicaService
+from bazaar.order.store import OrderStore
 from bazaar.plugins.options import ConfigOptions
+from bazaar.storefile import StoreError, check_file
 
 
 class Options(ConfigOptions):
@@ -21,7 +24,8 @@ class Options(ConfigOptions):
             raise usage.UsageError("--id is required (one of the ids under [replicas])")
         try:
             self.cluster.replica_address(self["id"])
-        except ConfigError as e:
+            check_file(self.cluster.replica_dir(self["id"]) / OrderStore.FILENAME, table_id(self.cluster.stocks))
+        except (ConfigError, StoreError) as e:
             raise usage.UsageError(str(e)) from None
 
 

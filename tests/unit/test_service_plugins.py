@@ -80,3 +80,54 @@ def test_the_dropin_names_the_three_services() -> None:
     makers = {m.tapname: m for m in getPlugins(IServiceMaker, twisted.plugins)}
     assert {"bazaar-catalog", "bazaar-order", "bazaar-frontend"} <= set(makers)
     assert makers["bazaar-order"].module == "bazaar.plugins.order"
+
+
+def make_from_another_table(config_file: str, store: str) -> None:
+    """Make `store` ("catalog" or "order-1") under the config's data_dir from a one-stock table
+    (the config itself keeps the default table)."""
+    from bazaar.catalog.store import CatalogStore
+    from bazaar.config import load_config
+    from bazaar.core.stock import Stock, table_id
+    from bazaar.order.store import OrderStore
+
+    config = load_config(config_file)
+    other = [Stock("acme", 1.0, 5, 0)]
+    directory = config.data_dir / store
+    opened = CatalogStore(directory, other) if store == "catalog" else OrderStore(directory, table_id(other))
+    opened.close()
+
+
+@pytest.mark.parametrize("module, store, args", [(catalog, "catalog", ()), (order, "order-1", ("--id", "1"))])
+def test_a_store_made_from_another_stock_table_is_refused_before_anything_starts(config_file, module, store, args):
+    make_from_another_table(config_file, store)
+    with pytest.raises(usage.UsageError, match="made from another stock table"):
+        parse(module, "--config", config_file, *args)
+
+
+@pytest.mark.parametrize("module, store, args", [(catalog, "catalog", ()), (order, "order-1", ("--id", "1"))])
+def test_a_store_another_version_wrote_is_refused_before_anything_starts(tmp_path, config_file, module, store, args):
+    import sqlite3
+
+    from bazaar.config import load_config
+
+    directory = load_config(config_file).data_dir / store
+    directory.mkdir(parents=True)
+    name = "catalog.sqlite3" if store == "catalog" else "orders.sqlite3"
+    with sqlite3.connect(directory / name) as conn:
+        conn.execute("CREATE TABLE orders (number INTEGER PRIMARY KEY)")
+    with pytest.raises(usage.UsageError, match="another version of Bazaar"):
+        parse(module, "--config", config_file, *args)
+    with sqlite3.connect(directory / name) as conn:  # and left as it was
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("module, args", [(catalog, ()), (order, ("--id", "1"))])
+def test_a_file_that_is_not_a_store_is_refused_with_a_message(config_file, module, args):
+    from bazaar.config import load_config
+
+    config = load_config(config_file)
+    directory = config.data_dir / ("catalog" if module is catalog else "order-1")
+    directory.mkdir(parents=True)
+    (directory / ("catalog.sqlite3" if module is catalog else "orders.sqlite3")).write_bytes(b"not sqlite at all" * 100)
+    with pytest.raises(usage.UsageError, match="not a Bazaar store|cannot be opened"):
+        parse(module, "--config", config_file, *args)
