@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import json
+import struct
 from dataclasses import dataclass
 
 from bazaar.core.orders import Order
@@ -71,12 +71,18 @@ class Entry(Record):
         return Record(self.index, self.epoch, self.kind, self.number, self.name, self.type, self.quantity, self.key)
 
 
+# The fields of an entry, in a fixed binary layout: index, epoch, number, quantity (signed
+# 64-bit), the kind's code, then the lengths and UTF-8 bytes of name, type and key. Any change
+# to it changes every chain value on disk, so it goes with a new store format.
+_FIXED = struct.Struct(">qqqqBIII")
+_KIND_CODES = {Kind.TRADE: 1, Kind.REFUSED: 2, Kind.LEADER: 3}
+
+
 def link(prev: bytes, record: Record) -> bytes:
-    digest = hashlib.blake2b(prev, digest_size=16)
-    fields = [record.index, record.epoch, record.kind.value, record.number, record.name, record.type,
-              record.quantity, record.key]
-    digest.update(json.dumps(fields).encode())
-    return digest.digest()
+    name, type_, key = record.name.encode(), record.type.encode(), record.key.encode()
+    fixed = _FIXED.pack(record.index, record.epoch, record.number, record.quantity, _KIND_CODES[record.kind],
+                        len(name), len(type_), len(key))
+    return hashlib.blake2b(prev + fixed + name + type_ + key, digest_size=16).digest()
 
 
 def entry_of(record: Record, chain: bytes) -> Entry:
