@@ -10,7 +10,8 @@ the trade is redone under the same key. Each attempt ends in one of three ways:
   commit later, whatever other leaders say, until one answers it definitely.
 
 When the request's time is up, the client gets 503 only if no attempt could have logged the
-trade (nothing was executed and nothing will be), else 504: retry with the same key.
+trade and no earlier request can have either (nothing was executed and nothing will be), else
+504: retry with the same key.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ class Final(enum.Enum):
 
 @dataclass
 class TradeAttempts:
+    """`fresh_key`: the front end made the key for this request, so no earlier request can have
+    logged the trade. A client's key may have been sent before (a retry after a 504): then only
+    a leader that looked the key up can say the trade is in no log."""
+
+    fresh_key: bool = True
     maybe_logged: bool = False
 
     def ended(self, attempt: Attempt) -> Final | None:
@@ -44,7 +50,8 @@ class TradeAttempts:
             self.maybe_logged = True
             return None
         if attempt is Attempt.UNAVAILABLE and not self.maybe_logged:
-            # No majority, and nothing of this trade can be in any log: definite, and prompt.
+            # A serving leader found nothing under the key and has no majority: since its own
+            # epoch is committed, nothing under the key can commit anywhere. Definite, and prompt.
             return Final.UNAVAILABLE
         # After an attempt that may have logged it, a leader without a majority cannot tell
         # whether that entry will still commit elsewhere: keep asking until the time is up.
@@ -52,7 +59,11 @@ class TradeAttempts:
 
     def no_leader(self) -> Final | None:
         """No leader could be selected: 503 at once if nothing can be pending, else try on."""
-        return None if self.maybe_logged else Final.UNAVAILABLE
+        return Final.UNAVAILABLE if self._nothing_pending else None
 
     def time_is_up(self) -> Final:
-        return Final.UNKNOWN if self.maybe_logged else Final.UNAVAILABLE
+        return Final.UNAVAILABLE if self._nothing_pending else Final.UNKNOWN
+
+    @property
+    def _nothing_pending(self) -> bool:
+        return self.fresh_key and not self.maybe_logged

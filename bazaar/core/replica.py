@@ -156,10 +156,14 @@ class ReplicaCore:
         entry_at: EntryAt,
         leader_last: int | None = None,
         leader_epoch: int | None = None,
+        keep_through: int = -1,
     ) -> Accepted | Gap | Conflict | Stale:
         """A leader's batch (propagation or a stream). `entry_at(i)` is this replica's entry
         i <= last_index; `leader_last`, when given, is the sender's last index, and
-        `leader_epoch` the epoch it leads in (a batch from an older epoch is refused)."""
+        `leader_epoch` the epoch it leads in (a batch from an older epoch is refused, and one
+        holding entries of a newer epoch is malformed). Entries through `keep_through` are known
+        committed: a batch that would replace them is malformed, since no correct leader sends
+        one."""
         if prev_index < -1 or any(r.index != prev_index + 1 + i for i, r in enumerate(records)):
             raise MalformedBatch(f"entries do not follow {prev_index} in sequence")
         through = prev_index + len(records)
@@ -167,12 +171,15 @@ class ReplicaCore:
             raise MalformedBatch(f"entries up to {through} beyond the leader's last {leader_last}")
         if records:
             _check_numbers(records[1:], records[0].number)
+            _check_epochs(records, leader_epoch)
         prev = None if prev_index == -1 or prev_index > self.last_index else entry_at(prev_index)
         held = prev_index <= self.last_index
         matches = held and (GENESIS if prev is None else prev.chain) == prev_chain
         if matches and records:
             # Checked before anything changes: a malformed batch leaves this replica as it was.
             _check_numbers(records[:1], -1 if prev is None else prev.number)
+            if prev is not None and records[0].epoch < prev.epoch:
+                raise MalformedBatch(f"entry {records[0].index} has an epoch older than the entry before it")
         if leader_epoch is not None:
             if leader_epoch < self.epoch or (leader_epoch == self.epoch and self.is_leader):
                 return Stale(self.epoch)
@@ -202,6 +209,8 @@ class ReplicaCore:
             # leader's own epoch means this batch is a late duplicate: keep it.)
             truncate_after = leader_last
         if truncate_after is not None:
+            if truncate_after < keep_through:
+                raise MalformedBatch(f"the batch would replace entry {truncate_after + 1}, known committed")
             self._truncate(truncate_after, entry_at)
         for entry in entries:
             self.book.apply(entry)
@@ -226,6 +235,16 @@ class ReplicaCore:
         else:
             self.last_index, self.last_chain = entry.index, entry.chain
             self.last_epoch, self.last_number = entry.epoch, entry.number
+
+
+def _check_epochs(records: list[Record], leader_epoch: int | None) -> None:
+    """Epochs never decrease along a log, and a leader holds no entry of a later epoch than its own."""
+    for before, record in zip(records, records[1:]):
+        if record.epoch < before.epoch:
+            raise MalformedBatch(f"entry {record.index} has an epoch older than the entry before it")
+    if leader_epoch is not None and records[-1].epoch > leader_epoch:
+        raise MalformedBatch(f"entry {records[-1].index} is of epoch {records[-1].epoch}, after the "
+                             f"sender's {leader_epoch}")
 
 
 def _check_numbers(records: list[Record], prev_number: int) -> None:

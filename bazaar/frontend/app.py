@@ -148,7 +148,7 @@ def _integer(text: str) -> int | _HugeNumber:
 def _since(raw: bytes) -> int:
     text = raw.decode("ascii", "replace")
     if re.fullmatch(r"-?[0-9]{1,18}", text) is None:
-        raise ApiError(400, "since must be a whole number (an event's seq)")
+        raise ApiError(400, "since must be a whole number of at most 18 digits (an event's seq)")
     return int(text)
 
 
@@ -247,9 +247,10 @@ class FrontEnd:
             raise stock_not_found()
         trade_type = trade_type_to_proto(order["type"])
         # An invalid quantity still goes to the leader, as 0, so that it is refused only after
-        # the stock and type checks: the seed's order of errors.
+        # the stock and type checks, in the API's order of checks.
         quantity = order["quantity"] if valid_quantity(order["quantity"]) else 0
-        result = await self.trades.place(name, quantity, trade_type, key)
+        fresh = request.getHeader(b"idempotency-key") is None
+        result = await self.trades.place(name, quantity, trade_type, key, fresh_key=fresh)
         if result.final is not Final.ANSWERED or result.placed is None:
             raise ApiError(*(_OUTCOME_UNKNOWN if result.final is Final.UNKNOWN else _NOT_EXECUTED))
         placed = result.placed

@@ -45,8 +45,9 @@ class TradePlacer:
         self._rpc_timeout = rpc_timeout
         self._request_timeout = request_timeout
 
-    async def place(self, name: str, quantity: int, trade_type: int, key: str) -> TradeResult:
-        attempts = TradeAttempts()
+    async def place(self, name: str, quantity: int, trade_type: int, key: str, fresh_key: bool = False) -> TradeResult:
+        """`fresh_key`: the key was made for this request (the client sent none)."""
+        attempts = TradeAttempts(fresh_key=fresh_key)
         deadline = self._clock.seconds() + self._request_timeout
         refusals = 0  # replicas in a row that did not lead after being selected
         while True:

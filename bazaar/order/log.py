@@ -110,7 +110,8 @@ class ReplicaLog:
         """A leader's batch (propagated or streamed): (a Deferred firing with (PropagateStatus,
         index, epoch) once everything it changed is on disk, whether it made us step down)."""
         was_leader, epoch_before = self.core.is_leader, self.core.epoch
-        outcome = self.core.accept(prev_index, prev_chain, records, self.entry_at, leader_last, leader_epoch)
+        outcome = self.core.accept(prev_index, prev_chain, records, self.entry_at, leader_last, leader_epoch,
+                                   keep_through=min(self.committed, self.core.last_index))
         deposed = was_leader and not self.core.is_leader
         if isinstance(outcome, Stale):
             result = (order_pb2.PROPAGATE_STATUS_STALE_EPOCH, self.core.last_index, self.core.epoch)

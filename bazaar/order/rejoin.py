@@ -15,7 +15,7 @@ from twisted.internet import threads
 from twisted.logger import Logger
 
 from bazaar.core.chain import Record
-from bazaar.rpc.bridge import ReactorHop
+from bazaar.rpc.bridge import ReactorHop, ReactorUnavailable
 from bazaar.order.catchup import stream_log, synchronize_request
 from bazaar.order.replica import Replica
 from bazaar.v1 import order_pb2
@@ -69,7 +69,7 @@ async def rejoin(replica: Replica, hop: ReactorHop) -> bool:
         log.warn("rejoin stream from {leader} failed: {code} {details}",
                  leader=leader, code=e.code().name, details=e.details())
         return False
-    except (RejoinRefused, ValueError) as e:
+    except (RejoinRefused, ValueError, ReactorUnavailable) as e:
         log.error("rejoin from {leader} failed: {error}", leader=leader, error=str(e))
         return False
     log.info("rejoined leader {leader} after receiving {count} entries", leader=leader, count=count)

@@ -136,13 +136,10 @@ class Replica:
             # Picked again while still taking over (its requests timed out while we caught
             # up): restarting would only begin the catch-up anew.
             return self.core.last_durable
-        leadership = self.leadership
-        if leadership is not None and leadership.serving and leadership.replication.followers == followers:
-            # Picked again while leading these followers (the front end gave up on a slow
-            # answer): a new epoch would only fail the trades under way.
-            return self.core.last_durable
         if self.core.is_leader:
-            self.step_down("assigned again with other followers: taking over afresh")
+            # This replica cannot tell whether a newer leader was chosen meanwhile (it may have
+            # been frozen): standing again for a new epoch finds out, and catches up if so.
+            self.step_down("assigned again: taking over afresh")
         self.generation += 1
         takeover = Deferred.fromCoroutine(take_over(self, followers, self.generation))
         self._takeover = takeover.addErrback(self._takeover_failed)

@@ -17,10 +17,10 @@ from bazaar.core.replica import MalformedBatch
 from bazaar.rpc.convert import order_to_proto, record_from_proto, record_to_proto
 from bazaar.rpc.bridge import ReactorHop, ReactorUnavailable, remaining
 from bazaar.order.replica import NotLeading, Replica
-from bazaar.order.store import OrderStore
+from bazaar.order.store import LogSnapshot
 from bazaar.v1 import order_pb2, order_pb2_grpc
 
-log = Logger()
+logger = Logger()
 
 SYNC_BATCH = 2000
 # A batch of orders is answered this long before the caller's deadline, so the answer arrives.
@@ -101,21 +101,8 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         leading, epoch = self._in_reactor(context, lambda: (self._replica.core.is_leader, self._replica.core.epoch))
         if request.caller and not leading:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "not the leader")
-        store = self._replica.store
-        cursor = shared_point(store, [(c.index, c.chain) for c in request.checkpoints])
-        chain = store.chain(cursor)
-        log.info("streaming entries after {cursor} to {caller}", cursor=cursor, caller=request.caller or "a new leader")
-        batch = store.after(cursor, SYNC_BATCH)
-        while True:  # the first message goes out even if empty: it says where the logs part
-            yield order_pb2.SynchronizeResponse(
-                prev_index=cursor, prev_chain=chain, entries=[record_to_proto(e) for e in batch], epoch=epoch
-            )
-            if not batch:
-                break
-            cursor, chain = batch[-1].index, batch[-1].chain
-            batch = store.after(cursor, SYNC_BATCH)
-            if not batch:
-                break
+        with self._replica.store.snapshot() as snapshot:
+            yield from _stream(snapshot, request, epoch)
         if request.caller and not self._in_reactor(context, self._replica.register_follower, request.caller):
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "no longer the leader")
 
@@ -123,13 +110,33 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
 def _in_doubt(failure: Failure, name: str) -> tuple[int, int]:
     """One order's unexpected error must not fail the others in its batch. Whether it was
     logged first is not known here, so it is not a definite refusal."""
-    log.failure("placing an order for {name} failed", failure, name=name)
+    logger.failure("placing an order for {name} failed", failure, name=name)
     return order_pb2.REQUEST_STATUS_IN_DOUBT, -1
 
 
-def shared_point(store: OrderStore, checkpoints: list[tuple[int, bytes]]) -> int:
+def _stream(log: LogSnapshot, request: order_pb2.SynchronizeRequest, epoch: int) -> Iterator[order_pb2.SynchronizeResponse]:
+    """Every entry after the point where the caller's log and ours part, in batches."""
+    cursor = shared_point(log, [(c.index, c.chain) for c in request.checkpoints])
+    chain = log.chain(cursor)
+    caller = request.caller or "a new leader"
+    logger.info("streaming entries after {cursor} to {caller}", cursor=cursor, caller=caller)
+    batch = log.after(cursor, SYNC_BATCH)
+    while True:  # the first message goes out even if empty: it says where the logs part
+        yield order_pb2.SynchronizeResponse(
+            prev_index=cursor, prev_chain=chain, entries=[record_to_proto(e) for e in batch], epoch=epoch
+        )
+        if not batch:
+            return
+        cursor, chain = batch[-1].index, batch[-1].chain
+        batch = log.after(cursor, SYNC_BATCH)
+        if not batch:
+            return
+
+
+def shared_point(log: LogSnapshot, checkpoints: list[tuple[int, bytes]]) -> int:
     """The latest checkpoint at which the caller's log and ours agree (-1: none)."""
+    last = log.last_index
     for index, chain in sorted(checkpoints, reverse=True):
-        if 0 <= index <= store.last_index and store.chain(index) == chain:
+        if 0 <= index <= last and log.chain(index) == chain:
             return index
     return -1

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -229,6 +230,17 @@ class OrderStore:
         ).fetchall()
         return [_entry(r) for r in rows]
 
+    @contextmanager
+    def snapshot(self) -> Iterator["LogSnapshot"]:
+        """The log as one read transaction sees it: a stream read from it in many batches is
+        one log, even while the writer truncates and appends meanwhile."""
+        conn = _connect(self.path, readonly=True)
+        try:
+            conn.execute("BEGIN")
+            yield LogSnapshot(conn)
+        finally:
+            conn.close()
+
     def close(self) -> None:
         self._writer.close()
 
@@ -237,6 +249,30 @@ class OrderStore:
         if conn is None:
             conn = self._readers.conn = _connect(self.path, readonly=False)
         return conn
+
+
+class LogSnapshot:
+    """Reads of one log snapshot (OrderStore.snapshot)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    @property
+    def last_index(self) -> int:
+        row = self._conn.execute("SELECT MAX(idx) FROM log").fetchone()
+        return -1 if row[0] is None else row[0]
+
+    def chain(self, index: int) -> bytes | None:
+        if index == -1:
+            return GENESIS
+        row = self._conn.execute("SELECT chain FROM log WHERE idx = ?", (index,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def after(self, index: int, limit: int) -> list[Entry]:
+        rows = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM log WHERE idx > ? ORDER BY idx LIMIT ?", (index, limit)
+        ).fetchall()
+        return [_entry(r) for r in rows]
 
 
 def read_entries(directory: Path, batch: int = 10_000) -> Iterator[Entry]:

@@ -51,6 +51,9 @@ async def take_over(replica: "Replica", followers: list[str], generation: int) -
         # StandAgain: refused for a newer epoch; the next stand is above it.
     if outcome.adopt is not None:
         adopt = outcome.adopt
+        if any(r.epoch >= epoch for r in adopt.records):
+            # A leader newer than our candidacy wrote to that follower while it streamed.
+            return _cannot(f"a follower's log holds entries of epoch {epoch} or later")
         log.info("adopting {count} entries after {shared} from a follower's log",
                  count=len(adopt.records), shared=adopt.shared)
         written, _ = replica.log.receive(adopt.shared, adopt.shared_chain, adopt.records, None, None)

@@ -87,7 +87,7 @@ class ReactorHop:
             maybeDeferred(f, *args).addBoth(finish)
 
         self._reactor.callFromThread(run)
-        limit = self._timeout if timeout is None else min(timeout, self._timeout)
+        limit = self._timeout if timeout is None else timeout
         if not done.wait(max(limit, 0.0)):
             raise ReactorUnavailable(f"no answer from the reactor within {limit:.2f}s")
         result = box[0]

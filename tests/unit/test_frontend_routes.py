@@ -883,13 +883,17 @@ ANSWERS = {
 }
 
 
+# With no leader to look a client's key up, an earlier request under it may still commit.
+KEYED_CODES = {"no leader": 504}
+
+
 @pytest.mark.parametrize("case", ANSWERS)
 def test_every_answer_to_an_order_carries_the_clients_key(world, case):
     prepare, body, code = ANSWERS[case]
     if prepare is not None:
         prepare(world)
     reply = world.order_in_time(body, {"Idempotency-Key": ["order-17"]})
-    assert reply.code == code
+    assert reply.code == KEYED_CODES.get(case, code)
     assert key_header(reply) == ["order-17"]
 
 

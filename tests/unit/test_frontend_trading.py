@@ -105,8 +105,9 @@ class Cluster:
         self.placer = TradePlacer(self.leaders, self.clock, RPC, request_timeout)
         self.request_timeout = request_timeout
 
-    def place(self, key: str = "k") -> Deferred:
-        return Deferred.fromCoroutine(self.placer.place("tesla", 1, trade_pb2.TRADE_TYPE_BUY, key))
+    def place(self, key: str = "k", fresh: bool = False) -> Deferred:
+        """`fresh`: a key the front end made for this request, not the client's."""
+        return Deferred.fromCoroutine(self.placer.place("tesla", 1, trade_pb2.TRADE_TYPE_BUY, key, fresh_key=fresh))
 
     def run(self, seconds: float) -> None:
         until = self.clock.seconds() + seconds
@@ -239,14 +240,24 @@ def test_no_leader_at_all_is_unavailable_at_once(cluster, why):
             replica.healthy = False
         else:
             replica.refuse_leadership = True
-    assert outcome(cluster.place()) == TradeResult(Final.UNAVAILABLE)
+    assert outcome(cluster.place(fresh=True)) == TradeResult(Final.UNAVAILABLE)
+    assert cluster.calls() == []
+
+
+def test_no_leader_for_a_clients_key_is_unknown_at_the_deadline(cluster):
+    """The client may have sent the key before (a retry after a 504), and that trade may still
+    commit: with no leader to look the key up, nothing can be said for sure."""
+    for replica in cluster.replicas.values():
+        replica.healthy = False
+    d = cluster.place("order-9")
+    assert cluster.answer_at(d, REQUEST) == TradeResult(Final.UNKNOWN)
     assert cluster.calls() == []
 
 
 def test_every_replica_refusing_to_lead_ends_at_once(cluster):
     for replica in cluster.replicas.values():
         replica.default = "not leader"  # each accepts the assignment, then says it does not lead
-    assert outcome(cluster.place()) == TradeResult(Final.UNAVAILABLE)  # no time passes
+    assert outcome(cluster.place(fresh=True)) == TradeResult(Final.UNAVAILABLE)  # no time passes
     assert len(cluster.calls()) <= len(cluster.replicas) + 1
 
 
@@ -318,7 +329,7 @@ def test_a_call_that_never_reached_the_leader_leaves_nothing_in_doubt(cluster):
     cluster.replicas[3].default = "not sent"
     for i in (1, 2):
         cluster.replicas[i].refuse_leadership = True
-    assert outcome(cluster.place()) == TradeResult(Final.UNAVAILABLE)  # no time passes
+    assert outcome(cluster.place(fresh=True)) == TradeResult(Final.UNAVAILABLE)  # no time passes
     assert {i for i, _ in cluster.calls()} == {3}
 
 

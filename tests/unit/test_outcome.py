@@ -82,3 +82,16 @@ def test_each_request_starts_with_nothing_maybe_logged():
     earlier = TradeAttempts()
     earlier.ended(IN_DOUBT)
     assert TradeAttempts().ended(UNAVAILABLE) is NOT_EXECUTED
+
+
+def test_with_a_clients_key_no_leader_is_never_a_503():
+    """The client may have sent its key before and got a 504: that trade may still commit, and
+    with no leader to look the key up the front end cannot say it will not."""
+    attempts = TradeAttempts(fresh_key=False)
+    assert attempts.no_leader() is None
+    assert attempts.time_is_up() is UNKNOWN
+
+
+def test_with_a_clients_key_a_leader_that_found_nothing_gives_a_503():
+    """A serving leader looked the key up, found nothing, and has no majority: definite."""
+    assert TradeAttempts(fresh_key=False).ended(UNAVAILABLE) is NOT_EXECUTED

@@ -344,6 +344,41 @@ def test_malformed_batches_are_refused_and_change_nothing(prev, batch, leader_la
     assert log.entries == LEADER_LOG[:2]
 
 
+def test_a_batch_holding_an_entry_of_a_later_epoch_than_its_sender_is_refused() -> None:
+    """A stream read while a newer leader rewrote the log could splice two logs; its entries of
+    the newer epoch give it away."""
+    log = Log(LEADER_LOG[:2], epoch=3)
+    batch = [Record(2, 4, TRADE, 1, "ford", "sell", 1, "x")]
+    before = (log.core.epoch, log.core.role, log.core.last_index)
+    with pytest.raises(MalformedBatch):
+        log.accept(1, batch, leader_epoch=3)
+    assert (log.core.epoch, log.core.role, log.core.last_index) == before
+
+
+def test_a_batch_whose_epochs_go_back_is_refused() -> None:
+    log = Log(LEADER_LOG[:2])
+    later = log_of((LEADER,), epoch=5, after=LEADER_LOG[1])
+    earlier = log_of((TRADE, "ford", "sell", 1), epoch=2, after=later[0])
+    with pytest.raises(MalformedBatch):
+        log.accept(1, [later[0].record(), earlier[0].record()])
+    with pytest.raises(MalformedBatch):  # nor may the first one go back behind the entry before it
+        Log(LEADER_LOG[:2], epoch=1).core.accept(
+            1, LEADER_LOG[1].chain, [Record(2, 0, TRADE, 1, "ford", "sell", 1, "y")], LEADER_LOG.__getitem__)
+
+
+def test_a_batch_that_would_replace_committed_entries_is_refused_and_changes_nothing() -> None:
+    log = Log(LEADER_LOG[:4])
+    other = log_of((TRADE, "ford", "sell", 9), epoch=2, after=LEADER_LOG[1], tag="other")
+    before = (log.core.last_index, log.core.book.stocks())
+    with pytest.raises(MalformedBatch, match="known committed"):
+        log.core.accept(1, LEADER_LOG[1].chain, [e.record() for e in other], log.entries.__getitem__,
+                        leader_epoch=2, keep_through=3)
+    assert (log.core.last_index, log.core.book.stocks()) == before
+    # Replacing only what is not known committed is fine.
+    assert isinstance(log.core.accept(1, LEADER_LOG[1].chain, [e.record() for e in other],
+                                      log.entries.__getitem__, leader_epoch=2, keep_through=1), Accepted)
+
+
 def test_a_well_numbered_batch_of_every_kind_is_accepted() -> None:
     log = Log(LEADER_LOG[:2])
     batch = log_of((TRADE, "ford", "sell", 1), (REFUSED, "ford", "buy", 90), (LEADER,), (TRADE, "ford", "buy", 1),

@@ -101,6 +101,21 @@ def test_truncate_and_append_in_one_transaction(tmp_path: Path) -> None:
     assert OrderStore(tmp_path, TABLE).last_index == -1
 
 
+def test_a_snapshot_reads_one_log_while_the_writer_replaces_its_tail(tmp_path: Path) -> None:
+    """A stream read in batches from a snapshot never splices the old log with the new one."""
+    store = OrderStore(tmp_path, TABLE)
+    store.append(MIXED)
+    replacement = log_of((Kind.TRADE, "amc", "sell", 9), (Kind.TRADE, "amc", "sell", 1), (Kind.TRADE, "amc", "buy", 2),
+                         epoch=2, after=MIXED[2], tag="new")
+    with store.snapshot() as snapshot:
+        assert snapshot.after(-1, 3) == MIXED[:3]
+        store.write([Truncate(2), *(Append(e) for e in replacement)])
+        assert snapshot.after(2, 10) == MIXED[3:]
+        assert snapshot.last_index == 5 and snapshot.chain(5) == MIXED[5].chain
+    with store.snapshot() as snapshot:
+        assert snapshot.after(2, 10) == replacement
+
+
 def test_a_failed_write_rolls_back_all_of_it(tmp_path: Path) -> None:
     store = OrderStore(tmp_path, TABLE)
     store.append(MIXED[:3])
