@@ -93,9 +93,9 @@ def method_section(load: LoadData, chaos: ChaosData | None, doc: Path) -> list[s
               f"trade probabilities p in {{{ps}}}, the front end's cache {modes}, against {target}"
               + (f"; {', '.join(others)}" if others else "") + ".", ""]
     if chaos:
-        lines += [f"The chaos run traded for {chaos.duration:g} s while killing or freezing one process at a "
-                  "time (see [chaos.md](chaos.md)); failover is the time from a fault of the leader to the "
-                  "end of the first successful trade sent after it.", ""]
+        lines += [f"The chaos run traded for {chaos.duration:g} s while killing or freezing its processes, one "
+                  "or two at a time (see [chaos.md](chaos.md)); failover is the time from a fault of the "
+                  "leader to the end of the first successful trade sent after it.", ""]
     lines += [f"Latencies closer than {observations.NOISE:.0%} (hit rates closer than "
               f"{observations.HIT_RATE_NOISE * 100:.0f} points) are called within noise below.", ""]
     return lines

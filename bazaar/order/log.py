@@ -23,8 +23,10 @@ from bazaar.v1 import order_pb2
 
 log = Logger()
 
-# An idle leader writes its commit point this long after it moved (appends carry it otherwise).
-COMMIT_PERSIST_DELAY = 0.05
+# A commit point that no append carries to disk is written on its own this long after it moved:
+# soon enough for a restarted replica to answer lookups of nearly all it knew committed, late
+# enough that the fsync it costs is paid once per second, not once per batch.
+COMMIT_PERSIST_DELAY = 1.0
 PRUNED_KEPT = 256
 
 _OUTCOME_STATUS = {
@@ -126,8 +128,9 @@ class ReplicaLog:
             # committed here too, and ours to answer lookups for.
             known = min(leader_commit, outcome.through)
             if known > self.committed:
-                self.committed = known
-                operations.append(SetCommitted(known))
+                # Written with the entries, or a little later on its own: a notice that only
+                # moves the commit point must not cost an fsync that the next batch waits for.
+                self._learn_committed(known, write_now=bool(operations))
         else:
             status, index = _OUTCOME_STATUS[type(outcome)], outcome.last
         self.write(operations)
@@ -150,10 +153,16 @@ class ReplicaLog:
     def commit(self, index: int) -> None:
         """As the leader: entries through `index` are on a majority."""
         if index > self.committed:
-            self.committed = index
+            self._learn_committed(index, write_now=False)
             self._prune()
-            if self._persist_call is None:
-                self._persist_call = self.reactor.callLater(COMMIT_PERSIST_DELAY, self._persist_commit)
+
+    def _learn_committed(self, index: int, write_now: bool) -> None:
+        """Entries through `index` are committed. The next write carries that to disk; with
+        none under way it is written on its own a little later (`write_now`: the caller is
+        about to write)."""
+        self.committed = index
+        if not write_now and self._persist_call is None:
+            self._persist_call = self.reactor.callLater(COMMIT_PERSIST_DELAY, self._persist_commit)
 
     def _persist_commit(self) -> None:
         """Appends carry the commit point to disk; an idle leader writes it on its own, so
@@ -191,17 +200,15 @@ class ReplicaLog:
         if not operations:
             return
         truncations = 0
-        appended = False
         for op in operations:
             if isinstance(op, Truncate):
                 truncations += 1
             elif isinstance(op, Append):
-                appended = True
                 self._recent[op.entry.index] = op.entry
                 if op.entry.key:
                     self._recent_keys[op.entry.key] = op.entry
-        if appended and self.committed > self.store.committed and not any(isinstance(op, SetCommitted) for op in operations):
-            # Costs no fsync of its own: it rides with the appends.
+        if self.committed > self.store.committed and not any(isinstance(op, SetCommitted) for op in operations):
+            # Costs no fsync of its own: it rides with the other operations.
             operations = [*operations, SetCommitted(self.committed)]
         self._truncations_pending += truncations
         self._truncations_submitted += truncations
