@@ -1,4 +1,4 @@
-"""The stock table's rules: what a trade does to a stock, and the seed's default catalog."""
+"""The stock table's rules: what a trade does to a stock, and the default table (docs/api.md)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class Stock:
 
 
 class TradeCheck(enum.Enum):
-    """Why a trade is refused, in the order the checks run (the seed's order)."""
+    """Why a trade is refused, in the order the checks run (docs/api.md)."""
 
     OK = "ok"
     STOCK_NOT_FOUND = "stock not found"

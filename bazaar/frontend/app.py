@@ -1,7 +1,7 @@
 """The public HTTP API and the internal endpoints (docs/api.md), as a Klein app.
 
 The front end checks only the shape of what it forwards; the order leader decides whether a
-trade is valid, in the seed's order of checks. Every failure, expected or not, leaves through
+trade is valid, in the order of checks of docs/api.md. Every failure, expected or not, leaves through
 `error_response`, so every client sees a JSON error and never a traceback.
 """
 
@@ -324,7 +324,7 @@ class FrontEnd:
 
     @app.route("/leader/<caller>", methods=["GET"])
     async def get_leader_seed_form(self, request: IRequest, caller: str) -> bytes:
-        """The seed's rejoining replicas name themselves; who asks does not change the answer."""
+        """Older rejoining replicas name themselves; who asks does not change the answer."""
         return await self.get_leader(request)
 
     async def _stock(self, name: str) -> StockInfo:

@@ -75,9 +75,11 @@ class ReplicaLog:
         return GENESIS if index == -1 else self.entry_at(index).chain
 
     def entries_in(self, indexes: range) -> list[Entry]:
-        """The entries indexed `indexes`, from memory when recent, else from the disk."""
-        if all(i in self._recent for i in indexes):
-            return [self._recent[i] for i in indexes]
+        """The entries indexed `indexes`, from memory when they are all there, else what the
+        disk holds of them (a prefix: entries not in memory are on disk)."""
+        found = [self._recent.get(i) or self._pruned.get(i) for i in indexes]
+        if all(found):
+            return found  # type: ignore[return-value]
         return self.store.after(indexes.start - 1, len(indexes))
 
     def logged_under(self, key: str) -> Entry | None:

@@ -425,7 +425,7 @@ async def main(reactor: Any, settings: ClientSettings, say: Callable[[str], None
     import treq.client
     from twisted.web.client import Agent, HTTPConnectionPool
 
-    # One persistent connection, reused for every request, like the seed's keep-alive session.
+    # One persistent connection, reused for every request (keep-alive).
     pool = HTTPConnectionPool(reactor, persistent=True)
     pool.maxPersistentPerHost = 1
     http = treq.client.HTTPClient(Agent(reactor, pool=pool))
