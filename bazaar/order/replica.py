@@ -19,6 +19,7 @@ from bazaar.config import Config
 from bazaar.core.book import StockBook
 from bazaar.core.chain import Record
 from bazaar.core.orders import Order
+from bazaar.core.replica import ReplicaCore
 from bazaar.order.leader import Leadership
 from bazaar.order.log import ReplicaLog
 from bazaar.order.store import OrderStore
@@ -61,7 +62,7 @@ class Replica:
         self.generation = 0
 
     @property
-    def core(self) -> Any:
+    def core(self) -> ReplicaCore:
         return self.log.core
 
     @property

@@ -329,11 +329,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _describe(e: Exception) -> str:
-    from bazaar.catalog.store import StoreError as CatalogStoreError
-    from bazaar.order.store import StoreError
+    from bazaar.storefile import StoreError
     from bazaar.tools.cluster import ClusterError
 
-    if isinstance(e, (ClusterError, StoreError, CatalogStoreError)):
+    if isinstance(e, (ClusterError, StoreError)):
         return str(e)
     if isinstance(e, OSError) and e.strerror:
         return f"{e.filename}: {e.strerror}" if e.filename else e.strerror
