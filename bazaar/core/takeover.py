@@ -11,7 +11,9 @@ followers, and reports each answer back.
    is ahead of ours. Any majority shares a replica with the majority that holds a committed
    entry, and the most up-to-date log of a majority holds every committed entry; so the new
    leader has them all (leader completeness).
-4. A refusal names a newer epoch: stand again above it, a few times at most.
+4. A refusal names a newer epoch: stand again above it, a few times at most. A refusal from
+   a follower that still hears from a live leader (within its lease) is final: that leader
+   keeps its majority, and standing again would not change it.
 
 The leader then appends its leader entry and serves nothing until that entry is on a majority
 (`ReplicaCore.lead`, `Replication.committed_through`): only then is its whole history
@@ -49,9 +51,11 @@ class Promised:
 
 @dataclass(frozen=True)
 class Refused:
-    """A follower refused: it has promised `epoch`, which is not below ours."""
+    """A follower refused: it has promised `epoch`, which is not below ours, or (`leader_alive`)
+    it follows a leader that may still hold its lease."""
 
     epoch: int
+    leader_alive: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,10 @@ class Candidacy:
             return Won(self._most_up_to_date(promised, core))
         if len(self._answers) < len(self.followers):
             return Waiting()
-        refused = [a.epoch for a in self._answers.values() if isinstance(a, Refused)]
+        refusals = [a for a in self._answers.values() if isinstance(a, Refused)]
+        if any(a.leader_alive for a in refusals):
+            return Lost("a follower still follows a leader within its lease")
+        refused = [a.epoch for a in refusals]
         if refused and self.attempt < self._attempts:
             self._seen = max(refused)
             return StandAgain()

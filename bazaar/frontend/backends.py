@@ -20,6 +20,7 @@ from twisted.python.failure import Failure
 from bazaar.rpc import bridge
 from bazaar.reactor.batcher import Batcher
 from bazaar.config import Address, Timeouts
+from bazaar.core.leader_selection import ReplicaView
 from bazaar.rpc.convert import order_from_proto
 from bazaar.core.orders import Order
 from bazaar.rpc.services import Channels
@@ -172,6 +173,30 @@ class ReplicaClient(_Peer):
         d = self._call("AssignFollowers", request, self._timeouts.rpc)
         return d.addCallback(lambda response: response.last_index)
 
+    def describe(self, wait_for_ready: bool = True) -> Deferred:
+        """Fires with the replica's ReplicaView, or None when it does not answer within the
+        probe deadline. With `wait_for_ready`, a channel that is still connecting (the replica
+        just started) is waited for within that deadline; without, a replica that refuses
+        connections is reported at once."""
+
+        def view(response: order_pb2.DescribeResponse) -> ReplicaView:
+            return ReplicaView(
+                replica_id=self.id,
+                ready=response.role != order_pb2.REPLICA_ROLE_STARTING,
+                leading=response.role == order_pb2.REPLICA_ROLE_LEADER,
+                taking_over=response.role == order_pb2.REPLICA_ROLE_CANDIDATE,
+                epoch=response.leader_epoch or response.epoch,
+                leader_id=response.leader_id if response.leader_id != self.id else 0,
+                reachable=frozenset(response.reachable),
+            )
+
+        if self._stub is None:
+            self._stub = self._stub_class(self._channels.get(self.address))
+        d = bridge.call(
+            self._reactor, self._stub.Describe, order_pb2.DescribeRequest(), self._timeouts.probe, wait_for_ready,
+        )
+        return d.addCallbacks(view, _unreachable_is_none)
+
     def probe(self) -> Deferred:
         """True if the order service reports SERVING, CATCHING_UP (which is false too) if it
         answers NOT_SERVING, False if it is unreachable."""
@@ -191,6 +216,11 @@ _HEALTH = {
     health_pb2.HealthCheckResponse.SERVING: True,
     health_pb2.HealthCheckResponse.NOT_SERVING: CATCHING_UP,
 }
+
+
+def _unreachable_is_none(failure: Failure) -> None:
+    failure.trap(grpc.RpcError, defer.CancelledError, defer.TimeoutError)
+    return None
 
 
 def _unreachable_is_unhealthy(failure: Failure) -> bool:

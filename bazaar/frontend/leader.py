@@ -1,9 +1,9 @@
-"""The front end's view of the order leader: LeaderSelection driven with real probes.
+"""The front end's view of the order leader: LeaderSelection driven with real descriptions.
 
 One selection runs at a time and every request that needs the leader meanwhile waits on it;
 each waiter gets its own Deferred, so a client hanging up cancels only its own wait, never the
-selection. Probes go to all replicas at once, so replicas that hang cost one probe deadline in
-total rather than one each.
+selection. Descriptions are asked of all replicas at once, so replicas that hang cost one probe
+deadline in total rather than one each.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from twisted.python.failure import Failure
 
 from bazaar.config import Address
 from bazaar.core.leader_selection import Assign, Leader, LeaderSelection, NoLeader, ProbeAgain
-from bazaar.frontend.backends import CATCHING_UP, NotLeader, PeerUnavailable
+from bazaar.frontend.backends import NotLeader, PeerUnavailable
 
 T = TypeVar("T")
 log = Logger()
 
-# Between probe rounds while the highest replica is still catching up (first selection only).
-REPROBE_DELAY = 0.1
+# Between rounds of descriptions while a lease lapses or a higher replica starts.
+REPROBE_DELAY = 0.05
 
 
 class NoLeaderAvailable(Exception):
@@ -39,6 +39,8 @@ class Replica(Protocol):
     address: Address
 
     def probe(self) -> Deferred: ...
+
+    def describe(self, wait_for_ready: bool = True) -> Deferred: ...
 
     def assign_followers(self, followers: list[str]) -> Deferred: ...
 
@@ -58,6 +60,9 @@ class LeaderTracker:
         self._assign_timeout = assign_timeout
         self._waiters: list[Deferred] = []
         self._just_failed_probe: set[int] = set()
+        self._waiting_logged = ""
+        # Replicas a request just failed to reach: asked without waiting for a connection.
+        self._unreachable: set[int] = set()
         self.selections = 0  # rounds started, for tests and diagnostics
 
     @property
@@ -86,8 +91,11 @@ class LeaderTracker:
     def address_of(self, leader: Leader) -> Address:
         return self.replicas[leader.replica_id].address
 
-    def failed(self, leader: Leader) -> None:
-        """A request found `leader` down or not leading; the next leader() selects again."""
+    def failed(self, leader: Leader, unreachable: bool = False) -> None:
+        """A request found `leader` down (`unreachable`) or not leading; the next leader()
+        selects again."""
+        if unreachable:
+            self._unreachable.add(leader.replica_id)
         if self._state.failed(leader):
             log.warn("order leader {id} failed; a new one will be selected", id=leader.replica_id)
 
@@ -114,7 +122,7 @@ class LeaderTracker:
                 return await self.watched(replica, defer.ensureDeferred(operation(replica)))
             except (PeerUnavailable, NotLeader) as e:
                 log.warn("leader {id} failed a request: {error}", id=leader.replica_id, error=e)
-                self.failed(leader)
+                self.failed(leader, unreachable=isinstance(e, PeerUnavailable))
         raise NoLeaderAvailable("the order leader kept failing; giving up on this request")
 
     async def watched(self, replica: Replica, pending: Deferred) -> Any:
@@ -173,22 +181,28 @@ class LeaderTracker:
     async def _select(self) -> Leader:
         try:
             ids = self._state.start()
-            # A replica that has just failed its health check is not probed again this round.
+            # A replica that has just failed its health check is not asked again this round.
             down, self._just_failed_probe = self._just_failed_probe, set()
+            silent, self._unreachable = self._unreachable, set()
             while True:
-                results = await defer.gatherResults(
-                    [defer.succeed(False) if i in down else self._probe(self.replicas[i]) for i in ids]
-                )
-                for i, result in zip(ids, results):
-                    if not result:
-                        log.info("replica {id} {why}: not a candidate", id=i,
-                                 why="is catching up" if result is CATCHING_UP else "did not answer its health check")
-                decision = self._state.probed((i for i, r in zip(ids, results) if r),
-                                              (i for i, r in zip(ids, results) if r is CATCHING_UP))
+                views = await defer.gatherResults([
+                    defer.succeed(None) if i in down else self._describe(self.replicas[i], i not in silent)
+                    for i in ids
+                ])
+                # Asked again, a replica that did not answer is not waited for: one that is
+                # down would cost every round the whole probe deadline.
+                silent = {i for i, view in zip(ids, views) if view is None}
+                decision = self._state.probed(dict(zip(ids, views)))
                 if not isinstance(decision, ProbeAgain):
                     break
+                if self._waiting_logged != decision.reason:
+                    self._waiting_logged = decision.reason
+                    log.info("selecting an order leader: waiting, {why}", why=decision.reason)
                 await deferLater(self._clock, REPROBE_DELAY)
+                down = set()
             while isinstance(decision, Assign):
+                for why in decision.skipped:
+                    log.info("not offered leadership: {why}", why=why)
                 accepted = await self._offer(decision)
                 decision = self._state.assigned(accepted)
         except BaseException as e:
@@ -196,6 +210,9 @@ class LeaderTracker:
             if self._state.selecting:
                 self._state.abort(f"selection failed: {e!r}")
             raise
+        self._waiting_logged = ""
+        # Replicas a request just failed to reach: asked without waiting for a connection.
+        self._unreachable: set[int] = set()
         if isinstance(decision, NoLeader):
             raise NoLeaderAvailable(decision.reason)
         log.info(
@@ -204,6 +221,16 @@ class LeaderTracker:
             address=str(self.replicas[decision.replica_id].address),
         )
         return decision
+
+    def _describe(self, replica: Replica, wait_for_ready: bool) -> Deferred:
+        def broken(failure: Failure) -> None:
+            if not failure.check(defer.TimeoutError):
+                log.failure("describing replica {id} failed", failure, id=replica.id)
+            return None
+
+        d = defer.maybeDeferred(replica.describe, wait_for_ready)
+        d.addTimeout(self._probe_timeout, self._clock)
+        return d.addErrback(broken)
 
     def _probe(self, replica: Replica) -> Deferred:
         def broken(failure: Failure) -> bool:

@@ -91,7 +91,7 @@ class TradePlacer:
             return attempts.ended(Attempt.NOT_LOGGED), None, False
         except PeerUnavailable as e:
             log.warn("leader {id} failed trade {key}: {error}", id=leader.replica_id, key=key, error=e)
-            self._leaders.failed(leader)
+            self._leaders.failed(leader, unreachable=True)
             # A call that never left cannot have logged anything; nor did a leader take it.
             return attempts.ended(Attempt.IN_DOUBT if e.sent else Attempt.NOT_LOGGED), None, e.sent
         attempt = _NOT_DEFINITE.get(placed.status, Attempt.DEFINITE)

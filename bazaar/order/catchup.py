@@ -25,16 +25,19 @@ class RemoteLog:
     records: list[Record] = field(default_factory=list)
     epoch: int = 0
     refused: bool = False  # the promise of the requested epoch was refused
+    leader_alive: bool = False  # refused because it follows a leader within its lease
 
 
-def synchronize_request(replica_log: Any, caller: str = "", epoch: int = 0) -> order_pb2.SynchronizeRequest:
+def synchronize_request(
+    replica_log: Any, caller: str = "", epoch: int = 0, candidate_id: int = 0,
+) -> order_pb2.SynchronizeRequest:
     """Our chain values at exponentially spaced entries, so the other side finds where we part;
     with `epoch`, a candidate's request for a promise of that epoch."""
     checkpoints = [
         order_pb2.Checkpoint(index=i, chain=replica_log.chain_at(i))
         for i in checkpoint_numbers(replica_log.core.last_index)
     ]
-    return order_pb2.SynchronizeRequest(checkpoints=checkpoints, caller=caller, epoch=epoch)
+    return order_pb2.SynchronizeRequest(checkpoints=checkpoints, caller=caller, epoch=epoch, candidate_id=candidate_id)
 
 
 Batch = Callable[[int, bytes, list[Record], int], None]
@@ -61,7 +64,7 @@ def stream_log(channel: Any, request: order_pb2.SynchronizeRequest, deadline: fl
             if watchdog is not None:
                 watchdog.cancel()
             if response.refused:
-                log.refused, log.epoch = True, response.epoch
+                log.refused, log.epoch, log.leader_alive = True, response.epoch, response.leader_alive
                 return log
             records = [record_from_proto(o) for o in response.entries]
             if first:

@@ -27,6 +27,9 @@ class Leader(Protocol):
 
     replication: Replication
     epoch: int
+    replica_id: int
+
+    def now(self) -> float: ...
 
     @property
     def last_index(self) -> int: ...
@@ -43,7 +46,9 @@ class Leader(Protocol):
 
     def trades_after(self, number: int, limit: int) -> list[Entry]: ...
 
-    def follower_answered(self, address: str, status: int, last_index: int, epoch: int) -> None: ...
+    def follower_answered(
+        self, address: str, status: int, last_index: int, epoch: int, sent_at: float, replaced: bool,
+    ) -> None: ...
 
     def follower_unreachable(self, address: str) -> None: ...
 
@@ -56,20 +61,26 @@ class FollowerFeed:
         self.address = address
         self._told_committed = -1  # the commit point the follower has acknowledged
         self._sending_committed = -1
+        self._sent_at = 0.0
         self._last_gap: int | None = None
+        # Set every heartbeat interval: the next request goes out even if it carries nothing.
+        self.heartbeat_due = False
 
     def next_request(self) -> order_pb2.PropagateRequest | None:
         leader = self._leader
         batch = leader.replication.to_send(self.address, leader.last_index, BATCH_LIMIT)
         if batch is None:
-            # Up to date: tell it how far the log is committed if that moved (an empty batch),
-            # so it can answer lookups of those entries even when no leader can be reached.
+            # Up to date: an empty batch, as a heartbeat (it renews the leader's lease), or to
+            # tell how far the log is committed if that moved, so the follower can answer
+            # lookups of those entries even when no leader can be reached.
             match = leader.replication.match(self.address)
-            if match is None or leader.committed_index <= self._told_committed:
+            if match is None or (leader.committed_index <= self._told_committed and not self.heartbeat_due):
                 return None
             batch = (match, range(match + 1, match + 1))
         prev, indexes = batch
+        self.heartbeat_due = False
         self._sending_committed = leader.committed_index
+        self._sent_at = leader.now()
         return order_pb2.PropagateRequest(
             prev_index=prev,
             prev_chain=leader.chain_at(prev),
@@ -77,12 +88,15 @@ class FollowerFeed:
             leader_last=leader.last_index,
             epoch=leader.epoch,
             leader_commit=self._sending_committed,
+            leader_id=leader.replica_id,
         )
 
     def answered(self, response: order_pb2.PropagateResponse) -> float | None:
         if response.status == order_pb2.PROPAGATE_STATUS_OK:
             self._told_committed = max(self._told_committed, min(self._sending_committed, response.last_index))
-        self._leader.follower_answered(self.address, response.status, response.last_index, response.epoch)
+        self._leader.follower_answered(
+            self.address, response.status, response.last_index, response.epoch, self._sent_at, response.replaced,
+        )
         gap = response.status == order_pb2.PROPAGATE_STATUS_GAP
         stalled = gap and self._last_gap == response.last_index
         self._last_gap = response.last_index if gap else None

@@ -24,10 +24,12 @@ from typing import Any, Callable
 
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from bazaar.config import Config
 from bazaar.core.chain import Entry
+from bazaar.core.lease import HEARTBEAT_INTERVAL, LeaderLease
 from bazaar.core.replication import Replication
 from bazaar.core.stock import TradeCheck
 from bazaar.core.trading import Verdict, verdict
@@ -67,8 +69,10 @@ class Leadership:
         config: Config,
         invalidate: Callable[[str], None],
         replaced: Callable[[str, int], None],
+        replica_id: int = 0,
     ) -> None:
         self._log = replica_log
+        self.replica_id = replica_id
         self.reactor = replica_log.reactor
         core = replica_log.core
         assert core.is_leader, "a leadership starts once the core leads"
@@ -76,6 +80,9 @@ class Leadership:
         self.first_own = core.first_own
         self.replication = Replication()
         self.replication.assign(followers, core.last_index)
+        self.lease = LeaderLease(followers, self.reactor.seconds())
+        self._heartbeats = LoopingCall(self._heartbeat)
+        self._heartbeats.clock = self.reactor
         self._channels = channels
         self._catalog_address = str(config.catalog)
         self._invalidate = invalidate
@@ -87,6 +94,7 @@ class Leadership:
         self._committed_number = self._number_at(replica_log.committed)
         self._quorum_waiters: list[Deferred] = []
         self._links: dict[str, Link] = {}
+        self._feeds: dict[str, FollowerFeed] = {}
         self._catalog_link: Link | None = None
         self._kick_call: Any = None
         self.stopped = False
@@ -112,6 +120,9 @@ class Leadership:
     def serving(self) -> bool:
         return not self.stopped and self._committed.reached >= self.first_own
 
+    def now(self) -> float:
+        return self.reactor.seconds()
+
     def chain_at(self, index: int) -> bytes:
         return self._log.chain_at(index)
 
@@ -132,6 +143,7 @@ class Leadership:
             lambda request, wait: call(self.reactor, stub.TradeBatch, request, self._peer_timeout, wait),
         )
         self._catalog_link.kick()
+        self._heartbeats.start(HEARTBEAT_INTERVAL, now=False)
         self._release()
 
     def add_follower(self, address: str, fresh: bool = True) -> None:
@@ -140,12 +152,14 @@ class Leadership:
             return
         if fresh:
             self.replication.add(address, self.last_index)
+            self.lease.add(address)
         old = self._links.pop(address, None)
         if old is not None:
             old.close()
         stub = order_pb2_grpc.OrderServiceStub(self._channels.get(address))
+        feed = self._feeds[address] = FollowerFeed(self, address)
         link = self._links[address] = Link(
-            self.reactor, f"follower {address}", FollowerFeed(self, address),
+            self.reactor, f"follower {address}", feed,
             lambda request, wait: call(self.reactor, stub.Propagate, request, self._peer_timeout, wait),
         )
         link.kick()
@@ -154,6 +168,8 @@ class Leadership:
         if self.stopped:
             return
         self.stopped = True
+        if self._heartbeats.running:
+            self._heartbeats.stop()
         for link in [*self._links.values(), *([self._catalog_link] if self._catalog_link else [])]:
             link.close()
         self._links.clear()
@@ -226,13 +242,19 @@ class Leadership:
 
     # -- what the feeds report ------------------------------------------------------------------
 
-    def follower_answered(self, address: str, status: int, last_index: int, epoch: int) -> None:
+    def follower_answered(
+        self, address: str, status: int, last_index: int, epoch: int, sent_at: float, replaced: bool,
+    ) -> None:
         if self.stopped:
             return
         if status == order_pb2.PROPAGATE_STATUS_STALE_EPOCH:
-            log.warn("follower {address} has seen epoch {epoch}: we were replaced", address=address, epoch=epoch)
-            self._replaced(f"replaced by a leader of epoch {epoch}", epoch)
+            if replaced:
+                log.warn("follower {address} follows epoch {epoch}: we were replaced", address=address, epoch=epoch)
+                self._replaced(f"replaced by a leader of epoch {epoch}", epoch)
+            # Otherwise it promised a newer epoch to a candidate that may never win: no reason
+            # to step down, but no renewal of the lease either.
             return
+        self.lease.acked(address, sent_at)
         if status == order_pb2.PROPAGATE_STATUS_OK:
             self.replication.matched(address, last_index)
         elif status == order_pb2.PROPAGATE_STATUS_GAP:
@@ -256,6 +278,20 @@ class Leadership:
         self._release()
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _heartbeat(self) -> None:
+        now = self.reactor.seconds()
+        if self.lease.lapsed(now):
+            silent = ", ".join(self.lease.silent(now))
+            log.warn("no majority within the lease ({lease:g}s; silent: {silent}): stepping down",
+                     lease=self.lease.duration, silent=silent)
+            self._replaced(f"lost its majority (silent: {silent})", self.epoch)
+            return
+        for address, feed in self._feeds.items():
+            feed.heartbeat_due = True
+            link = self._links.get(address)
+            if link is not None:
+                link.kick()
 
     def _release(self) -> None:
         if self.stopped:

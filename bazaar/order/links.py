@@ -19,8 +19,9 @@ from bazaar.rpc.peers import is_peer_failure
 
 log = Logger()
 
-# After a failed call: 50 ms, doubling to at most 2 s between attempts.
-RETRY_FIRST, RETRY_MAX = 0.05, 2.0
+# After a failed call: 50 ms, doubling to at most 0.5 s between attempts, so a peer that
+# thaws or heals is caught up (and renews the leader's lease) well within a second.
+RETRY_FIRST, RETRY_MAX = 0.05, 0.5
 
 
 class Feed(Protocol):

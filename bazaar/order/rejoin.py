@@ -55,7 +55,7 @@ async def rejoin(replica: Replica, hop: ReactorHop) -> bool:
     def write(prev: int, prev_chain: bytes, records: list[Record], epoch: int) -> None:
         nonlocal count
         # Each batch is committed before the next is read: a crash mid-stream keeps a prefix.
-        status, _, _ = hop.call(replica.receive, prev, prev_chain, records, None, epoch, timeout=SYNC_DEADLINE)
+        status, *_ = hop.call(replica.receive, prev, prev_chain, records, None, epoch, timeout=SYNC_DEADLINE)
         if status != order_pb2.PROPAGATE_STATUS_OK:
             raise RejoinRefused(f"the leader's stream does not fit this log (status {status})")
         count += len(records)

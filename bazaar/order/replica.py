@@ -18,6 +18,7 @@ from twisted.logger import Logger
 from bazaar.config import Config
 from bazaar.core.book import StockBook
 from bazaar.core.chain import Record
+from bazaar.core.lease import FollowerLease, Reachability
 from bazaar.core.orders import Order
 from bazaar.core.replica import ReplicaCore
 from bazaar.order.leader import Leadership
@@ -56,6 +57,12 @@ class Replica:
         self._channels = channels
         self._invalidate = invalidate
         self.leadership: Leadership | None = None
+        # The leader this replica last accepted a batch from, and the peers it reaches.
+        self.follower_lease = FollowerLease()
+        self.ids = {str(address): i for i, address in config.replicas.items()}
+        self.reachability = Reachability(a for a in self.ids if a != self.address)
+        # Done starting (its rejoin attempt is over): only then may it be selected.
+        self.ready = False
         # A takeover in progress (fires True once serving), and its generation: a newer
         # AssignFollowers abandons an older takeover.
         self._takeover: Deferred | None = None
@@ -105,28 +112,73 @@ class Replica:
                 await waiter.addTimeout(max(0.0, deadline - self.reactor.seconds()), self.reactor)
             except defer.TimeoutError:
                 return None
+        return self._leading()
+
+    def _leading(self) -> Leadership | None:
+        """The leadership if it serves and holds its lease: then no other leader can exist, and
+        its own log answers."""
         leadership = self.leadership
-        return leadership if leadership is not None and leadership.serving else None
+        if leadership is None or not leadership.serving or not leadership.lease.holds(self.reactor.seconds()):
+            return None
+        return leadership
 
     # -- follower: the log arriving from a leader ------------------------------------------------
 
     def receive(
         self, prev_index: int, prev_chain: bytes, records: list[Record],
-        leader_last: int | None, leader_epoch: int | None, leader_commit: int = -1,
+        leader_last: int | None, leader_epoch: int | None, leader_commit: int = -1, leader_id: int = 0,
     ) -> Deferred:
-        """A leader's batch; fires with (PropagateStatus, index, epoch) once it is on disk."""
+        """A leader's batch; fires with (PropagateStatus, index, epoch, replaced) once it is on
+        disk. `replaced`: the batch was refused for an epoch a newer leader was established in
+        (our log holds its entries), not one merely promised to a candidate."""
         written, deposed = self.log.receive(prev_index, prev_chain, records, leader_last, leader_epoch, leader_commit)
         if deposed:
             self.step_down(f"a leader of epoch {leader_epoch} is propagating to us")
-        return written
+        core = self.core
+        if leader_epoch is not None and core.epoch == leader_epoch and not core.is_leader:
+            # Accepted (or answered with where to start): that leader is alive.
+            self.follower_lease.heard(leader_id, leader_epoch, self.reactor.seconds())
+        replaced = leader_epoch is not None and core.last_epoch > leader_epoch
+        return written.addCallback(lambda result: (*result, replaced))
 
-    def promise(self, epoch: int) -> Deferred:
-        """A candidate asks for `epoch`; fires with (granted, our epoch) once that is on disk."""
+    def promise(self, epoch: int, candidate: int = 0) -> Deferred:
+        """A candidate asks for `epoch`; fires with (granted, our epoch, leader alive) once that
+        is on disk. Refused while the leader we follow may still hold its lease, unless that
+        leader is the candidate."""
+        lease = self.follower_lease
+        if lease.alive(self.reactor.seconds()) and lease.leader != candidate and not self.core.is_leader:
+            return defer.succeed((False, self.core.epoch, True))
+        if self._leading() is not None:
+            return defer.succeed((False, self.core.epoch, True))
         leading = self.core.is_leader
         promised = self.log.promise(epoch)
         if leading and not self.core.is_leader:
             self.step_down(f"promised epoch {epoch} to a new candidate")
-        return promised
+        return promised.addCallback(lambda result: (*result, False))
+
+    def describe(self) -> order_pb2.DescribeResponse:
+        now = self.reactor.seconds()
+        leading = self._leading()
+        if not self.ready:
+            role = order_pb2.REPLICA_ROLE_STARTING
+        elif leading is not None:
+            role = order_pb2.REPLICA_ROLE_LEADER
+        elif self.core.is_leader or (self._takeover is not None and not self._takeover.called):
+            role = order_pb2.REPLICA_ROLE_CANDIDATE
+        else:
+            role = order_pb2.REPLICA_ROLE_FOLLOWER
+        if leading is not None:
+            leader_id, leader_epoch = self.replica_id, leading.epoch
+        elif self.follower_lease.alive(now):
+            leader_id, leader_epoch = self.follower_lease.leader, self.follower_lease.epoch
+        else:
+            leader_id, leader_epoch = 0, 0
+        return order_pb2.DescribeResponse(
+            replica_id=self.replica_id, role=role, epoch=self.core.epoch,
+            leader_id=leader_id, leader_epoch=leader_epoch,
+            reachable=sorted(self.ids[a] for a in self.reachability.reachable(now)),
+            last_index=self.core.last_index, committed_index=self.log.committed,
+        )
 
     # -- leadership ----------------------------------------------------------------------------
 
@@ -137,10 +189,14 @@ class Replica:
             # Picked again while still taking over (its requests timed out while we caught
             # up): restarting would only begin the catch-up anew.
             return self.core.last_durable
+        if self._leading() is not None:
+            # Leading with its lease: no other leader can have been chosen meanwhile, and
+            # taking over afresh would only fail the trades in flight.
+            return self.core.last_durable
         if self.core.is_leader:
-            # This replica cannot tell whether a newer leader was chosen meanwhile (it may have
-            # been frozen): standing again for a new epoch finds out, and catches up if so.
-            self.step_down("assigned again: taking over afresh")
+            # Without its lease this replica cannot tell whether a newer leader was chosen
+            # meanwhile (it may have been frozen): standing again finds out.
+            self.step_down("assigned again without a lease: taking over afresh")
         self.generation += 1
         takeover = Deferred.fromCoroutine(take_over(self, followers, self.generation))
         self._takeover = takeover.addErrback(self._takeover_failed)
@@ -150,8 +206,9 @@ class Replica:
         """The takeover won: append our leader entry and feed the followers."""
         entry = self.core.lead()
         self.log.append([entry])
+        self.follower_lease.end()
         self.leadership = Leadership(
-            self.log, followers, self._channels, self.config, self._invalidate, self._replaced
+            self.log, followers, self._channels, self.config, self._invalidate, self._replaced, self.replica_id,
         )
         self.leadership.start()
         return self.leadership

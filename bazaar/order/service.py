@@ -14,6 +14,7 @@ from bazaar.core.stock import table_id
 from bazaar.rpc.bridge import ReactorHop
 from bazaar.reactor.group_commit import GroupCommitter
 from bazaar.order.invalidation import CacheInvalidator
+from bazaar.order.reach import PeerWatch
 from bazaar.order.rejoin import rejoin
 from bazaar.order.replica import Replica
 from bazaar.order.servicer import OrderServicer
@@ -43,6 +44,7 @@ class OrderReplicaService(MultiService):
         self.grpc = GrpcServerService(self.address, self._register, [SERVICE_NAME], serving=False)
         self.grpc.setServiceParent(self)
         self._invalidator: CacheInvalidator | None = None
+        self._peers: PeerWatch | None = None
         self.rejoined: Any = None
 
     def _append(self, operations: list[Operation]) -> list[int]:
@@ -65,13 +67,22 @@ class OrderReplicaService(MultiService):
         log.info("replica {id} at {address}: {count} log entries on disk",
                  id=self.replica_id, address=str(self.address), count=self.store.last_index + 1)
         super().startService()
+        self._peers = PeerWatch(self.reactor, self.channels, self.replica.reachability)
+        self._peers.start()
         # Not electable until it has caught up from the current leader (or found none).
         self.rejoined = ensureDeferred(rejoin(self.replica, self.hop))
         self.rejoined.addErrback(lambda f: log.failure("rejoin failed", f))
-        self.rejoined.addBoth(lambda _: self.grpc.set_serving(True))
+        self.rejoined.addBoth(lambda _: self._ready())
+
+    def _ready(self) -> None:
+        assert self.replica is not None
+        self.replica.ready = True
+        self.grpc.set_serving(True)
 
     def stopService(self) -> Any:
         self.hop.stop()
+        if self._peers is not None:
+            self._peers.stop()
         if self.replica is not None:
             # Before the channels close: the leader's links must not retry into them.
             self.replica.step_down("shutting down")

@@ -34,8 +34,13 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         self._timeout = timeout
 
     def _in_reactor(self, context: Any, f: Any, *args: Any) -> Any:
+        left = remaining(context, self._timeout)
+        if left <= 0:
+            # Its caller has given up (this process may have been frozen): acting now could
+            # only surprise it.
+            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the request's deadline passed before it was handled")
         try:
-            return self._hop.call(f, *args, timeout=remaining(context, self._timeout))
+            return self._hop.call(f, *args, timeout=left)
         except ReactorUnavailable as e:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"replica busy or stopping: {e}")
 
@@ -75,14 +80,17 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
     def Propagate(self, request: order_pb2.PropagateRequest, context: Any) -> order_pb2.PropagateResponse:
         try:
             records = [record_from_proto(e) for e in request.entries]
-            status, index, epoch = self._in_reactor(
+            status, index, epoch, replaced = self._in_reactor(
                 context, self._replica.receive,
                 request.prev_index, request.prev_chain, records, request.leader_last, request.epoch,
-                request.leader_commit,
+                request.leader_commit, request.leader_id,
             )
         except (ValueError, MalformedBatch) as e:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
-        return order_pb2.PropagateResponse(status=status, last_index=index, epoch=epoch)
+        return order_pb2.PropagateResponse(status=status, last_index=index, epoch=epoch, replaced=replaced)
+
+    def Describe(self, request: order_pb2.DescribeRequest, context: Any) -> order_pb2.DescribeResponse:
+        return self._in_reactor(context, self._replica.describe)
 
     def AssignFollowers(
         self, request: order_pb2.AssignFollowersRequest, context: Any
@@ -94,9 +102,11 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         self, request: order_pb2.SynchronizeRequest, context: Any
     ) -> Iterator[order_pb2.SynchronizeResponse]:
         if request.epoch:
-            granted, epoch = self._in_reactor(context, self._replica.promise, request.epoch)
+            granted, epoch, leader_alive = self._in_reactor(
+                context, self._replica.promise, request.epoch, request.candidate_id,
+            )
             if not granted:
-                yield order_pb2.SynchronizeResponse(refused=True, epoch=epoch)
+                yield order_pb2.SynchronizeResponse(refused=True, epoch=epoch, leader_alive=leader_alive)
                 return
         leading, epoch = self._in_reactor(context, lambda: (self._replica.core.is_leader, self._replica.core.epoch))
         if request.caller and not leading:

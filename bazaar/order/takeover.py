@@ -33,6 +33,10 @@ async def take_over(replica: "Replica", followers: list[str], generation: int) -
     the leader entry is on a majority and this replica serves."""
     core = replica.log.core
     candidacy = Candidacy(followers)
+    lease = replica.follower_lease
+    if lease.alive(replica.reactor.seconds()) and lease.leader != replica.replica_id:
+        # Our answers renew that leader's lease: standing now would break our word to it.
+        return _cannot(f"still following leader {lease.leader} of epoch {lease.epoch} within its lease")
     while True:
         epoch = candidacy.stand(core)
         if epoch is None:
@@ -40,7 +44,7 @@ async def take_over(replica: "Replica", followers: list[str], generation: int) -
         granted, _ = await replica.log.promise(epoch)
         if not granted or generation != replica.generation:
             return False
-        request = synchronize_request(replica.log, epoch=epoch)
+        request = synchronize_request(replica.log, epoch=epoch, candidate_id=replica.replica_id)
         outcome = await _collect(replica, candidacy, request)
         if generation != replica.generation:
             return False  # assigned again meanwhile
@@ -90,7 +94,7 @@ def _collect(replica: "Replica", candidacy: Candidacy, request: Any) -> Deferred
 
     def answered(remote: RemoteLog, address: str) -> None:
         if remote.refused:
-            candidacy.answered(address, Refused(remote.epoch))
+            candidacy.answered(address, Refused(remote.epoch, remote.leader_alive))
         else:
             candidacy.answered(address, Promised(remote.shared, remote.shared_chain, remote.records))
         settle()

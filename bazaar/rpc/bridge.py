@@ -11,6 +11,7 @@ reactor that is busy or shutting down (`blockingCallFromThread` would wait forev
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Callable
 
 import grpc
@@ -78,16 +79,22 @@ class ReactorHop:
             raise ReactorUnavailable("shutting down")
         done = threading.Event()
         box: list[Any] = []
+        limit = self._timeout if timeout is None else timeout
+        expires = time.monotonic() + limit
 
         def finish(result: Any) -> None:
             box.append(result)
             done.set()
 
         def run() -> None:
+            if time.monotonic() > expires:
+                # The handler has given up waiting (the process was frozen, or the reactor
+                # busy): what it asked for must not happen behind its caller's back.
+                finish(Failure(ReactorUnavailable("the call expired before the reactor took it")))
+                return
             maybeDeferred(f, *args).addBoth(finish)
 
         self._reactor.callFromThread(run)
-        limit = self._timeout if timeout is None else timeout
         if not done.wait(max(limit, 0.0)):
             raise ReactorUnavailable(f"no answer from the reactor within {limit:.2f}s")
         result = box[0]

@@ -21,13 +21,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from bazaar.config import Config, load_config
+from bazaar.v1 import order_pb2
 
 READY_DEADLINE = 30.0  # seconds for the front end to answer GET /leader after the last start
 TWISTD_START_TIMEOUT = 60.0  # seconds for one twistd to report that its service started
 STOP_DEADLINE = 10.0  # seconds between SIGTERM and SIGKILL
 KILL_DEADLINE = 5.0
 POLL_INTERVAL = 0.05
+ORDER_SERVICE_NAME = order_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name
 LOG_TAIL_LINES = 20
 
 Say = Callable[[str], None]
@@ -248,10 +253,15 @@ def up(config: Config, wait: float = READY_DEADLINE, say: Say = print) -> None:
         process.pidfile.unlink(missing_ok=True)  # stale: its pid is dead or someone else's
     started: list[Process] = []
     try:
+        deadline = time.monotonic() + wait
         for process in all_processes:
+            if process is all_processes[-1]:
+                # The front end selects a leader as it starts: with every replica serving,
+                # the highest id is the one it picks.
+                _await_replicas_serving(config, all_processes, deadline)
             started.append(process)
             _start(twistd, process, config)
-        leader = _await_leader(config, all_processes, wait)
+        leader = _await_leader(config, all_processes, max(0.0, deadline - time.monotonic()))
     except BaseException:
         _stop_all(reversed(started), say)
         raise
@@ -290,6 +300,39 @@ def _start(twistd: str, process: Process, config: Config) -> None:
             f"{process.name} did not start (twistd exit status {result.returncode}): "
             f"{' '.join(argv)}\n" + (f"{said}\n" if said else "") + log_tail(process.logfile)
         )
+
+
+def replica_serving(address: str, timeout: float) -> bool:
+    """Whether the order replica at `address` reports SERVING (it has finished starting)."""
+    with grpc.insecure_channel(address) as channel:
+        try:
+            response = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=ORDER_SERVICE_NAME), timeout=timeout, wait_for_ready=True,
+            )
+        except grpc.RpcError:
+            return False
+    return response.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def _await_replicas_serving(config: Config, all_processes: list[Process], deadline: float) -> None:
+    waiting = dict(config.replicas)
+    while waiting:
+        for replica_id, address in list(waiting.items()):
+            if replica_serving(str(address), timeout=POLL_INTERVAL * 5):
+                del waiting[replica_id]
+        if not waiting:
+            return
+        _check_running(all_processes)
+        if time.monotonic() >= deadline:
+            names = ", ".join(f"replica {i}" for i in sorted(waiting))
+            raise ClusterError(f"{names} did not report SERVING in time")
+        time.sleep(POLL_INTERVAL)
+
+
+def _check_running(all_processes: list[Process]) -> None:
+    for process in all_processes:
+        if process.pidfile.exists() and running_pid(process) is None:
+            raise ClusterError(f"{process.name} stopped while the cluster was starting\n" + log_tail(process.logfile))
 
 
 def _await_leader(config: Config, all_processes: list[Process], wait: float) -> str:

@@ -25,17 +25,19 @@ _sym_db = _symbol_database.Default()
 from bazaar.v1 import trade_pb2 as bazaar_dot_v1_dot_trade__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x62\x61zaar/v1/order.proto\x12\tbazaar.v1\x1a\x15\x62\x61zaar/v1/trade.proto\"p\n\x11PlaceOrderRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x03\x12\"\n\x04type\x18\x03 \x01(\x0e\x32\x14.bazaar.v1.TradeType\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"Z\n\x12PlaceOrderResponse\x12(\n\x06status\x18\x01 \x01(\x0e\x32\x18.bazaar.v1.RequestStatus\x12\x1a\n\x12transaction_number\x18\x02 \x01(\x03\"C\n\x13RequestBatchRequest\x12,\n\x06orders\x18\x01 \x03(\x0b\x32\x1c.bazaar.v1.PlaceOrderRequest\"F\n\x14RequestBatchResponse\x12.\n\x07results\x18\x01 \x03(\x0b\x32\x1d.bazaar.v1.PlaceOrderResponse\"$\n\x12LookupOrderRequest\x12\x0e\n\x06number\x18\x01 \x01(\x03\"E\n\x13LookupOrderResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x1f\n\x05order\x18\x02 \x01(\x0b\x32\x10.bazaar.v1.Order\"\x9b\x01\n\x10PropagateRequest\x12\x12\n\nprev_index\x18\x01 \x01(\x03\x12\x12\n\nprev_chain\x18\x02 \x01(\x0c\x12$\n\x07\x65ntries\x18\x03 \x03(\x0b\x32\x13.bazaar.v1.LogEntry\x12\x13\n\x0bleader_last\x18\x04 \x01(\x03\x12\r\n\x05\x65poch\x18\x05 \x01(\x03\x12\x15\n\rleader_commit\x18\x06 \x01(\x03\"b\n\x11PropagateResponse\x12*\n\x06status\x18\x01 \x01(\x0e\x32\x1a.bazaar.v1.PropagateStatus\x12\x12\n\nlast_index\x18\x02 \x01(\x03\x12\r\n\x05\x65poch\x18\x03 \x01(\x03\"+\n\x16\x41ssignFollowersRequest\x12\x11\n\tfollowers\x18\x01 \x03(\t\"-\n\x17\x41ssignFollowersResponse\x12\x12\n\nlast_index\x18\x01 \x01(\x03\"*\n\nCheckpoint\x12\r\n\x05index\x18\x01 \x01(\x03\x12\r\n\x05\x63hain\x18\x02 \x01(\x0c\"_\n\x12SynchronizeRequest\x12*\n\x0b\x63heckpoints\x18\x01 \x03(\x0b\x32\x15.bazaar.v1.Checkpoint\x12\x0e\n\x06\x63\x61ller\x18\x02 \x01(\t\x12\r\n\x05\x65poch\x18\x03 \x01(\x03\"\x83\x01\n\x13SynchronizeResponse\x12\x12\n\nprev_index\x18\x01 \x01(\x03\x12\x12\n\nprev_chain\x18\x02 \x01(\x0c\x12$\n\x07\x65ntries\x18\x03 \x03(\x0b\x32\x13.bazaar.v1.LogEntry\x12\r\n\x05\x65poch\x18\x04 \x01(\x03\x12\x0f\n\x07refused\x18\x05 \x01(\x08*\xd0\x02\n\rRequestStatus\x12\x1e\n\x1aREQUEST_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11REQUEST_STATUS_OK\x10\x01\x12\"\n\x1eREQUEST_STATUS_STOCK_NOT_FOUND\x10\x02\x12\x1f\n\x1bREQUEST_STATUS_INVALID_TYPE\x10\x03\x12#\n\x1fREQUEST_STATUS_INVALID_QUANTITY\x10\x04\x12#\n\x1fREQUEST_STATUS_NOT_ENOUGH_STOCK\x10\x05\x12\x1d\n\x19REQUEST_STATUS_NOT_LEADER\x10\x06\x12\x1e\n\x1aREQUEST_STATUS_UNAVAILABLE\x10\x07\x12\x1d\n\x19REQUEST_STATUS_KEY_REUSED\x10\x08\x12\x1b\n\x17REQUEST_STATUS_IN_DOUBT\x10\t*\xa7\x01\n\x0fPropagateStatus\x12 \n\x1cPROPAGATE_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13PROPAGATE_STATUS_OK\x10\x01\x12\x18\n\x14PROPAGATE_STATUS_GAP\x10\x02\x12\x1d\n\x19PROPAGATE_STATUS_CONFLICT\x10\x03\x12 \n\x1cPROPAGATE_STATUS_STALE_EPOCH\x10\x04\x32\xe2\x03\n\x0cOrderService\x12\x46\n\x07Request\x12\x1c.bazaar.v1.PlaceOrderRequest\x1a\x1d.bazaar.v1.PlaceOrderResponse\x12O\n\x0cRequestBatch\x12\x1e.bazaar.v1.RequestBatchRequest\x1a\x1f.bazaar.v1.RequestBatchResponse\x12G\n\x06Lookup\x12\x1d.bazaar.v1.LookupOrderRequest\x1a\x1e.bazaar.v1.LookupOrderResponse\x12\x46\n\tPropagate\x12\x1b.bazaar.v1.PropagateRequest\x1a\x1c.bazaar.v1.PropagateResponse\x12X\n\x0f\x41ssignFollowers\x12!.bazaar.v1.AssignFollowersRequest\x1a\".bazaar.v1.AssignFollowersResponse\x12N\n\x0bSynchronize\x12\x1d.bazaar.v1.SynchronizeRequest\x1a\x1e.bazaar.v1.SynchronizeResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x62\x61zaar/v1/order.proto\x12\tbazaar.v1\x1a\x15\x62\x61zaar/v1/trade.proto\"p\n\x11PlaceOrderRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x03\x12\"\n\x04type\x18\x03 \x01(\x0e\x32\x14.bazaar.v1.TradeType\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"Z\n\x12PlaceOrderResponse\x12(\n\x06status\x18\x01 \x01(\x0e\x32\x18.bazaar.v1.RequestStatus\x12\x1a\n\x12transaction_number\x18\x02 \x01(\x03\"C\n\x13RequestBatchRequest\x12,\n\x06orders\x18\x01 \x03(\x0b\x32\x1c.bazaar.v1.PlaceOrderRequest\"F\n\x14RequestBatchResponse\x12.\n\x07results\x18\x01 \x03(\x0b\x32\x1d.bazaar.v1.PlaceOrderResponse\"$\n\x12LookupOrderRequest\x12\x0e\n\x06number\x18\x01 \x01(\x03\"E\n\x13LookupOrderResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x1f\n\x05order\x18\x02 \x01(\x0b\x32\x10.bazaar.v1.Order\"\xae\x01\n\x10PropagateRequest\x12\x12\n\nprev_index\x18\x01 \x01(\x03\x12\x12\n\nprev_chain\x18\x02 \x01(\x0c\x12$\n\x07\x65ntries\x18\x03 \x03(\x0b\x32\x13.bazaar.v1.LogEntry\x12\x13\n\x0bleader_last\x18\x04 \x01(\x03\x12\r\n\x05\x65poch\x18\x05 \x01(\x03\x12\x15\n\rleader_commit\x18\x06 \x01(\x03\x12\x11\n\tleader_id\x18\x07 \x01(\x03\"t\n\x11PropagateResponse\x12*\n\x06status\x18\x01 \x01(\x0e\x32\x1a.bazaar.v1.PropagateStatus\x12\x12\n\nlast_index\x18\x02 \x01(\x03\x12\r\n\x05\x65poch\x18\x03 \x01(\x03\x12\x10\n\x08replaced\x18\x04 \x01(\x08\"+\n\x16\x41ssignFollowersRequest\x12\x11\n\tfollowers\x18\x01 \x03(\t\"-\n\x17\x41ssignFollowersResponse\x12\x12\n\nlast_index\x18\x01 \x01(\x03\"*\n\nCheckpoint\x12\r\n\x05index\x18\x01 \x01(\x03\x12\r\n\x05\x63hain\x18\x02 \x01(\x0c\"u\n\x12SynchronizeRequest\x12*\n\x0b\x63heckpoints\x18\x01 \x03(\x0b\x32\x15.bazaar.v1.Checkpoint\x12\x0e\n\x06\x63\x61ller\x18\x02 \x01(\t\x12\r\n\x05\x65poch\x18\x03 \x01(\x03\x12\x14\n\x0c\x63\x61ndidate_id\x18\x04 \x01(\x03\"\x99\x01\n\x13SynchronizeResponse\x12\x12\n\nprev_index\x18\x01 \x01(\x03\x12\x12\n\nprev_chain\x18\x02 \x01(\x0c\x12$\n\x07\x65ntries\x18\x03 \x03(\x0b\x32\x13.bazaar.v1.LogEntry\x12\r\n\x05\x65poch\x18\x04 \x01(\x03\x12\x0f\n\x07refused\x18\x05 \x01(\x08\x12\x14\n\x0cleader_alive\x18\x06 \x01(\x08\"\x11\n\x0f\x44\x65scribeRequest\"\xc4\x01\n\x10\x44\x65scribeResponse\x12\x12\n\nreplica_id\x18\x01 \x01(\x03\x12$\n\x04role\x18\x02 \x01(\x0e\x32\x16.bazaar.v1.ReplicaRole\x12\r\n\x05\x65poch\x18\x03 \x01(\x03\x12\x11\n\tleader_id\x18\x04 \x01(\x03\x12\x14\n\x0cleader_epoch\x18\x05 \x01(\x03\x12\x11\n\treachable\x18\x06 \x03(\x03\x12\x12\n\nlast_index\x18\x07 \x01(\x03\x12\x17\n\x0f\x63ommitted_index\x18\x08 \x01(\x03*\xd0\x02\n\rRequestStatus\x12\x1e\n\x1aREQUEST_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11REQUEST_STATUS_OK\x10\x01\x12\"\n\x1eREQUEST_STATUS_STOCK_NOT_FOUND\x10\x02\x12\x1f\n\x1bREQUEST_STATUS_INVALID_TYPE\x10\x03\x12#\n\x1fREQUEST_STATUS_INVALID_QUANTITY\x10\x04\x12#\n\x1fREQUEST_STATUS_NOT_ENOUGH_STOCK\x10\x05\x12\x1d\n\x19REQUEST_STATUS_NOT_LEADER\x10\x06\x12\x1e\n\x1aREQUEST_STATUS_UNAVAILABLE\x10\x07\x12\x1d\n\x19REQUEST_STATUS_KEY_REUSED\x10\x08\x12\x1b\n\x17REQUEST_STATUS_IN_DOUBT\x10\t*\xa7\x01\n\x0fPropagateStatus\x12 \n\x1cPROPAGATE_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13PROPAGATE_STATUS_OK\x10\x01\x12\x18\n\x14PROPAGATE_STATUS_GAP\x10\x02\x12\x1d\n\x19PROPAGATE_STATUS_CONFLICT\x10\x03\x12 \n\x1cPROPAGATE_STATUS_STALE_EPOCH\x10\x04*\x96\x01\n\x0bReplicaRole\x12\x1c\n\x18REPLICA_ROLE_UNSPECIFIED\x10\x00\x12\x19\n\x15REPLICA_ROLE_STARTING\x10\x01\x12\x19\n\x15REPLICA_ROLE_FOLLOWER\x10\x02\x12\x1a\n\x16REPLICA_ROLE_CANDIDATE\x10\x03\x12\x17\n\x13REPLICA_ROLE_LEADER\x10\x04\x32\xa7\x04\n\x0cOrderService\x12\x46\n\x07Request\x12\x1c.bazaar.v1.PlaceOrderRequest\x1a\x1d.bazaar.v1.PlaceOrderResponse\x12O\n\x0cRequestBatch\x12\x1e.bazaar.v1.RequestBatchRequest\x1a\x1f.bazaar.v1.RequestBatchResponse\x12G\n\x06Lookup\x12\x1d.bazaar.v1.LookupOrderRequest\x1a\x1e.bazaar.v1.LookupOrderResponse\x12\x46\n\tPropagate\x12\x1b.bazaar.v1.PropagateRequest\x1a\x1c.bazaar.v1.PropagateResponse\x12X\n\x0f\x41ssignFollowers\x12!.bazaar.v1.AssignFollowersRequest\x1a\".bazaar.v1.AssignFollowersResponse\x12N\n\x0bSynchronize\x12\x1d.bazaar.v1.SynchronizeRequest\x1a\x1e.bazaar.v1.SynchronizeResponse0\x01\x12\x43\n\x08\x44\x65scribe\x12\x1a.bazaar.v1.DescribeRequest\x1a\x1b.bazaar.v1.DescribeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'bazaar.v1.order_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REQUESTSTATUS']._serialized_start=1141
-  _globals['_REQUESTSTATUS']._serialized_end=1477
-  _globals['_PROPAGATESTATUS']._serialized_start=1480
-  _globals['_PROPAGATESTATUS']._serialized_end=1647
+  _globals['_REQUESTSTATUS']._serialized_start=1440
+  _globals['_REQUESTSTATUS']._serialized_end=1776
+  _globals['_PROPAGATESTATUS']._serialized_start=1779
+  _globals['_PROPAGATESTATUS']._serialized_end=1946
+  _globals['_REPLICAROLE']._serialized_start=1949
+  _globals['_REPLICAROLE']._serialized_end=2099
   _globals['_PLACEORDERREQUEST']._serialized_start=59
   _globals['_PLACEORDERREQUEST']._serialized_end=171
   _globals['_PLACEORDERRESPONSE']._serialized_start=173
@@ -49,19 +51,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOOKUPORDERRESPONSE']._serialized_start=444
   _globals['_LOOKUPORDERRESPONSE']._serialized_end=513
   _globals['_PROPAGATEREQUEST']._serialized_start=516
-  _globals['_PROPAGATEREQUEST']._serialized_end=671
-  _globals['_PROPAGATERESPONSE']._serialized_start=673
-  _globals['_PROPAGATERESPONSE']._serialized_end=771
-  _globals['_ASSIGNFOLLOWERSREQUEST']._serialized_start=773
-  _globals['_ASSIGNFOLLOWERSREQUEST']._serialized_end=816
-  _globals['_ASSIGNFOLLOWERSRESPONSE']._serialized_start=818
-  _globals['_ASSIGNFOLLOWERSRESPONSE']._serialized_end=863
-  _globals['_CHECKPOINT']._serialized_start=865
-  _globals['_CHECKPOINT']._serialized_end=907
-  _globals['_SYNCHRONIZEREQUEST']._serialized_start=909
-  _globals['_SYNCHRONIZEREQUEST']._serialized_end=1004
-  _globals['_SYNCHRONIZERESPONSE']._serialized_start=1007
-  _globals['_SYNCHRONIZERESPONSE']._serialized_end=1138
-  _globals['_ORDERSERVICE']._serialized_start=1650
-  _globals['_ORDERSERVICE']._serialized_end=2132
+  _globals['_PROPAGATEREQUEST']._serialized_end=690
+  _globals['_PROPAGATERESPONSE']._serialized_start=692
+  _globals['_PROPAGATERESPONSE']._serialized_end=808
+  _globals['_ASSIGNFOLLOWERSREQUEST']._serialized_start=810
+  _globals['_ASSIGNFOLLOWERSREQUEST']._serialized_end=853
+  _globals['_ASSIGNFOLLOWERSRESPONSE']._serialized_start=855
+  _globals['_ASSIGNFOLLOWERSRESPONSE']._serialized_end=900
+  _globals['_CHECKPOINT']._serialized_start=902
+  _globals['_CHECKPOINT']._serialized_end=944
+  _globals['_SYNCHRONIZEREQUEST']._serialized_start=946
+  _globals['_SYNCHRONIZEREQUEST']._serialized_end=1063
+  _globals['_SYNCHRONIZERESPONSE']._serialized_start=1066
+  _globals['_SYNCHRONIZERESPONSE']._serialized_end=1219
+  _globals['_DESCRIBEREQUEST']._serialized_start=1221
+  _globals['_DESCRIBEREQUEST']._serialized_end=1238
+  _globals['_DESCRIBERESPONSE']._serialized_start=1241
+  _globals['_DESCRIBERESPONSE']._serialized_end=1437
+  _globals['_ORDERSERVICE']._serialized_start=2102
+  _globals['_ORDERSERVICE']._serialized_end=2653
 # @@protoc_insertion_point(module_scope)

@@ -28,6 +28,14 @@ class PropagateStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PROPAGATE_STATUS_GAP: _ClassVar[PropagateStatus]
     PROPAGATE_STATUS_CONFLICT: _ClassVar[PropagateStatus]
     PROPAGATE_STATUS_STALE_EPOCH: _ClassVar[PropagateStatus]
+
+class ReplicaRole(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REPLICA_ROLE_UNSPECIFIED: _ClassVar[ReplicaRole]
+    REPLICA_ROLE_STARTING: _ClassVar[ReplicaRole]
+    REPLICA_ROLE_FOLLOWER: _ClassVar[ReplicaRole]
+    REPLICA_ROLE_CANDIDATE: _ClassVar[ReplicaRole]
+    REPLICA_ROLE_LEADER: _ClassVar[ReplicaRole]
 REQUEST_STATUS_UNSPECIFIED: RequestStatus
 REQUEST_STATUS_OK: RequestStatus
 REQUEST_STATUS_STOCK_NOT_FOUND: RequestStatus
@@ -43,6 +51,11 @@ PROPAGATE_STATUS_OK: PropagateStatus
 PROPAGATE_STATUS_GAP: PropagateStatus
 PROPAGATE_STATUS_CONFLICT: PropagateStatus
 PROPAGATE_STATUS_STALE_EPOCH: PropagateStatus
+REPLICA_ROLE_UNSPECIFIED: ReplicaRole
+REPLICA_ROLE_STARTING: ReplicaRole
+REPLICA_ROLE_FOLLOWER: ReplicaRole
+REPLICA_ROLE_CANDIDATE: ReplicaRole
+REPLICA_ROLE_LEADER: ReplicaRole
 
 class PlaceOrderRequest(_message.Message):
     __slots__ = ("name", "quantity", "type", "idempotency_key")
@@ -91,30 +104,34 @@ class LookupOrderResponse(_message.Message):
     def __init__(self, found: _Optional[bool] = ..., order: _Optional[_Union[_trade_pb2.Order, _Mapping]] = ...) -> None: ...
 
 class PropagateRequest(_message.Message):
-    __slots__ = ("prev_index", "prev_chain", "entries", "leader_last", "epoch", "leader_commit")
+    __slots__ = ("prev_index", "prev_chain", "entries", "leader_last", "epoch", "leader_commit", "leader_id")
     PREV_INDEX_FIELD_NUMBER: _ClassVar[int]
     PREV_CHAIN_FIELD_NUMBER: _ClassVar[int]
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     LEADER_LAST_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     LEADER_COMMIT_FIELD_NUMBER: _ClassVar[int]
+    LEADER_ID_FIELD_NUMBER: _ClassVar[int]
     prev_index: int
     prev_chain: bytes
     entries: _containers.RepeatedCompositeFieldContainer[_trade_pb2.LogEntry]
     leader_last: int
     epoch: int
     leader_commit: int
-    def __init__(self, prev_index: _Optional[int] = ..., prev_chain: _Optional[bytes] = ..., entries: _Optional[_Iterable[_Union[_trade_pb2.LogEntry, _Mapping]]] = ..., leader_last: _Optional[int] = ..., epoch: _Optional[int] = ..., leader_commit: _Optional[int] = ...) -> None: ...
+    leader_id: int
+    def __init__(self, prev_index: _Optional[int] = ..., prev_chain: _Optional[bytes] = ..., entries: _Optional[_Iterable[_Union[_trade_pb2.LogEntry, _Mapping]]] = ..., leader_last: _Optional[int] = ..., epoch: _Optional[int] = ..., leader_commit: _Optional[int] = ..., leader_id: _Optional[int] = ...) -> None: ...
 
 class PropagateResponse(_message.Message):
-    __slots__ = ("status", "last_index", "epoch")
+    __slots__ = ("status", "last_index", "epoch", "replaced")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     LAST_INDEX_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
+    REPLACED_FIELD_NUMBER: _ClassVar[int]
     status: PropagateStatus
     last_index: int
     epoch: int
-    def __init__(self, status: _Optional[_Union[PropagateStatus, str]] = ..., last_index: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
+    replaced: bool
+    def __init__(self, status: _Optional[_Union[PropagateStatus, str]] = ..., last_index: _Optional[int] = ..., epoch: _Optional[int] = ..., replaced: _Optional[bool] = ...) -> None: ...
 
 class AssignFollowersRequest(_message.Message):
     __slots__ = ("followers",)
@@ -137,25 +154,53 @@ class Checkpoint(_message.Message):
     def __init__(self, index: _Optional[int] = ..., chain: _Optional[bytes] = ...) -> None: ...
 
 class SynchronizeRequest(_message.Message):
-    __slots__ = ("checkpoints", "caller", "epoch")
+    __slots__ = ("checkpoints", "caller", "epoch", "candidate_id")
     CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
     CALLER_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_ID_FIELD_NUMBER: _ClassVar[int]
     checkpoints: _containers.RepeatedCompositeFieldContainer[Checkpoint]
     caller: str
     epoch: int
-    def __init__(self, checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., caller: _Optional[str] = ..., epoch: _Optional[int] = ...) -> None: ...
+    candidate_id: int
+    def __init__(self, checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., caller: _Optional[str] = ..., epoch: _Optional[int] = ..., candidate_id: _Optional[int] = ...) -> None: ...
 
 class SynchronizeResponse(_message.Message):
-    __slots__ = ("prev_index", "prev_chain", "entries", "epoch", "refused")
+    __slots__ = ("prev_index", "prev_chain", "entries", "epoch", "refused", "leader_alive")
     PREV_INDEX_FIELD_NUMBER: _ClassVar[int]
     PREV_CHAIN_FIELD_NUMBER: _ClassVar[int]
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     REFUSED_FIELD_NUMBER: _ClassVar[int]
+    LEADER_ALIVE_FIELD_NUMBER: _ClassVar[int]
     prev_index: int
     prev_chain: bytes
     entries: _containers.RepeatedCompositeFieldContainer[_trade_pb2.LogEntry]
     epoch: int
     refused: bool
-    def __init__(self, prev_index: _Optional[int] = ..., prev_chain: _Optional[bytes] = ..., entries: _Optional[_Iterable[_Union[_trade_pb2.LogEntry, _Mapping]]] = ..., epoch: _Optional[int] = ..., refused: _Optional[bool] = ...) -> None: ...
+    leader_alive: bool
+    def __init__(self, prev_index: _Optional[int] = ..., prev_chain: _Optional[bytes] = ..., entries: _Optional[_Iterable[_Union[_trade_pb2.LogEntry, _Mapping]]] = ..., epoch: _Optional[int] = ..., refused: _Optional[bool] = ..., leader_alive: _Optional[bool] = ...) -> None: ...
+
+class DescribeRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DescribeResponse(_message.Message):
+    __slots__ = ("replica_id", "role", "epoch", "leader_id", "leader_epoch", "reachable", "last_index", "committed_index")
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    LEADER_ID_FIELD_NUMBER: _ClassVar[int]
+    LEADER_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    REACHABLE_FIELD_NUMBER: _ClassVar[int]
+    LAST_INDEX_FIELD_NUMBER: _ClassVar[int]
+    COMMITTED_INDEX_FIELD_NUMBER: _ClassVar[int]
+    replica_id: int
+    role: ReplicaRole
+    epoch: int
+    leader_id: int
+    leader_epoch: int
+    reachable: _containers.RepeatedScalarFieldContainer[int]
+    last_index: int
+    committed_index: int
+    def __init__(self, replica_id: _Optional[int] = ..., role: _Optional[_Union[ReplicaRole, str]] = ..., epoch: _Optional[int] = ..., leader_id: _Optional[int] = ..., leader_epoch: _Optional[int] = ..., reachable: _Optional[_Iterable[int]] = ..., last_index: _Optional[int] = ..., committed_index: _Optional[int] = ...) -> None: ...

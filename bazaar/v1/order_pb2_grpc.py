@@ -65,6 +65,11 @@ class OrderServiceStub:
                 request_serializer=bazaar_dot_v1_dot_order__pb2.SynchronizeRequest.SerializeToString,
                 response_deserializer=bazaar_dot_v1_dot_order__pb2.SynchronizeResponse.FromString,
                 _registered_method=True)
+        self.Describe = channel.unary_unary(
+                '/bazaar.v1.OrderService/Describe',
+                request_serializer=bazaar_dot_v1_dot_order__pb2.DescribeRequest.SerializeToString,
+                response_deserializer=bazaar_dot_v1_dot_order__pb2.DescribeResponse.FromString,
+                _registered_method=True)
 
 
 class OrderServiceServicer:
@@ -113,6 +118,13 @@ class OrderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Describe(self, request, context):
+        """What this replica knows of itself and of the cluster: front ends select from it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrderServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -145,6 +157,11 @@ def add_OrderServiceServicer_to_server(servicer, server):
                     servicer.Synchronize,
                     request_deserializer=bazaar_dot_v1_dot_order__pb2.SynchronizeRequest.FromString,
                     response_serializer=bazaar_dot_v1_dot_order__pb2.SynchronizeResponse.SerializeToString,
+            ),
+            'Describe': grpc.unary_unary_rpc_method_handler(
+                    servicer.Describe,
+                    request_deserializer=bazaar_dot_v1_dot_order__pb2.DescribeRequest.FromString,
+                    response_serializer=bazaar_dot_v1_dot_order__pb2.DescribeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -310,6 +327,33 @@ class OrderService:
             '/bazaar.v1.OrderService/Synchronize',
             bazaar_dot_v1_dot_order__pb2.SynchronizeRequest.SerializeToString,
             bazaar_dot_v1_dot_order__pb2.SynchronizeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Describe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bazaar.v1.OrderService/Describe',
+            bazaar_dot_v1_dot_order__pb2.DescribeRequest.SerializeToString,
+            bazaar_dot_v1_dot_order__pb2.DescribeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -310,6 +310,7 @@ def fake_twistd(tmp_path: Path, fail: str) -> str:
 
 def test_up_reports_a_process_that_fails_and_stops_the_others(capsys, tmp_path, config_file, monkeypatch):
     monkeypatch.setattr(cluster, "find_twistd", lambda: fake_twistd(tmp_path, "bazaar-frontend"))
+    monkeypatch.setattr(cluster, "replica_serving", lambda address, timeout: True)
 
     code, out, err = run(capsys, "up", "--config", str(config_file))
 

@@ -11,6 +11,7 @@ from twisted.python.failure import Failure
 from bazaar.config import Address
 from bazaar.frontend.backends import NotLeader, PeerUnavailable
 from bazaar.frontend.leader import LeaderTracker, NoLeaderAvailable
+from tests.unit.replica_views import view_of
 
 PROBE = 0.3
 ASSIGN = 2.0
@@ -31,6 +32,9 @@ class Replica:
 
     def answer(self, healthy: bool) -> None:
         self.probe_answers.pop(0).callback(healthy)
+
+    def describe(self, wait_for_ready: bool = True) -> Deferred:
+        return self.probe().addCallback(lambda healthy: view_of(self.id, healthy))
 
     def assign_followers(self, followers: list[str]) -> Deferred:
         self.assignments.append(followers)
@@ -224,6 +228,9 @@ class Leading:
 
     def probe(self) -> Deferred:
         return defer.succeed(self.healthy)
+
+    def describe(self, wait_for_ready: bool = True) -> Deferred:
+        return self.probe().addCallback(lambda healthy: view_of(self.id, healthy))
 
     def assign_followers(self, followers: list[str]) -> Deferred:
         return defer.succeed(-1) if self.healthy else defer.fail(PeerUnavailable("x", "down"))

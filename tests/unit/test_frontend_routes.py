@@ -26,6 +26,7 @@ from bazaar.frontend.backends import NotLeader, PeerUnavailable, PlacedOrder, St
 from bazaar.frontend.leader import LeaderTracker
 from bazaar.frontend.trading import TradePlacer
 from bazaar.v1 import order_pb2, trade_pb2
+from tests.unit.replica_views import view_of
 
 PROBE_TIMEOUT = 0.3
 RPC_TIMEOUT = 1.0
@@ -111,6 +112,9 @@ class FakeReplica:
     def probe(self) -> Deferred:
         self.probes += 1
         return Deferred() if self.hang_probes else defer.succeed(self.up)
+
+    def describe(self, wait_for_ready: bool = True) -> Deferred:
+        return self.probe().addCallback(lambda healthy: view_of(self.id, healthy))
 
     def assign_followers(self, followers: list[str]) -> Deferred:
         if not self.up or self.refuse_leadership:

@@ -16,6 +16,7 @@ from bazaar.frontend.backends import NotLeader, PeerUnavailable, PlacedOrder
 from bazaar.frontend.leader import LeaderTracker
 from bazaar.frontend.trading import RETRY_PAUSE, TradePlacer, TradeResult
 from bazaar.v1 import order_pb2, trade_pb2
+from tests.unit.replica_views import view_of
 
 PROBE = 0.3
 ASSIGN = 1.0
@@ -58,6 +59,9 @@ class Replica:
 
     def probe(self) -> Deferred:
         return Deferred() if self.hang_probes else defer.succeed(self.healthy)
+
+    def describe(self, wait_for_ready: bool = True) -> Deferred:
+        return self.probe().addCallback(lambda healthy: view_of(self.id, healthy))
 
     def assign_followers(self, followers: list[str]) -> Deferred:
         if not self.healthy or self.refuse_leadership:

@@ -1,4 +1,5 @@
-"""Leader choice as pure decisions: highest healthy id first, generations against stale failures."""
+"""Leader choice as pure decisions: a working leader adopted, else the highest replica that
+can lead; bounded waits; generations against stale failures."""
 
 import pytest
 
@@ -9,14 +10,25 @@ from bazaar.core.leader_selection import (
     NoLeader,
     PATIENT_ROUNDS,
     ProbeAgain,
+    ReplicaView,
     SelectionError,
 )
+
+ALL = frozenset(range(1, 10))
+
+
+def views(healthy, **special):
+    """Ready followers that reach every replica, for the ids in `healthy`; `special` maps
+    "r<id>" to a ReplicaView of its own."""
+    out = {i: ReplicaView(i, reachable=ALL - {i}) for i in healthy}
+    out.update({int(k[1:]): v for k, v in special.items()})
+    return out
 
 
 def elect(selection, healthy, refusing=()):
     """Run a whole round: `healthy` answer probes, `refusing` fail AssignFollowers."""
     selection.start()
-    decision = selection.probed(healthy)
+    decision = selection.probed(views(healthy))
     offers = []
     while isinstance(decision, Assign):
         offers.append(decision)
@@ -44,7 +56,7 @@ def test_start_probes_every_replica_highest_first():
 def test_highest_healthy_id_leads_and_the_other_healthy_ones_follow():
     selection = LeaderSelection([1, 2, 3])
     selection.start()
-    assert selection.probed([1, 3, 2]) == Assign(3, (2, 1))
+    assert selection.probed(views([1, 3, 2])) == Assign(3, (2, 1))
     leader = selection.assigned(True)
     assert leader == Leader(3, selection.generation)
     assert selection.current == leader
@@ -174,15 +186,15 @@ def test_only_one_round_at_a_time():
 def test_steps_out_of_order_are_refused():
     selection = LeaderSelection([1, 2])
     with pytest.raises(SelectionError):
-        selection.probed([1])
+        selection.probed(views([1]))
     with pytest.raises(SelectionError):
         selection.assigned(True)
     selection.start()
     with pytest.raises(SelectionError):
         selection.assigned(True)
-    selection.probed([1, 2])
+    selection.probed(views([1, 2]))
     with pytest.raises(SelectionError):
-        selection.probed([1, 2])
+        selection.probed(views([1, 2]))
     selection.assigned(True)
     with pytest.raises(SelectionError):
         selection.assigned(True)
@@ -191,7 +203,7 @@ def test_steps_out_of_order_are_refused():
 def test_abort_ends_the_round_without_a_leader():
     selection = LeaderSelection([1, 2])
     selection.start()
-    selection.probed([2])
+    selection.probed(views([2]))
     decision = selection.abort("broken")
     assert decision == NoLeader("broken")
     assert not selection.selecting and selection.current is None
@@ -199,32 +211,95 @@ def test_abort_ends_the_round_without_a_leader():
     assert leader.replica_id == 1
 
 
-def test_before_its_first_leader_a_front_end_waits_for_a_higher_replica_still_catching_up():
+def test_a_replica_that_leads_is_adopted_without_being_assigned():
     selection = LeaderSelection([1, 2, 3])
     selection.start()
-    assert isinstance(selection.probed([1, 2], catching_up=[3]), ProbeAgain)
-    decision = selection.probed([1, 2, 3])
-    assert decision == Assign(3, (2, 1))
+    decision = selection.probed(views([1, 3], r2=ReplicaView(2, leading=True, epoch=4, reachable=ALL)))
+    assert decision == Leader(2, selection.generation), "a working leader is never deposed"
+    assert not selection.selecting
 
 
-def test_the_wait_for_a_replica_catching_up_is_bounded():
+def test_a_replica_taking_over_is_adopted_so_requests_wait_for_it():
     selection = LeaderSelection([1, 2, 3])
     selection.start()
+    decision = selection.probed(views([3], r1=ReplicaView(1, taking_over=True)))
+    assert isinstance(decision, Leader) and decision.replica_id == 1
+
+
+def test_of_two_leaders_the_newer_epoch_is_adopted():
+    # The older one has not noticed yet; it steps down within its lease.
+    selection = LeaderSelection([1, 2, 3])
+    selection.start()
+    decision = selection.probed({3: ReplicaView(3, leading=True, epoch=5), 1: ReplicaView(1, leading=True, epoch=6)})
+    assert decision.replica_id == 1
+
+
+def test_a_replica_that_reaches_no_majority_is_not_offered_leadership():
+    selection = LeaderSelection([1, 2, 3])
+    selection.start()
+    decision = selection.probed({3: ReplicaView(3), 2: ReplicaView(2, reachable=frozenset({1})),
+                                 1: ReplicaView(1, reachable=frozenset({2}))})
+    assert decision == Assign(2, (3, 1))
+    assert decision.skipped == ("replica 3 reaches too few replicas to lead (reaches none)",)
+
+
+def test_no_replica_reaching_a_majority_is_no_leader_at_once_saying_why():
+    selection = LeaderSelection([1, 2, 3])
+    selection.start()
+    decision = selection.probed({3: ReplicaView(3), 2: None, 1: None})
+    assert isinstance(decision, NoLeader)
+    assert decision.reason == ("no order replica can lead: replica 3 reaches too few replicas to lead "
+                               "(reaches none); replica 2 did not answer; replica 1 did not answer")
+
+
+def test_while_replicas_follow_a_leader_it_cannot_use_the_round_waits_then_gives_up():
+    # The leader died (its followers' faith lapses within a lease), or it lives but this
+    # front end cannot reach it: then it is not deposed.
+    selection = LeaderSelection([1, 2, 3])
+    selection.start()
+    following = views([1, 2], r1=ReplicaView(1, leader_id=3, reachable=ALL), r2=ReplicaView(2, leader_id=3, reachable=ALL))
     for _ in range(PATIENT_ROUNDS):
-        assert isinstance(selection.probed([2], catching_up=[3]), ProbeAgain)
-    assert selection.probed([2], catching_up=[3]) == Assign(2, (3, 1))
+        assert selection.probed(following) == ProbeAgain("replica 2 still follows leader 3")
+    decision = selection.probed(following)
+    assert isinstance(decision, NoLeader) and "does not answer this front end" in decision.reason
 
 
-def test_a_lower_replica_catching_up_is_not_waited_for():
+def test_once_the_dead_leaders_lease_lapses_the_highest_follower_leads():
     selection = LeaderSelection([1, 2, 3])
     selection.start()
-    assert selection.probed([3], catching_up=[1]) == Assign(3, (2, 1))
+    assert isinstance(selection.probed(views([1], r2=ReplicaView(2, leader_id=3, reachable=ALL))), ProbeAgain)
+    decision = selection.probed(views([1, 2]))
+    assert decision == Assign(2, (3, 1)) and decision.skipped == ("replica 3 did not answer",)
 
 
-def test_once_it_has_had_a_leader_a_front_end_never_waits():
-    """Failover must not wait for a restarted replica to finish catching up."""
+def test_before_its_first_leader_a_front_end_waits_for_a_higher_replica_still_starting():
     selection = LeaderSelection([1, 2, 3])
-    elect(selection, [3])
-    selection.failed(selection.current)
     selection.start()
-    assert selection.probed([2], catching_up=[3]) == Assign(2, (3, 1))
+    starting = views([1, 2], r3=ReplicaView(3, ready=False, reachable=ALL))
+    assert selection.probed(starting) == ProbeAgain("replica 3 is starting")
+    assert selection.probed(views([1, 2, 3])) == Assign(3, (2, 1))
+
+
+def test_the_wait_for_a_starting_replica_is_bounded():
+    selection = LeaderSelection([1, 2, 3])
+    selection.start()
+    starting = views([1, 2], r3=ReplicaView(3, ready=False, reachable=ALL))
+    for _ in range(PATIENT_ROUNDS):
+        assert isinstance(selection.probed(starting), ProbeAgain)
+    decision = selection.probed(starting)
+    assert decision == Assign(2, (3, 1)) and decision.skipped == ("replica 3 is starting (catching up)",)
+
+
+def test_a_lower_replica_starting_is_not_waited_for():
+    selection = LeaderSelection([1, 2, 3])
+    selection.start()
+    assert selection.probed(views([3, 2], r1=ReplicaView(1, ready=False))) == Assign(3, (2, 1))
+
+
+def test_once_it_has_had_a_leader_a_front_end_never_waits_for_a_starting_replica():
+    selection = LeaderSelection([1, 2, 3])
+    leader, _ = elect(selection, healthy=[1, 2, 3])
+    selection.failed(leader)
+    selection.start()
+    decision = selection.probed(views([1, 2], r3=ReplicaView(3, ready=False, reachable=ALL)))
+    assert isinstance(decision, Assign) and decision.leader_id == 2

@@ -169,4 +169,5 @@ def test_orders_committed_within_the_budget_are_answered_and_leave_no_timer(tmp_
                           (order_pb2.REQUEST_STATUS_OK, 2)]
     replica.reactor.advance(0)  # the end of the turn: the followers' kick
     replica.log.stop()  # its own timer: writing the commit point when idle
+    replica.step_down("the test is over")  # the heartbeats' timer
     assert replica.reactor.getDelayedCalls() == [], "no timer is left waiting for the answered orders"

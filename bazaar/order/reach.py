@@ -1,0 +1,48 @@
+"""Which peers this replica reaches: a health check to each one, every heartbeat interval.
+
+The front end picks a new leader only among replicas that reach a majority (see
+bazaar.core.lease.Reachability), and a replica's description carries what this finds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from twisted.internet.task import LoopingCall
+
+from bazaar.core.lease import HEARTBEAT_INTERVAL, Reachability
+from bazaar.rpc.bridge import call
+from bazaar.rpc.services import Channels
+
+
+class PeerWatch:
+    def __init__(self, reactor: Any, channels: Channels, reachability: Reachability) -> None:
+        self._reactor = reactor
+        self._channels = channels
+        self._reachability = reachability
+        self._in_flight: set[str] = set()
+        self._loop = LoopingCall(self._check_all)
+        self._loop.clock = reactor
+
+    def start(self) -> None:
+        self._loop.start(HEARTBEAT_INTERVAL, now=True)
+
+    def stop(self) -> None:
+        if self._loop.running:
+            self._loop.stop()
+
+    def _check_all(self) -> None:
+        for peer in self._reachability.peers:
+            if peer not in self._in_flight:
+                self._check(peer)
+
+    def _check(self, peer: str) -> None:
+        self._in_flight.add(peer)
+        sent = self._reactor.seconds()
+        stub = health_pb2_grpc.HealthStub(self._channels.get(peer))
+        # Waits for a reconnecting channel within the deadline: a peer that just restarted
+        # counts as soon as it listens.
+        d = call(self._reactor, stub.Check, health_pb2.HealthCheckRequest(), self._reachability.window, True)
+        d.addCallbacks(lambda _: self._reachability.answered(peer, sent), lambda _: None)
+        d.addBoth(lambda _: self._in_flight.discard(peer))
