@@ -25,7 +25,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bazaar.config import Config, load_config
-from bazaar.v1 import order_pb2
+from bazaar.v1 import order_pb2, order_pb2_grpc
 
 READY_DEADLINE = 30.0  # seconds for the front end to answer GET /leader after the last start
 TWISTD_START_TIMEOUT = 60.0  # seconds for one twistd to report that its service started
@@ -335,11 +335,22 @@ def _check_running(all_processes: list[Process]) -> None:
             raise ClusterError(f"{process.name} stopped while the cluster was starting\n" + log_tail(process.logfile))
 
 
+def leads(address: str, timeout: float) -> bool:
+    """Whether the replica at `address` leads with its epoch established and its lease held."""
+    with grpc.insecure_channel(address) as channel:
+        try:
+            described = order_pb2_grpc.OrderServiceStub(channel).Describe(order_pb2.DescribeRequest(), timeout=timeout)
+        except grpc.RpcError:
+            return False
+    return described.role == order_pb2.REPLICA_ROLE_LEADER
+
+
 def _await_leader(config: Config, all_processes: list[Process], wait: float) -> str:
+    """The leader's address, once the front end names it and it serves with a majority."""
     deadline = time.monotonic() + wait
     while True:
         leader = fetch_leader(config, timeout=1.0)
-        if leader is not None:
+        if leader is not None and leads(leader, timeout=1.0):
             return leader
         for process in all_processes:
             if running_pid(process) is None:
@@ -350,8 +361,8 @@ def _await_leader(config: Config, all_processes: list[Process], wait: float) -> 
         if time.monotonic() >= deadline:
             frontend = all_processes[-1]
             raise ClusterError(
-                f"the front end at {frontend_url(config)} did not name a leader "
-                f"(GET /leader) within {wait:g} s\n" + log_tail(frontend.logfile)
+                f"the front end at {frontend_url(config)} did not name a leader that serves with a "
+                f"majority (GET /leader) within {wait:g} s\n" + log_tail(frontend.logfile)
             )
         time.sleep(POLL_INTERVAL)
 

@@ -18,8 +18,11 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any, Callable
 
+import grpc
+
 from bazaar.chaos.processes import free_ports
 from bazaar.tools.cluster import find_twistd
+from bazaar.v1 import order_pb2, order_pb2_grpc
 
 STARTUP_DEADLINE = 30.0
 REPLICA_IDS = (1, 2, 3)
@@ -70,20 +73,35 @@ class Cluster:
             f"[replicas]\n{replicas}\n"
         )
         self.processes: dict[str, subprocess.Popen] = {}
+        # Front ends beyond the first: name -> (port, config file naming it).
+        self.frontends: dict[str, tuple[int, Path]] = {}
+
+    def add_frontend(self, name: str) -> None:
+        """Another front end on the same cluster (start it with `start(name)`)."""
+        port = free_ports(1)[0]
+        config = self.root / f"{name}.toml"
+        config.write_text(self.config.read_text().replace(
+            f'address = "127.0.0.1:{self.frontend_port}"', f'address = "127.0.0.1:{port}"'))
+        self.frontends[name] = (port, config)
 
     # -- processes ---------------------------------------------------------------------------
 
     def command(self, name: str) -> list[str]:
+        config = self.config
         if name.startswith("order-"):
             plugin = ["bazaar-order", "--id", name.split("-")[1]]
+        elif name in self.frontends:
+            plugin, config = ["bazaar-frontend"], self.frontends[name][1]
         else:
             plugin = [f"bazaar-{name}"]
         log = self.root / f"{name}.log"
-        return [twistd(), "-n", "--logfile", str(log), "--pidfile", "", *plugin, "--config", str(self.config)]
+        return [twistd(), "-n", "--logfile", str(log), "--pidfile", "", *plugin, "--config", str(config)]
 
     def port(self, name: str) -> int:
         if name.startswith("order-"):
             return self.replica_ports[int(name.split("-")[1])]
+        if name in self.frontends:
+            return self.frontends[name][0]
         return {"catalog": self.catalog_port, "frontend": self.frontend_port}[name]
 
     def start(self, name: str) -> None:
@@ -154,10 +172,10 @@ class Cluster:
     # -- HTTP --------------------------------------------------------------------------------
 
     def request(self, method: str, path: str, body: bytes | str | None = None,
-                headers: dict[str, str] | None = None, timeout: float = 10.0) -> Response:
+                headers: dict[str, str] | None = None, timeout: float = 10.0, frontend: str = "frontend") -> Response:
         if isinstance(body, str):
             body = body.encode()
-        with closing(http.client.HTTPConnection("127.0.0.1", self.frontend_port, timeout=timeout)) as conn:
+        with closing(http.client.HTTPConnection("127.0.0.1", self.port(frontend), timeout=timeout)) as conn:
             conn.request(method, path, body=body, headers=headers or {})
             r = conn.getresponse()
             return Response(r.status, r.read(), dict(r.getheaders()))
@@ -165,9 +183,14 @@ class Cluster:
     def get(self, path: str) -> Response:
         return self.request("GET", path)
 
-    def post_order(self, name: str, quantity: Any, type_: Any) -> Response:
+    def post_order(self, name: str, quantity: Any, type_: Any, frontend: str = "frontend") -> Response:
         body = json.dumps({"name": name, "quantity": quantity, "type": type_})
-        return self.request("POST", "/orders", body, {"Content-Type": "application/json"})
+        return self.request("POST", "/orders", body, {"Content-Type": "application/json"}, frontend=frontend)
+
+    def describe(self, replica_id: int) -> order_pb2.DescribeResponse:
+        """What replica `replica_id` says of itself (role, epoch, leader, reachable peers)."""
+        with grpc.insecure_channel(f"127.0.0.1:{self.replica_ports[replica_id]}") as channel:
+            return order_pb2_grpc.OrderServiceStub(channel).Describe(order_pb2.DescribeRequest(), timeout=5)
 
     def stock(self, name: str) -> dict[str, Any]:
         r = self.get(f"/stocks/{name}")
