@@ -22,6 +22,7 @@ from bazaar.chaos.report import answer_counts, during
 
 ATTEMPTS_FILE = "attempts.csv"
 FAULTS_FILE = "faults.json"
+NETWORK_FILE = "network-faults.json"  # a network run's faults (bazaar plot does not read it)
 # key: the one sent, else the one the answer named, else empty; sent_key: empty when the client
 # sent none; header: the answer's Idempotency-Key header, empty when none came.
 ATTEMPT_COLUMNS = ("client", "key", "sent", "done", "latency_ms", "outcome", "number", "sent_key", "header")
@@ -81,6 +82,14 @@ def faults_document(
         "keyless_clients": phase.keyless,
         "fault_every": settings.fault_every,
         "idle_pauses": [[round(p.start, 6), round(p.end, 6)] for p in phase.pauses],
+        **_outcome(phase),
+    }
+
+
+def _outcome(phase: Any) -> dict[str, object]:
+    """How long the logs took to converge and the catalog to catch up, and the counts."""
+    records = phase.records
+    return {
         "converged_after": _rounded(phase.converged_after),
         "caught_up_after": _rounded(phase.caught_up_after),
         "orders": {"acknowledged": len(records.acknowledged), "refused": len(records.refused),
@@ -90,10 +99,44 @@ def faults_document(
     }
 
 
-def write(out_dir: Path, attempts: Sequence[Any], document: dict[str, object]) -> list[Path]:
+def network_document(
+    settings: Any,  # run.ChaosSettings
+    seed: int,
+    phase: Any,  # run.PhaseResult, its faults network.NetFault
+    checks: Sequence[Any],
+    delay: bool,
+) -> dict[str, object]:
+    """A network run: settings, each fault (class, target, hosts, start, heal, failover gap,
+    time from the heal to the first trade after it, loss and delay), the longest gap between
+    two acknowledgements, the invariants' verdicts and the counts."""
+    from bazaar.chaos.report import failover_gaps, longest_gap
+
+    records = phase.records
+    gaps = failover_gaps(phase.faults, records.attempts)
+    longest = longest_gap(records.attempts)
+    return {
+        "duration": settings.duration, "seed": seed, "clients": settings.clients,
+        "keyless_clients": phase.keyless, "fault_every": settings.fault_every, "delay_available": delay,
+        "faults": [
+            {"at": round(f.at, 6), "class": f.fault_class, "target": f.target, "hosts": list(f.hosts),
+             "was_leader": f.was_leader, "back": round(f.back, 6), "lasted": round(f.back - f.at, 6),
+             "loss": f.loss, "delay_ms": f.delay_ms, "gap": _rounded(gap),
+             "after_heal": None if f.recovered is None else round(f.recovered - f.back, 6),
+             "answers": answer_counts(during(f, records.attempts))}
+            for f, gap in zip(phase.faults, gaps)
+        ],
+        "longest_gap": None if longest is None else {"seconds": round(longest[0], 6), "from": round(longest[1], 6),
+                                                     "to": round(longest[2], 6)},
+        "invariants": [invariant_entry(c) for c in checks],
+        **_outcome(phase),
+    }
+
+
+def write(out_dir: Path, attempts: Sequence[Any], document: dict[str, object],
+          faults_file: str = FAULTS_FILE) -> list[Path]:
     """Write both files into out_dir (created if needed); returns their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    attempts_path, faults_path = out_dir / ATTEMPTS_FILE, out_dir / FAULTS_FILE
+    attempts_path, faults_path = out_dir / ATTEMPTS_FILE, out_dir / faults_file
     with open(attempts_path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(ATTEMPT_COLUMNS)

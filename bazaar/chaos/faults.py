@@ -201,7 +201,42 @@ def fault_classes(seed: int, count: int) -> list[str]:
     return [schedule.next_class() for _ in range(count)]
 
 
-class FaultInjector:
+class Injector:
+    """What both injectors share: waits on the reactor against the run's clock, and restarting a
+    process that exited on its own."""
+
+    def __init__(self, reactor: Any, cluster: ChaosCluster, clock: Callable[[], float],
+                 say: Callable[[str], None]) -> None:
+        self._reactor = reactor
+        self._cluster = cluster
+        self._clock = clock
+        self._say = say
+
+    async def restart_crashed(self) -> None:
+        """Restart any process that exited without being killed (it is reported at the end),
+        each until it listens again."""
+        for name in self._cluster.reap_unexpected():
+            self._say(f"  {name} exited on its own; restarting it")
+            await self._start(name)
+
+    async def _start(self, name: str) -> None:
+        cluster = self._cluster
+        cluster.spawn(name)
+        await self._until(lambda: cluster.is_up(name), STARTUP_DEADLINE, f"{name} to listen again")
+
+    async def _sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            await deferLater(self._reactor, seconds)
+
+    async def _until(self, condition: Callable[[], bool], deadline: float, what: str) -> None:
+        end = self._clock() + deadline
+        while not condition():
+            if self._clock() > end:
+                raise ChaosError(f"timed out after {deadline:g} s waiting for {what}")
+            await self._sleep(POLL)
+
+
+class FaultInjector(Injector):
     def __init__(
         self,
         reactor: Any,
@@ -213,13 +248,10 @@ class FaultInjector:
         say: Callable[[str], None],
         traffic: Traffic | None = None,
     ) -> None:
-        self._reactor = reactor
-        self._cluster = cluster
+        super().__init__(reactor, cluster, clock, say)
         self._schedule = schedule
         self._every = every
-        self._clock = clock
         self._leader = leader
-        self._say = say
         self._traffic = traffic if traffic is not None else Traffic.none()
         self.faults: list[Fault] = []
 
@@ -270,28 +302,6 @@ class FaultInjector:
         await self._until(lambda: cluster.exited(name), 10.0, f"{name} to die after SIGKILL")
         await self._sleep(plan.pause)
         await self._start(name)
-
-    async def restart_crashed(self) -> None:
-        """Restart any process that exited without being killed (it is reported at the end)."""
-        for name in self._cluster.reap_unexpected():
-            self._say(f"  {name} exited on its own; restarting it")
-            await self._start(name)
-
-    async def _start(self, name: str) -> None:
-        cluster = self._cluster
-        cluster.spawn(name)
-        await self._until(lambda: cluster.is_up(name), STARTUP_DEADLINE, f"{name} to listen again")
-
-    async def _sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            await deferLater(self._reactor, seconds)
-
-    async def _until(self, condition: Callable[[], bool], deadline: float, what: str) -> None:
-        end = self._clock() + deadline
-        while not condition():
-            if self._clock() > end:
-                raise ChaosError(f"timed out after {deadline:g} s waiting for {what}")
-            await self._sleep(POLL)
 
 
 def describe(fault: Fault) -> str:

@@ -3,6 +3,11 @@
 Each child is `twistd -n --logfile <dir>/<name>.log --pidfile '' <plugin> --config <toml>`, in a
 session of its own (a Ctrl-C in the terminal reaches the harness, which then stops them in order).
 Waits poll a condition against a deadline; nothing sleeps a fixed time to synchronise.
+
+By default every service listens on a free loopback port. Given `hosts` (hosts.TestHosts, for
+`bazaar chaos --network`), each service listens on its own host's address at a fixed port
+(SERVICE_PORTS), and its command is prefixed with `ip netns exec <its namespace>`, which execs
+twistd in place: the child's pid is still twistd's, for signals.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import subprocess
 import time
 from contextlib import closing
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from bazaar.core.stock import Stock
 from bazaar.tools.cluster import ClusterError, child_environment, find_twistd
@@ -32,6 +37,17 @@ def replica_name(replica_id: int) -> str:
 
 
 NAMES = (CATALOG, *(replica_name(i) for i in REPLICA_IDS), FRONTEND)  # start order
+LOOPBACK = "127.0.0.1"
+# On test hosts every service has an address of its own, so the ports can be the defaults.
+SERVICE_PORTS = {CATALOG: 56892, FRONTEND: 56893, **{replica_name(i): 56893 + i for i in REPLICA_IDS}}
+
+
+class Hosts(Protocol):
+    """Where each service runs: hosts.TestHosts."""
+
+    def address(self, name: str) -> str: ...
+
+    def command_prefix(self, name: str) -> list[str]: ...
 
 
 class ChaosError(ClusterError):
@@ -57,37 +73,54 @@ def free_ports(count: int) -> list[int]:
 def config_text(
     catalog: int, frontend: int, replicas: dict[int, int], cache: bool = True, stocks: Sequence[Stock] = ()
 ) -> str:
-    """The cluster's bazaar.toml; `stocks`, when given, as its [stocks] table."""
-    lines = "\n".join(f'{i} = "127.0.0.1:{p}"' for i, p in replicas.items())
+    """The cluster's bazaar.toml on loopback ports; `stocks`, when given, as its [stocks] table."""
+    addresses = {CATALOG: f"{LOOPBACK}:{catalog}", FRONTEND: f"{LOOPBACK}:{frontend}"}
+    addresses.update({replica_name(i): f"{LOOPBACK}:{p}" for i, p in replicas.items()})
+    return addresses_config_text(addresses, cache, stocks)
+
+
+def addresses_config_text(addresses: Mapping[str, str], cache: bool = True, stocks: Sequence[Stock] = ()) -> str:
+    """The cluster's bazaar.toml with each service (catalog, frontend, order-N) at its "host:port"."""
+    replicas = sorted((int(n.split("-", 1)[1]), a) for n, a in addresses.items() if n.startswith("order-"))
+    lines = "\n".join(f'{i} = "{a}"' for i, a in replicas)
     cache_line = "" if cache else "cache = false\n"
     table = "".join(
         f"{json.dumps(s.name)} = {{ price = {s.price!r}, quantity = {s.quantity}, volume = {s.volume} }}\n"
         for s in stocks
     )
     return (
-        f'data_dir = "data"\n\n[catalog]\naddress = "127.0.0.1:{catalog}"\n\n'
-        f'[frontend]\naddress = "127.0.0.1:{frontend}"\n{cache_line}\n[replicas]\n{lines}\n'
+        f'data_dir = "data"\n\n[catalog]\naddress = "{addresses[CATALOG]}"\n\n'
+        f'[frontend]\naddress = "{addresses[FRONTEND]}"\n{cache_line}\n[replicas]\n{lines}\n'
         + (f"\n[stocks]\n{table}" if table else "")
     )
 
 
-def listening(port: int) -> bool:
+def listening(port: int, host: str = LOOPBACK) -> bool:
     with closing(socket.socket()) as s:
         s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+        return s.connect_ex((host, port)) == 0
 
 
 class ChaosCluster:
-    def __init__(self, root: Path, cache: bool = True, stocks: Sequence[Stock] = ()) -> None:
+    def __init__(
+        self, root: Path, cache: bool = True, stocks: Sequence[Stock] = (), hosts: Hosts | None = None
+    ) -> None:
         """`cache=False` writes `[frontend] cache = false` (bazaar load measures both modes);
-        `stocks` is the initial stock table (default: the built-in one)."""
+        `stocks` is the initial stock table (default: the built-in one); `hosts` runs each
+        service on a test host of its own (see the module's docstring)."""
         self.root = root
-        ports = free_ports(2 + len(REPLICA_IDS))
-        self.ports = {CATALOG: ports[0], FRONTEND: ports[1]}
-        self.ports.update({replica_name(i): p for i, p in zip(REPLICA_IDS, ports[2:])})
+        self._hosts = hosts
+        if hosts is None:
+            ports = free_ports(2 + len(REPLICA_IDS))
+            self.ports = {CATALOG: ports[0], FRONTEND: ports[1]}
+            self.ports.update({replica_name(i): p for i, p in zip(REPLICA_IDS, ports[2:])})
+            self.addresses = {name: LOOPBACK for name in NAMES}
+        else:
+            self.ports = dict(SERVICE_PORTS)
+            self.addresses = {name: hosts.address(name) for name in NAMES}
         self.config_path = root / "bazaar.toml"
-        self.config_path.write_text(config_text(
-            ports[0], ports[1], {i: self.ports[replica_name(i)] for i in REPLICA_IDS}, cache, stocks
+        self.config_path.write_text(addresses_config_text(
+            {name: f"{self.addresses[name]}:{self.ports[name]}" for name in NAMES}, cache, stocks
         ))
         self.twistd = find_twistd()
         self.env = child_environment()
@@ -98,16 +131,18 @@ class ChaosCluster:
 
     @property
     def frontend_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports[FRONTEND]}"
+        return f"http://{self.addresses[FRONTEND]}:{self.ports[FRONTEND]}"
 
     def replica_id_at(self, address: str) -> int | None:
         """The replica id listening at "host:port", as GET /leader names it."""
+        host, _, port_text = address.rpartition(":")
         try:
-            port = int(address.rsplit(":", 1)[1])
-        except (IndexError, ValueError):
+            port = int(port_text)
+        except ValueError:
             return None
         for i in REPLICA_IDS:
-            if self.ports[replica_name(i)] == port:
+            name = replica_name(i)
+            if self.ports[name] == port and self.addresses[name] == host:
                 return i
         return None
 
@@ -116,7 +151,8 @@ class ChaosCluster:
             plugin = ["bazaar-order", "--id", name.split("-", 1)[1]]
         else:
             plugin = [f"bazaar-{name}"]
-        return [self.twistd, "-n", "--logfile", str(self.root / f"{name}.log"), "--pidfile", "",
+        prefix = [] if self._hosts is None else self._hosts.command_prefix(name)
+        return [*prefix, self.twistd, "-n", "--logfile", str(self.root / f"{name}.log"), "--pidfile", "",
                 *plugin, "--config", str(self.config_path)]
 
     # -- single processes ----------------------------------------------------------------------
@@ -135,7 +171,7 @@ class ChaosCluster:
     def is_up(self, name: str) -> bool:
         """Running and accepting connections on its port; raises if it died on its own."""
         self.check_alive(name)
-        return listening(self.ports[name])
+        return listening(self.ports[name], self.addresses[name])
 
     def exited(self, name: str) -> bool:
         return self.children[name].poll() is not None
@@ -175,7 +211,8 @@ class ChaosCluster:
         """Catalog, replicas, front end, each once the one before listens; then until a leader."""
         for name in NAMES:
             self.spawn(name)
-            wait_for(lambda: self.is_up(name), deadline, f"{name} to listen on port {self.ports[name]}")
+            wait_for(lambda: self.is_up(name), deadline,
+                     f"{name} to listen on {self.addresses[name]}:{self.ports[name]}")
         wait_for(leader_ready, deadline, "the front end to find a leader")
 
     def stop_all(self, deadline: float = STOP_DEADLINE) -> None:

@@ -119,10 +119,13 @@ def render(
     keyless: int = 0,
     caught_up_after: float | None = None,
     pauses: Sequence[Any] = (),  # traffic.Pause
+    fault_section: Sequence[str] | None = None,  # replaces the process faults' lines (network runs)
+    title: str | None = None,  # replaces the first line
 ) -> list[str]:
     attempts = records.attempts
     long_pauses = sum(1 for p in pauses if p.long)
     lines = [
+        title or
         f"chaos run: seed {seed}, {duration:g} s, {clients} clients ({clients - keyless} keyed, {keyless} "
         f"without keys), a fault every {fault_every:g} s, {len(pauses)} idle pauses ({long_pauses} long)",
         "",
@@ -140,7 +143,9 @@ def render(
         values = [a.latency for a in attempts if answer_class(a.outcome) == wanted]
         if values:
             lines.append(summary_line(f"  POST latency ({label})", values, _ms))
-    if faults:
+    if fault_section is not None:
+        lines.extend(fault_section)
+    elif faults:
         classes = ", ".join(f"{n} {c}" for c, n in sorted(Counter(f.fault_class for f in faults).items()))
         idle = sum(bool(getattr(f, "idle", False)) for f in faults)
         lines.append(f"faults: {len(faults)} ({classes}; {sum(f.was_leader for f in faults)} hit the leader, "
@@ -148,10 +153,11 @@ def render(
         lines.extend(fault_table(faults, failovers, attempts))
     else:
         lines.append("faults: 0")
-    measured = [f for f in failovers if f is not None]
-    lines.append(summary_line(f"failover after {len(failovers)} leader faults", measured))
-    if len(measured) < len(failovers):
-        lines.append(f"  ({len(failovers) - len(measured)} leader faults had no later success)")
+    if fault_section is None:
+        measured = [f for f in failovers if f is not None]
+        lines.append(summary_line(f"failover after {len(failovers)} leader faults", measured))
+        if len(measured) < len(failovers):
+            lines.append(f"  ({len(failovers) - len(measured)} leader faults had no later success)")
     lines.append(f"replicas converged: {_after(converged_after)}")
     lines.append(f"catalog caught up: {_after(caught_up_after)}")
     forbidden = sum(1 for a in attempts if answer_class(a.outcome) == "other 5xx")
@@ -166,4 +172,73 @@ def render(
     passed = all(c.passed for c in checks)
     lines.append("")
     lines.append("ALL INVARIANTS PASS" if passed else f"INVARIANT FAILURE (reproduce with --seed {seed})")
+    return lines
+
+
+# ---- network runs (bazaar chaos --network) -----------------------------------------------------
+
+
+def failover_gaps(faults: Sequence[Any], attempts: Sequence[Any]) -> list[float | None]:
+    """For every fault: from its start until the first trade sent at or after it was
+    acknowledged (failover_times; None when none was)."""
+    return failover_times([f.at for f in faults], attempts)
+
+
+def longest_gap(attempts: Sequence[Any]) -> tuple[float, float, float] | None:
+    """(length, from, to) of the longest time between two successive acknowledgements (by
+    completion time) of the run; None with fewer than two."""
+    from bazaar.chaos.clients import OK
+
+    done = sorted(a.done for a in attempts if a.outcome == OK)
+    if len(done) < 2:
+        return None
+    return max(((b - a, a, b) for a, b in zip(done, done[1:])), key=lambda g: g[0])
+
+
+def gap_summary(label: str, values: Sequence[float]) -> str:
+    """n, p50, p99 and max of `values` (seconds), with the evaluation's percentile (linear
+    interpolation, numpy.percentile's default: bazaar.evaluation.stats)."""
+    from bazaar.evaluation.stats import percentile as interpolated
+
+    return (f"{label}: n={len(values)} p50 {_seconds(interpolated(values, 50))}  "
+            f"p99 {_seconds(interpolated(values, 99))}  max {_seconds(max(values) if values else None)}")
+
+
+def network_section(faults: Sequence[Any], attempts: Sequence[Any]) -> list[str]:
+    """The faults of a network run: one line each (start, class, how long it was in place, the
+    failover gap, the time from the heal to the first trade after it, the answers of the
+    attempts sent while it lasted, its target and what it did), then the gaps by class."""
+    from bazaar.chaos.network import NET_CLASSES
+
+    gaps = failover_gaps(faults, attempts)
+    if not faults:
+        return ["network faults: 0"]
+    classes = ", ".join(f"{n} {c}" for c, n in sorted(Counter(f.fault_class for f in faults).items()))
+    columns = "".join(f"{c.replace('other ', '').replace('no answer', 'none'):>6}" for c in ANSWER_CLASSES)
+    lines = [f"network faults: {len(faults)} ({classes}; {sum(f.was_leader for f in faults)} touched the leader)",
+             f"  {'at':>7}  {'class':<10} {'lasted':>7} {'gap':>8} {'heal>ok':>8} {'in sync':>8}{columns}  "
+             "target (* the leader): what it did"]
+    for f, gap in zip(faults, gaps):
+        healed = None if f.recovered is None else f.recovered - f.back
+        synced = None if f.synced is None else f.synced - f.back
+        counts = answer_counts(during(f, attempts))
+        shown = "".join(f"{counts[c]:>6}" for c in ANSWER_CLASSES)
+        lines.append(f"  {f.at:6.1f}s  {f.fault_class:<10} {f.back - f.at:5.1f} s {_seconds(gap):>8} "
+                     f"{_seconds(healed):>8} {_seconds(synced):>8}{shown}  {f.marked_target}: {f.detail}")
+    lines.append("failover gap (fault start -> first trade sent after it acknowledged), by class:")
+    for fault_class in NET_CLASSES:
+        values = [g for f, g in zip(faults, gaps) if f.fault_class == fault_class and g is not None]
+        missing = sum(1 for f, g in zip(faults, gaps) if f.fault_class == fault_class and g is None)
+        if values or missing:
+            lines.append(gap_summary(f"  {fault_class:<10}", values)
+                         + (f"  ({missing} with no later success)" if missing else ""))
+    measured = [g for g in gaps if g is not None]
+    lines.append(gap_summary("  every fault", measured))
+    recoveries = [f.recovered - f.back for f in faults if f.recovered is not None]
+    lines.append(gap_summary("heal -> first trade sent after it acknowledged", recoveries))
+    synced = [f.synced - f.back for f in faults if f.synced is not None]
+    lines.append(gap_summary("heal -> every replica holds what a majority held at the heal", synced))
+    longest = longest_gap(attempts)
+    lines.append("longest gap between two acknowledged trades: " + (
+        "-" if longest is None else f"{longest[0]:.2f} s (from {longest[1]:.1f} s to {longest[2]:.1f} s)"))
     return lines

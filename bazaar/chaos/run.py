@@ -11,6 +11,13 @@
    GET /orders/<n>.
 3. Stop the cluster, read the logs and the catalog from their SQLite files, check the
    invariants and print the report. Every child is stopped whatever happens.
+
+With `network` (`bazaar chaos --network`) the services run on test hosts of their own
+(hosts.py: a network namespace each), the faults are network faults (network.py: isolate a
+host, cut the leader from its followers, cut one direction between two replicas, a slow lossy
+link) instead of process faults, and the clients trade without idle pauses, so that each
+fault's failover gap is the system's and not the clients'. Every fault is healed before the
+logs are compared; the test hosts are removed whatever happens.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from typing import Any, Callable
 
 from bazaar.catalog.store import read_applied, read_stocks
 from bazaar.chaos import export, invariants, report
-from bazaar.chaos.clients import Records, TradingClient, get_json
+from bazaar.chaos.clients import OK, Records, TradingClient, get_json
 from bazaar.chaos.faults import FaultInjector, Schedule
 from bazaar.chaos.processes import FRONTEND, REPLICA_IDS, ChaosCluster, ChaosError
 from bazaar.chaos.traffic import Pause, Traffic
@@ -57,6 +64,7 @@ class ChaosSettings:
     out: Path | None = None  # where to write attempts.csv and faults.json (export.py)
     keyless: int | None = None  # clients that send no key (default: every other one)
     pauses: bool = True  # idle pauses between the clients' bursts
+    network: bool = False  # network faults on test hosts (hosts.py, network.py) instead of process faults
 
 
 @dataclass
@@ -68,6 +76,7 @@ class PhaseResult:
     caught_up_after: float | None = None
     keyless: int = 0
     pauses: list[Pause] = field(default_factory=list)
+    not_converged: str = ""  # how the replica logs differed when the convergence deadline passed
 
 
 def initial_stocks(seed: int) -> tuple[Stock, ...]:
@@ -85,20 +94,36 @@ def keyless_clients(clients: int, keyless: int | None) -> set[int]:
 
 
 def main(settings: ChaosSettings, say: Say = print) -> int:
-    """Run the whole thing; 0 only when every invariant holds."""
+    """Run the whole thing; 0 only when every invariant holds. With settings.network, raises
+    hosts.HostsUnavailable (one line: why) before anything else when test hosts cannot be made."""
+    from bazaar.chaos import hosts as test_hosts
+
+    if settings.network:
+        test_hosts.check_available()
     seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(1 << 31)
     root = Path(tempfile.mkdtemp(prefix="bazaar-chaos-"))
     say(f"chaos directory: {root}")
     say(f"seed: {seed}")
     code = 1
     cluster: ChaosCluster | None = None
+    hosts: test_hosts.TestHosts | None = None
+    net: NetworkSetup | None = None
     # A SIGTERM outside the reactor (which handles it itself) must still stop the children.
     previous_handler = signal.signal(signal.SIGTERM, _terminated)
     try:
-        cluster = ChaosCluster(root, stocks=initial_stocks(seed))
-        cluster.start_all(lambda: _leader_known(cluster.ports[FRONTEND]))  # type: ignore[union-attr]
+        if settings.network:
+            removed = test_hosts.remove_leftovers()
+            if removed:
+                say(f"removed the test hosts of earlier runs that are gone: {', '.join(removed)}")
+            hosts = test_hosts.TestHosts()
+            hosts.create()
+            net = NetworkSetup.install(hosts)
+            say(f"{hosts.describe()} (run {hosts.run_id}); slow links "
+                + ("add delay (NFQUEUE delayer)" if net.delay else f"lose packets only: no delay ({net.why})"))
+        cluster = ChaosCluster(root, stocks=initial_stocks(seed), hosts=hosts)
+        cluster.start_all(lambda: _leader_known(cluster.addresses[FRONTEND], cluster.ports[FRONTEND]))  # type: ignore[union-attr]
         say(f"cluster up: front end {cluster.frontend_url}; trading for {settings.duration:g} s")
-        _, phase = run_on_reactor(lambda reactor: _phase(reactor, cluster, settings, seed, say))
+        _, phase = run_on_reactor(lambda reactor: _phase(reactor, cluster, settings, seed, say, net))
         signal.signal(signal.SIGTERM, _terminated)
         if phase is None:
             say("interrupted")
@@ -106,41 +131,130 @@ def main(settings: ChaosSettings, say: Say = print) -> int:
             return code
         cluster.stop_all()
         checks = check_all(cluster, phase)
-        failovers = report.leader_failovers(phase.faults, phase.records.attempts)
-        lines = report.render(
-            seed=seed, duration=settings.duration, clients=settings.clients,
-            fault_every=settings.fault_every, records=phase.records, faults=phase.faults,
-            failovers=failovers,
-            converged_after=phase.converged_after, unexpected_exits=cluster.unexpected_exits,
-            checks=checks, keyless=phase.keyless, caught_up_after=phase.caught_up_after,
-            pauses=phase.pauses,
-        )
+        if net is not None:
+            lines = netreport_lines(settings, seed, phase, cluster, checks, hosts)
+        else:
+            failovers = report.leader_failovers(phase.faults, phase.records.attempts)
+            lines = report.render(
+                seed=seed, duration=settings.duration, clients=settings.clients,
+                fault_every=settings.fault_every, records=phase.records, faults=phase.faults,
+                failovers=failovers,
+                converged_after=phase.converged_after, unexpected_exits=cluster.unexpected_exits,
+                checks=checks, keyless=phase.keyless, caught_up_after=phase.caught_up_after,
+                pauses=phase.pauses,
+            )
         say("")
         for line in lines:
             say(line)
         if settings.out is not None:
-            document = export.faults_document(settings, seed, phase, failovers, checks)
-            written = export.write(settings.out, phase.records.attempts, document)
+            if net is not None:
+                document = export.network_document(settings, seed, phase, checks, net.delay)
+                written = export.write(settings.out, phase.records.attempts, document, export.NETWORK_FILE)
+            else:
+                document = export.faults_document(settings, seed, phase, failovers, checks)
+                written = export.write(settings.out, phase.records.attempts, document)
             say(f"written: {', '.join(str(p) for p in written)}")
         code = 0 if all(c.passed for c in checks) else 1
         return code
     finally:
-        if cluster is not None:
-            cluster.stop_all()
-        signal.signal(signal.SIGTERM, previous_handler)
-        if code == 0 and not settings.keep:
-            shutil.rmtree(root, ignore_errors=True)
-        else:
-            say(f"directory kept (config, data, logs): {root}")
+        try:
+            if net is not None:
+                net.heal_all(say)
+            if cluster is not None:
+                cluster.stop_all()
+        finally:
+            if hosts is not None:
+                hosts.teardown()
+                say(f"test hosts of run {hosts.run_id} removed")
+            signal.signal(signal.SIGTERM, previous_handler)
+            if code == 0 and not settings.keep:
+                shutil.rmtree(root, ignore_errors=True)
+            else:
+                say(f"directory kept (config, data, logs): {root}")
+
+
+@dataclass
+class NetworkSetup:
+    """The firewall of a network run, and whether its slow links can add delay (and if not, why)."""
+
+    firewall: Any  # network.Firewall
+    delay: bool
+    why: str = ""
+
+    @classmethod
+    def install(cls, hosts: Any) -> NetworkSetup:
+        from bazaar.chaos import network
+        from bazaar.chaos.processes import NAMES
+        from bazaar.tools.cluster import child_environment
+
+        firewall = network.Firewall(hosts.run_id, {n: hosts.netns(n) for n in NAMES}, hosts.address,
+                                    env=child_environment())
+        firewall.install()
+        delay, why = network.delay_available(firewall, FRONTEND)
+        return cls(firewall, delay, why)
+
+    def heal_all(self, say: Say) -> None:
+        try:
+            self.firewall.heal_all()
+        except ChaosError as e:
+            say(f"WARNING: healing every network fault failed: {e}")
+
+
+def netreport_lines(settings: ChaosSettings, seed: int, phase: PhaseResult, cluster: ChaosCluster,
+                    checks: list[invariants.Check], hosts: Any) -> list[str]:
+    attempts = phase.records.attempts
+    section = report.network_section(phase.faults, attempts)
+    if phase.not_converged:
+        section.append(f"  {phase.not_converged}")
+    return report.render(
+        seed=seed, duration=settings.duration, clients=settings.clients, fault_every=settings.fault_every,
+        records=phase.records, faults=phase.faults, failovers=[], converged_after=phase.converged_after,
+        unexpected_exits=cluster.unexpected_exits, checks=checks, keyless=phase.keyless,
+        caught_up_after=phase.caught_up_after, pauses=phase.pauses, fault_section=section,
+        title=f"network chaos run: seed {seed}, {settings.duration:g} s, {settings.clients} clients "
+              f"({settings.clients - phase.keyless} keyed, {phase.keyless} without keys), a network fault every "
+              f"{settings.fault_every:g} s, no idle pauses; {hosts.describe()}",
+    )
+
+
+def log_end(directory: Path) -> int:
+    """The last index of the log in `directory` (-1: none yet), read-only by its primary key:
+    cheap enough to poll while the replica writes."""
+    import sqlite3
+    from contextlib import closing
+
+    from bazaar.order.store import OrderStore
+
+    path = directory / OrderStore.FILENAME
+    if not path.exists():
+        return -1
+    try:
+        with closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=1.0)) as conn:
+            row = conn.execute("SELECT MAX(idx) FROM log").fetchone()
+    except sqlite3.Error:
+        return -1
+    return -1 if row is None or row[0] is None else row[0]
+
+
+def first_success_since(attempts: list[Any], t: float) -> float | None:
+    """When the first successful attempt sent at or after `t` completed (None: none yet).
+    Attempts are recorded as they complete, so the scan stops at the first one done before t."""
+    best = None
+    for a in reversed(attempts):
+        if a.done < t:
+            break
+        if a.outcome == OK and a.sent >= t and (best is None or a.done < best):
+            best = a.done
+    return best
 
 
 def _terminated(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _leader_known(port: int) -> bool:
+def _leader_known(host: str, port: int) -> bool:
     try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2.0)
+        conn = http.client.HTTPConnection(host, port, timeout=2.0)
         try:
             conn.request("GET", "/leader")
             return conn.getresponse().status == 200
@@ -153,7 +267,10 @@ def _leader_known(port: int) -> bool:
 # ---- the reactor phase ----------------------------------------------------------------------
 
 
-async def _phase(reactor: Any, cluster: ChaosCluster, settings: ChaosSettings, seed: int, say: Say) -> PhaseResult:
+async def _phase(
+    reactor: Any, cluster: ChaosCluster, settings: ChaosSettings, seed: int, say: Say,
+    net: NetworkSetup | None = None,
+) -> PhaseResult:
     import treq.client
     from twisted.internet.defer import Deferred, DeferredList, gatherResults
     from twisted.internet.task import LoopingCall
@@ -179,10 +296,19 @@ async def _phase(reactor: Any, cluster: ChaosCluster, settings: ChaosSettings, s
 
     config = load_config(cluster.config_path)
     end, drain = settings.duration, settings.duration + DRAIN_DEADLINE
-    traffic = (Traffic.seeded(random.Random(f"{seed}/traffic"), settings.duration) if settings.pauses
-               else Traffic.none())
+    traffic = (Traffic.seeded(random.Random(f"{seed}/traffic"), settings.duration)
+               if settings.pauses and net is None else Traffic.none())
     keyless = keyless_clients(settings.clients, settings.keyless)
-    injector = FaultInjector(reactor, cluster, Schedule(seed), settings.fault_every, clock, leader, say, traffic)
+    injector: Any
+    if net is not None:
+        from bazaar.chaos.network import NetSchedule, NetworkInjector
+
+        injector = NetworkInjector(reactor, net.firewall, cluster, NetSchedule(seed, net.delay), settings.fault_every,
+                                   clock, leader, say, lambda t: first_success_since(records.attempts, t),
+                                   lambda: [log_end(config.replica_dir(i)) for i in REPLICA_IDS])
+    else:
+        injector = FaultInjector(reactor, cluster, Schedule(seed), settings.fault_every, clock, leader, say,
+                                 traffic)
     clients = [
         Deferred.fromCoroutine(
             TradingClient(i, http, reactor, url, random.Random(f"{seed}/client/{i}"), clock, records,
@@ -206,16 +332,24 @@ async def _phase(reactor: Any, cluster: ChaosCluster, settings: ChaosSettings, s
         say(f"  t={clock():6.1f}s trading over; faults stopped; {len(records.in_doubt)} keys left in doubt, "
             f"{len(records.not_executed)} given up after 503s, {len(records.lost)} keyless trades unanswered")
         await injector.restart_crashed()
+        if net is not None:
+            from twisted.internet.threads import deferToThread
+
+            await deferToThread(net.heal_all, say)
+            say(f"  t={clock():6.1f}s every network fault healed; waiting for the replica logs, no traffic")
         converged_after = await _converge(reactor, config, clock)
+        not_converged = "" if converged_after is not None else (
+            f"the replica logs still differed {CONVERGENCE_DEADLINE:g} s after the faults ended: "
+            + log_difference(config))
         say(f"  t={clock():6.1f}s " + ("replica logs equal" if converged_after is not None
-                                       else "replica logs still differ at the deadline"))
+                                       else f"FAILURE: {not_converged}"))
         caught_up_after = await _catch_up(reactor, config, clock)
         say(f"  t={clock():6.1f}s " + ("the catalog applied the log through its last trade"
                                        if caught_up_after is not None
                                        else "the catalog had not caught up at the deadline"))
         served = await _read_back(reactor, http, url, sorted(records.acknowledged.values()))
         return PhaseResult(records, injector.faults, converged_after, served, caught_up_after, len(keyless),
-                           traffic.pauses)
+                           traffic.pauses, not_converged)
     finally:
         if progress.running:
             progress.stop()
@@ -237,6 +371,17 @@ async def _until_true(reactor: Any, clock: Callable[[], float], done: Callable[[
 def _logs_equal(config: Config) -> bool:
     logs = [[invariants.entry_fields(e) for e in read_entries(config.replica_dir(i))] for i in REPLICA_IDS]
     return all(log == logs[0] for log in logs)
+
+
+def log_difference(config: Config) -> str:
+    """How the replicas' logs differ: each one's length and last epoch, and the first index at
+    which they part."""
+    logs = {i: [invariants.entry_fields(e) for e in read_entries(config.replica_dir(i))] for i in REPLICA_IDS}
+    sizes = ", ".join(f"replica {i} {len(log)} entries (last epoch {log[-1][1] if log else '-'})"
+                      for i, log in logs.items())
+    shortest = min(len(log) for log in logs.values())
+    first = next((k for k in range(shortest) if len({log[k] for log in logs.values()}) > 1), shortest)
+    return f"{sizes}; they part at index {first}"
 
 
 def _last_number(config: Config) -> int:

@@ -174,6 +174,7 @@ def _chaos(args: argparse.Namespace) -> int:
         seed=args.seed,
         keep=args.keep,
         out=args.out,
+        network=args.network,
     )
     return run.main(settings)
 
@@ -275,6 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds between faults (default 5)")
     chaos.add_argument("--seed", type=int, help="seed for the faults and trades (default: random, printed)")
     chaos.add_argument("--keep", action="store_true", help="keep the run's directory (config, data, logs)")
+    chaos.add_argument("--network", action="store_true",
+                       help="network faults instead of process faults: each service on a test host of its own "
+                            "(a network namespace), partitions and slow lossy links by iptables (needs root, "
+                            "iproute2, iptables; see docs/chaos.md)")
 
     load = command("load", _load,
                    "Measure latency, throughput and the cache's hit rate: concurrent clients look up and "
