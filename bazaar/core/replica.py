@@ -4,7 +4,12 @@
 disk); `last_chain`, `last_epoch` and `last_number` are that entry's chain value, epoch and
 transaction number; `last_durable` is the highest index on disk. Entries are appended and
 accepted strictly in sequence, so the log is always 0..n-1 and so are transaction numbers.
-`epoch` is the highest leadership epoch this replica has promised or followed.
+`epoch` is the highest leadership epoch this replica has promised, stood for or followed: a
+new promise or candidacy must be above it. `floor` is the oldest epoch whose leader it still
+accepts batches from: the highest epoch it promised to another candidate, followed or led.
+Standing for an epoch raises the floor too, for the candidacy's time; a candidacy that fails
+withdraws that (`withdraw`), since nobody else counts on a candidate's promise to itself, so a
+failed candidate follows the working leader again instead of refusing it for good.
 
 A follower takes the leader's log as the truth: a batch is accepted only where the follower's
 chain at `prev_index` matches the leader's; an entry that differs from the one held replaces
@@ -81,12 +86,15 @@ EntryAt = Callable[[int], Entry]
 
 
 class ReplicaCore:
-    def __init__(self, book: StockBook, last: Entry | None = None, epoch: int = 0) -> None:
+    def __init__(self, book: StockBook, last: Entry | None = None, epoch: int = 0, floor: int | None = None) -> None:
         self.role = Role.FOLLOWER
         self.book = book
         self._set_last(last)
         self.last_durable = self.last_index
         self.epoch = max(epoch, self.last_epoch)
+        self.floor = max(epoch if floor is None else min(floor, epoch), self.last_epoch)
+        # While standing: (the epoch stood for, the floor before it).
+        self._standing: tuple[int, int] | None = None
         # The index of the first entry of the epoch this replica leads in (its leader entry).
         self.first_own = -1
 
@@ -102,14 +110,29 @@ class ReplicaCore:
         """An epoch to stand for: above every epoch this replica has seen or been told of."""
         return max(self.epoch, seen) + 1
 
-    def promise(self, epoch: int) -> bool:
-        """Promise `epoch` to a candidate (or to ourselves, standing): granted only if it is
-        above every epoch promised before. From then on, leaders of older epochs are refused,
-        and no other candidate gets this epoch: two leaders never share one."""
+    def promise(self, epoch: int, own: bool = False) -> bool:
+        """Promise `epoch` to a candidate (or, `own`, to ourselves, standing): granted only if
+        it is above every epoch promised before. From then on, leaders of older epochs are
+        refused, and no other candidate gets this epoch: two leaders never share one."""
         if epoch <= self.epoch:
             return False
-        self.epoch = epoch
+        # Standing again (refused for a newer epoch) withdraws to where the first stand began.
+        before = self._standing[1] if own and self._standing is not None else self.floor
+        self._standing = (epoch, before) if own else None
+        self.epoch = self.floor = epoch
         self.role = Role.FOLLOWER
+        return True
+
+    def withdraw(self, epoch: int) -> bool:
+        """Our candidacy for `epoch` failed: accept the leaders we accepted before it again.
+        The epoch stays used up (no later candidacy stands for it)."""
+        standing = self._standing
+        if standing is None or standing[0] != epoch:
+            return False
+        self._standing = None
+        if self.floor != epoch or self.is_leader:
+            return False
+        self.floor = max(standing[1], self.last_epoch)
         return True
 
     def lead(self) -> Entry:
@@ -117,6 +140,7 @@ class ReplicaCore:
         returned leader entry opens the epoch. Nothing of an older epoch counts as committed
         until it, or a later entry, is on a majority."""
         self.role = Role.LEADER
+        self._standing = None
         entry = self._append(Kind.LEADER)
         self.first_own = entry.index
         return entry
@@ -181,9 +205,10 @@ class ReplicaCore:
             if prev is not None and records[0].epoch < prev.epoch:
                 raise MalformedBatch(f"entry {records[0].index} has an epoch older than the entry before it")
         if leader_epoch is not None:
-            if leader_epoch < self.epoch or (leader_epoch == self.epoch and self.is_leader):
+            if leader_epoch < self.floor or (leader_epoch == self.epoch and self.is_leader):
                 return Stale(self.epoch)
-            self.epoch = leader_epoch
+            self.epoch, self.floor = max(self.epoch, leader_epoch), max(self.floor, leader_epoch)
+            self._standing = None
             self.follow()
         if not held:
             return Gap(self.last_index)
@@ -217,6 +242,7 @@ class ReplicaCore:
         if entries:
             self._set_last(entries[-1])
             self.epoch = max(self.epoch, entries[-1].epoch)
+            self.floor = max(self.floor, entries[-1].epoch)
         return Accepted(entries, through, truncate_after)
 
     def durable(self, index: int) -> None:

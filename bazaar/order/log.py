@@ -44,7 +44,7 @@ class ReplicaLog:
         self.reactor = reactor
         self.store = store
         book.apply_totals(store.stock_totals())
-        self.core = ReplicaCore(book, store.last_entry, store.epoch)
+        self.core = ReplicaCore(book, store.last_entry, store.epoch, store.floor)
         self._committer = committer
         self._on_durable = on_durable
         self._on_write_failed = on_write_failed
@@ -113,7 +113,7 @@ class ReplicaLog:
     ) -> tuple[Deferred, bool]:
         """A leader's batch (propagated or streamed): (a Deferred firing with (PropagateStatus,
         index, epoch) once everything it changed is on disk, whether it made us step down)."""
-        was_leader, epoch_before = self.core.is_leader, self.core.epoch
+        was_leader, floor_before = self.core.is_leader, self.core.floor
         outcome = self.core.accept(prev_index, prev_chain, records, self.entry_at, leader_last, leader_epoch,
                                    keep_through=min(self.committed, self.core.last_index))
         deposed = was_leader and not self.core.is_leader
@@ -121,8 +121,8 @@ class ReplicaLog:
             result = (order_pb2.PROPAGATE_STATUS_STALE_EPOCH, self.core.last_index, self.core.epoch)
             return succeed(result), deposed
         operations: list[Any] = []
-        if self.core.epoch > epoch_before:
-            operations.append(SetEpoch(self.core.epoch))
+        if self.core.floor > floor_before:
+            operations.append(SetEpoch(self.core.floor))
         if isinstance(outcome, Accepted):
             status, index = order_pb2.PROPAGATE_STATUS_OK, outcome.through
             operations += self._operations(outcome)
@@ -138,13 +138,20 @@ class ReplicaLog:
         self.write(operations)
         return self._committer.barrier().addCallback(lambda _: (status, index, self.core.epoch)), deposed
 
-    def promise(self, epoch: int) -> Deferred:
-        """A candidate (or we, standing) asks for `epoch`; fires with (granted, our epoch)
-        once that is on disk."""
-        if not self.core.promise(epoch):
+    def promise(self, epoch: int, own: bool = False) -> Deferred:
+        """A candidate (or, `own`, we, standing) asks for `epoch`; fires with (granted, our
+        epoch) once that is on disk."""
+        if not self.core.promise(epoch, own):
             return succeed((False, self.core.epoch))
-        self.write([SetEpoch(epoch)])
+        self.write([SetEpoch(epoch, floor=not own)])
         return self._committer.barrier().addCallback(lambda _: (True, epoch))
+
+    def withdraw(self, epoch: int) -> None:
+        """Our candidacy for `epoch` failed: follow the leaders we followed before it. Nothing
+        to write: the floor on disk never held our own candidacy."""
+        if self.core.withdraw(epoch):
+            log.info("candidacy for epoch {epoch} withdrawn: leaders of epoch {floor} or later are "
+                     "followed again", epoch=epoch, floor=self.core.floor)
 
     def learn_epoch(self, epoch: int) -> None:
         """A follower told us of a newer epoch than ours: remember it."""

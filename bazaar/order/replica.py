@@ -23,7 +23,7 @@ from bazaar.core.orders import Order
 from bazaar.core.replica import ReplicaCore
 from bazaar.order.leader import Leadership
 from bazaar.order.log import ReplicaLog
-from bazaar.order.store import OrderStore
+from bazaar.order.store import OrderStore, SetEpoch
 from bazaar.order.takeover import take_over
 from bazaar.reactor.group_commit import GroupCommitter
 from bazaar.rpc.services import Channels
@@ -59,6 +59,11 @@ class Replica:
         self.leadership: Leadership | None = None
         # The leader this replica last accepted a batch from, and the peers it reaches.
         self.follower_lease = FollowerLease()
+        # Just started, this replica may have answered a leader just before it went down, and
+        # that leader may still count on it: it keeps faith for one lease, with no one in
+        # particular, and is not to be selected meanwhile.
+        self.follower_lease.heard(0, 0, reactor.seconds())
+        self._started = reactor.seconds()
         self.ids = {str(address): i for i, address in config.replicas.items()}
         self.reachability = Reachability(a for a in self.ids if a != self.address)
         # Done starting (its rejoin attempt is over): only then may it be selected.
@@ -159,7 +164,7 @@ class Replica:
     def describe(self) -> order_pb2.DescribeResponse:
         now = self.reactor.seconds()
         leading = self._leading()
-        if not self.ready:
+        if not self.ready or now < self._started + self.follower_lease.duration:
             role = order_pb2.REPLICA_ROLE_STARTING
         elif leading is not None:
             role = order_pb2.REPLICA_ROLE_LEADER
@@ -205,6 +210,7 @@ class Replica:
     def begin_leading(self, followers: list[str]) -> Leadership:
         """The takeover won: append our leader entry and feed the followers."""
         entry = self.core.lead()
+        self.log.write([SetEpoch(entry.epoch)])  # leading, we refuse older leaders, restarted too
         self.log.append([entry])
         self.follower_lease.end()
         self.leadership = Leadership(

@@ -67,9 +67,12 @@ class Truncate:
 
 @dataclass(frozen=True)
 class SetEpoch:
-    """Remember the highest leadership epoch this replica has taken part in."""
+    """Remember the highest leadership epoch this replica has taken part in; with `floor`, that
+    it refuses leaders of older epochs from now on (not set for a candidate's promise to
+    itself, which a restart withdraws: the candidacy died with the process)."""
 
     epoch: int
+    floor: bool = True
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,8 @@ class OrderStore:
         row = conn.execute(f"SELECT {_COLUMNS} FROM log ORDER BY idx DESC LIMIT 1").fetchone()
         self.last_entry: Entry | None = _entry(row) if row else None
         self.epoch: int = meta(conn, "epoch") or 0
+        floor = meta(conn, "floor")
+        self.floor: int = self.epoch if floor is None else floor
         committed = meta(conn, "committed")
         self.committed: int = -1 if committed is None else committed
 
@@ -142,7 +147,7 @@ class OrderStore:
 
     def write(self, operations: Sequence[Operation]) -> list[int]:
         """Apply operations in order, as one transaction; the last index after each."""
-        last, epoch, committed = self.last_entry, self.epoch, self.committed
+        last, epoch, floor, committed = self.last_entry, self.epoch, self.floor, self.committed
         results = []
         conn = self._writer
         # Appends are inserted together with executemany: on a busy leader each call into
@@ -167,6 +172,9 @@ class OrderStore:
                 elif isinstance(op, SetEpoch):
                     epoch = max(epoch, op.epoch)
                     conn.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (epoch,))
+                    if op.floor and op.epoch > floor:
+                        floor = op.epoch
+                        conn.execute("INSERT OR REPLACE INTO meta VALUES ('floor', ?)", (floor,))
                 elif isinstance(op, SetCommitted):
                     if op.index > committed:
                         committed = op.index
@@ -184,7 +192,7 @@ class OrderStore:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        self.last_entry, self.epoch, self.committed = last, epoch, committed
+        self.last_entry, self.epoch, self.floor, self.committed = last, epoch, floor, committed
         return results
 
     def append(self, entries: Sequence[Entry]) -> int:

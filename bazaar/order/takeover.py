@@ -30,7 +30,17 @@ CATCH_UP_DEADLINE = 120.0
 
 async def take_over(replica: "Replica", followers: list[str], generation: int) -> bool:
     """Stand, collect promises, adopt the most up-to-date promised log, then lead; True once
-    the leader entry is on a majority and this replica serves."""
+    the leader entry is on a majority and this replica serves. A candidacy that ends before
+    leading is withdrawn: it unseats no one."""
+    stood: list[int] = []
+    try:
+        return await _take_over(replica, followers, generation, stood)
+    finally:
+        if stood and not replica.core.is_leader and replica.leadership is None:
+            replica.log.withdraw(stood[-1])
+
+
+async def _take_over(replica: "Replica", followers: list[str], generation: int, stood: list[int]) -> bool:
     core = replica.log.core
     candidacy = Candidacy(followers)
     lease = replica.follower_lease
@@ -41,7 +51,9 @@ async def take_over(replica: "Replica", followers: list[str], generation: int) -
         epoch = candidacy.stand(core)
         if epoch is None:
             return _cannot("out of attempts")
-        granted, _ = await replica.log.promise(epoch)
+        granted, _ = await replica.log.promise(epoch, own=True)
+        if granted:
+            stood.append(epoch)
         if not granted or generation != replica.generation:
             return False
         request = synchronize_request(replica.log, epoch=epoch, candidate_id=replica.replica_id)

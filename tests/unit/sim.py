@@ -4,7 +4,8 @@ Each replica is the real `ReplicaCore` (numbering, log matching, promises, the s
 over a list of entries, its "disk"; a leader keeps the real `Replication` (what to send, the
 commit rule); a candidate the real `Candidacy` (epochs, promises, whose log to adopt); the
 catalog is the real apply rule (`bazaar.core.learner`); a client's answer comes from the real
-`TradeAttempts`. What this file adds is only the wiring the services do with gRPC: messages
+`TradeAttempts`; leases are the real `LeaderLease` and `FollowerLease`, with steps for seconds.
+What this file adds is only the wiring the services do with gRPC: messages
 that a `Network` queues, delivers in any order, delays, loses or cuts, and processes that
 crash (memory lost, disk kept), freeze (nothing processed, messages wait) and restart.
 
@@ -13,6 +14,7 @@ Checked on every step (`Cluster.check`) and at the end (`Cluster.check_final`):
 - every acknowledged entry is in the log of every leader that serves after it (leader
   completeness), at its index;
 - at most one leader serves per epoch;
+- a leader that holds its lease has every acknowledged entry (so its own log may answer);
 - transaction numbers run 0..n-1 with no gaps in every log, and every book equals the initial
   table plus the trades of its log; a key is in a log at most once;
 - the catalog equals the initial table plus the committed trades it applied, in order;
@@ -29,6 +31,7 @@ from typing import Any
 from bazaar.core.book import StockBook
 from bazaar.core.chain import GENESIS, Entry, Kind, Record, checkpoint_numbers, follows
 from bazaar.core.learner import CommittedTrade, learn
+from bazaar.core.lease import FollowerLease, LeaderLease
 from bazaar.core.outcome import Attempt, Final, TradeAttempts
 from bazaar.core.replica import Accepted, Conflict, Gap, ReplicaCore, Stale
 from bazaar.core.replication import Replication
@@ -43,6 +46,9 @@ CALL_TIMEOUT = 12  # steps before a call without an answer counts as failed
 COMMIT_WAIT = 25  # steps a client's attempt waits for its entry to commit
 CLIENT_DEADLINE = 120  # steps a client's request may take, attempts included
 BATCH = 3
+LEASE = 30  # steps a follower keeps faith with the leader it heard from
+LEASE_MARGIN = 3  # the leader trusts its lease this much less
+HEARTBEAT = 5  # steps between a leader's heartbeats
 
 
 @dataclass
@@ -64,10 +70,12 @@ class Network:
 
 
 class SimReplica:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, clock: Any) -> None:
         self.name = name
+        self.clock = clock
         self.log: list[Entry] = []  # the disk
         self.disk_epoch = 0
+        self.disk_floor = 0
         self.disk_committed = -1
         self.down = False
         self.frozen = False
@@ -78,8 +86,14 @@ class SimReplica:
         book = StockBook(INITIAL)
         for entry in self.log:
             book.apply(entry)
-        self.core = ReplicaCore(book, self.log[-1] if self.log else None, self.disk_epoch)
+        self.core = ReplicaCore(book, self.log[-1] if self.log else None, self.disk_epoch, self.disk_floor)
         self.committed = self.disk_committed
+        # A restarted replica keeps faith for a lease with whatever leader it may have
+        # answered just before it went down: that leader may still count on it.
+        self.follower_lease = FollowerLease(LEASE)
+        self.follower_lease.heard("", 0, self.clock())
+        self.lease: LeaderLease | None = None
+        self.heartbeat_due: set[str] = set()
         self.replication: Replication | None = None
         self.followers: tuple[str, ...] = ()
         self.in_flight: dict[str, tuple[int, int, int]] = {}  # follower -> (call, sent at, commit sent)
@@ -109,11 +123,20 @@ class SimReplica:
         if index > self.committed:
             self.committed = self.disk_committed = index
 
-    def promise(self, epoch: int) -> bool:
+    def promise(self, epoch: int, candidate: str, own: bool = False) -> bool:
+        """As Replica.promise: refused while the leader we follow may hold its lease (unless
+        it is that leader asking), and by a leader that holds its own."""
+        lease = self.follower_lease
+        if lease.alive(self.clock()) and lease.leader != candidate and not self.core.is_leader:
+            return False
+        if self.holds_lease:
+            return False
         leading = self.core.is_leader
-        granted = self.core.promise(epoch)
+        granted = self.core.promise(epoch, own)
         if granted:
             self.disk_epoch = epoch
+            if not own:
+                self.disk_floor = epoch
             if leading:
                 self.step_down()
         return granted
@@ -121,12 +144,18 @@ class SimReplica:
     def step_down(self) -> None:
         self.core.follow()
         self.replication = None
+        self.lease = None
         self.in_flight.clear()
 
     @property
     def serving(self) -> bool:
+        """Leads with its epoch established and its lease held: what Replica._leading is."""
         return (self.core.is_leader and self.replication is not None and not self.down
-                and self.committed >= self.core.first_own >= 0)
+                and self.committed >= self.core.first_own >= 0 and self.holds_lease)
+
+    @property
+    def holds_lease(self) -> bool:
+        return self.lease is not None and self.core.is_leader and self.lease.holds(self.clock())
 
     def crash(self) -> None:
         self.down, self.frozen = True, False
@@ -157,9 +186,9 @@ class Client:
 class Cluster:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
-        self.replicas = {name: SimReplica(name) for name in NAMES}
-        self.net = Network()
         self.step_no = 0
+        self.replicas = {name: SimReplica(name, lambda: self.step_no) for name in NAMES}
+        self.net = Network()
         self._calls = 0
         self._keys = 0
         self.clients: list[Client] = []
@@ -181,8 +210,11 @@ class Cluster:
         replica = self.replicas[name]
         if replica.down or replica.frozen:
             return
-        if replica.candidacy is not None:
-            return  # picked again while taking over: carry on
+        if replica.candidacy is not None or replica.serving:
+            return  # picked again while taking over, or leading with its lease: carry on
+        lease = replica.follower_lease
+        if lease.alive(self.step_no) and lease.leader != name:
+            return  # it follows a live leader: standing would break its word (take_over)
         replica.step_down()
         replica.candidacy = Candidacy([n for n in NAMES if n != name])
         self._stand(replica)
@@ -285,8 +317,9 @@ class Cluster:
         candidacy = replica.candidacy
         assert candidacy is not None
         epoch = candidacy.stand(replica.core)
-        if epoch is None or not replica.promise(epoch):
+        if epoch is None or not replica.promise(epoch, replica.name, own=True):
             replica.candidacy = None
+            replica.core.withdraw(candidacy.epoch)  # the attempt before, if any
             return
         checkpoints = [(i, replica.chain_at(i)) for i in checkpoint_numbers(replica.core.last_index)]
         replica.asked = {}
@@ -296,8 +329,9 @@ class Cluster:
         self._decide(replica)
 
     def _on_promise(self, replica: SimReplica, m: Message) -> None:
-        if not replica.promise(m.body["epoch"]):
-            self._send(replica.name, m.src, "promised", {"refused": replica.core.epoch}, m.call)
+        if not replica.promise(m.body["epoch"], m.src):
+            alive = replica.follower_lease.alive(self.step_no) or replica.holds_lease
+            self._send(replica.name, m.src, "promised", {"refused": replica.core.epoch, "alive": alive}, m.call)
             return
         shared = next((i for i, c in m.body["checkpoints"] if i <= replica.core.last_index and replica.chain_at(i) == c), -1)
         records = [e.record() for e in replica.log[shared + 1:]]
@@ -310,7 +344,7 @@ class Cluster:
             return  # an answer to an earlier attempt, or a takeover since given up
         del replica.asked[m.src]
         if "refused" in m.body:
-            candidacy.answered(m.src, Refused(m.body["refused"]))
+            candidacy.answered(m.src, Refused(m.body["refused"], m.body["alive"]))
         else:
             candidacy.answered(m.src, Promised(m.body["shared"], m.body["chain"], m.body["records"]))
         self._decide(replica)
@@ -323,6 +357,7 @@ class Cluster:
             self._stand(replica)
         elif isinstance(outcome, Lost):
             replica.candidacy = None
+            replica.core.withdraw(candidacy.epoch)
         elif isinstance(outcome, Won):
             if outcome.adopt is not None:
                 a = outcome.adopt
@@ -331,6 +366,9 @@ class Cluster:
                 replica.write(accepted)
             replica.candidacy = None
             replica.append(replica.core.lead())
+            replica.disk_floor = max(replica.disk_floor, replica.core.epoch)
+            replica.follower_lease.end()
+            replica.lease = LeaderLease(candidacy.followers, self.step_no, LEASE - LEASE_MARGIN)
             replica.replication = Replication()
             replica.followers = candidacy.followers
             replica.replication.assign(list(candidacy.followers), replica.core.last_index)
@@ -347,9 +385,11 @@ class Cluster:
             batch = replication.to_send(follower, leader.core.last_index, self.rng.randint(1, BATCH))
             if batch is None:
                 match = replication.match(follower)
-                if match is None or leader.committed <= leader.told_committed.get(follower, -1):
+                due = follower in leader.heartbeat_due
+                if match is None or (leader.committed <= leader.told_committed.get(follower, -1) and not due):
                     continue
                 batch = (match, range(match + 1, match + 1))
+            leader.heartbeat_due.discard(follower)
             prev, indexes = batch
             body = {"prev": prev, "chain": leader.chain_at(prev), "records": [leader.log[i].record() for i in indexes],
                     "last": leader.core.last_index, "epoch": leader.core.epoch, "commit": leader.committed}
@@ -361,15 +401,18 @@ class Cluster:
         outcome = replica.core.accept(b["prev"], b["chain"], b["records"], replica.entry_at, b["last"], b["epoch"])
         if replica.replication is not None and not replica.core.is_leader:
             replica.step_down()
+        if not isinstance(outcome, Stale):
+            replica.follower_lease.heard(m.src, b["epoch"], self.step_no)
         if isinstance(outcome, Accepted):
             replica.write(outcome)
             replica.know_committed(min(b["commit"], outcome.through))
             reply = {"status": "ok", "index": outcome.through}
         elif isinstance(outcome, Stale):
-            reply = {"status": "stale", "epoch": outcome.epoch}
+            reply = {"status": "stale", "epoch": outcome.epoch, "replaced": replica.core.last_epoch > b["epoch"]}
         else:
             reply = {"status": "gap" if isinstance(outcome, Gap) else "conflict", "index": outcome.last}
         replica.disk_epoch = max(replica.disk_epoch, replica.core.epoch)
+        replica.disk_floor = max(replica.disk_floor, replica.core.floor)
         self._send(replica.name, m.src, "propagated", reply, m.call)
 
     def _on_propagated(self, leader: SimReplica, m: Message) -> None:
@@ -379,10 +422,13 @@ class Cluster:
         del leader.in_flight[m.src]
         b, replication = m.body, leader.replication
         if b["status"] == "stale":
-            leader.step_down()
-            leader.core.epoch = max(leader.core.epoch, b["epoch"])
-            leader.disk_epoch = leader.core.epoch
-            return
+            if b["replaced"]:
+                leader.step_down()
+                leader.core.epoch = max(leader.core.epoch, b["epoch"])
+                leader.disk_epoch = leader.core.epoch
+            return  # only promised to a candidate: no reason to step down, nor a renewal
+        assert leader.lease is not None
+        leader.lease.acked(m.src, sent[1])
         if b["status"] == "ok":
             replication.matched(m.src, b["index"])
             leader.told_committed[m.src] = max(leader.told_committed.get(m.src, -1), min(sent[2], b["index"]))
@@ -452,12 +498,24 @@ class Cluster:
             self._deliver_one()
         for replica in self.replicas.values():
             if replica.replication is not None and not replica.down and not replica.frozen:
+                self._heartbeat(replica)
+        for replica in self.replicas.values():
+            if replica.replication is not None and not replica.down and not replica.frozen:
                 self._propagate(replica)
         self._time_out_calls()
         self._clients_step()
         if self.rng.random() < 0.3:
             self._catalog_step()
         self.check()
+
+    def _heartbeat(self, leader: SimReplica) -> None:
+        """What Leadership._heartbeat does, every HEARTBEAT steps: step down without a
+        majority within the lease, else mark every follower due for a (perhaps empty) batch."""
+        assert leader.lease is not None
+        if leader.lease.lapsed(self.step_no):
+            leader.step_down()
+        elif self.step_no % HEARTBEAT == 0:
+            leader.heartbeat_due = set(leader.followers)
 
     def _maybe_select(self) -> None:
         """The front end selects when it knows no serving leader, highest id first (now and
@@ -546,6 +604,12 @@ class Cluster:
                 if a.name < b.name and through >= 0 and a.log[through].chain != b.log[through].chain:
                     self.violations.append(f"{a.name} and {b.name} differ at committed entry {through}")
         for replica in replicas:
+            if replica.holds_lease:
+                for index, (entry, _) in self.acknowledged.items():
+                    if index >= len(replica.log) or replica.log[index].chain != entry.chain:
+                        self.violations.append(
+                            f"{replica.name} holds its lease in epoch {replica.core.epoch} without acknowledged entry {index}")
+                        break
             if replica.serving:
                 for index, (entry, epoch) in self.acknowledged.items():
                     if epoch > replica.core.epoch:

@@ -126,6 +126,8 @@ class Channels:
     def unary_unary(self, *args: Any, **kwargs: Any) -> Any:
         return self
 
+    unary_stream = unary_unary
+
     def future(self, *args: Any, **kwargs: Any) -> Call:
         return Call()
 

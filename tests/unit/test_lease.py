@@ -1,0 +1,242 @@
+"""Leases and heartbeats as decisions (bazaar.core.lease), a failed candidacy withdrawn
+(ReplicaCore.withdraw), and what a replica does with them, on a fake clock."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from twisted.internet.task import Clock
+
+from bazaar.config import Config
+from bazaar.core.book import StockBook
+from bazaar.core.chain import GENESIS
+from bazaar.core.lease import LEASE, FollowerLease, LeaderLease, Reachability
+from bazaar.core.replica import Accepted, ReplicaCore, Stale
+from bazaar.core.stock import DEFAULT_STOCKS, table_id
+from bazaar.core.takeover import Candidacy, Lost, Refused, StandAgain
+from bazaar.order.replica import Replica
+from bazaar.order.store import OrderStore
+from bazaar.v1 import order_pb2
+from tests.unit.test_order_log import ManualCommitter, fired
+from tests.unit.test_order_servicer import Channels
+
+
+# ---- the leader's lease -------------------------------------------------------------------
+
+
+def test_a_leader_holds_its_lease_from_the_send_time_of_a_majoritys_answers():
+    lease = LeaderLease(["a", "b"], started=0.0, duration=0.45)
+    assert not lease.holds(0.0), "no follower has answered yet"
+    lease.acked("a", sent_at=1.0)
+    assert lease.holds(1.44) and not lease.holds(1.45)
+    lease.acked("b", sent_at=1.2)
+    assert lease.expiry() == 1.2 + 0.45, "the newest majority counts"
+    lease.acked("b", sent_at=0.5)
+    assert lease.expiry() == 1.2 + 0.45, "a late answer to an older batch moves nothing back"
+
+
+def test_answers_from_strangers_count_for_nothing():
+    lease = LeaderLease(["a", "b"], started=0.0)
+    lease.acked("intruder", sent_at=5.0)
+    assert not lease.holds(5.0)
+
+
+def test_a_leader_alone_always_holds_its_lease():
+    assert LeaderLease([], started=0.0).holds(1e9)
+
+
+def test_a_lease_lapses_one_lease_after_the_start_or_the_last_majority():
+    lease = LeaderLease(["a", "b"], started=10.0, duration=0.45)
+    assert not lease.lapsed(10.44), "a new leader gets one lease to hear from a majority"
+    assert lease.lapsed(10.45)
+    lease.acked("a", sent_at=10.4)
+    assert not lease.lapsed(10.84) and lease.lapsed(10.85)
+    assert lease.silent(10.85) == ["a", "b"]
+    assert lease.silent(10.5) == ["b"]
+
+
+def test_five_replicas_need_two_followers():
+    lease = LeaderLease(["a", "b", "c", "d"], started=0.0, duration=1.0)
+    lease.acked("a", sent_at=5.0)
+    assert not lease.holds(5.0)
+    lease.acked("b", sent_at=3.0)
+    assert lease.expiry() == 4.0
+    lease.add("e")
+    assert lease.needed == 3
+
+
+# ---- the follower's faith, and reachability ---------------------------------------------------
+
+
+def test_a_follower_keeps_faith_for_a_lease_after_hearing_from_a_leader():
+    lease = FollowerLease(duration=0.5)
+    assert not lease.alive(0.0)
+    lease.heard(3, 7, now=1.0)
+    assert lease.alive(1.49) and not lease.alive(1.5)
+    assert (lease.leader, lease.epoch) == (3, 7)
+    lease.end()
+    assert not lease.alive(1.1)
+
+
+def test_reachable_peers_are_those_that_answered_a_call_sent_within_the_window():
+    reach = Reachability(["b", "a", "a"], window=0.5)
+    assert reach.peers == ("a", "b")
+    reach.answered("a", sent_at=1.0)
+    reach.answered("nobody", sent_at=1.0)
+    assert reach.reachable(1.4) == ["a"]
+    assert reach.reachable(1.5) == []
+
+
+# ---- a failed candidacy unseats no one ----------------------------------------------------------
+
+
+def core() -> ReplicaCore:
+    return ReplicaCore(StockBook(DEFAULT_STOCKS))
+
+
+def test_a_withdrawn_candidacy_follows_the_leader_it_followed_before():
+    follower = core()
+    assert isinstance(follower.accept(-1, GENESIS, [], lambda i: None, -1, 3), Accepted)  # type: ignore[arg-type]
+    assert follower.promise(4, own=True)
+    assert isinstance(follower.accept(-1, GENESIS, [], lambda i: None, -1, 3), Stale), "refused while standing"  # type: ignore[arg-type]
+    assert follower.withdraw(4)
+    assert (follower.epoch, follower.floor) == (4, 3), "epoch 4 stays used up"
+    assert isinstance(follower.accept(-1, GENESIS, [], lambda i: None, -1, 3), Accepted)  # type: ignore[arg-type]
+    assert not follower.promise(4), "no candidate gets an epoch already stood for"
+
+
+def test_a_promise_to_another_candidate_is_never_withdrawn():
+    follower = core()
+    assert follower.promise(4)
+    assert not follower.withdraw(4)
+    assert follower.floor == 4
+
+
+def test_only_the_candidacy_under_way_is_withdrawn():
+    candidate = core()
+    assert candidate.promise(2, own=True)
+    assert candidate.promise(3, own=True)  # stood again, higher
+    assert not candidate.withdraw(2)
+    assert candidate.withdraw(3) and candidate.floor == 0
+
+
+def test_a_candidacy_that_won_is_not_withdrawn():
+    candidate = core()
+    assert candidate.promise(2, own=True)
+    candidate.lead()
+    assert not candidate.withdraw(2) and candidate.floor == 2
+
+
+def test_a_refusal_because_a_leader_is_alive_loses_at_once_without_burning_epochs():
+    candidate = core()
+    candidacy = Candidacy(["a", "b"])
+    candidate.promise(candidacy.stand(candidate) or 0, own=True)
+    candidacy.answered("a", Refused(1, leader_alive=True))
+    candidacy.answered("b", None)
+    assert isinstance(candidacy.outcome(candidate), Lost)
+    other = Candidacy(["a", "b"])
+    candidate.promise(other.stand(candidate) or 0, own=True)
+    other.answered("a", Refused(9))
+    other.answered("b", None)
+    assert isinstance(other.outcome(candidate), StandAgain)
+
+
+def test_the_floor_survives_a_restart_but_a_candidacy_does_not(tmp_path: Path):
+    config = Config(data_dir=tmp_path)
+    store = OrderStore(tmp_path, table_id(config.stocks))
+    replica = Replica(Clock(), config, 1, store, ManualCommitter(store), Channels(), lambda n: None)  # type: ignore[arg-type]
+    replica.log.promise(3)
+    replica.log.promise(5, own=True)
+    replica.log._committer.flush()  # type: ignore[attr-defined]
+    store.close()
+    reopened = OrderStore(tmp_path, table_id(config.stocks))
+    assert (reopened.epoch, reopened.floor) == (5, 3)
+
+
+# ---- a replica, on a fake clock -------------------------------------------------------------------
+
+
+def replica_at(tmp_path: Path, replica_id: int = 1) -> tuple[Replica, ManualCommitter, Clock]:
+    config = Config(data_dir=tmp_path)
+    store = OrderStore(tmp_path, table_id(config.stocks))
+    committer = ManualCommitter(store)
+    clock = Clock()
+    replica = Replica(clock, config, replica_id, store, committer, Channels(), lambda n: None)  # type: ignore[arg-type]
+    replica.ready = True
+    return replica, committer, clock
+
+
+def promise(replica: Replica, committer: ManualCommitter, epoch: int, candidate: int) -> tuple[bool, int, bool]:
+    d = replica.promise(epoch, candidate)
+    committer.flush()
+    return fired(d)
+
+
+def test_a_replica_promises_nothing_for_a_lease_after_it_starts(tmp_path: Path):
+    # It may have answered a leader just before a restart: that leader may still count on it.
+    replica, committer, clock = replica_at(tmp_path)
+    assert promise(replica, committer, 1, candidate=3) == (False, 0, True)
+    assert replica.describe().role == order_pb2.REPLICA_ROLE_STARTING, "not to be selected yet"
+    clock.advance(LEASE)
+    assert replica.describe().role == order_pb2.REPLICA_ROLE_FOLLOWER
+    assert promise(replica, committer, 1, candidate=3) == (True, 1, False)
+
+
+def test_a_follower_refuses_other_candidates_while_its_leader_is_alive_but_not_that_leader(tmp_path: Path):
+    replica, committer, clock = replica_at(tmp_path)
+    clock.advance(LEASE)
+    assert promise(replica, committer, 1, candidate=3)[0]
+    written = replica.receive(-1, GENESIS, [], -1, 1, -1, leader_id=3)
+    committer.flush()
+    assert fired(written)[0] == order_pb2.PROPAGATE_STATUS_OK
+    described = replica.describe()
+    assert (described.leader_id, described.leader_epoch) == (3, 1)
+    assert promise(replica, committer, 2, candidate=2) == (False, 1, True)
+    assert promise(replica, committer, 2, candidate=3) == (True, 2, False), "its own leader may stand again"
+    clock.advance(LEASE)
+    assert replica.describe().leader_id == 0, "no leader heard within a lease"
+
+
+def test_a_batch_refused_for_an_epoch_only_promised_does_not_say_replaced(tmp_path: Path):
+    replica, committer, clock = replica_at(tmp_path)
+    clock.advance(LEASE)
+    assert promise(replica, committer, 4, candidate=2)[0]
+    written = replica.receive(-1, GENESIS, [], -1, 3, -1, leader_id=3)
+    status, _, epoch, replaced = fired(written)
+    assert (status, epoch, replaced) == (order_pb2.PROPAGATE_STATUS_STALE_EPOCH, 4, False)
+
+
+def test_a_leader_without_a_majority_within_its_lease_steps_down(tmp_path: Path):
+    replica, committer, clock = replica_at(tmp_path, replica_id=3)
+    clock.advance(LEASE)
+    assert replica.core.promise(1)
+    followers = ["127.0.0.1:56894", "127.0.0.1:56895"]
+    leadership = replica.begin_leading(followers)
+    committer.flush()
+    leadership.follower_answered(followers[0], order_pb2.PROPAGATE_STATUS_OK, 0, 1, clock.seconds(), False)
+    assert leadership.serving and replica.describe().role == order_pb2.REPLICA_ROLE_LEADER
+    assert fired(replica.promise(2, 2)) == (False, 1, True), "a leader with its lease promises nothing"
+    last_index = replica.assign_followers(followers)
+    assert replica.leadership is leadership and last_index == 0, "assigned again, it changes nothing"
+    clock.advance(0.3)
+    leadership.follower_answered(followers[1], order_pb2.PROPAGATE_STATUS_OK, 0, 1, clock.seconds(), False)
+    clock.pump([0.1] * 4)  # heartbeats, every 0.1 s; nobody answers them
+    assert replica.leadership is leadership, "the newest answer (sent at 0.8 s) keeps it leading until 1.25 s"
+    clock.pump([0.1])
+    assert replica.leadership is None and not replica.core.is_leader
+    assert replica.describe().role == order_pb2.REPLICA_ROLE_FOLLOWER
+
+
+def test_a_follower_that_only_promised_a_newer_epoch_does_not_unseat_the_leader(tmp_path: Path):
+    replica, committer, clock = replica_at(tmp_path, replica_id=3)
+    assert replica.core.promise(1)
+    followers = ["127.0.0.1:56894", "127.0.0.1:56895"]
+    leadership = replica.begin_leading(followers)
+    committer.flush()
+    leadership.follower_answered(followers[0], order_pb2.PROPAGATE_STATUS_STALE_EPOCH, -1, 5, clock.seconds(), False)
+    assert replica.leadership is leadership
+    assert not leadership.lease.holds(clock.seconds()), "but it renews nothing"
+    leadership.follower_answered(followers[1], order_pb2.PROPAGATE_STATUS_STALE_EPOCH, 1, 5, clock.seconds(), True)
+    assert replica.leadership is None, "a follower of a newer leader's epoch: replaced"
+    assert math.isfinite(replica.core.epoch) and replica.core.epoch == 5
