@@ -6,11 +6,13 @@ from typing import Any
 
 import grpc
 from twisted.application.service import MultiService
+from twisted.python.failure import Failure
 
 from bazaar.catalog.servicer import CatalogServicer
 from bazaar.catalog.store import CatalogStore
 from bazaar.config import Config
 from bazaar.rpc.bridge import ReactorHop
+from bazaar.reactor.fatal import give_up
 from bazaar.reactor.group_commit import GroupCommitter
 from bazaar.rpc.services import GrpcServerService
 from bazaar.v1 import catalog_pb2, catalog_pb2_grpc
@@ -24,13 +26,20 @@ class CatalogService(MultiService):
         self.config = config
         self.store: CatalogStore | None = None
         self._hop = ReactorHop(reactor, timeout=config.timeouts.rpc)
-        self.committer = GroupCommitter(reactor, self._apply, name="catalog")
+        self.committer = GroupCommitter(reactor, self._apply, name="catalog", broken=self._write_failed)
         self.committer.setServiceParent(self)
-        GrpcServerService(config.catalog, self._register, [SERVICE_NAME]).setServiceParent(self)
+        self.grpc = GrpcServerService(config.catalog, self._register, [SERVICE_NAME])
+        self.grpc.setServiceParent(self)
+        self._reactor = reactor
 
     def _apply(self, batches: list[Any]) -> list[Any]:
         assert self.store is not None
         return self.store.apply(batches)
+
+    def _write_failed(self, failure: Failure) -> None:
+        # The transaction was rolled back (nothing half-applied), but the store may refuse
+        # every later write (a full disk): a restart finds out, and reloads what is on disk.
+        give_up(self._reactor, "a catalog write", failure.getErrorMessage(), self.grpc.stop_serving)
 
     def _register(self, server: grpc.Server) -> None:
         assert self.store is not None

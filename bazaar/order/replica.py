@@ -25,6 +25,7 @@ from bazaar.order.leader import Leadership
 from bazaar.order.log import ReplicaLog
 from bazaar.order.store import OrderStore, SetEpoch
 from bazaar.order.takeover import take_over
+from bazaar.reactor.fatal import give_up
 from bazaar.reactor.group_commit import GroupCommitter
 from bazaar.rpc.services import Channels
 from bazaar.v1 import order_pb2
@@ -68,6 +69,8 @@ class Replica:
         self.reachability = Reachability(a for a in self.ids if a != self.address)
         # Done starting (its rejoin attempt is over): only then may it be selected.
         self.ready = False
+        # Reports NOT_SERVING for every service (the process's gRPC server sets it).
+        self.not_serving: Callable[[], None] = lambda: None
         # A takeover in progress (fires True once serving), and its generation: a newer
         # AssignFollowers abandons an older takeover.
         self._takeover: Deferred | None = None
@@ -254,9 +257,8 @@ class Replica:
     def _write_failed(self, failure: Any) -> None:
         # The log on disk no longer matches what this process promised; only a restart
         # (which reloads the log) can be trusted now.
-        log.critical("order log write failed: {error}; stopping", error=failure.getErrorMessage())
-        if self.reactor.running:
-            self.reactor.stop()
+        self.step_down("an order log write failed")
+        give_up(self.reactor, "an order log write", failure.getErrorMessage(), self.not_serving)
 
 
 def _observe(d: Deferred) -> Deferred:

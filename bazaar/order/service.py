@@ -64,6 +64,7 @@ class OrderReplicaService(MultiService):
             self.reactor, self.config, self.replica_id, self.store, self.committer,
             self.channels, self._invalidator,
         )
+        self.replica.not_serving = self.grpc.stop_serving
         log.info("replica {id} at {address}: {count} log entries on disk",
                  id=self.replica_id, address=str(self.address), count=self.store.last_index + 1)
         super().startService()

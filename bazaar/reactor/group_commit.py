@@ -31,8 +31,11 @@ class GroupCommitter(Service):
         flush: Callable[[list[Any]], Sequence[Any]],
         name: str,
         max_batch: int = 2048,
+        broken: Callable[[Failure], None] | None = None,
     ) -> None:
+        """`broken` is told of the first failed batch: nothing is written after it."""
         self._reactor = reactor
+        self._on_broken = broken
         self._flush = flush
         self.name = name
         self._max_batch = max_batch
@@ -121,6 +124,8 @@ class GroupCommitter(Service):
         if isinstance(results, Failure):
             log.failure("{name}: a batch of {count} writes failed", results, name=self.name, count=len(batch))
             self._broken = results
+            if self._on_broken is not None:
+                self._on_broken(results)
             queued, self._pending = self._pending, []
             barriers, self._barriers = self._barriers, []
             for _, d in [*batch, *queued]:

@@ -86,6 +86,12 @@ class GrpcServerService(Service):
             for name in self._service_names:
                 self.health.set(name, status)
 
+    def stop_serving(self) -> None:
+        """Every service, the server as a whole too, reports NOT_SERVING from now on."""
+        self.set_serving(False)
+        if self.health is not None:
+            self.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+
     def stopService(self) -> Any:
         super().stopService()
         server, self.server = self.server, None

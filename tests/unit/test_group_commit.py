@@ -87,7 +87,8 @@ def test_after_a_failed_batch_nothing_is_ever_confirmed_again():
         gate.wait(5)
         raise OSError("disk full")
 
-    committer = GroupCommitter(reactor, flush, name="test")
+    broken = []
+    committer = GroupCommitter(reactor, flush, name="test", broken=broken.append)
     committer.startService()
     try:
         first = committer.submit("a")
@@ -99,6 +100,7 @@ def test_after_a_failed_batch_nothing_is_ever_confirmed_again():
             with pytest.raises(OSError):
                 yield d
         assert calls == [["a"]]
+        assert [f.getErrorMessage() for f in broken] == ["disk full"], "told once, of the first failure"
     finally:
         yield committer.stopService()
 
