@@ -24,6 +24,20 @@ CHANNEL_OPTIONS = [
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 500),
     ("grpc.enable_retries", 0),
+    # A connection through a partition stalls (the kernel keeps it open, retransmitting ever
+    # more slowly): a ping unanswered for a second closes it, so the channel reconnects as
+    # soon as the network heals instead of waiting for TCP's next retransmission.
+    ("grpc.keepalive_time_ms", 1000),
+    ("grpc.keepalive_timeout_ms", 1000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+]
+# What a server must allow for those pings not to count as abuse (a GOAWAY after two).
+SERVER_OPTIONS = [
+    ("grpc.so_reuseport", 0),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 500),
+    ("grpc.http2.max_ping_strikes", 0),
 ]
 
 log = Logger()
@@ -61,7 +75,7 @@ class GrpcServerService(Service):
     def startService(self) -> None:
         server = grpc.server(
             ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="grpc-handler"),
-            options=[("grpc.so_reuseport", 0)],
+            options=SERVER_OPTIONS,
         )
         self._register(server)
         self.health = health.HealthServicer()
