@@ -121,7 +121,8 @@ class CatalogStore:
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'applied'", (applied,))
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may have rolled back already (a full disk)
+                    conn.execute("ROLLBACK")
                 raise
             self.snapshot = Snapshot(stocks, applied)
         return results

@@ -24,6 +24,9 @@ import math
 from typing import Iterable
 
 HEARTBEAT_INTERVAL = 0.1
+# Faith kept with a leader whose id is not known (after a restart, or during a rejoin): no
+# candidate is that leader.
+UNKNOWN_LEADER = -1
 LEASE = 0.5
 # The leader's lease ends this much earlier than its followers' promise: its timers may fire
 # late under load, and two clocks never run at quite the same rate.

@@ -245,6 +245,12 @@ class ReplicaCore:
             self.floor = max(self.floor, entries[-1].epoch)
         return Accepted(entries, through, truncate_after)
 
+    def holds_newer_than(self, epoch: int) -> bool:
+        """Whether this log holds entries of an epoch after `epoch`: a leader of it was
+        established, so a leader of `epoch` that this replica refuses was replaced (an epoch
+        only promised, to a candidate that may never win, is no such proof)."""
+        return self.last_epoch > epoch
+
     def durable(self, index: int) -> None:
         """The log on disk now ends at `index` (writes and truncations finish in order)."""
         self.last_durable = index

@@ -29,7 +29,7 @@ from twisted.logger import Logger
 
 from bazaar.config import Config
 from bazaar.core.chain import Entry
-from bazaar.core.lease import HEARTBEAT_INTERVAL, LeaderLease
+from bazaar.core.lease import HEARTBEAT_INTERVAL, LEASE, LeaderLease
 from bazaar.core.replication import Replication
 from bazaar.core.stock import TradeCheck
 from bazaar.core.trading import Verdict, verdict
@@ -70,9 +70,13 @@ class Leadership:
         invalidate: Callable[[str], None],
         replaced: Callable[[str, int], None],
         replica_id: int = 0,
+        clock: Callable[[], float] | None = None,
+        stand_again: Callable[[str, int], None] | None = None,
     ) -> None:
         self._log = replica_log
         self.replica_id = replica_id
+        self._clock = clock or replica_log.reactor.seconds
+        self._stand_again = stand_again or replaced
         self.reactor = replica_log.reactor
         core = replica_log.core
         assert core.is_leader, "a leadership starts once the core leads"
@@ -80,7 +84,9 @@ class Leadership:
         self.first_own = core.first_own
         self.replication = Replication()
         self.replication.assign(followers, core.last_index)
-        self.lease = LeaderLease(followers, self.reactor.seconds())
+        self.lease = LeaderLease(followers, self._clock())
+        # Followers refusing us for an epoch only promised: since when.
+        self._refusing: dict[str, float] = {}
         self._heartbeats = LoopingCall(self._heartbeat)
         self._heartbeats.clock = self.reactor
         self._channels = channels
@@ -121,7 +127,7 @@ class Leadership:
         return not self.stopped and self._committed.reached >= self.first_own
 
     def now(self) -> float:
-        return self.reactor.seconds()
+        return self._clock()
 
     def chain_at(self, index: int) -> bytes:
         return self._log.chain_at(index)
@@ -191,7 +197,9 @@ class Leadership:
             if check in _CHECK_STATUS:
                 return _CHECK_STATUS[check], -1
             if not await self._quorum_reachable(deadline):
-                return (order_pb2.REQUEST_STATUS_NOT_LEADER if self.stopped else order_pb2.REQUEST_STATUS_UNAVAILABLE), -1
+                # "Not executed" is definite only while no other leader can exist: with the lease.
+                still = not self.stopped and self.lease.holds(self.now())
+                return (order_pb2.REQUEST_STATUS_UNAVAILABLE if still else order_pb2.REQUEST_STATUS_NOT_LEADER), -1
             # A request under the same key may have logged it while this one waited.
             earlier = self._log.logged_under(key)
         if earlier is None:
@@ -251,9 +259,15 @@ class Leadership:
             if replaced:
                 log.warn("follower {address} follows epoch {epoch}: we were replaced", address=address, epoch=epoch)
                 self._replaced(f"replaced by a leader of epoch {epoch}", epoch)
-            # Otherwise it promised a newer epoch to a candidate that may never win: no reason
-            # to step down, but no renewal of the lease either.
+                return
+            # It promised a newer epoch to a candidate that may never win: no reason to step
+            # down, but no renewal of the lease either. A candidate that wins sends its leader
+            # entry at once; one refusing us for a whole lease was promised to one that died.
+            since = self._refusing.setdefault(address, self.now())
+            if self.now() - since >= LEASE:
+                self._stand_again(f"follower {address} has refused us for epoch {epoch} for {LEASE:g}s", epoch)
             return
+        self._refusing.pop(address, None)
         self.lease.acked(address, sent_at)
         if status == order_pb2.PROPAGATE_STATUS_OK:
             self.replication.matched(address, last_index)
@@ -280,7 +294,7 @@ class Leadership:
     # -- internals ------------------------------------------------------------------------------
 
     def _heartbeat(self) -> None:
-        now = self.reactor.seconds()
+        now = self.now()
         if self.lease.lapsed(now):
             silent = ", ".join(self.lease.silent(now))
             log.warn("no majority within the lease ({lease:g}s; silent: {silent}): stepping down",

@@ -157,7 +157,8 @@ class ReplicaLog:
         """A follower told us of a newer epoch than ours: remember it."""
         if epoch > self.core.epoch:
             self.core.epoch = epoch
-            self.write([SetEpoch(epoch)])
+            # Used up, not a floor: that epoch may be one a candidate only stood for.
+            self.write([SetEpoch(epoch, floor=False)])
 
     def commit(self, index: int) -> None:
         """As the leader: entries through `index` are on a majority."""

@@ -17,8 +17,9 @@ from bazaar.rpc.services import Channels
 
 
 class PeerWatch:
-    def __init__(self, reactor: Any, channels: Channels, reachability: Reachability) -> None:
+    def __init__(self, reactor: Any, channels: Channels, reachability: Reachability, clock: Any) -> None:
         self._reactor = reactor
+        self._clock = clock
         self._channels = channels
         self._reachability = reachability
         self._in_flight: set[str] = set()
@@ -39,7 +40,7 @@ class PeerWatch:
 
     def _check(self, peer: str) -> None:
         self._in_flight.add(peer)
-        sent = self._reactor.seconds()
+        sent = self._clock()
         stub = health_pb2_grpc.HealthStub(self._channels.get(peer))
         # Waits for a reconnecting channel within the deadline: a peer that just restarted
         # counts as soon as it listens.

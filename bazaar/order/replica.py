@@ -18,7 +18,7 @@ from twisted.logger import Logger
 from bazaar.config import Config
 from bazaar.core.book import StockBook
 from bazaar.core.chain import Record
-from bazaar.core.lease import FollowerLease, Reachability
+from bazaar.core.lease import UNKNOWN_LEADER, FollowerLease, Reachability
 from bazaar.core.orders import Order
 from bazaar.core.replica import ReplicaCore
 from bazaar.order.leader import Leadership
@@ -47,8 +47,12 @@ class Replica:
         committer: GroupCommitter,
         channels: Channels,
         invalidate: Callable[[str], None],
+        clock: Callable[[], float] | None = None,
     ) -> None:
+        """`clock` times leases and heartbeats: a monotonic clock in a process (the wall clock
+        may be stepped), the test's clock by default."""
         self.reactor = reactor
+        self.now: Callable[[], float] = clock or reactor.seconds
         self.config = config
         self.replica_id = replica_id
         self.address = str(config.replica_address(replica_id))
@@ -63,10 +67,13 @@ class Replica:
         # Just started, this replica may have answered a leader just before it went down, and
         # that leader may still count on it: it keeps faith for one lease, with no one in
         # particular, and is not to be selected meanwhile.
-        self.follower_lease.heard(0, 0, reactor.seconds())
-        self._started = reactor.seconds()
+        self._started = self.now()
+        self.follower_lease.heard(UNKNOWN_LEADER, 0, self._started)
         self.ids = {str(address): i for i, address in config.replicas.items()}
-        self.reachability = Reachability(a for a in self.ids if a != self.address)
+        # Its followers when it leads: every other configured replica, whatever a caller
+        # names (the majority is one of all the replicas, never of a shorter list).
+        self.peers = sorted(a for a in self.ids if a != self.address)
+        self.reachability = Reachability(self.peers)
         # Done starting (its rejoin attempt is over): only then may it be selected.
         self.ready = False
         # Reports NOT_SERVING for every service (the process's gRPC server sets it).
@@ -126,7 +133,7 @@ class Replica:
         """The leadership if it serves and holds its lease: then no other leader can exist, and
         its own log answers."""
         leadership = self.leadership
-        if leadership is None or not leadership.serving or not leadership.lease.holds(self.reactor.seconds()):
+        if leadership is None or not leadership.serving or not leadership.lease.holds(self.now()):
             return None
         return leadership
 
@@ -143,10 +150,12 @@ class Replica:
         if deposed:
             self.step_down(f"a leader of epoch {leader_epoch} is propagating to us")
         core = self.core
-        if leader_epoch is not None and core.epoch == leader_epoch and not core.is_leader:
-            # Accepted (or answered with where to start): that leader is alive.
-            self.follower_lease.heard(leader_id, leader_epoch, self.reactor.seconds())
-        replaced = leader_epoch is not None and core.last_epoch > leader_epoch
+        stale = leader_epoch is None or not (core.floor == leader_epoch and not core.is_leader)
+        if not stale:
+            # Not refused as stale (accepted, or answered with where to start): that leader is
+            # alive, and counts our answer toward its lease.
+            self.follower_lease.heard(leader_id if leader_id > 0 else UNKNOWN_LEADER, leader_epoch, self.now())
+        replaced = leader_epoch is not None and core.holds_newer_than(leader_epoch)
         return written.addCallback(lambda result: (*result, replaced))
 
     def promise(self, epoch: int, candidate: int = 0) -> Deferred:
@@ -154,7 +163,8 @@ class Replica:
         is on disk. Refused while the leader we follow may still hold its lease, unless that
         leader is the candidate."""
         lease = self.follower_lease
-        if lease.alive(self.reactor.seconds()) and lease.leader != candidate and not self.core.is_leader:
+        its_leader = candidate > 0 and lease.leader == candidate
+        if lease.alive(self.now()) and not its_leader and not self.core.is_leader:
             return defer.succeed((False, self.core.epoch, True))
         if self._leading() is not None:
             return defer.succeed((False, self.core.epoch, True))
@@ -165,7 +175,7 @@ class Replica:
         return promised.addCallback(lambda result: (*result, False))
 
     def describe(self) -> order_pb2.DescribeResponse:
-        now = self.reactor.seconds()
+        now = self.now()
         leading = self._leading()
         if not self.ready or now < self._started + self.follower_lease.duration:
             role = order_pb2.REPLICA_ROLE_STARTING
@@ -178,7 +188,7 @@ class Replica:
         if leading is not None:
             leader_id, leader_epoch = self.replica_id, leading.epoch
         elif self.follower_lease.alive(now):
-            leader_id, leader_epoch = self.follower_lease.leader, self.follower_lease.epoch
+            leader_id, leader_epoch = max(0, self.follower_lease.leader), self.follower_lease.epoch
         else:
             leader_id, leader_epoch = 0, 0
         return order_pb2.DescribeResponse(
@@ -191,8 +201,12 @@ class Replica:
     # -- leadership ----------------------------------------------------------------------------
 
     def assign_followers(self, addresses: list[str]) -> int:
-        """The front end picked us: take over in the background; trades and lookups wait."""
-        followers = sorted({a for a in addresses if a and a != self.address})
+        """The front end picked us: take over in the background; trades and lookups wait.
+        Raises ValueError when `addresses` are not the other configured replicas."""
+        named = sorted({a for a in addresses if a and a != self.address})
+        if named != self.peers:
+            raise ValueError(f"followers {named} are not the other configured replicas {self.peers}")
+        followers = self.peers
         if self._takeover is not None and not self._takeover.called:
             # Picked again while still taking over (its requests timed out while we caught
             # up): restarting would only begin the catch-up anew.
@@ -218,6 +232,7 @@ class Replica:
         self.follower_lease.end()
         self.leadership = Leadership(
             self.log, followers, self._channels, self.config, self._invalidate, self._replaced, self.replica_id,
+            self.now, self._stand_again,
         )
         self.leadership.start()
         return self.leadership
@@ -232,7 +247,7 @@ class Replica:
         return True
 
     def step_down(self, reason: str) -> None:
-        if self.core.is_leader:
+        if self.core.is_leader or self.leadership is not None:
             log.info("no longer leading: {reason}", reason=reason)
         self.core.follow()
         leadership, self.leadership = self.leadership, None
@@ -242,6 +257,14 @@ class Replica:
     def _replaced(self, reason: str, epoch: int) -> None:
         self.step_down(reason)
         self.log.learn_epoch(epoch)
+
+    def _stand_again(self, reason: str, epoch: int) -> None:
+        """A follower keeps refusing us for an epoch it promised to a candidate that never
+        led: stand again above it, so that it follows again (the others keep faith with us,
+        the candidate, and promise)."""
+        log.info("standing again above epoch {epoch}: {reason}", epoch=epoch, reason=reason)
+        self._replaced(reason, epoch)
+        self.assign_followers(self.peers)
 
     def _takeover_failed(self, failure: Any) -> bool:
         log.failure("takeover failed", failure)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import grpc
@@ -62,13 +63,13 @@ class OrderReplicaService(MultiService):
         self._invalidator = CacheInvalidator(self.reactor, self.config)
         self.replica = Replica(
             self.reactor, self.config, self.replica_id, self.store, self.committer,
-            self.channels, self._invalidator,
+            self.channels, self._invalidator, time.monotonic,
         )
         self.replica.not_serving = self.grpc.stop_serving
         log.info("replica {id} at {address}: {count} log entries on disk",
                  id=self.replica_id, address=str(self.address), count=self.store.last_index + 1)
         super().startService()
-        self._peers = PeerWatch(self.reactor, self.channels, self.replica.reachability)
+        self._peers = PeerWatch(self.reactor, self.channels, self.replica.reachability, self.replica.now)
         self._peers.start()
         # Not electable until it has caught up from the current leader (or found none).
         self.rejoined = ensureDeferred(rejoin(self.replica, self.hop))

@@ -95,7 +95,10 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
     def AssignFollowers(
         self, request: order_pb2.AssignFollowersRequest, context: Any
     ) -> order_pb2.AssignFollowersResponse:
-        last = self._in_reactor(context, self._replica.assign_followers, list(request.followers))
+        try:
+            last = self._in_reactor(context, self._replica.assign_followers, list(request.followers))
+        except ValueError as e:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         return order_pb2.AssignFollowersResponse(last_index=last)
 
     def Synchronize(

@@ -190,7 +190,8 @@ class OrderStore:
             insert_rows()
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite may have rolled back already (a full disk)
+                conn.execute("ROLLBACK")
             raise
         self.last_entry, self.epoch, self.floor, self.committed = last, epoch, floor, committed
         return results

@@ -44,7 +44,7 @@ async def _take_over(replica: "Replica", followers: list[str], generation: int, 
     core = replica.log.core
     candidacy = Candidacy(followers)
     lease = replica.follower_lease
-    if lease.alive(replica.reactor.seconds()) and lease.leader != replica.replica_id:
+    if lease.alive(replica.now()) and lease.leader != replica.replica_id:
         # Our answers renew that leader's lease: standing now would break our word to it.
         return _cannot(f"still following leader {lease.leader} of epoch {lease.epoch} within its lease")
     while True:

@@ -18,7 +18,11 @@ EXIT_STATUS = 70  # EX_SOFTWARE: the process cannot go on, a restart can
 
 def give_up(reactor: Any, what: str, error: str, not_serving: Callable[[], None]) -> None:
     """Report NOT_SERVING (peers and health checks see it at once), then stop the reactor and
-    exit with EXIT_STATUS once twistd has cleaned up (its pidfile removed)."""
+    exit with EXIT_STATUS once twistd has cleaned up (its pidfile removed). Once per reactor:
+    every write queued behind the failed one fails too."""
+    if getattr(reactor, "_bazaar_given_up", False):
+        return
+    reactor._bazaar_given_up = True
     log.critical("{what} failed: {error}; not serving, and stopping for a restart", what=what, error=error)
     not_serving()
     if reactor.running:

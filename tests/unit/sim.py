@@ -93,6 +93,7 @@ class SimReplica:
         self.follower_lease = FollowerLease(LEASE)
         self.follower_lease.heard("", 0, self.clock())
         self.lease: LeaderLease | None = None
+        self.refusing: dict[str, int] = {}  # follower -> since when it refuses us (leader)
         self.heartbeat_due: set[str] = set()
         self.replication: Replication | None = None
         self.followers: tuple[str, ...] = ()
@@ -145,6 +146,7 @@ class SimReplica:
         self.core.follow()
         self.replication = None
         self.lease = None
+        self.refusing = {}
         self.in_flight.clear()
 
     @property
@@ -408,7 +410,7 @@ class Cluster:
             replica.know_committed(min(b["commit"], outcome.through))
             reply = {"status": "ok", "index": outcome.through}
         elif isinstance(outcome, Stale):
-            reply = {"status": "stale", "epoch": outcome.epoch, "replaced": replica.core.last_epoch > b["epoch"]}
+            reply = {"status": "stale", "epoch": outcome.epoch, "replaced": replica.core.holds_newer_than(b["epoch"])}
         else:
             reply = {"status": "gap" if isinstance(outcome, Gap) else "conflict", "index": outcome.last}
         replica.disk_epoch = max(replica.disk_epoch, replica.core.epoch)
@@ -426,7 +428,18 @@ class Cluster:
                 leader.step_down()
                 leader.core.epoch = max(leader.core.epoch, b["epoch"])
                 leader.disk_epoch = leader.core.epoch
-            return  # only promised to a candidate: no reason to step down, nor a renewal
+                return
+            # Only promised to a candidate: no reason to step down, nor a renewal; refused so
+            # for a whole lease (that candidate died), it stands again above that epoch, as
+            # Leadership does.
+            since = leader.refusing.setdefault(m.src, self.step_no)
+            if self.step_no - since >= LEASE:
+                leader.step_down()
+                leader.core.epoch = max(leader.core.epoch, b["epoch"])
+                leader.disk_epoch = leader.core.epoch
+                self.select(leader.name)
+            return
+        leader.refusing.pop(m.src, None)
         assert leader.lease is not None
         leader.lease.acked(m.src, sent[1])
         if b["status"] == "ok":

@@ -28,3 +28,12 @@ def test_with_the_reactor_already_stopping_it_only_reports(monkeypatch):
     reactor, reported = Reactor(running=False), []
     fatal.give_up(reactor, "an order log write", "I/O error", lambda: reported.append(True))
     assert reported == [True] and not reactor.stopped and registered == []
+
+
+def test_it_gives_up_once_however_many_writes_fail(monkeypatch):
+    registered = []
+    monkeypatch.setattr(fatal.atexit, "register", lambda f, *args: registered.append((f, args)))
+    reactor, reported = Reactor(running=True), []
+    for _ in range(3):
+        fatal.give_up(reactor, "an order log write", "disk full", lambda: reported.append(True))
+    assert reported == [True] and len(registered) == 1

@@ -240,3 +240,78 @@ def test_a_follower_that_only_promised_a_newer_epoch_does_not_unseat_the_leader(
     leadership.follower_answered(followers[1], order_pb2.PROPAGATE_STATUS_STALE_EPOCH, 1, 5, clock.seconds(), True)
     assert replica.leadership is None, "a follower of a newer leader's epoch: replaced"
     assert math.isfinite(replica.core.epoch) and replica.core.epoch == 5
+
+
+def test_after_a_withdrawn_candidacy_the_leaders_batches_renew_its_faith(tmp_path: Path):
+    replica, committer, clock = replica_at(tmp_path)
+    clock.advance(LEASE)
+    assert promise(replica, committer, 1, candidate=3)[0]
+    assert replica.core.promise(2, own=True) and replica.core.withdraw(2)  # stood, lost
+    written = replica.receive(-1, GENESIS, [], -1, 1, -1, leader_id=3)
+    committer.flush()
+    assert fired(written)[0] == order_pb2.PROPAGATE_STATUS_OK, "it follows the working leader again"
+    assert replica.describe().leader_id == 3, "and keeps faith with it"
+    assert promise(replica, committer, 3, candidate=2) == (False, 2, True), "so it promises no one else"
+
+
+def test_no_candidate_is_the_unknown_leader_a_restarted_replica_keeps_faith_with(tmp_path: Path):
+    replica, committer, _ = replica_at(tmp_path)
+    assert promise(replica, committer, 1, candidate=0) == (False, 0, True)
+    assert promise(replica, committer, 1, candidate=-1) == (False, 0, True)
+
+
+def test_followers_other_than_the_configured_replicas_are_refused(tmp_path: Path):
+    replica, _, clock = replica_at(tmp_path, replica_id=1)
+    clock.advance(LEASE)
+    for followers in ([], ["127.0.0.1:56895"], ["127.0.0.1:56895", "127.0.0.1:56896", "10.0.0.9:1"]):
+        try:
+            replica.assign_followers(followers)
+        except ValueError as e:
+            assert "not the other configured replicas" in str(e)
+        else:
+            raise AssertionError(f"{followers} was taken")
+    assert not replica.core.is_leader and replica.core.epoch == 0, "nothing changed"
+
+
+def test_an_epoch_learned_from_a_follower_is_used_up_but_no_floor_after_a_restart(tmp_path: Path):
+    replica, committer, _ = replica_at(tmp_path)
+    replica.log.promise(2)
+    replica.log.learn_epoch(5)  # perhaps an epoch a candidate only stood for
+    committer.flush()
+    replica.store.close()
+    reopened = OrderStore(tmp_path, table_id(Config(data_dir=tmp_path).stocks))
+    assert (reopened.epoch, reopened.floor) == (5, 2)
+
+
+def test_a_leader_refused_for_a_lease_for_an_epoch_only_promised_stands_again_above_it(tmp_path: Path):
+    replica, committer, clock = replica_at(tmp_path, replica_id=3)
+    assert replica.core.promise(1)
+    followers = ["127.0.0.1:56894", "127.0.0.1:56895"]
+    leadership = replica.begin_leading(followers)
+    committer.flush()
+    leadership.follower_answered(followers[0], order_pb2.PROPAGATE_STATUS_OK, 0, 1, clock.seconds(), False)
+    leadership.follower_answered(followers[1], order_pb2.PROPAGATE_STATUS_STALE_EPOCH, -1, 4, clock.seconds(), False)
+    clock.advance(LEASE / 2)
+    leadership.follower_answered(followers[0], order_pb2.PROPAGATE_STATUS_OK, 0, 1, clock.seconds(), False)
+    leadership.follower_answered(followers[1], order_pb2.PROPAGATE_STATUS_STALE_EPOCH, -1, 4, clock.seconds(), False)
+    assert replica.leadership is leadership, "a newly won candidate may not have written to it yet"
+    clock.advance(LEASE / 2)
+    leadership.follower_answered(followers[1], order_pb2.PROPAGATE_STATUS_STALE_EPOCH, -1, 4, clock.seconds(), False)
+    assert replica.leadership is None and replica.core.epoch >= 4
+    assert replica.describe().role == order_pb2.REPLICA_ROLE_CANDIDATE, "it stands again, above epoch 4"
+
+
+def test_without_its_lease_a_leader_says_not_leader_rather_than_not_executed(tmp_path: Path):
+    replica, committer, clock = replica_at(tmp_path, replica_id=3)
+    assert replica.core.promise(1)
+    followers = ["127.0.0.1:56894", "127.0.0.1:56895"]
+    leadership = replica.begin_leading(followers)
+    committer.flush()
+    leadership.follower_answered(followers[0], order_pb2.PROPAGATE_STATUS_OK, 0, 1, clock.seconds(), False)
+    leadership.follower_unreachable(followers[0])
+    leadership.follower_unreachable(followers[1])
+    from twisted.internet.defer import Deferred
+    answer = Deferred.fromCoroutine(leadership.place("tesla", 1, 2, "k", clock.seconds() + 5))
+    clock.advance(LEASE)  # the lease lapses while it waits for a majority
+    clock.advance(1.0)
+    assert fired(answer) == (order_pb2.REQUEST_STATUS_NOT_LEADER, -1)
