@@ -167,6 +167,17 @@ def replica_at(tmp_path: Path, replica_id: int = 1) -> tuple[Replica, ManualComm
     return replica, committer, clock
 
 
+FOLLOWERS = ["127.0.0.1:56894", "127.0.0.1:56895"]  # replicas 1 and 2, as configured by default
+
+
+def lead(replica: Replica, committer: ManualCommitter):
+    """Replica 3 leads epoch 1, its leader entry on disk, none of its followers heard from yet."""
+    assert replica.core.promise(1)
+    leadership = replica.begin_leading(FOLLOWERS)
+    committer.flush()
+    return leadership
+
+
 def promise(replica: Replica, committer: ManualCommitter, epoch: int, candidate: int) -> tuple[bool, int, bool]:
     d = replica.promise(epoch, candidate)
     committer.flush()
@@ -210,17 +221,14 @@ def test_a_batch_refused_for_an_epoch_only_promised_does_not_say_replaced(tmp_pa
 def test_a_leader_without_a_majority_within_its_lease_steps_down(tmp_path: Path):
     replica, committer, clock = replica_at(tmp_path, replica_id=3)
     clock.advance(LEASE)
-    assert replica.core.promise(1)
-    followers = ["127.0.0.1:56894", "127.0.0.1:56895"]
-    leadership = replica.begin_leading(followers)
-    committer.flush()
-    leadership.follower_answered(followers[0], order_pb2.PROPAGATE_STATUS_OK, 0, 1, clock.seconds(), False)
+    leadership = lead(replica, committer)
+    leadership.follower_answered(FOLLOWERS[0], order_pb2.PROPAGATE_STATUS_OK, 0, 1, clock.seconds(), False)
     assert leadership.serving and replica.describe().role == order_pb2.REPLICA_ROLE_LEADER
     assert fired(replica.promise(2, 2)) == (False, 1, True), "a leader with its lease promises nothing"
-    last_index = replica.assign_followers(followers)
+    last_index = replica.assign_followers(FOLLOWERS)
     assert replica.leadership is leadership and last_index == 0, "assigned again, it changes nothing"
     clock.advance(0.3)
-    leadership.follower_answered(followers[1], order_pb2.PROPAGATE_STATUS_OK, 0, 1, clock.seconds(), False)
+    leadership.follower_answered(FOLLOWERS[1], order_pb2.PROPAGATE_STATUS_OK, 0, 1, clock.seconds(), False)
     clock.pump([0.1] * 4)  # heartbeats, every 0.1 s; nobody answers them
     assert replica.leadership is leadership, "the newest answer (sent at 0.8 s) keeps it leading until 1.25 s"
     clock.pump([0.1])
@@ -230,14 +238,11 @@ def test_a_leader_without_a_majority_within_its_lease_steps_down(tmp_path: Path)
 
 def test_a_follower_that_only_promised_a_newer_epoch_does_not_unseat_the_leader(tmp_path: Path):
     replica, committer, clock = replica_at(tmp_path, replica_id=3)
-    assert replica.core.promise(1)
-    followers = ["127.0.0.1:56894", "127.0.0.1:56895"]
-    leadership = replica.begin_leading(followers)
-    committer.flush()
-    leadership.follower_answered(followers[0], order_pb2.PROPAGATE_STATUS_STALE_EPOCH, -1, 5, clock.seconds(), False)
+    leadership = lead(replica, committer)
+    leadership.follower_answered(FOLLOWERS[0], order_pb2.PROPAGATE_STATUS_STALE_EPOCH, -1, 5, clock.seconds(), False)
     assert replica.leadership is leadership
     assert not leadership.lease.holds(clock.seconds()), "but it renews nothing"
-    leadership.follower_answered(followers[1], order_pb2.PROPAGATE_STATUS_STALE_EPOCH, 1, 5, clock.seconds(), True)
+    leadership.follower_answered(FOLLOWERS[1], order_pb2.PROPAGATE_STATUS_STALE_EPOCH, 1, 5, clock.seconds(), True)
     assert replica.leadership is None, "a follower of a newer leader's epoch: replaced"
     assert math.isfinite(replica.core.epoch) and replica.core.epoch == 5
 
@@ -285,31 +290,25 @@ def test_an_epoch_learned_from_a_follower_is_used_up_but_no_floor_after_a_restar
 
 def test_a_leader_refused_for_a_lease_for_an_epoch_only_promised_stands_again_above_it(tmp_path: Path):
     replica, committer, clock = replica_at(tmp_path, replica_id=3)
-    assert replica.core.promise(1)
-    followers = ["127.0.0.1:56894", "127.0.0.1:56895"]
-    leadership = replica.begin_leading(followers)
-    committer.flush()
-    leadership.follower_answered(followers[0], order_pb2.PROPAGATE_STATUS_OK, 0, 1, clock.seconds(), False)
-    leadership.follower_answered(followers[1], order_pb2.PROPAGATE_STATUS_STALE_EPOCH, -1, 4, clock.seconds(), False)
+    leadership = lead(replica, committer)
+    leadership.follower_answered(FOLLOWERS[0], order_pb2.PROPAGATE_STATUS_OK, 0, 1, clock.seconds(), False)
+    leadership.follower_answered(FOLLOWERS[1], order_pb2.PROPAGATE_STATUS_STALE_EPOCH, -1, 4, clock.seconds(), False)
     clock.advance(LEASE / 2)
-    leadership.follower_answered(followers[0], order_pb2.PROPAGATE_STATUS_OK, 0, 1, clock.seconds(), False)
-    leadership.follower_answered(followers[1], order_pb2.PROPAGATE_STATUS_STALE_EPOCH, -1, 4, clock.seconds(), False)
+    leadership.follower_answered(FOLLOWERS[0], order_pb2.PROPAGATE_STATUS_OK, 0, 1, clock.seconds(), False)
+    leadership.follower_answered(FOLLOWERS[1], order_pb2.PROPAGATE_STATUS_STALE_EPOCH, -1, 4, clock.seconds(), False)
     assert replica.leadership is leadership, "a newly won candidate may not have written to it yet"
     clock.advance(LEASE / 2)
-    leadership.follower_answered(followers[1], order_pb2.PROPAGATE_STATUS_STALE_EPOCH, -1, 4, clock.seconds(), False)
+    leadership.follower_answered(FOLLOWERS[1], order_pb2.PROPAGATE_STATUS_STALE_EPOCH, -1, 4, clock.seconds(), False)
     assert replica.leadership is None and replica.core.epoch >= 4
     assert replica.describe().role == order_pb2.REPLICA_ROLE_CANDIDATE, "it stands again, above epoch 4"
 
 
 def test_without_its_lease_a_leader_says_not_leader_rather_than_not_executed(tmp_path: Path):
     replica, committer, clock = replica_at(tmp_path, replica_id=3)
-    assert replica.core.promise(1)
-    followers = ["127.0.0.1:56894", "127.0.0.1:56895"]
-    leadership = replica.begin_leading(followers)
-    committer.flush()
-    leadership.follower_answered(followers[0], order_pb2.PROPAGATE_STATUS_OK, 0, 1, clock.seconds(), False)
-    leadership.follower_unreachable(followers[0])
-    leadership.follower_unreachable(followers[1])
+    leadership = lead(replica, committer)
+    leadership.follower_answered(FOLLOWERS[0], order_pb2.PROPAGATE_STATUS_OK, 0, 1, clock.seconds(), False)
+    leadership.follower_unreachable(FOLLOWERS[0])
+    leadership.follower_unreachable(FOLLOWERS[1])
     from twisted.internet.defer import Deferred
     answer = Deferred.fromCoroutine(leadership.place("tesla", 1, 2, "k", clock.seconds() + 5))
     clock.advance(LEASE)  # the lease lapses while it waits for a majority
