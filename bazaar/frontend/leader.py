@@ -211,8 +211,6 @@ class LeaderTracker:
                 self._state.abort(f"selection failed: {e!r}")
             raise
         self._waiting_logged = ""
-        # Replicas a request just failed to reach: asked without waiting for a connection.
-        self._unreachable: set[int] = set()
         if isinstance(decision, NoLeader):
             raise NoLeaderAvailable(decision.reason)
         log.info(

@@ -9,6 +9,7 @@ from twisted.logger import capturedLogs
 from twisted.python.failure import Failure
 
 from bazaar.config import Address
+from bazaar.core.leader_selection import ReplicaView
 from bazaar.frontend.backends import NotLeader, PeerUnavailable
 from bazaar.frontend.leader import LeaderTracker, NoLeaderAvailable
 from tests.unit.replica_views import view_of
@@ -403,3 +404,57 @@ def test_watched_gives_up_on_a_replica_that_fails_its_health_check_mid_call(cloc
     clock.advance(PROBE)
     assert outcome(d).check(PeerUnavailable)
     assert call.called, "the call was cancelled"
+
+
+class Described:
+    """A replica that describes itself as told, recording how it was asked."""
+
+    def __init__(self, replica_id: int, view: ReplicaView | None) -> None:
+        self.id = replica_id
+        self.address = Address("10.0.0.1", 7000 + replica_id)
+        self.view = view
+        self.asked: list[bool] = []  # wait_for_ready, per Describe
+        self.assignments: list[list[str]] = []
+
+    def probe(self) -> Deferred:
+        return defer.succeed(self.view is not None)
+
+    def describe(self, wait_for_ready: bool = True) -> Deferred:
+        self.asked.append(wait_for_ready)
+        return defer.succeed(self.view)
+
+    def assign_followers(self, followers: list[str]) -> Deferred:
+        self.assignments.append(followers)
+        return defer.succeed(-1)
+
+
+ALL_OTHERS = frozenset({1, 2, 3})
+
+
+def test_a_front_end_adopts_the_replica_that_leads_and_assigns_no_one(clock):
+    described = {
+        1: Described(1, ReplicaView(1, leader_id=2, reachable=ALL_OTHERS - {1})),
+        2: Described(2, ReplicaView(2, leading=True, epoch=7, reachable=ALL_OTHERS - {2})),
+        3: Described(3, ReplicaView(3, leader_id=2, reachable=ALL_OTHERS - {3})),
+    }
+    tracker = LeaderTracker(described, clock, PROBE, ASSIGN)
+    leader = outcome(tracker.leader())
+    assert leader.replica_id == 2, "the working leader, not the highest id"
+    assert all(r.assignments == [] for r in described.values()), "nobody deposed"
+
+
+def test_while_a_dead_leaders_followers_keep_faith_the_front_end_asks_again_and_not_waiting_for_it(clock):
+    described = {
+        1: Described(1, ReplicaView(1, leader_id=3, reachable=frozenset({2}))),
+        2: Described(2, ReplicaView(2, leader_id=3, reachable=frozenset({1}))),
+        3: Described(3, None),  # crashed
+    }
+    tracker = LeaderTracker(described, clock, PROBE, ASSIGN)
+    d = tracker.leader()
+    assert not d.called
+    for view in (ReplicaView(1, reachable=frozenset({2})), ReplicaView(2, reachable=frozenset({1}))):
+        described[view.replica_id].view = view  # their faith lapses
+    clock.advance(0.05)
+    assert outcome(d).replica_id == 2
+    assert described[2].assignments == [["10.0.0.1:7003", "10.0.0.1:7001"]]
+    assert described[3].asked == [True, False], "asked again without waiting for its connection"
