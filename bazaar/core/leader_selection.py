@@ -73,9 +73,9 @@ class ProbeAgain:
     reason: str
 
 
-# Rounds a selection waits (about REPROBE_DELAY apart, plus each round's probes) for a
-# takeover to finish, a lease to lapse, or, before the first leader, a higher replica to start.
-PATIENT_ROUNDS = 20
+# Seconds a selection waits, asking again and again, for a dead leader's followers' faith to
+# lapse (half a second) or, before the first leader, a higher replica to start.
+PATIENCE = 1.0
 
 
 class SelectionError(Exception):
@@ -87,7 +87,7 @@ class _Round:
     candidates: list[int] = field(default_factory=list)
     offered: int | None = None
     probed: bool = False
-    waited: int = 0
+    started: float = 0.0
 
 
 class LeaderSelection:
@@ -114,16 +114,19 @@ class LeaderSelection:
     def selecting(self) -> bool:
         return self._round is not None
 
-    def start(self) -> tuple[int, ...]:
-        """Begin a round: the current leader (if any) is dropped. Returns the ids to describe."""
+    def start(self, now: float = 0.0) -> tuple[int, ...]:
+        """Begin a round at time `now`: the current leader (if any) is dropped. Returns the ids
+        to describe."""
         if self._round is not None:
             raise SelectionError("a selection round is already under way")
         self._set_current(None)
-        self._round = _Round()
+        self._round = _Round(started=now)
         return self.replica_ids
 
-    def probed(self, views: Mapping[int, ReplicaView | None]) -> Leader | Assign | NoLeader | ProbeAgain:
-        """Every replica's description (None: it did not answer)."""
+    def probed(
+        self, views: Mapping[int, ReplicaView | None], now: float = 0.0,
+    ) -> Leader | Assign | NoLeader | ProbeAgain:
+        """Every replica's description (None: it did not answer), read by time `now`."""
         round_ = self._round
         if round_ is None or round_.probed:
             raise SelectionError("descriptions reported outside a round's probing step")
@@ -134,11 +137,11 @@ class LeaderSelection:
         skipped = tuple(self._why_not(i, answered.get(i)) for i in self.replica_ids
                         if not self._can_lead(answered.get(i)))
         heard = self._live_leader(answered)
-        if heard is not None and round_.waited >= PATIENT_ROUNDS:
+        patient = now - round_.started < PATIENCE
+        if heard is not None and not patient:
             return self.abort(heard + ", which does not answer this front end", skipped)
         wait = heard or self._starting(answered)
-        if wait is not None and round_.waited < PATIENT_ROUNDS:
-            round_.waited += 1
+        if wait is not None and patient:
             return ProbeAgain(wait)
         round_.probed = True
         round_.candidates = [i for i in self.replica_ids if self._can_lead(answered.get(i))]

@@ -180,7 +180,7 @@ class LeaderTracker:
 
     async def _select(self) -> Leader:
         try:
-            ids = self._state.start()
+            ids = self._state.start(self._clock.seconds())
             # A replica that has just failed its health check is not asked again this round.
             down, self._just_failed_probe = self._just_failed_probe, set()
             silent, self._unreachable = self._unreachable, set()
@@ -192,7 +192,7 @@ class LeaderTracker:
                 # Asked again, a replica that did not answer is not waited for: one that is
                 # down would cost every round the whole probe deadline.
                 silent = {i for i, view in zip(ids, views) if view is None}
-                decision = self._state.probed(dict(zip(ids, views)))
+                decision = self._state.probed(dict(zip(ids, views)), self._clock.seconds())
                 if not isinstance(decision, ProbeAgain):
                     break
                 if self._waiting_logged != decision.reason:

@@ -8,7 +8,7 @@ from bazaar.core.leader_selection import (
     Leader,
     LeaderSelection,
     NoLeader,
-    PATIENT_ROUNDS,
+    PATIENCE,
     ProbeAgain,
     ReplicaView,
     SelectionError,
@@ -258,9 +258,9 @@ def test_while_replicas_follow_a_leader_it_cannot_use_the_round_waits_then_gives
     selection = LeaderSelection([1, 2, 3])
     selection.start()
     following = views([1, 2], r1=ReplicaView(1, leader_id=3, reachable=ALL), r2=ReplicaView(2, leader_id=3, reachable=ALL))
-    for _ in range(PATIENT_ROUNDS):
-        assert selection.probed(following) == ProbeAgain("replica 2 still follows leader 3")
-    decision = selection.probed(following)
+    for now in (0.0, 0.5, PATIENCE - 0.01):
+        assert selection.probed(following, now) == ProbeAgain("replica 2 still follows leader 3")
+    decision = selection.probed(following, PATIENCE)
     assert isinstance(decision, NoLeader) and "does not answer this front end" in decision.reason
 
 
@@ -284,9 +284,9 @@ def test_the_wait_for_a_starting_replica_is_bounded():
     selection = LeaderSelection([1, 2, 3])
     selection.start()
     starting = views([1, 2], r3=ReplicaView(3, ready=False, reachable=ALL))
-    for _ in range(PATIENT_ROUNDS):
-        assert isinstance(selection.probed(starting), ProbeAgain)
-    decision = selection.probed(starting)
+    for now in (0.0, 0.5, PATIENCE - 0.01):
+        assert isinstance(selection.probed(starting, now), ProbeAgain)
+    decision = selection.probed(starting, PATIENCE)
     assert decision == Assign(2, (3, 1)) and decision.skipped == ("replica 3 is starting (catching up)",)
 
 
