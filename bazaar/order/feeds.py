@@ -3,7 +3,7 @@ lacks, the catalog the committed trades it has not applied yet."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from twisted.logger import Logger
 

@@ -1,24 +1,22 @@
-"""A restarted replica asks the front end for the leader and streams every order it missed.
+"""A restarted replica asks its peers who leads and streams every order it missed.
 
-The front end may not be up yet (a cluster starting from scratch): then there is nothing to
-rejoin, and the front end's leader selection will hand this replica its role.
+No peer may lead yet (a cluster starting from scratch): then there is nothing to rejoin, and
+the front end's leader selection will hand this replica its role.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import grpc
-import treq
-from twisted.internet import threads
+from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from bazaar.core.chain import Record
-from bazaar.rpc.bridge import ReactorHop, ReactorUnavailable
+from bazaar.rpc.bridge import ReactorHop, ReactorUnavailable, call
 from bazaar.order.catchup import stream_log, synchronize_request
 from bazaar.order.replica import Replica
-from bazaar.v1 import order_pb2
+from bazaar.v1 import order_pb2, order_pb2_grpc
 
 log = Logger()
 
@@ -30,23 +28,30 @@ class RejoinRefused(Exception):
     """The leader's stream does not fit this replica's log."""
 
 
-async def find_leader(config: Any) -> str | None:
-    url = f"http://{config.frontend.address}/leader"
-    try:
-        response = await treq.get(url, timeout=config.timeouts.http, persistent=False)
-        body = json.loads(await response.content())
-    except Exception as e:  # unreachable, timed out, or not our front end
-        log.info("front end at {url} not answering ({error}); not rejoining", url=url, error=e)
+async def find_leader(replica: Replica) -> str | None:
+    """The address of the replica that leads, as its peers describe themselves: one that says
+    it leads, else the leader a follower keeps faith with; None when none is known."""
+
+    def ask(address: str) -> Any:
+        stub = order_pb2_grpc.OrderServiceStub(replica.channel(address))
+        d = call(replica.reactor, stub.Describe, order_pb2.DescribeRequest(), replica.config.timeouts.probe, True)
+        return d.addErrback(lambda _: None)
+
+    views = await defer.gatherResults([ask(a) for a in replica.peers])
+    by_id = {i: a for a, i in replica.ids.items()}
+    leading = [v for v in views if v is not None and v.role == order_pb2.REPLICA_ROLE_LEADER]
+    if leading:
+        return by_id.get(max(leading, key=lambda v: v.leader_epoch).replica_id)
+    followed = [v.leader_id for v in views if v is not None and v.leader_id and v.leader_id != replica.replica_id]
+    if not followed:
+        log.info("no peer leads or follows a leader; not rejoining")
         return None
-    if response.code != 200:
-        log.info("front end knows no leader yet (HTTP {code}); not rejoining", code=response.code)
-        return None
-    return body.get("data", {}).get("leader")
+    return by_id.get(followed[0])
 
 
 async def rejoin(replica: Replica, hop: ReactorHop) -> bool:
     """Catch up from the current leader and become its follower; False if there is none."""
-    leader = await find_leader(replica.config)
+    leader = await find_leader(replica)
     if leader is None or leader == replica.address:
         return False
     request = synchronize_request(replica.log, caller=replica.address)

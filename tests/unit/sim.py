@@ -33,7 +33,7 @@ from bazaar.core.chain import GENESIS, Entry, Kind, Record, checkpoint_numbers, 
 from bazaar.core.learner import CommittedTrade, learn
 from bazaar.core.lease import FollowerLease, LeaderLease
 from bazaar.core.outcome import Attempt, Final, TradeAttempts
-from bazaar.core.replica import Accepted, Conflict, Gap, ReplicaCore, Stale
+from bazaar.core.replica import Accepted, Gap, ReplicaCore, Stale
 from bazaar.core.replication import Replication
 from bazaar.core.stock import Stock, TradeCheck
 from bazaar.core.takeover import Candidacy, Lost, Promised, Refused, StandAgain, Won

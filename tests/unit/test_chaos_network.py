@@ -6,7 +6,7 @@ import random
 import struct
 
 import pytest
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
 from bazaar.chaos import delayer, hosts, network, report
