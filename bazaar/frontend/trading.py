@@ -74,7 +74,8 @@ class TradePlacer:
         except (NoLeaderAvailable, TimeoutError) as e:
             final = attempts.no_leader()
             if final is None:
-                log.info("no order leader ({error}); trade {key} may be logged: trying again", error=e, key=key)
+                why = "none found within the request's time" if isinstance(e, TimeoutError) else str(e)
+                log.info("no order leader ({why}); trade {key} may be logged: trying again", why=why, key=key)
                 await self._pause(deadline)
             return final, None, True
         # The selection took time: the call gets only what is left of the request's.

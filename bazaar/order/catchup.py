@@ -44,25 +44,34 @@ Batch = Callable[[int, bytes, list[Record], int], None]
 
 
 def stream_log(channel: Any, request: order_pb2.SynchronizeRequest, deadline: float,
-               on_batch: Batch | None = None, first_within: float | None = None) -> RemoteLog:
-    """Blocking: read the whole stream within `deadline`. With `first_within`, a replica that
-    sends nothing that soon (frozen) is given up on, while a long stream may take its time.
+               on_batch: Batch | None = None, idle_within: float | None = None) -> RemoteLog:
+    """Blocking: read the whole stream within `deadline`. With `idle_within`, a replica that
+    sends nothing for that long (frozen, cut off) is given up on, while a long stream that
+    keeps coming may take its time.
     With `on_batch`, each batch is handed over as it comes (prev index, prev chain, records,
     epoch) instead of being kept. A failed or abandoned stream raises grpc.RpcError; a stream
     carrying an entry no leader writes raises ValueError."""
     stub = order_pb2_grpc.OrderServiceStub(channel)
     responses = stub.Synchronize(request, timeout=deadline)
-    watchdog = None
-    if first_within is not None:
-        watchdog = threading.Timer(first_within, responses.cancel)
-        watchdog.daemon = True
-        watchdog.start()
+    watchdog: threading.Timer | None = None
+
+    def watch() -> None:
+        nonlocal watchdog
+        if idle_within is not None:
+            watchdog = threading.Timer(idle_within, responses.cancel)
+            watchdog.daemon = True
+            watchdog.start()
+
+    def unwatch() -> None:
+        if watchdog is not None:
+            watchdog.cancel()
+
     log = RemoteLog()
     first = True
+    watch()
     try:
         for response in responses:
-            if watchdog is not None:
-                watchdog.cancel()
+            unwatch()
             if response.refused:
                 log.refused, log.epoch, log.leader_alive = True, response.epoch, response.leader_alive
                 return log
@@ -74,7 +83,7 @@ def stream_log(channel: Any, request: order_pb2.SynchronizeRequest, deadline: fl
                 on_batch(response.prev_index, response.prev_chain, records, response.epoch)
             else:
                 log.records += records
+            watch()  # the wait for the next message, not our own work on this one
     finally:
-        if watchdog is not None:
-            watchdog.cancel()
+        unwatch()
     return log

@@ -280,6 +280,7 @@ class Leadership:
         self._release()
 
     def follower_unreachable(self, address: str) -> None:
+        self._refusing.pop(address, None)  # a refusal after an outage is a new one
         self.replication.unreachable(address)
         self._release()
 

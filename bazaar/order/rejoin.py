@@ -69,7 +69,9 @@ async def rejoin(replica: Replica, hop: ReactorHop) -> bool:
              last=replica.core.last_index, leader=leader)
     channel = replica.channel(leader)
     try:
-        await threads.deferToThread(stream_log, channel, request, SYNC_DEADLINE, write)
+        # A leader that falls silent (frozen, cut off) is given up on: this replica then starts
+        # as it is, and the leader's link catches it up once it can.
+        await threads.deferToThread(stream_log, channel, request, SYNC_DEADLINE, write, replica.config.timeouts.rpc / 2)
     except grpc.RpcError as e:
         log.warn("rejoin stream from {leader} failed: {code} {details}",
                  leader=leader, code=e.code().name, details=e.details())

@@ -2,8 +2,9 @@
 
 Promises are asked through Synchronize with the candidate's epoch; each follower's answer
 (its promise and its log from where it parts from ours) is read on a worker thread, and the
-candidacy decides once enough promises are in. A follower that sends nothing within the peer
-timeout is frozen and given up on; a long stream may take its time.
+candidacy decides once enough promises are in. A follower that sends nothing for the peer
+timeout, at the start or between two batches, is frozen or cut off and given up on; a long
+stream that keeps coming may take its time.
 """
 
 from __future__ import annotations

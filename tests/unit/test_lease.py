@@ -314,3 +314,16 @@ def test_without_its_lease_a_leader_says_not_leader_rather_than_not_executed(tmp
     clock.advance(LEASE)  # the lease lapses while it waits for a majority
     clock.advance(1.0)
     assert fired(answer) == (order_pb2.REQUEST_STATUS_NOT_LEADER, -1)
+
+
+def test_a_refusal_after_an_outage_starts_its_lease_anew(tmp_path: Path):
+    replica, committer, clock = replica_at(tmp_path, replica_id=3)
+    leadership = lead(replica, committer)
+    leadership.follower_answered(FOLLOWERS[0], order_pb2.PROPAGATE_STATUS_OK, 0, 1, clock.seconds(), False)
+    leadership.follower_answered(FOLLOWERS[1], order_pb2.PROPAGATE_STATUS_STALE_EPOCH, -1, 4, clock.seconds(), False)
+    leadership.follower_unreachable(FOLLOWERS[1])  # its link failed for a while
+    for _ in range(6):  # a lease and more; the other follower keeps answering
+        clock.advance(0.1)
+        leadership.follower_answered(FOLLOWERS[0], order_pb2.PROPAGATE_STATUS_OK, 0, 1, clock.seconds(), False)
+    leadership.follower_answered(FOLLOWERS[1], order_pb2.PROPAGATE_STATUS_STALE_EPOCH, -1, 4, clock.seconds(), False)
+    assert replica.leadership is leadership, "a new refusal, not one a lease old"
