@@ -72,11 +72,13 @@ class Leadership:
         replica_id: int = 0,
         clock: Callable[[], float] | None = None,
         stand_again: Callable[[str, int], None] | None = None,
+        lost_majority: Callable[[str], None] | None = None,
     ) -> None:
         self._log = replica_log
         self.replica_id = replica_id
         self._clock = clock or replica_log.reactor.seconds
         self._stand_again = stand_again or replaced
+        self._lost_majority = lost_majority or (lambda reason: replaced(reason, self.epoch))
         self.reactor = replica_log.reactor
         core = replica_log.core
         assert core.is_leader, "a leadership starts once the core leads"
@@ -300,7 +302,7 @@ class Leadership:
             silent = ", ".join(self.lease.silent(now))
             log.warn("no majority within the lease ({lease:g}s; silent: {silent}): stepping down",
                      lease=self.lease.duration, silent=silent)
-            self._replaced(f"lost its majority (silent: {silent})", self.epoch)
+            self._lost_majority(f"lost its majority (silent: {silent})")
             return
         for address, feed in self._feeds.items():
             feed.heartbeat_due = True

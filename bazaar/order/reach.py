@@ -10,16 +10,23 @@ from typing import Any
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
 
 from bazaar.core.lease import HEARTBEAT_INTERVAL, Reachability
 from bazaar.rpc.bridge import call
 from bazaar.rpc.services import Channels
 
+log = Logger()
+
 
 class PeerWatch:
-    def __init__(self, reactor: Any, channels: Channels, reachability: Reachability, clock: Any) -> None:
+    def __init__(
+        self, reactor: Any, channels: Channels, reachability: Reachability, clock: Any, tick: Any = None,
+    ) -> None:
+        """`tick()` is called after each round of checks is sent."""
         self._reactor = reactor
         self._clock = clock
+        self._tick = tick
         self._channels = channels
         self._reachability = reachability
         self._in_flight: set[str] = set()
@@ -37,6 +44,11 @@ class PeerWatch:
         for peer in self._reachability.peers:
             if peer not in self._in_flight:
                 self._check(peer)
+        if self._tick is not None:
+            try:
+                self._tick()
+            except Exception:  # the watch must go on: it is what makes a replica reachable
+                log.failure("after checking the peers")
 
     def _check(self, peer: str) -> None:
         self._in_flight.add(peer)

@@ -33,6 +33,10 @@ from bazaar.v1 import order_pb2
 log = Logger()
 
 
+# Between two attempts of a replica that lost its majority to stand again.
+RESTAND_INTERVAL = 1.0
+
+
 class NotLeading(Exception):
     """A request only the leader can answer reached a replica that does not lead."""
 
@@ -76,6 +80,10 @@ class Replica:
         self.reachability = Reachability(self.peers)
         # Done starting (its rejoin attempt is over): only then may it be selected.
         self.ready = False
+        # Stepped down for want of a majority: it stands again once it reaches one (no front
+        # end selects again while no request comes), not before `_next_stand`.
+        self._lost_majority = False
+        self._next_stand = 0.0
         # Reports NOT_SERVING for every service (the process's gRPC server sets it).
         self.not_serving: Callable[[], None] = lambda: None
         # A takeover in progress (fires True once serving), and its generation: a newer
@@ -232,8 +240,9 @@ class Replica:
         self.follower_lease.end()
         self.leadership = Leadership(
             self.log, followers, self._channels, self.config, self._invalidate, self._replaced, self.replica_id,
-            self.now, self._stand_again,
+            self.now, self._stand_again, self._majority_lost,
         )
+        self._lost_majority = False
         self.leadership.start()
         return self.leadership
 
@@ -257,6 +266,30 @@ class Replica:
     def _replaced(self, reason: str, epoch: int) -> None:
         self.step_down(reason)
         self.log.learn_epoch(epoch)
+
+    def _majority_lost(self, reason: str) -> None:
+        self.step_down(reason)
+        self._lost_majority = True
+        self._next_stand = self.now()
+
+    def tick(self) -> None:
+        """Every heartbeat interval, once the peers were checked: a replica that stepped down
+        for want of a majority stands again when it reaches one and follows no other leader.
+        Without this, a leader frozen or cut off while no request comes would leave the
+        cluster leaderless until the next request made a front end select (and its followers
+        and the catalog would wait until then)."""
+        now = self.now()
+        if not self._lost_majority or self.core.is_leader or now < self._next_stand:
+            return
+        if self._takeover is not None and not self._takeover.called:
+            return
+        if self.follower_lease.alive(now):
+            self._lost_majority = False  # another leader leads, and we follow it
+            return
+        if len(self.reachability.reachable(now)) + 1 >= len(self.ids) // 2 + 1:
+            self._next_stand = now + RESTAND_INTERVAL
+            log.info("reaching a majority again after losing it: standing again")
+            self.assign_followers(self.peers)
 
     def _stand_again(self, reason: str, epoch: int) -> None:
         """A follower keeps refusing us for an epoch it promised to a candidate that never

@@ -69,7 +69,9 @@ class OrderReplicaService(MultiService):
         log.info("replica {id} at {address}: {count} log entries on disk",
                  id=self.replica_id, address=str(self.address), count=self.store.last_index + 1)
         super().startService()
-        self._peers = PeerWatch(self.reactor, self.channels, self.replica.reachability, self.replica.now)
+        self._peers = PeerWatch(
+            self.reactor, self.channels, self.replica.reachability, self.replica.now, self.replica.tick,
+        )
         self._peers.start()
         # Not electable until it has caught up from the current leader (or found none).
         self.rejoined = ensureDeferred(rejoin(self.replica, self.hop))

@@ -327,3 +327,30 @@ def test_a_refusal_after_an_outage_starts_its_lease_anew(tmp_path: Path):
         leadership.follower_answered(FOLLOWERS[0], order_pb2.PROPAGATE_STATUS_OK, 0, 1, clock.seconds(), False)
     leadership.follower_answered(FOLLOWERS[1], order_pb2.PROPAGATE_STATUS_STALE_EPOCH, -1, 4, clock.seconds(), False)
     assert replica.leadership is leadership, "a new refusal, not one a lease old"
+
+
+def test_a_leader_that_lost_its_majority_stands_again_once_it_reaches_one(tmp_path: Path):
+    replica, committer, clock = replica_at(tmp_path, replica_id=3)
+    leadership = lead(replica, committer)
+    leadership.follower_answered(FOLLOWERS[0], order_pb2.PROPAGATE_STATUS_OK, 0, 1, clock.seconds(), False)
+    clock.pump([0.1] * 6)  # no answers: the lease lapses (frozen, or cut off, while no request came)
+    assert replica.leadership is None
+    replica.tick()
+    assert replica.describe().role == order_pb2.REPLICA_ROLE_FOLLOWER, "reaching nobody, it waits"
+    replica.reachability.answered(FOLLOWERS[1], clock.seconds())
+    replica.tick()
+    assert replica.describe().role == order_pb2.REPLICA_ROLE_CANDIDATE, "with a majority, it stands again"
+
+
+def test_a_leader_that_lost_its_majority_follows_a_newer_leader_instead(tmp_path: Path):
+    replica, committer, clock = replica_at(tmp_path, replica_id=3)
+    lead(replica, committer)
+    clock.pump([0.1] * 6)
+    assert replica.leadership is None
+    written = replica.receive(-1, GENESIS, [], -1, 2, -1, leader_id=2)  # replica 2 leads epoch 2 now
+    committer.flush()
+    assert fired(written)[0] != order_pb2.PROPAGATE_STATUS_STALE_EPOCH
+    replica.reachability.answered(FOLLOWERS[0], clock.seconds())
+    replica.reachability.answered(FOLLOWERS[1], clock.seconds())
+    replica.tick()
+    assert replica.describe().role == order_pb2.REPLICA_ROLE_FOLLOWER and replica.describe().leader_id == 2
