@@ -28,6 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
+from bazaar.core.quorum import majority
+
 
 @dataclass(frozen=True)
 class Leader:
@@ -95,7 +97,7 @@ class LeaderSelection:
         self.replica_ids: tuple[int, ...] = tuple(sorted(set(replica_ids), reverse=True))
         if not self.replica_ids:
             raise ValueError("at least one replica id is needed")
-        self.majority = len(self.replica_ids) // 2 + 1
+        self.majority = majority(len(self.replica_ids))
         self._current: Leader | None = None
         self._generation = 0
         self._round: _Round | None = None

@@ -23,6 +23,8 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
+from bazaar.core.quorum import followers_needed, majority
+
 HEARTBEAT_INTERVAL = 0.1
 # Faith kept with a leader whose id is not known (after a restart, or during a rejoin): no
 # candidate is that leader.
@@ -36,15 +38,14 @@ MARGIN = 0.05
 class LeaderLease:
     def __init__(self, followers: Iterable[str], started: float, duration: float = LEASE - MARGIN) -> None:
         self._followers = set(followers)
-        # Followers that, with the leader, make a majority of the replicas.
-        self.needed = (len(self._followers) + 1) // 2
+        self.needed = followers_needed(len(self._followers))
         self._acked: dict[str, float] = {}
         self._started = started
         self.duration = duration
 
     def add(self, follower: str) -> None:
         self._followers.add(follower)
-        self.needed = (len(self._followers) + 1) // 2
+        self.needed = followers_needed(len(self._followers))
 
     def acked(self, follower: str, sent_at: float) -> None:
         """`follower` accepted a batch this leader sent at `sent_at`."""
@@ -109,3 +110,7 @@ class Reachability:
 
     def reachable(self, now: float) -> list[str]:
         return [p for p in self.peers if now < self._answered.get(p, -math.inf) + self.window]
+
+    def reaches_majority(self, now: float) -> bool:
+        """Whether the peers reached, with this replica, are a majority of all the replicas."""
+        return len(self.reachable(now)) + 1 >= majority(len(self.peers) + 1)

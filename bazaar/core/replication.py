@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bazaar.core.quorum import followers_needed
+
 
 @dataclass
 class Follower:
@@ -46,7 +48,7 @@ class Replication:
     @property
     def needed(self) -> int:
         """Followers that, with the leader, make a majority of the replicas."""
-        return (len(self._followers) + 1) // 2
+        return followers_needed(len(self._followers))
 
     @property
     def quorum_reachable(self) -> bool:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from bazaar.core.chain import GENESIS, Record
+from bazaar.core.quorum import followers_needed
 from bazaar.core.replica import LogPosition, ReplicaCore
 
 ATTEMPTS = 3
@@ -87,7 +88,7 @@ class Candidacy:
     def __init__(self, followers: Sequence[str], attempts: int = ATTEMPTS) -> None:
         self.followers = tuple(followers)
         # Promises that, with the candidate's own, make a majority of all the replicas.
-        self.needed = (len(self.followers) + 1) // 2
+        self.needed = followers_needed(len(self.followers))
         self._attempts = attempts
         self.attempt = 0
         self.epoch = 0

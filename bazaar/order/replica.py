@@ -286,7 +286,7 @@ class Replica:
         if self.follower_lease.alive(now):
             self._lost_majority = False  # another leader leads, and we follow it
             return
-        if len(self.reachability.reachable(now)) + 1 >= len(self.ids) // 2 + 1:
+        if self.reachability.reaches_majority(now):
             self._next_stand = now + RESTAND_INTERVAL
             log.info("reaching a majority again after losing it: standing again")
             self.assign_followers(self.peers)
