@@ -69,16 +69,19 @@ class Leadership:
         config: Config,
         invalidate: Callable[[str], None],
         replaced: Callable[[str, int], None],
-        replica_id: int = 0,
-        clock: Callable[[], float] | None = None,
-        stand_again: Callable[[str, int], None] | None = None,
-        lost_majority: Callable[[str], None] | None = None,
+        replica_id: int,
+        clock: Callable[[], float],
+        stand_again: Callable[[str, int], None],
+        lost_majority: Callable[[str], None],
     ) -> None:
+        """`replaced(reason, epoch)`: a newer leader exists; `stand_again(reason, epoch)`: a
+        follower keeps refusing us for an epoch only promised; `lost_majority(reason)`: no
+        majority answered within the lease."""
         self._log = replica_log
         self.replica_id = replica_id
-        self._clock = clock or replica_log.reactor.seconds
-        self._stand_again = stand_again or replaced
-        self._lost_majority = lost_majority or (lambda reason: replaced(reason, self.epoch))
+        self._clock = clock
+        self._stand_again = stand_again
+        self._lost_majority = lost_majority
         self.reactor = replica_log.reactor
         core = replica_log.core
         assert core.is_leader, "a leadership starts once the core leads"

@@ -110,16 +110,17 @@ class ReplicaLog:
     def receive(
         self, prev_index: int, prev_chain: bytes, records: list[Record],
         leader_last: int | None, leader_epoch: int | None, leader_commit: int = -1,
-    ) -> tuple[Deferred, bool]:
+    ) -> tuple[Deferred, bool, bool]:
         """A leader's batch (propagated or streamed): (a Deferred firing with (PropagateStatus,
-        index, epoch) once everything it changed is on disk, whether it made us step down)."""
+        index, epoch) once everything it changed is on disk, whether it made us step down,
+        whether it was refused as coming from a leader of a stale epoch)."""
         was_leader, floor_before = self.core.is_leader, self.core.floor
         outcome = self.core.accept(prev_index, prev_chain, records, self.entry_at, leader_last, leader_epoch,
                                    keep_through=min(self.committed, self.core.last_index))
         deposed = was_leader and not self.core.is_leader
         if isinstance(outcome, Stale):
             result = (order_pb2.PROPAGATE_STATUS_STALE_EPOCH, self.core.last_index, self.core.epoch)
-            return succeed(result), deposed
+            return succeed(result), deposed, True
         operations: list[Any] = []
         if self.core.floor > floor_before:
             operations.append(SetEpoch(self.core.floor))
@@ -136,7 +137,7 @@ class ReplicaLog:
         else:
             status, index = _OUTCOME_STATUS[type(outcome)], outcome.last
         self.write(operations)
-        return self._committer.barrier().addCallback(lambda _: (status, index, self.core.epoch)), deposed
+        return self._committer.barrier().addCallback(lambda _: (status, index, self.core.epoch)), deposed, False
 
     def promise(self, epoch: int, own: bool = False) -> Deferred:
         """A candidate (or, `own`, we, standing) asks for `epoch`; fires with (granted, our

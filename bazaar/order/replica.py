@@ -154,16 +154,16 @@ class Replica:
         """A leader's batch; fires with (PropagateStatus, index, epoch, replaced) once it is on
         disk. `replaced`: the batch was refused for an epoch a newer leader was established in
         (our log holds its entries), not one merely promised to a candidate."""
-        written, deposed = self.log.receive(prev_index, prev_chain, records, leader_last, leader_epoch, leader_commit)
+        written, deposed, stale = self.log.receive(
+            prev_index, prev_chain, records, leader_last, leader_epoch, leader_commit,
+        )
         if deposed:
             self.step_down(f"a leader of epoch {leader_epoch} is propagating to us")
-        core = self.core
-        stale = leader_epoch is None or not (core.floor == leader_epoch and not core.is_leader)
-        if not stale:
+        if leader_epoch is not None and not stale:
             # Not refused as stale (accepted, or answered with where to start): that leader is
             # alive, and counts our answer toward its lease.
             self.follower_lease.heard(leader_id if leader_id > 0 else UNKNOWN_LEADER, leader_epoch, self.now())
-        replaced = leader_epoch is not None and core.holds_newer_than(leader_epoch)
+        replaced = leader_epoch is not None and self.core.holds_newer_than(leader_epoch)
         return written.addCallback(lambda result: (*result, replaced))
 
     def promise(self, epoch: int, candidate: int = 0) -> Deferred:

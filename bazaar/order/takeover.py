@@ -73,7 +73,7 @@ async def _take_over(replica: "Replica", followers: list[str], generation: int, 
             return _cannot(f"a follower's log holds entries of epoch {epoch} or later")
         log.info("adopting {count} entries after {shared} from a follower's log",
                  count=len(adopt.records), shared=adopt.shared)
-        written, _ = replica.log.receive(adopt.shared, adopt.shared_chain, adopt.records, None, None)
+        written, _, _ = replica.log.receive(adopt.shared, adopt.shared_chain, adopt.records, None, None)
         status, _, _ = await written
         if status != order_pb2.PROPAGATE_STATUS_OK:
             return _cannot(f"a follower's log did not fit ours (status {status})")

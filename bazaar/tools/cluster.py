@@ -258,7 +258,7 @@ def up(config: Config, wait: float = READY_DEADLINE, say: Say = print) -> None:
             if process is all_processes[-1]:
                 # The front end selects a leader as it starts: with every replica serving,
                 # the highest id is the one it picks.
-                _await_replicas_serving(config, all_processes, deadline)
+                _await_replicas_serving(config, started, deadline)
             started.append(process)
             _start(twistd, process, config)
         leader = _await_leader(config, all_processes, max(0.0, deadline - time.monotonic()))
@@ -314,7 +314,7 @@ def replica_serving(address: str, timeout: float) -> bool:
     return response.status == health_pb2.HealthCheckResponse.SERVING
 
 
-def _await_replicas_serving(config: Config, all_processes: list[Process], deadline: float) -> None:
+def _await_replicas_serving(config: Config, started: list[Process], deadline: float) -> None:
     waiting = dict(config.replicas)
     while waiting:
         for replica_id, address in list(waiting.items()):
@@ -322,16 +322,17 @@ def _await_replicas_serving(config: Config, all_processes: list[Process], deadli
                 del waiting[replica_id]
         if not waiting:
             return
-        _check_running(all_processes)
+        _check_running(started)
         if time.monotonic() >= deadline:
             names = ", ".join(f"replica {i}" for i in sorted(waiting))
             raise ClusterError(f"{names} did not report SERVING in time")
         time.sleep(POLL_INTERVAL)
 
 
-def _check_running(all_processes: list[Process]) -> None:
-    for process in all_processes:
-        if process.pidfile.exists() and running_pid(process) is None:
+def _check_running(processes: list[Process]) -> None:
+    """Raises ClusterError naming the first of these started processes that no longer runs."""
+    for process in processes:
+        if running_pid(process) is None:
             raise ClusterError(f"{process.name} stopped while the cluster was starting\n" + log_tail(process.logfile))
 
 
@@ -352,12 +353,7 @@ def _await_leader(config: Config, all_processes: list[Process], wait: float) -> 
         leader = fetch_leader(config, timeout=1.0)
         if leader is not None and leads(leader, timeout=1.0):
             return leader
-        for process in all_processes:
-            if running_pid(process) is None:
-                raise ClusterError(
-                    f"{process.name} stopped while the cluster was starting\n"
-                    + log_tail(process.logfile)
-                )
+        _check_running(all_processes)
         if time.monotonic() >= deadline:
             frontend = all_processes[-1]
             raise ClusterError(

@@ -217,7 +217,7 @@ def test_a_failed_write_is_reported(replica: Replica) -> None:
 
 def test_a_leaders_batch_is_answered_once_it_is_on_disk(replica: Replica) -> None:
     batch = leader_batch(3, None, ("ford", "buy", 1), ("tesla", "buy", 2))
-    written, deposed = replica.log.receive(-1, bytes(16), [e.record() for e in batch], 2, 3, leader_commit=1)
+    written, deposed, _ = replica.log.receive(-1, bytes(16), [e.record() for e in batch], 2, 3, leader_commit=1)
     assert not deposed and not written.called
     (operations,) = replica.committer.submitted
     assert operations[:4] == [SetEpoch(3), *(Append(e) for e in batch)]
@@ -231,12 +231,12 @@ def test_a_leaders_batch_is_answered_once_it_is_on_disk(replica: Replica) -> Non
 
 def test_a_batch_that_does_not_fit_is_answered_without_writing(replica: Replica) -> None:
     batch = leader_batch(1, None, ("ford", "buy", 1))
-    written, _ = replica.log.receive(0, batch[0].chain, [e.record() for e in batch[1:]], 1, 1)
+    written, _, _ = replica.log.receive(0, batch[0].chain, [e.record() for e in batch[1:]], 1, 1)
     assert replica.committer.submitted == [[SetEpoch(1)]], "only the newer epoch it learned"
     assert not written.called
     replica.committer.flush()
     assert fired(written) == (order_pb2.PROPAGATE_STATUS_GAP, -1, 1) and replica.store.epoch == 1
-    stale, _ = replica.log.receive(-1, bytes(16), [], -1, 0)
+    stale, _, _ = replica.log.receive(-1, bytes(16), [], -1, 0)
     assert fired(stale) == (order_pb2.PROPAGATE_STATUS_STALE_EPOCH, -1, 1)
     assert len(replica.committer.submitted) == 1 and replica.store.last_index == -1
 
@@ -244,7 +244,7 @@ def test_a_batch_that_does_not_fit_is_answered_without_writing(replica: Replica)
 def test_a_leader_hearing_from_a_newer_one_is_deposed(replica: Replica) -> None:
     replica.lead(epoch=1)
     replica.committer.flush()
-    _, deposed = replica.log.receive(-1, bytes(16), [], None, 2)
+    _, deposed, _ = replica.log.receive(-1, bytes(16), [], None, 2)
     assert deposed and not replica.log.core.is_leader
 
 
@@ -253,7 +253,7 @@ def test_a_truncation_drops_the_dead_tail_from_memory_and_disk(replica: Replica)
     replica.log.receive(-1, bytes(16), [e.record() for e in old], 3, 1)
     replica.committer.flush()
     new = leader_batch(2, old[1], ("tesla", "buy", 5))
-    written, _ = replica.log.receive(1, old[1].chain, [e.record() for e in new], 3, 2, leader_commit=3)
+    written, _, _ = replica.log.receive(1, old[1].chain, [e.record() for e in new], 3, 2, leader_commit=3)
     operations = replica.committer.submitted[-1]
     assert operations[:4] == [SetEpoch(2), Truncate(1), *(Append(e) for e in new)]
     assert set(operations[4:]) == {SetCommitted(3)}
