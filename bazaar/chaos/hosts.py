@@ -111,7 +111,8 @@ def creation_commands(run_id: str, octet: int) -> list[list[str]]:
     return cmds
 
 
-def _run(argv: Sequence[str], check: bool = True) -> subprocess.CompletedProcess:
+def run_command(argv: Sequence[str], check: bool = True) -> subprocess.CompletedProcess:
+    """Run one ip/iptables command within COMMAND_DEADLINE; ChaosError when it fails (`check`)."""
     try:
         done = subprocess.run(list(argv), capture_output=True, text=True, timeout=COMMAND_DEADLINE,
                               stdin=subprocess.DEVNULL)
@@ -124,19 +125,19 @@ def _run(argv: Sequence[str], check: bool = True) -> subprocess.CompletedProcess
 
 def namespaces() -> list[str]:
     """Every network namespace's name (`ip netns list`)."""
-    out = _run(["ip", "netns", "list"], check=False).stdout
+    out = run_command(["ip", "netns", "list"], check=False).stdout
     return [line.split()[0] for line in out.splitlines() if line.strip()]
 
 
 def root_links() -> list[str]:
-    out = _run(["ip", "-o", "link", "show"], check=False).stdout
+    out = run_command(["ip", "-o", "link", "show"], check=False).stdout
     return [line.split(":")[1].strip().split("@")[0] for line in out.splitlines() if line.count(":") >= 2]
 
 
 def _used_octets() -> set[int]:
     """Third octets of 10.213.K.0/24 that an address of the root namespace or a claim uses."""
     used = set()
-    out = _run(["ip", "-o", "-4", "addr", "show"], check=False).stdout
+    out = run_command(["ip", "-o", "-4", "addr", "show"], check=False).stdout
     for match in re.finditer(rf"inet {re.escape(SUBNET_BASE)}\.(\d+)\.", out):
         used.add(int(match.group(1)))
     for claim in _claims():
@@ -184,14 +185,14 @@ def check_available() -> None:
             raise HostsUnavailable(f"network chaos needs `{tool}` on PATH (apt-get install {package})")
     probe = f"{PREFIX}probe-{secrets.token_hex(3)}"
     try:
-        made = _run(["ip", "netns", "add", probe], check=False)
+        made = run_command(["ip", "netns", "add", probe], check=False)
         if made.returncode != 0:
             raise HostsUnavailable(f"network namespaces are not permitted here: {made.stderr.strip()}")
-        tried = _run(["ip", "netns", "exec", probe, "iptables", "-w", "-S"], check=False)
+        tried = run_command(["ip", "netns", "exec", probe, "iptables", "-w", "-S"], check=False)
         if tried.returncode != 0:
             raise HostsUnavailable(f"iptables does not work inside a network namespace: "
                                    f"{(tried.stderr or tried.stdout).strip()}")
-        veth = _run(["ip", "-n", probe, "link", "add", "p0", "type", "veth", "peer", "name", "p1"], check=False)
+        veth = run_command(["ip", "-n", probe, "link", "add", "p0", "type", "veth", "peer", "name", "p1"], check=False)
         if veth.returncode != 0:
             raise HostsUnavailable(f"veth pairs cannot be made here: {veth.stderr.strip()}")
     except ChaosError as e:
@@ -199,7 +200,7 @@ def check_available() -> None:
             raise
         raise HostsUnavailable(str(e)) from None
     finally:
-        _run(["ip", "netns", "del", probe], check=False)
+        run_command(["ip", "netns", "del", probe], check=False)
 
 
 class TestHosts:
@@ -258,7 +259,7 @@ class TestHosts:
             for argv in creation_commands(self.run_id, self.octet):
                 if argv[:3] == ["ip", "netns", "add"] and argv[3] in existing:
                     continue  # idempotent: made by an earlier call
-                _run(argv)
+                run_command(argv)
         except BaseException:
             self.teardown()
             raise
@@ -293,7 +294,7 @@ class TestHosts:
 
 
 def _kill_inside(netns: str) -> None:
-    out = _run(["ip", "netns", "pids", netns], check=False).stdout
+    out = run_command(["ip", "netns", "pids", netns], check=False).stdout
     for pid in (int(p) for p in out.split() if p.isdigit()):
         with suppress(ProcessLookupError):
             os.kill(pid, signal.SIGCONT)
@@ -308,10 +309,10 @@ def remove_run(run_id: str) -> None:
         if ns in present:
             _kill_inside(ns)
     if root_link(run_id) in root_links():
-        _run(["ip", "link", "del", root_link(run_id)], check=False)
+        run_command(["ip", "link", "del", root_link(run_id)], check=False)
     for ns in names.values():
         if ns in present:
-            _run(["ip", "netns", "del", ns], check=False)
+            run_command(["ip", "netns", "del", ns], check=False)
     with suppress(FileNotFoundError):
         (CLAIMS / run_id).unlink()
 

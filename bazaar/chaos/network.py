@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from bazaar.chaos.faults import Injector
+from bazaar.chaos.hosts import run_command
 from bazaar.chaos.processes import (
     CATALOG, FRONTEND, NAMES, POLL, REPLICA_IDS, ChaosCluster, ChaosError, replica_name,
 )
@@ -53,7 +54,6 @@ DELAY_MS = (20.0, 150.0)  # what a slow link adds to each packet, each way
 MIN_GAP = 0.5  # seconds between the recovery from one fault and the next
 RECOVERY_DEADLINE = 20.0  # seconds after a heal to wait for a trade before the next fault anyway
 IN, OUT = "IN", "OUT"
-COMMAND_DEADLINE = 10.0
 DELAYER_START_DEADLINE = 10.0
 FIRST_QUEUE = 100
 
@@ -224,17 +224,7 @@ def chain_names(run_id: str) -> dict[str, str]:
     return {IN: f"BZ-{run_id}-IN", OUT: f"BZ-{run_id}-OUT"}
 
 
-Runner = Callable[[Sequence[str]], None]
-
-
-def _run(argv: Sequence[str]) -> None:
-    try:
-        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=COMMAND_DEADLINE,
-                              stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise ChaosError(f"`{' '.join(argv)}` did not finish within {COMMAND_DEADLINE:g} s") from None
-    if done.returncode != 0:
-        raise ChaosError(f"`{' '.join(argv)}` failed: {(done.stderr or done.stdout).strip()}")
+Runner = Callable[[Sequence[str]], Any]
 
 
 @dataclass
@@ -255,7 +245,7 @@ class Firewall:
         run_id: str,
         netns: Mapping[str, str],
         address: Callable[[str], str],
-        run: Runner = _run,
+        run: Runner = run_command,
         env: Mapping[str, str] | None = None,
     ) -> None:
         self.chains = chain_names(run_id)
