@@ -18,6 +18,7 @@ from twisted.logger import Logger
 from bazaar.config import Config
 from bazaar.core.book import StockBook
 from bazaar.core.chain import Record
+from bazaar.core.initiative import Initiative
 from bazaar.core.lease import UNKNOWN_LEADER, FollowerLease, Reachability
 from bazaar.core.orders import Order
 from bazaar.core.replica import ReplicaCore
@@ -31,10 +32,6 @@ from bazaar.rpc.services import Channels
 from bazaar.v1 import order_pb2
 
 log = Logger()
-
-
-# Between two attempts of a replica that lost its majority to stand again.
-RESTAND_INTERVAL = 1.0
 
 
 class NotLeading(Exception):
@@ -80,10 +77,8 @@ class Replica:
         self.reachability = Reachability(self.peers)
         # Done starting (its rejoin attempt is over): only then may it be selected.
         self.ready = False
-        # Stepped down for want of a majority: it stands again once it reaches one (no front
-        # end selects again while no request comes), not before `_next_stand`.
-        self._lost_majority = False
-        self._next_stand = 0.0
+        # Once it has led, it stands again on its own whenever no leader is heard.
+        self.initiative = Initiative()
         # Reports NOT_SERVING for every service (the process's gRPC server sets it).
         self.not_serving: Callable[[], None] = lambda: None
         # A takeover in progress (fires True once serving), and its generation: a newer
@@ -176,8 +171,10 @@ class Replica:
             return defer.succeed((False, self.core.epoch, True))
         if self._leading() is not None:
             return defer.succeed((False, self.core.epoch, True))
-        leading = self.core.is_leader
+        leading, before = self.core.is_leader, self.core.epoch
         promised = self.log.promise(epoch)
+        if self.core.epoch != before:
+            self.initiative.postpone(self.now())  # that candidate may win: give it the time to
         if leading and not self.core.is_leader:
             self.step_down(f"promised epoch {epoch} to a new candidate")
         return promised.addCallback(lambda result: (*result, False))
@@ -228,6 +225,7 @@ class Replica:
             # meanwhile (it may have been frozen): standing again finds out.
             self.step_down("assigned again without a lease: taking over afresh")
         self.generation += 1
+        self.initiative.postpone(self.now())
         takeover = Deferred.fromCoroutine(take_over(self, followers, self.generation))
         self._takeover = takeover.addErrback(self._takeover_failed)
         return self.core.last_durable
@@ -238,11 +236,11 @@ class Replica:
         self.log.write([SetEpoch(entry.epoch)])  # leading, we refuse older leaders, restarted too
         self.log.append([entry])
         self.follower_lease.end()
+        self.initiative.led()
         self.leadership = Leadership(
             self.log, followers, self._channels, self.config, self._invalidate, self._replaced, self.replica_id,
             self.now, self._stand_again, self._majority_lost,
         )
-        self._lost_majority = False
         self.leadership.start()
         return self.leadership
 
@@ -256,6 +254,12 @@ class Replica:
         return True
 
     def step_down(self, reason: str) -> None:
+        """Stop leading because of another replica (a newer leader, a candidate we promised)
+        or an assignment: our initiative waits, so as not to stand against that replica."""
+        self.initiative.postpone(self.now())
+        self._stop_leading(reason)
+
+    def _stop_leading(self, reason: str) -> None:
         if self.core.is_leader or self.leadership is not None:
             log.info("no longer leading: {reason}", reason=reason)
         self.core.follow()
@@ -268,33 +272,28 @@ class Replica:
         self.log.learn_epoch(epoch)
 
     def _majority_lost(self, reason: str) -> None:
-        self.step_down(reason)
-        self._lost_majority = True
-        self._next_stand = self.now()
+        # No other replica made us stop: we stand again as soon as we reach a majority.
+        self._stop_leading(reason)
 
     def tick(self) -> None:
-        """Every heartbeat interval, once the peers were checked: a replica that stepped down
-        for want of a majority stands again when it reaches one and follows no other leader.
-        Without this, a leader frozen or cut off while no request comes would leave the
-        cluster leaderless until the next request made a front end select (and its followers
-        and the catalog would wait until then)."""
+        """Every heartbeat interval, once the peers were checked: a replica that has led
+        stands again on its own when it no longer leads, reaches a majority and hears no
+        leader (core/initiative.py). Without this, a leader frozen or cut off while no request
+        comes, or one whose own attempt to stand again failed, would leave the cluster
+        leaderless until the next request made a front end select."""
         now = self.now()
-        if not self._lost_majority or self.core.is_leader or now < self._next_stand:
-            return
-        if self._takeover is not None and not self._takeover.called:
-            return
-        if self.follower_lease.alive(now):
-            self._lost_majority = False  # another leader leads, and we follow it
-            return
-        if self.reachability.reaches_majority(now):
-            self._next_stand = now + RESTAND_INTERVAL
-            log.info("reaching a majority again after losing it: standing again")
+        standing = self._takeover is not None and not self._takeover.called
+        if self.initiative.due(
+            now, leading=self.core.is_leader, standing=standing, following=self.follower_lease.alive(now),
+            reaches_majority=self.reachability.reaches_majority(now),
+        ):
+            log.info("no leader heard, reaching a majority: standing again on its own")
             self.assign_followers(self.peers)
 
     def _stand_again(self, reason: str, epoch: int) -> None:
         """A follower keeps refusing us for an epoch it promised to a candidate that never
         led: stand again above it, so that it follows again (the others keep faith with us,
-        the candidate, and promise)."""
+        the candidate, and promise). Should that fail, the initiative tries again."""
         log.info("standing again above epoch {epoch}: {reason}", epoch=epoch, reason=reason)
         self._replaced(reason, epoch)
         self.assign_followers(self.peers)

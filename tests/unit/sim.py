@@ -30,8 +30,10 @@ from typing import Any
 
 from bazaar.core.book import StockBook
 from bazaar.core.chain import GENESIS, Entry, Kind, Record, checkpoint_numbers, follows
+from bazaar.core.initiative import Initiative
 from bazaar.core.learner import CommittedTrade, learn
 from bazaar.core.lease import FollowerLease, LeaderLease
+from bazaar.core.quorum import followers_needed
 from bazaar.core.outcome import Attempt, Final, TradeAttempts
 from bazaar.core.replica import Accepted, Gap, ReplicaCore, Stale
 from bazaar.core.replication import Replication
@@ -49,6 +51,7 @@ BATCH = 3
 LEASE = 30  # steps a follower keeps faith with the leader it heard from
 LEASE_MARGIN = 3  # the leader trusts its lease this much less
 HEARTBEAT = 5  # steps between a leader's heartbeats
+INITIATIVE = 2 * LEASE  # steps between two stands of a replica on its own
 
 
 @dataclass
@@ -100,6 +103,7 @@ class SimReplica:
         self.in_flight: dict[str, tuple[int, int, int]] = {}  # follower -> (call, sent at, commit sent)
         self.told_committed: dict[str, int] = {}
         self.candidacy: Candidacy | None = None
+        self.initiative = Initiative(INITIATIVE)
         self.asked: dict[str, tuple[int, int]] = {}  # follower -> (call, sent at), this attempt
 
     # -- the disk ------------------------------------------------------------------------------
@@ -138,6 +142,7 @@ class SimReplica:
             self.disk_epoch = epoch
             if not own:
                 self.disk_floor = epoch
+                self.initiative.postpone(self.clock())
             if leading:
                 self.step_down()
         return granted
@@ -199,6 +204,9 @@ class Cluster:
         # index -> (entry, epoch of the leader that committed it)
         self.acknowledged: dict[int, tuple[Entry, int]] = {}
         self.submitting = True
+        # Settling with no requests left: a front end selects only if no replica would lead
+        # on its own.
+        self.idle = False
         self.serving_epochs: dict[int, str] = {}
         self.catalog_stocks = {s.name: s for s in INITIAL}
         self.catalog_applied = -1
@@ -218,6 +226,7 @@ class Cluster:
         if lease.alive(self.step_no) and lease.leader != name:
             return  # it follows a live leader: standing would break its word (take_over)
         replica.step_down()
+        replica.initiative.postpone(self.step_no)
         replica.candidacy = Candidacy([n for n in NAMES if n != name])
         self._stand(replica)
 
@@ -370,6 +379,7 @@ class Cluster:
             replica.append(replica.core.lead())
             replica.disk_floor = max(replica.disk_floor, replica.core.epoch)
             replica.follower_lease.end()
+            replica.initiative.led()
             replica.lease = LeaderLease(candidacy.followers, self.step_no, LEASE - LEASE_MARGIN)
             replica.replication = Replication()
             replica.followers = candidacy.followers
@@ -426,6 +436,7 @@ class Cluster:
         if b["status"] == "stale":
             if b["replaced"]:
                 leader.step_down()
+                leader.initiative.postpone(self.step_no)
                 leader.core.epoch = max(leader.core.epoch, b["epoch"])
                 leader.disk_epoch = leader.core.epoch
                 return
@@ -515,6 +526,7 @@ class Cluster:
         for replica in self.replicas.values():
             if replica.replication is not None and not replica.down and not replica.frozen:
                 self._propagate(replica)
+        self._initiative_step()
         self._time_out_calls()
         self._clients_step()
         if self.rng.random() < 0.3:
@@ -530,11 +542,31 @@ class Cluster:
         elif self.step_no % HEARTBEAT == 0:
             leader.heartbeat_due = set(leader.followers)
 
+    def _initiative_step(self) -> None:
+        """What Replica.tick does: a replica that has led stands again on its own when it no
+        longer leads, reaches a majority and hears no leader."""
+        for replica in self.replicas.values():
+            if replica.down or replica.frozen:
+                continue
+            reached = [n for n in NAMES if n != replica.name and self._answers(replica.name, n)]
+            if replica.initiative.due(
+                self.step_no, leading=replica.core.is_leader, standing=replica.candidacy is not None,
+                following=replica.follower_lease.alive(self.step_no), reaches_majority=len(reached) >= followers_needed(len(NAMES) - 1),
+            ):
+                self.select(replica.name)
+
+    def _answers(self, src: str, dst: str) -> bool:
+        """Whether `dst` answers `src`'s health checks."""
+        target = self.replicas[dst]
+        return not target.down and not target.frozen and self.net.connected(src, dst)
+
     def _maybe_select(self) -> None:
         """The front end selects when it knows no serving leader, highest id first (now and
         then a lower one: a front end that saw the others fail their probes)."""
         if self._serving_leader() is not None and self.rng.random() < 0.9:
             return
+        if self.idle and not self.clients and any(r.initiative.held and not r.down for r in self.replicas.values()):
+            return  # no request comes to make a front end select: the initiative must do
         alive = [n for n in NAMES if not self.replicas[n].down and not self.replicas[n].frozen]
         if alive:
             self.select(max(alive) if self.rng.random() < 0.7 else self.rng.choice(alive))
@@ -591,6 +623,7 @@ class Cluster:
         """Heal everything, let clients finish and logs converge, within a bound."""
         self.heal()
         self.submitting = False
+        self.idle = True
         for _ in range(steps):
             self.step(faults=False)
             if self._converged():

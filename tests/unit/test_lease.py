@@ -11,6 +11,7 @@ from twisted.internet.task import Clock
 from bazaar.config import Config
 from bazaar.core.book import StockBook
 from bazaar.core.chain import GENESIS
+from bazaar.core.initiative import INTERVAL
 from bazaar.core.lease import LEASE, FollowerLease, LeaderLease, Reachability
 from bazaar.core.replica import Accepted, ReplicaCore, Stale
 from bazaar.core.stock import DEFAULT_STOCKS, table_id
@@ -354,3 +355,51 @@ def test_a_leader_that_lost_its_majority_follows_a_newer_leader_instead(tmp_path
     replica.reachability.answered(FOLLOWERS[1], clock.seconds())
     replica.tick()
     assert replica.describe().role == order_pb2.REPLICA_ROLE_FOLLOWER and replica.describe().leader_id == 2
+
+
+def test_a_leader_whose_attempt_to_stand_again_fails_stands_again_on_its_own(tmp_path: Path, monkeypatch):
+    # Without that, with no request to make a front end select, nobody would lead.
+    attempts: list[float] = []
+
+    async def lose(replica: Replica, followers: list[str], generation: int) -> bool:
+        attempts.append(clock.seconds())
+        return False
+
+    monkeypatch.setattr("bazaar.order.replica.take_over", lose)
+    replica, committer, clock = replica_at(tmp_path, replica_id=3)
+    leadership = lead(replica, committer)
+    for _ in range(2):
+        leadership.follower_answered(FOLLOWERS[0], order_pb2.PROPAGATE_STATUS_OK, 0, 1, clock.seconds(), False)
+        leadership.follower_answered(FOLLOWERS[1], order_pb2.PROPAGATE_STATUS_STALE_EPOCH, -1, 4, clock.seconds(), False)
+        clock.advance(LEASE / 2)
+    leadership.follower_answered(FOLLOWERS[1], order_pb2.PROPAGATE_STATUS_STALE_EPOCH, -1, 4, clock.seconds(), False)
+    assert replica.leadership is None and attempts == [LEASE], "it stood again above epoch 4, and lost"
+    replica.reachability.answered(FOLLOWERS[0], clock.seconds())
+    replica.tick()
+    assert len(attempts) == 1, "each candidacy gets its interval"
+    clock.advance(INTERVAL)
+    replica.reachability.answered(FOLLOWERS[0], clock.seconds())
+    replica.tick()
+    assert attempts == [LEASE, LEASE + INTERVAL]
+
+
+def test_a_replica_that_never_led_does_not_stand_on_its_own(tmp_path: Path):
+    replica, _, clock = replica_at(tmp_path, replica_id=2)
+    clock.advance(10.0)
+    replica.reachability.answered(FOLLOWERS[0], clock.seconds())
+    replica.tick()
+    assert replica.describe().role == order_pb2.REPLICA_ROLE_FOLLOWER and replica.core.epoch == 0
+
+
+def test_a_leader_that_promised_a_candidate_gives_it_an_interval_before_standing_against_it(tmp_path: Path):
+    replica, committer, clock = replica_at(tmp_path, replica_id=3)
+    lead(replica, committer)
+    clock.advance(LEASE)  # its lease lapsed unrenewed: it may promise
+    assert promise(replica, committer, 2, candidate=2)[0] and replica.leadership is None
+    replica.reachability.answered(FOLLOWERS[1], clock.seconds())
+    replica.tick()
+    assert replica.describe().role == order_pb2.REPLICA_ROLE_FOLLOWER, "the candidate may still win"
+    clock.advance(INTERVAL)
+    replica.reachability.answered(FOLLOWERS[1], clock.seconds())
+    replica.tick()
+    assert replica.describe().role == order_pb2.REPLICA_ROLE_CANDIDATE, "it never led: stand again"
