@@ -5,6 +5,7 @@ Every process reads the same file; a bad file stops a process before it starts a
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import tomllib
@@ -58,8 +59,20 @@ class Timeouts:
 @dataclass(frozen=True)
 class FrontendConfig:
     address: Address = Address("127.0.0.1", 56893)
+    # The internal listener (cache invalidation, the cache report): cluster certificates only.
+    internal: Address = Address("127.0.0.1", 56897)
     cache: bool = True
     cache_size: int = 8
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """Mutual TLS on every gRPC link (docs/security.md). `dir` holds the authority and each
+    process's certificate (`bazaar certs` makes them); None: `<data_dir>/certs`. `insecure`
+    turns TLS off, for experiments on loopback only."""
+
+    dir: Path | None = None
+    insecure: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,7 @@ class Config:
         }
     )
     timeouts: Timeouts = Timeouts()
+    tls: TlsConfig = TlsConfig()
     # The initial stock table, in the file's order; every process must be given the same.
     stocks: tuple[Stock, ...] = DEFAULT_STOCKS
     # The file this came from; None when running on built-in defaults.
@@ -87,6 +101,16 @@ class Config:
     def replica_dir(self, replica_id: int) -> Path:
         return self.service_dir(f"order-{replica_id}")
 
+    def named_addresses(self) -> list[tuple[str, Address]]:
+        """Every address the configuration names, with its key."""
+        named = [("catalog.address", self.catalog), ("frontend.address", self.frontend.address),
+                 ("frontend.internal", self.frontend.internal)]
+        return named + [(f"replicas.{i}", a) for i, a in self.replicas.items()]
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.tls.dir if self.tls.dir is not None else self.data_dir / "certs"
+
     def replica_address(self, replica_id: int) -> Address:
         try:
             return self.replicas[replica_id]
@@ -96,10 +120,11 @@ class Config:
 
 
 _SECTION_KEYS = {
-    "": {"data_dir", "catalog", "frontend", "replicas", "timeouts", "stocks"},
+    "": {"data_dir", "catalog", "frontend", "replicas", "timeouts", "tls", "stocks"},
     "catalog": {"address"},
-    "frontend": {"address", "cache", "cache_size"},
+    "frontend": {"address", "internal", "cache", "cache_size"},
     "timeouts": {"rpc", "probe", "http", "request"},
+    "tls": {"dir", "insecure"},
     "stocks.*": {"price", "quantity", "volume"},  # each stock's table
 }
 
@@ -147,7 +172,8 @@ def _build(raw: dict[str, Any], path: Path) -> Config:
     catalog = _section(raw, "catalog")
     frontend = _section(raw, "frontend")
     timeouts = _section(raw, "timeouts")
-    return _check_distinct(Config(
+    tls = _section(raw, "tls")
+    return _check_loopback_if_insecure(_check_distinct(Config(
         data_dir=(path.parent / data_dir).absolute(),
         catalog=Address.parse(catalog["address"], "catalog.address")
         if "address" in catalog
@@ -156,6 +182,9 @@ def _build(raw: dict[str, Any], path: Path) -> Config:
             address=Address.parse(frontend["address"], "frontend.address")
             if "address" in frontend
             else defaults.frontend.address,
+            internal=Address.parse(frontend["internal"], "frontend.internal")
+            if "internal" in frontend
+            else defaults.frontend.internal,
             cache=_bool(frontend, "cache", defaults.frontend.cache, "frontend"),
             cache_size=_positive_int(frontend, "cache_size", defaults.frontend.cache_size),
         ),
@@ -163,20 +192,52 @@ def _build(raw: dict[str, Any], path: Path) -> Config:
         timeouts=Timeouts(
             **{k: _seconds(timeouts, k) for k in ("rpc", "probe", "http", "request") if k in timeouts}
         ),
+        tls=TlsConfig(
+            dir=_folder(tls, "dir", path.parent) if "dir" in tls else None,
+            insecure=_bool(tls, "insecure", False, "tls"),
+        ),
         stocks=_stocks(raw["stocks"]) if "stocks" in raw else defaults.stocks,
         source=path,
-    ))
+    )))
+
+
+def _folder(table: dict[str, Any], key: str, base: Path) -> Path:
+    value = table[key]
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"tls.{key}: expected a non-empty path string, got {value!r}")
+    return (base / value).absolute()
+
+
+def _check_loopback_if_insecure(config: Config) -> Config:
+    """Plaintext links are for experiments on one machine: every address must be loopback."""
+    if not config.tls.insecure:
+        return config
+    named = config.named_addresses()
+    for key, address in named:
+        if not _loopback(address.host):
+            raise ConfigError(
+                f"tls.insecure: allowed only when every address is loopback, but {key} is {address}"
+            )
+    return config
 
 
 def _check_distinct(config: Config) -> Config:
     seen: dict[Address, str] = {}
-    named = [("catalog.address", config.catalog), ("frontend.address", config.frontend.address)]
-    named += [(f"replicas.{i}", a) for i, a in config.replicas.items()]
+    named = config.named_addresses()
     for key, address in named:
         if address in seen:
             raise ConfigError(f"{key}: {address} is already used by {seen[address]}")
         seen[address] = key
     return config
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _section(raw: dict[str, Any], name: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bazaar.chaos.processes import FRONTEND, ChaosCluster, free_ports, listening, replica_name, wait_for
-from bazaar.tools.cluster import ClusterError
+from bazaar.tools.cluster import ClusterError, operator_channel
 from bazaar.config import load_config
 from bazaar.frontend.backends import ORDER_SERVICE_NAME
 from bazaar.order.store import OrderStore
@@ -38,9 +38,9 @@ def http_request(port: int, method: str, path: str, body: bytes | None = None,
 
 
 class BenchCluster(ChaosCluster):
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, insecure: bool = False) -> None:
         root.mkdir(parents=True, exist_ok=True)
-        super().__init__(root)
+        super().__init__(root, insecure=insecure)
         self.config = load_config(self.config_path)
 
     @property
@@ -76,7 +76,7 @@ class BenchCluster(ChaosCluster):
         """The replica's health says SERVING: its rejoin is over and the leader feeds it."""
         name = replica_name(replica_id)
         self.check_alive(name)
-        with grpc.insecure_channel(f"127.0.0.1:{self.ports[name]}") as channel:
+        with operator_channel(self.config, f"127.0.0.1:{self.ports[name]}") as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             try:
                 answer = stub.Check(health_pb2.HealthCheckRequest(service=ORDER_SERVICE_NAME), timeout=1.0)

@@ -90,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"loader: {loader.name}")
         try:
             phases.empty_cluster(root / "empty", loader, settings, results, say)
+            phases.plaintext_trades(root / "plaintext", loader, settings, results, say)
             phases.history_cluster(root / "history", loader, settings, results, say)
         except (ClusterError, LoadError, SeedError) as e:  # a BenchError is a ClusterError
             print(f"bench: error: {e}", file=sys.stderr)

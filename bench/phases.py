@@ -77,6 +77,20 @@ def empty_cluster(root: Path, loader: Loader, settings: Settings, results: Resul
         cluster.stop_all()
 
 
+def plaintext_trades(root: Path, loader: Loader, settings: Settings, results: Results, say: Say) -> None:
+    """The trade load of `empty_cluster` on a cluster with TLS off: what mutual TLS costs."""
+    cluster = BenchCluster(root, insecure=True)
+    try:
+        say("starting a cluster with TLS off (tls.insecure), for what mutual TLS costs")
+        cluster.start(list(NAMES))
+        cluster.wait_leader()
+        n, s = settings.connections, settings.seconds
+        say(f"trades with TLS off: POST /orders for {s:g} s at {n} connections")
+        results.trades_plaintext = loader.run(f"http://127.0.0.1:{cluster.frontend_port}", "orders", "/orders", n, s)
+    finally:
+        cluster.stop_all()
+
+
 def _compare(bare: tuple[int, dict[str, str], bytes], real: tuple[int, dict[str, str], bytes]) -> str:
     def shape(answer: tuple[int, dict[str, str], bytes]) -> tuple:
         status, headers, body = answer

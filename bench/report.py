@@ -46,6 +46,8 @@ def rows(results: Results, history: int, connections: int) -> list[Row]:
         Row(f"trades (POST /orders), {connections} conn, 3 replicas", _load(r.trades, "/s"),
             f"≥ {TRADES_PER_SECOND:,.0f}/s", table.times(vs_target), table.at_least(trades, TRADES_PER_SECOND)),
         Row("trades at 1 connection (one at a time)", _load(r.trades_alone, "/s", median=True), "(report)"),
+        Row(f"  the same trades with TLS off ({connections} conn; not a deployment)", _load(r.trades_plaintext, "/s"),
+            "(report)", table.times(table.ratio(trades, _per_second(r.trades_plaintext)))),
         Row(f"GET /orders/<n> (n < {r.lookups_over:,})", _load(r.lookups, " req/s"), "(report)"),
         Row(f"trades with {history:,} orders of history", _load(r.history_trades, "/s"),
             "≈ 1.0× empty", table.times(vs_empty), table.within(vs_empty, *HISTORY_RATIO)),

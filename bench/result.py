@@ -78,6 +78,7 @@ class Results:
     same_answer: str = ""  # how the bare server's answer compares with the front end's
     trades: LoadResult | None = None
     trades_alone: LoadResult | None = None  # one connection: the latency of one trade
+    trades_plaintext: LoadResult | None = None  # the same load with TLS off: what mutual TLS costs
     lookups: LoadResult | None = None
     lookups_over: int = 0  # orders the lookups drew from
     # Per load profiled: per process, its profile or why there is none.

@@ -15,20 +15,21 @@ from bazaar.rpc.bridge import ReactorHop
 from bazaar.reactor.fatal import give_up
 from bazaar.reactor.group_commit import GroupCommitter
 from bazaar.rpc.services import GrpcServerService
+from bazaar.rpc.transport import Transport
 from bazaar.v1 import catalog_pb2, catalog_pb2_grpc
 
 SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
 
 
 class CatalogService(MultiService):
-    def __init__(self, reactor: Any, config: Config) -> None:
+    def __init__(self, reactor: Any, config: Config, transport: Transport) -> None:
         super().__init__()
         self.config = config
         self.store: CatalogStore | None = None
         self._hop = ReactorHop(reactor, timeout=config.timeouts.rpc)
         self.committer = GroupCommitter(reactor, self._apply, name="catalog", broken=self._write_failed)
         self.committer.setServiceParent(self)
-        self.grpc = GrpcServerService(config.catalog, self._register, [SERVICE_NAME])
+        self.grpc = GrpcServerService(config.catalog, self._register, [SERVICE_NAME], transport)
         self.grpc.setServiceParent(self)
         self._reactor = reactor
 

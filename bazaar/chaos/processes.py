@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from bazaar.core.stock import Stock
-from bazaar.tools.cluster import ClusterError, child_environment, find_twistd
+from bazaar.config import load_config
+from bazaar.tools.cluster import ClusterError, child_environment, find_twistd, make_certificates
 
 REPLICA_IDS = (1, 2, 3)
 CATALOG = "catalog"
@@ -40,6 +41,9 @@ NAMES = (CATALOG, *(replica_name(i) for i in REPLICA_IDS), FRONTEND)  # start or
 LOOPBACK = "127.0.0.1"
 # On test hosts every service has an address of its own, so the ports can be the defaults.
 SERVICE_PORTS = {CATALOG: 56892, FRONTEND: 56893, **{replica_name(i): 56893 + i for i in REPLICA_IDS}}
+# The front end's internal listener (cache invalidation): on the front end's host.
+INTERNAL = "frontend-internal"
+INTERNAL_PORT = 56897
 
 
 class Hosts(Protocol):
@@ -71,19 +75,27 @@ def free_ports(count: int) -> list[int]:
 
 
 def config_text(
-    catalog: int, frontend: int, replicas: dict[int, int], cache: bool = True, stocks: Sequence[Stock] = ()
+    catalog: int, frontend: int, replicas: dict[int, int], cache: bool = True, stocks: Sequence[Stock] = (),
+    internal: int | None = None,
 ) -> str:
     """The cluster's bazaar.toml on loopback ports; `stocks`, when given, as its [stocks] table."""
     addresses = {CATALOG: f"{LOOPBACK}:{catalog}", FRONTEND: f"{LOOPBACK}:{frontend}"}
+    if internal is not None:
+        addresses[INTERNAL] = f"{LOOPBACK}:{internal}"
     addresses.update({replica_name(i): f"{LOOPBACK}:{p}" for i, p in replicas.items()})
     return addresses_config_text(addresses, cache, stocks)
 
 
-def addresses_config_text(addresses: Mapping[str, str], cache: bool = True, stocks: Sequence[Stock] = ()) -> str:
-    """The cluster's bazaar.toml with each service (catalog, frontend, order-N) at its "host:port"."""
+def addresses_config_text(
+    addresses: Mapping[str, str], cache: bool = True, stocks: Sequence[Stock] = (), insecure: bool = False,
+) -> str:
+    """The cluster's bazaar.toml with each service (catalog, frontend, order-N, and perhaps the
+    front end's internal listener) at its "host:port"."""
     replicas = sorted((int(n.split("-", 1)[1]), a) for n, a in addresses.items() if n.startswith("order-"))
     lines = "\n".join(f'{i} = "{a}"' for i, a in replicas)
     cache_line = "" if cache else "cache = false\n"
+    if INTERNAL in addresses:
+        cache_line = f'internal = "{addresses[INTERNAL]}"\n' + cache_line
     table = "".join(
         f"{json.dumps(s.name)} = {{ price = {s.price!r}, quantity = {s.quantity}, volume = {s.volume} }}\n"
         for s in stocks
@@ -91,6 +103,7 @@ def addresses_config_text(addresses: Mapping[str, str], cache: bool = True, stoc
     return (
         f'data_dir = "data"\n\n[catalog]\naddress = "{addresses[CATALOG]}"\n\n'
         f'[frontend]\naddress = "{addresses[FRONTEND]}"\n{cache_line}\n[replicas]\n{lines}\n'
+        + ("\n[tls]\ninsecure = true\n" if insecure else "")
         + (f"\n[stocks]\n{table}" if table else "")
     )
 
@@ -103,25 +116,28 @@ def listening(port: int, host: str = LOOPBACK) -> bool:
 
 class ChaosCluster:
     def __init__(
-        self, root: Path, cache: bool = True, stocks: Sequence[Stock] = (), hosts: Hosts | None = None
+        self, root: Path, cache: bool = True, stocks: Sequence[Stock] = (), hosts: Hosts | None = None,
+        insecure: bool = False,
     ) -> None:
         """`cache=False` writes `[frontend] cache = false` (bazaar load measures both modes);
         `stocks` is the initial stock table (default: the built-in one); `hosts` runs each
-        service on a test host of its own (see the module's docstring)."""
+        service on a test host of its own (see the module's docstring); `insecure` turns TLS
+        off (the bench's reference for what mutual TLS costs)."""
         self.root = root
         self._hosts = hosts
         if hosts is None:
-            ports = free_ports(2 + len(REPLICA_IDS))
-            self.ports = {CATALOG: ports[0], FRONTEND: ports[1]}
-            self.ports.update({replica_name(i): p for i, p in zip(REPLICA_IDS, ports[2:])})
+            ports = free_ports(3 + len(REPLICA_IDS))
+            self.ports = {CATALOG: ports[0], FRONTEND: ports[1], INTERNAL: ports[2]}
+            self.ports.update({replica_name(i): p for i, p in zip(REPLICA_IDS, ports[3:])})
             self.addresses = {name: LOOPBACK for name in NAMES}
         else:
-            self.ports = dict(SERVICE_PORTS)
+            self.ports = {**SERVICE_PORTS, INTERNAL: INTERNAL_PORT}
             self.addresses = {name: hosts.address(name) for name in NAMES}
         self.config_path = root / "bazaar.toml"
-        self.config_path.write_text(addresses_config_text(
-            {name: f"{self.addresses[name]}:{self.ports[name]}" for name in NAMES}, cache, stocks
-        ))
+        where = {name: f"{self.addresses[name]}:{self.ports[name]}" for name in NAMES}
+        where[INTERNAL] = f"{self.addresses[FRONTEND]}:{self.ports[INTERNAL]}"
+        self.config_path.write_text(addresses_config_text(where, cache, stocks, insecure))
+        make_certificates(load_config(self.config_path), say=lambda _: None)
         self.twistd = find_twistd()
         self.env = child_environment()
         self.children: dict[str, subprocess.Popen] = {}

@@ -1,4 +1,5 @@
-"""Follows the front end's cache through GET /cache[?since=<seq>] during the runs.
+"""Follows the front end's cache through GET /cache[?since=<seq>] during the runs: on its
+internal listener, the whole report with its events; on the public port, its counters only.
 
 The front end keeps only its latest 10,000 events, so a run's events are polled every
 POLL_EVERY seconds (a run at a few hundred requests a second makes far fewer events than that
@@ -39,7 +40,7 @@ class CacheWatch:
         data = answer.body.get("data") if isinstance(answer.body, dict) else None
         if answer.status != 200 or not isinstance(data, dict) or "enabled" not in data:
             raise CacheUnavailable(f"GET {self._url}: {answer.describe()}")
-        if data["enabled"]:
+        if data["enabled"] and "events" in data:
             new, self.cursor, lost = fresh_events(data["events"], self.cursor)
             self.events.extend(new)
             self.lost += lost

@@ -24,11 +24,16 @@ async def exchange(http: Any, reactor: Any, method: str, url: str, body: object 
         return Answer(error=describe_failure(e))
 
 
-def new_client(reactor: Any, connections: int) -> tuple[Any, Any]:
-    """A treq client on a persistent pool of `connections` per host, and the pool (to close)."""
+def new_client(reactor: Any, connections: int, credentials: Any = None) -> tuple[Any, Any]:
+    """A treq client on a persistent pool of `connections` per host, and the pool (to close).
+    With `credentials` (bazaar.tls.files), it calls the front end's internal listener."""
     import treq.client
     from twisted.web.client import Agent, HTTPConnectionPool
 
+    from bazaar.tls.identity import FRONTEND
+    from bazaar.tls.web import ClusterPolicy
+
     pool = HTTPConnectionPool(reactor, persistent=True)
     pool.maxPersistentPerHost = connections
-    return treq.client.HTTPClient(Agent(reactor, pool=pool, connectTimeout=5.0)), pool
+    tls = {} if credentials is None else {"contextFactory": ClusterPolicy(credentials, FRONTEND)}
+    return treq.client.HTTPClient(Agent(reactor, pool=pool, connectTimeout=5.0, **tls)), pool

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence, TextIO
 
+from bazaar.config import Config, load_config
 from bazaar.tools.cluster import ClusterError
 from bazaar.reactor.run import run_on_reactor
 from bazaar.evaluation.files import write_all
@@ -184,14 +185,15 @@ async def _all_runs(reactor: Any, settings: LoadSettings, modes: list[str], seed
     try:
         for cache in modes:
             if root is None:
-                await _runs_of_mode(reactor, settings, cache, settings.url, seed, token, progress, completed)
+                await _runs_of_mode(reactor, settings, cache, settings.url, None, seed, token, progress, completed)
                 continue
             cluster = _new_cluster(root, cache)
             clusters.append(cluster)
             progress.say(f"starting a cluster with the cache {cache}")
             progress.status(f"starting a cluster with the cache {cache}")
             await deferToThread(cluster.start_all, _leader_known(cluster))
-            await _runs_of_mode(reactor, settings, cache, cluster.frontend_url, seed, token, progress, completed)
+            await _runs_of_mode(reactor, settings, cache, cluster.frontend_url, load_config(cluster.config_path),
+                                seed, token, progress, completed)
             progress.status("stopping the cluster")
             await deferToThread(cluster.stop_all)
     finally:
@@ -199,16 +201,26 @@ async def _all_runs(reactor: Any, settings: LoadSettings, modes: list[str], seed
             drawing.stop()
 
 
-async def _runs_of_mode(reactor: Any, settings: LoadSettings, cache: str, url: str, seed: int, token: str,
-                        progress: Progress, completed: list[RunResult]) -> None:
-    """Every p against one front end, on one connection pool, after checking its cache mode."""
+async def _runs_of_mode(reactor: Any, settings: LoadSettings, cache: str, url: str, config: Config | None,
+                        seed: int, token: str, progress: Progress, completed: list[RunResult]) -> None:
+    """Every p against one front end, on one connection pool, after checking its cache mode.
+    With our own cluster's `config`, the cache's events are read on the internal listener as
+    the operator; a front end named by --url shows its counters only."""
     from bazaar.evaluation.cachewatch import CacheWatch
     from bazaar.evaluation.exchange import new_client
     from bazaar.evaluation.loadrun import RunPlan, run_once
+    from bazaar.tls.files import load_credentials
+    from bazaar.tls.identity import OPERATOR
 
     http, pool = new_client(reactor, settings.clients + 2)
+    watching, watch_pool = http, None
+    if config is not None:
+        credentials = load_credentials(config, OPERATOR)
+        watching, watch_pool = new_client(reactor, 1, credentials)
+        scheme = "http" if credentials is None else "https"
     try:
-        watch = CacheWatch(http, reactor, url)
+        watch_url = url if config is None else f"{scheme}://{config.frontend.internal}"
+        watch = CacheWatch(watching, reactor, watch_url)
         enabled = (await watch.read())["enabled"]
         if enabled != (cache == ON):
             raise LoadError(f"the front end at {url} has its cache {ON if enabled else OFF}, expected {cache}")
@@ -219,6 +231,8 @@ async def _runs_of_mode(reactor: Any, settings: LoadSettings, cache: str, url: s
             progress.say(run_line(run_summary(completed[-1])))
     finally:
         await pool.closeCachedConnections()
+        if watch_pool is not None:
+            await watch_pool.closeCachedConnections()
 
 
 def _new_cluster(root: Path, cache: str) -> Any:
@@ -231,7 +245,6 @@ def _new_cluster(root: Path, cache: str) -> Any:
 
 def _leader_known(cluster: Any) -> Callable[[], bool]:
     from bazaar.tools.cluster import fetch_leader
-    from bazaar.config import load_config
 
     config = load_config(cluster.config_path)
     return lambda: fetch_leader(config, timeout=1.0) is not None

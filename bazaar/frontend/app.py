@@ -1,4 +1,4 @@
-"""The public HTTP API and the internal endpoints (docs/api.md), as a Klein app.
+"""The public HTTP API (docs/api.md), as a Klein app.
 
 The front end checks only the shape of what it forwards; the order leader decides whether a
 trade is valid, in the order of checks of docs/api.md. Every failure, expected or not, leaves through
@@ -8,7 +8,6 @@ trade is valid, in the order of checks of docs/api.md. Every failure, expected o
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from typing import Any
 
@@ -84,6 +83,13 @@ def _status_and_message(error: BaseException) -> tuple[int, str]:
     return 500, "internal error"
 
 
+def cache_counters(cache: LRUCache[Any] | None) -> dict[str, Any]:
+    if cache is None:
+        return {"enabled": False}
+    return {"enabled": True, "capacity": cache.capacity, "hits": cache.hits, "misses": cache.misses,
+            "evictions": cache.evictions}
+
+
 def json_response(request: IRequest, code: int, body: dict[str, Any]) -> bytes:
     request.setResponseCode(code)
     request.setHeader(b"Content-Type", b"application/json")
@@ -143,13 +149,6 @@ class _HugeNumber:
 
 def _integer(text: str) -> int | _HugeNumber:
     return int(text) if len(text) <= 30 else _HugeNumber()
-
-
-def _since(raw: bytes) -> int:
-    text = raw.decode("ascii", "replace")
-    if re.fullmatch(r"-?[0-9]{1,18}", text) is None:
-        raise ApiError(400, "since must be a whole number of at most 18 digits (an event's seq)")
-    return int(text)
 
 
 MAX_KEY_LENGTH = 128
@@ -292,29 +291,9 @@ class FrontEnd:
 
     @app.route("/cache", methods=["GET"])
     def cache_report(self, request: IRequest) -> bytes:
-        """The cache at work, for the evaluation: counters, what is cached (least recently used
-        first) and the log of inserts, evictions and invalidations after `?since=<seq>`."""
-        cache = self.cache
-        if cache is None:
-            return json_response(request, 200, {"data": {"enabled": False}})
-        since = _since(request.args.get(b"since", [b"-1"])[0])
-        events = [{"seq": e.seq, "time": e.time, "kind": e.kind, "name": e.name} for e in cache.events(since)]
-        data = {
-            "enabled": True,
-            "capacity": cache.capacity,
-            "hits": cache.hits,
-            "misses": cache.misses,
-            "evictions": cache.evictions,
-            "names": cache.names(),
-            "events": events,
-        }
-        return json_response(request, 200, {"data": data})
-
-    @app.route("/cache/<name>", methods=["GET"])
-    def invalidate(self, request: IRequest, name: str) -> bytes:
-        if self.cache is not None:
-            self.cache.invalidate(name)
-        return json_response(request, 200, {"data": {}})
+        """The cache's counters only: what is cached, and when, shows other clients' trades
+        (the whole report is on the internal listener, frontend/internal.py)."""
+        return json_response(request, 200, {"data": cache_counters(self.cache)})
 
     @app.route("/leader", methods=["GET"])
     async def get_leader(self, request: IRequest) -> bytes:

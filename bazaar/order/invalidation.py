@@ -20,6 +20,9 @@ from twisted.logger import Logger
 from twisted.web.client import HTTPConnectionPool
 
 from bazaar.config import Config
+from bazaar.tls.files import Credentials
+from bazaar.tls.identity import FRONTEND
+from bazaar.tls.web import cluster_agent
 
 log = Logger()
 
@@ -27,12 +30,19 @@ PUSH_SPACING = 0.01  # seconds between the starts of two pushes
 
 
 class CacheInvalidator:
-    def __init__(self, reactor: Any, config: Config, get: Callable[..., Deferred] | None = None) -> None:
+    def __init__(
+        self, reactor: Any, config: Config, credentials: Credentials | None,
+        get: Callable[..., Deferred] | None = None,
+    ) -> None:
+        """`credentials`: this replica's, shown to the front end's internal listener (None:
+        TLS is off, plaintext on loopback)."""
         self._enabled = config.frontend.cache
-        self._base = f"http://{config.frontend.address}/cache/"
+        scheme = "http" if credentials is None else "https"
+        self._base = f"{scheme}://{config.frontend.internal}/cache/"
         self._timeout = config.timeouts.http
         self._pool = HTTPConnectionPool(reactor, persistent=True)
         self._pool.maxPersistentPerHost = 1
+        self._agent = None if credentials is None else cluster_agent(reactor, credentials, FRONTEND, self._pool)
         self._get = get or treq.get
         self._reactor = reactor
         self._waiting: dict[str, None] = {}  # an ordered set: oldest first
@@ -61,7 +71,8 @@ class CacheInvalidator:
         self._pushing = True
         self.pushes += 1
         # maybeDeferred: a get that raises must not leave _pushing set, which would stop all pushes.
-        d = maybeDeferred(self._get, self._base + quote(name, safe=""), timeout=self._timeout, pool=self._pool)
+        how = {"pool": self._pool} if self._agent is None else {"agent": self._agent}
+        d = maybeDeferred(self._get, self._base + quote(name, safe=""), timeout=self._timeout, **how)
         d.addCallback(treq.content)
         d.addErrback(lambda f: log.debug("cache invalidation of {name} failed: {error}",
                                          name=name, error=f.getErrorMessage()))

@@ -21,6 +21,7 @@ from bazaar.order.replica import Replica
 from bazaar.order.servicer import OrderServicer
 from bazaar.order.store import Operation, OrderStore
 from bazaar.rpc.services import Channels, GrpcServerService
+from bazaar.rpc.transport import Transport
 from bazaar.v1 import order_pb2, order_pb2_grpc
 
 SERVICE_NAME = order_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name
@@ -29,7 +30,7 @@ log = Logger()
 
 
 class OrderReplicaService(MultiService):
-    def __init__(self, reactor: Any, config: Config, replica_id: int) -> None:
+    def __init__(self, reactor: Any, config: Config, replica_id: int, transport: Transport) -> None:
         super().__init__()
         self.reactor = reactor
         self.config = config
@@ -38,11 +39,12 @@ class OrderReplicaService(MultiService):
         self.store: OrderStore | None = None
         self.replica: Replica | None = None
         self.hop = ReactorHop(reactor, timeout=config.timeouts.rpc)
-        self.channels = Channels()
+        self._transport = transport
+        self.channels = Channels(transport)
         self.channels.setServiceParent(self)
         self.committer = GroupCommitter(reactor, self._append, name=f"order-{replica_id}")
         self.committer.setServiceParent(self)
-        self.grpc = GrpcServerService(self.address, self._register, [SERVICE_NAME], serving=False)
+        self.grpc = GrpcServerService(self.address, self._register, [SERVICE_NAME], transport, serving=False)
         self.grpc.setServiceParent(self)
         self._invalidator: CacheInvalidator | None = None
         self._peers: PeerWatch | None = None
@@ -60,7 +62,7 @@ class OrderReplicaService(MultiService):
     def startService(self) -> None:
         # Files, pools and sockets are made here, after twistd has forked.
         self.store = OrderStore(self.config.replica_dir(self.replica_id), table_id(self.config.stocks))
-        self._invalidator = CacheInvalidator(self.reactor, self.config)
+        self._invalidator = CacheInvalidator(self.reactor, self.config, self._transport.credentials)
         self.replica = Replica(
             self.reactor, self.config, self.replica_id, self.store, self.committer,
             self.channels, self._invalidator, time.monotonic,

@@ -10,6 +10,7 @@ from bazaar.catalog.store import CatalogStore
 from bazaar.core.stock import table_id
 from bazaar.plugins.options import ConfigOptions
 from bazaar.storefile import StoreError, check_file
+from bazaar.tls.identity import CATALOG
 
 
 class Options(ConfigOptions):
@@ -22,11 +23,12 @@ class Options(ConfigOptions):
             check_file(self.cluster.service_dir("catalog") / CatalogStore.FILENAME, table_id(self.cluster.stocks))
         except StoreError as e:
             raise usage.UsageError(str(e)) from None
+        self.identify(CATALOG)
 
 
 def makeService(options: Options) -> MultiService:
     from twisted.internet import reactor
 
     root = MultiService()
-    CatalogService(reactor, options.cluster).setServiceParent(root)
+    CatalogService(reactor, options.cluster, options.transport).setServiceParent(root)
     return root

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.application.internet import TCPServer
+from twisted.application.internet import SSLServer, TCPServer
 from twisted.application.service import MultiService, Service
 from twisted.web.server import Site
 
@@ -16,10 +16,13 @@ from bazaar.config import Config
 from bazaar.core.lru import LRUCache
 from bazaar.frontend.app import FrontEnd
 from bazaar.frontend.backends import CatalogClient, ReplicaClient
+from bazaar.frontend.internal import CacheControl
 from bazaar.frontend.leader import LeaderTracker
 from bazaar.frontend.trading import TradePlacer
 from bazaar.plugins.options import ConfigOptions
 from bazaar.rpc.services import Channels
+from bazaar.tls.identity import FRONTEND
+from bazaar.tls.web import peer_identity, server_options
 
 
 class Options(ConfigOptions):
@@ -28,6 +31,10 @@ class Options(ConfigOptions):
     optParameters = [
         ["access-log", None, None, "Log each HTTP request to this file (default: no access log)."],
     ]
+
+    def postOptions(self) -> None:
+        super().postOptions()
+        self.identify(FRONTEND)
 
 
 class ApiSite(Site):
@@ -76,13 +83,28 @@ def makeService(options: Options) -> MultiService:
 
     config = options.cluster
     root = MultiService()
-    channels = Channels()
+    channels = Channels(options.transport)
     channels.setServiceParent(root)  # first: started before and stopped after its users
 
     front_end = build_front_end(reactor, config, channels)
     site = ApiSite(front_end.app.resource(), options["access-log"])
     address = config.frontend.address
-    interface = address.host.strip("[]")  # "[::1]" in the config, "::1" to listen on
-    TCPServer(address.port, site, interface=interface).setServiceParent(root)
+    TCPServer(address.port, site, interface=_interface(address)).setServiceParent(root)
     SelectLeaderAtStart(front_end.leaders).setServiceParent(root)
+    internal_server(config, options.transport.credentials, front_end).setServiceParent(root)
     return root
+
+
+def internal_server(config: Config, credentials: Any, front_end: FrontEnd) -> Service:
+    """The internal listener: only clients with a cluster certificate (with TLS off, a
+    plaintext one, on loopback only)."""
+    address = config.frontend.internal
+    control = CacheControl(front_end.cache, peer_identity if credentials is not None else None)
+    site = ApiSite(control.app.resource(), None)
+    if credentials is None:
+        return TCPServer(address.port, site, interface=_interface(address))
+    return SSLServer(address.port, site, server_options(credentials), interface=_interface(address))
+
+
+def _interface(address: Any) -> str:
+    return address.host.strip("[]")  # "[::1]" in the config, "::1" to listen on

@@ -5,6 +5,8 @@ from __future__ import annotations
 from twisted.python import usage
 
 from bazaar.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
+from bazaar.rpc.transport import Transport
+from bazaar.tls.files import TlsError
 
 
 class ConfigOptions(usage.Options):
@@ -18,6 +20,18 @@ class ConfigOptions(usage.Options):
         except ConfigError as e:
             raise usage.UsageError(str(e)) from None
 
+    def identify(self, name: str) -> None:
+        """Read this process's credentials (its certificate's name is `name`): a process
+        without them does not start."""
+        try:
+            self["transport"] = Transport.for_process(self.cluster, name)
+        except TlsError as e:
+            raise usage.UsageError(str(e)) from None
+
     @property
     def cluster(self) -> Config:
         return self["cluster"]
+
+    @property
+    def transport(self) -> Transport:
+        return self["transport"]

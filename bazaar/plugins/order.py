@@ -11,6 +11,7 @@ from bazaar.order.service import OrderReplicaService
 from bazaar.order.store import OrderStore
 from bazaar.plugins.options import ConfigOptions
 from bazaar.storefile import StoreError, check_file
+from bazaar.tls.identity import replica_name
 
 
 class Options(ConfigOptions):
@@ -27,11 +28,12 @@ class Options(ConfigOptions):
             check_file(self.cluster.replica_dir(self["id"]) / OrderStore.FILENAME, table_id(self.cluster.stocks))
         except (ConfigError, StoreError) as e:
             raise usage.UsageError(str(e)) from None
+        self.identify(replica_name(self["id"]))
 
 
 def makeService(options: Options) -> MultiService:
     from twisted.internet import reactor
 
     root = MultiService()
-    OrderReplicaService(reactor, options.cluster, options["id"]).setServiceParent(root)
+    OrderReplicaService(reactor, options.cluster, options["id"], options.transport).setServiceParent(root)
     return root

@@ -16,6 +16,7 @@ from twisted.internet import threads
 from twisted.logger import Logger
 
 from bazaar.config import Address
+from bazaar.rpc.transport import Transport
 
 # Reconnect to a restarted peer within a fraction of a second instead of gRPC's default
 # exponential backoff (up to two minutes), so leader selection and rejoin see it promptly.
@@ -59,10 +60,12 @@ class GrpcServerService(Service):
         address: Address,
         register: Callable[[grpc.Server], None],
         service_names: list[str],
+        transport: Transport,
         workers: int = 16,
         serving: bool = True,
     ) -> None:
         self.address = address
+        self._transport = transport
         self._register = register
         self._service_names = service_names
         self._workers = workers
@@ -76,12 +79,13 @@ class GrpcServerService(Service):
         server = grpc.server(
             ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="grpc-handler"),
             options=SERVER_OPTIONS,
+            interceptors=self._transport.interceptors,
         )
         self._register(server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         try:
-            server.add_insecure_port(str(self.address))
+            self._transport.listen(server, str(self.address))
         except RuntimeError as e:
             # Release gRPC's threads, or they keep the failed process alive.
             server.stop(None)
@@ -128,7 +132,8 @@ class Channels(Service):
     this one again (HOLD_SERVICE).
     """
 
-    def __init__(self, reactor: Any = None) -> None:
+    def __init__(self, transport: Transport, reactor: Any = None) -> None:
+        self._transport = transport
         self._channels: dict[str, grpc.Channel] = {}
         self._holds: dict[str, Any] = {}
         self._reactor = reactor
@@ -139,7 +144,7 @@ class Channels(Service):
         if channel is None:
             if not self.running:
                 raise RuntimeError("channels are made once the service has started")
-            channel = self._channels[key] = grpc.insecure_channel(key, options=CHANNEL_OPTIONS)
+            channel = self._channels[key] = self._transport.dial(key, CHANNEL_OPTIONS)
             self._hold(key, channel)
         return channel
 

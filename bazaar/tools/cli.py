@@ -1,4 +1,4 @@
-"""The `bazaar` command: client, up, down, status, demo, dump-orders, chaos, load, plot.
+"""The `bazaar` command: client, certs, up, down, status, demo, dump-orders, chaos, load, plot.
 
 Bad input gets one line on stderr and exit status 2; a failure of the cluster or the service
 gets a message and status 1. No traceback reaches the user.
@@ -132,6 +132,15 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _certs(args: argparse.Namespace) -> int:
+    from bazaar.tools import cluster
+
+    config = load_config(args.config)
+    if not cluster.make_certificates(config, force=args.force) and not config.tls.insecure:
+        print(f"every certificate is in {config.tls_dir} already (--force makes new ones)")
+    return 0
+
+
 def _down(args: argparse.Namespace) -> int:
     from bazaar.tools import cluster
 
@@ -252,6 +261,14 @@ def build_parser() -> argparse.ArgumentParser:
     config_option(up)
     up.add_argument("--wait", type=_seconds, default=30.0, metavar="SECONDS",
                     help="how long the front end may take to find a leader (default 30)")
+
+    certs = command("certs", _certs,
+                    "Make the cluster's TLS authority and a certificate for each process and the operator's "
+                    "tools, where the configuration says ([tls] dir, default <data_dir>/certs); `up` makes "
+                    "missing ones too.")
+    config_option(certs)
+    certs.add_argument("--force", action="store_true",
+                       help="a new authority and new certificates for all, replacing the old ones")
 
     config_option(command("down", _down, "Stop the cluster started by `bazaar up`."))
     config_option(command("status", _status, "Show each process of the cluster and the leader."))

@@ -25,6 +25,9 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bazaar.config import Config, load_config
+from bazaar.rpc.transport import Transport
+from bazaar.tls import certs
+from bazaar.tls.identity import OPERATOR
 from bazaar.v1 import order_pb2, order_pb2_grpc
 
 READY_DEADLINE = 30.0  # seconds for the front end to answer GET /leader after the last start
@@ -63,6 +66,28 @@ def processes(config: Config) -> list[Process]:
         *(process(f"order-{i}", "bazaar-order", "--id", str(i)) for i in sorted(config.replicas)),
         process("frontend", "bazaar-frontend"),
     ]
+
+
+def certificate_names(config: Config) -> list[str]:
+    """Every name the cluster's authority issues a certificate to: each process, and the
+    operator's tools."""
+    return [p.name for p in processes(config)] + [OPERATOR]
+
+
+def make_certificates(config: Config, force: bool = False, say: Say = print) -> list[str]:
+    """The cluster's certificates in its TLS folder, those missing (`force`: all anew)."""
+    if config.tls.insecure:
+        say("tls.insecure is set: no certificates are used")
+        return []
+    written = certs.make_certificates(config.tls_dir, certificate_names(config), force=force)
+    if written:
+        say(f"certificates made in {config.tls_dir}: {', '.join(written)}")
+    return written
+
+
+def operator_channel(config: Config, address: str) -> grpc.Channel:
+    """A channel to a process of the cluster, as the operator's tools."""
+    return Transport.for_process(config, OPERATOR).dial(address, [])
 
 
 # ---- processes and pidfiles ------------------------------------------------------------
@@ -247,6 +272,7 @@ def up(config: Config, wait: float = READY_DEADLINE, say: Say = print) -> None:
             f"the cluster is already running: {', '.join(running)}; `bazaar down` stops it"
         )
     twistd = find_twistd()
+    make_certificates(config, say=say)
     for process in all_processes:
         process.pidfile.parent.mkdir(parents=True, exist_ok=True)
         process.logfile.parent.mkdir(parents=True, exist_ok=True)
@@ -302,9 +328,9 @@ def _start(twistd: str, process: Process, config: Config) -> None:
         )
 
 
-def replica_serving(address: str, timeout: float) -> bool:
+def replica_serving(config: Config, address: str, timeout: float) -> bool:
     """Whether the order replica at `address` reports SERVING (it has finished starting)."""
-    with grpc.insecure_channel(address) as channel:
+    with operator_channel(config, address) as channel:
         try:
             response = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=ORDER_SERVICE_NAME), timeout=timeout, wait_for_ready=True,
@@ -318,7 +344,7 @@ def _await_replicas_serving(config: Config, started: list[Process], deadline: fl
     waiting = dict(config.replicas)
     while waiting:
         for replica_id, address in list(waiting.items()):
-            if replica_serving(str(address), timeout=POLL_INTERVAL * 5):
+            if replica_serving(config, str(address), timeout=POLL_INTERVAL * 5):
                 del waiting[replica_id]
         if not waiting:
             return
@@ -336,9 +362,9 @@ def _check_running(processes: list[Process]) -> None:
             raise ClusterError(f"{process.name} stopped while the cluster was starting\n" + log_tail(process.logfile))
 
 
-def leads(address: str, timeout: float) -> bool:
+def leads(config: Config, address: str, timeout: float) -> bool:
     """Whether the replica at `address` leads with its epoch established and its lease held."""
-    with grpc.insecure_channel(address) as channel:
+    with operator_channel(config, address) as channel:
         try:
             described = order_pb2_grpc.OrderServiceStub(channel).Describe(order_pb2.DescribeRequest(), timeout=timeout)
         except grpc.RpcError:
@@ -351,7 +377,7 @@ def _await_leader(config: Config, all_processes: list[Process], wait: float) -> 
     deadline = time.monotonic() + wait
     while True:
         leader = fetch_leader(config, timeout=1.0)
-        if leader is not None and leads(leader, timeout=1.0):
+        if leader is not None and leads(config, leader, timeout=1.0):
             return leader
         _check_running(all_processes)
         if time.monotonic() >= deadline:

@@ -18,10 +18,11 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any, Callable
 
-import grpc
 
 from bazaar.chaos.processes import free_ports
-from bazaar.tools.cluster import find_twistd
+from bazaar.config import load_config
+from bazaar.tls.client import ClusterHTTPSConnection
+from bazaar.tools.cluster import find_twistd, make_certificates, operator_channel
 from bazaar.v1 import order_pb2, order_pb2_grpc
 
 STARTUP_DEADLINE = 30.0
@@ -61,27 +62,30 @@ class Cluster:
     def __init__(self, root: Path, cache: bool = True, cache_size: int = 8) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
-        ports = free_ports(5)
-        self.catalog_port, self.frontend_port = ports[0], ports[1]
-        self.replica_ports = dict(zip(REPLICA_IDS, ports[2:]))
+        ports = free_ports(6)
+        self.catalog_port, self.frontend_port, self.internal_port = ports[0], ports[1], ports[5]
+        self.replica_ports = dict(zip(REPLICA_IDS, ports[2:5]))
         self.config = root / "bazaar.toml"
         replicas = "\n".join(f'{i} = "127.0.0.1:{p}"' for i, p in self.replica_ports.items())
         self.config.write_text(
             f'data_dir = "data"\n\n[catalog]\naddress = "127.0.0.1:{self.catalog_port}"\n\n'
             f'[frontend]\naddress = "127.0.0.1:{self.frontend_port}"\n'
+            f'internal = "127.0.0.1:{self.internal_port}"\n'
             f"cache = {'true' if cache else 'false'}\ncache_size = {cache_size}\n\n"
             f"[replicas]\n{replicas}\n"
         )
+        make_certificates(load_config(self.config), say=lambda _: None)
         self.processes: dict[str, subprocess.Popen] = {}
         # Front ends beyond the first: name -> (port, config file naming it).
         self.frontends: dict[str, tuple[int, Path]] = {}
 
     def add_frontend(self, name: str) -> None:
         """Another front end on the same cluster (start it with `start(name)`)."""
-        port = free_ports(1)[0]
+        port, internal = free_ports(2)
         config = self.root / f"{name}.toml"
         config.write_text(self.config.read_text().replace(
-            f'address = "127.0.0.1:{self.frontend_port}"', f'address = "127.0.0.1:{port}"'))
+            f'address = "127.0.0.1:{self.frontend_port}"', f'address = "127.0.0.1:{port}"').replace(
+            f'internal = "127.0.0.1:{self.internal_port}"', f'internal = "127.0.0.1:{internal}"'))
         self.frontends[name] = (port, config)
 
     # -- processes ---------------------------------------------------------------------------
@@ -183,13 +187,21 @@ class Cluster:
     def get(self, path: str) -> Response:
         return self.request("GET", path)
 
+    def internal_get(self, path: str, as_name: str = "operator") -> Response:
+        """GET on the front end's internal listener, showing `as_name`'s certificate."""
+        config = load_config(self.config)
+        with closing(ClusterHTTPSConnection(config, as_name, "frontend", config.frontend.internal)) as conn:
+            conn.request("GET", path)
+            r = conn.getresponse()
+            return Response(r.status, r.read(), dict(r.getheaders()))
+
     def post_order(self, name: str, quantity: Any, type_: Any, frontend: str = "frontend") -> Response:
         body = json.dumps({"name": name, "quantity": quantity, "type": type_})
         return self.request("POST", "/orders", body, {"Content-Type": "application/json"}, frontend=frontend)
 
     def describe(self, replica_id: int) -> order_pb2.DescribeResponse:
         """What replica `replica_id` says of itself (role, epoch, leader, reachable peers)."""
-        with grpc.insecure_channel(f"127.0.0.1:{self.replica_ports[replica_id]}") as channel:
+        with operator_channel(load_config(self.config), f"127.0.0.1:{self.replica_ports[replica_id]}") as channel:
             return order_pb2_grpc.OrderServiceStub(channel).Describe(order_pb2.DescribeRequest(), timeout=5)
 
     def stock(self, name: str) -> dict[str, Any]:

@@ -67,8 +67,10 @@ def test_unknown_orders_paths_and_methods(cluster: Cluster) -> None:
 def test_internal_endpoints(cluster: Cluster) -> None:
     leader = cluster.get("/leader").json["data"]["leader"]
     assert leader == f"127.0.0.1:{cluster.replica_ports[3]}"  # highest id first
-    r = cluster.get("/cache/tesla")
+    assert cluster.get("/cache/tesla").status == 404, "not on the public port"
+    r = cluster.internal_get("/cache/tesla", as_name="order-3")
     assert r.status == 200 and r.json == {"data": {}}
+    assert cluster.internal_get("/cache/tesla", as_name="operator").status == 403, "replicas only"
 
 
 def test_a_cached_stock_is_served_without_the_catalog_and_a_trade_refreshes_it(cluster: Cluster) -> None:
@@ -105,7 +107,8 @@ def test_the_cache_report_follows_real_lookups_and_trades(cluster: Cluster) -> N
     for _ in range(2):
         cluster.stock("amazon")
     assert cluster.post_order("amazon", 1, "buy").status == 200
-    report = cluster.get("/cache").json["data"]
+    assert set(cluster.get("/cache").json["data"]) == {"enabled", "capacity", "hits", "misses", "evictions"}
+    report = cluster.internal_get("/cache").json["data"]
     assert report["enabled"] and report["hits"] >= 1
     kinds = [(e["kind"], e["name"]) for e in report["events"]]
     assert kinds[:2] == [("insert", "amazon"), ("invalidate", "amazon")]

@@ -14,7 +14,9 @@ import pytest
 from bazaar.chaos import hosts
 from bazaar.chaos.network import LEADER_CUT, Firewall, NetPlan
 from bazaar.chaos.processes import FRONTEND, NAMES, ChaosCluster, wait_for
+from bazaar.config import load_config
 from bazaar.order.store import read_entries
+from bazaar.tools.cluster import operator_channel
 from bazaar.v1 import order_pb2, order_pb2_grpc
 
 pytestmark = pytest.mark.integration
@@ -42,7 +44,7 @@ def post_order(cluster: ChaosCluster) -> tuple[int, dict]:
 
 
 def describe(cluster: ChaosCluster, name: str) -> order_pb2.DescribeResponse | None:
-    with grpc.insecure_channel(f"{cluster.addresses[name]}:{cluster.ports[name]}") as channel:
+    with operator_channel(load_config(cluster.config_path), f"{cluster.addresses[name]}:{cluster.ports[name]}") as channel:
         try:
             return order_pb2_grpc.OrderServiceStub(channel).Describe(order_pb2.DescribeRequest(), timeout=2)
         except grpc.RpcError:

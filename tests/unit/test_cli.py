@@ -310,7 +310,7 @@ def fake_twistd(tmp_path: Path, fail: str) -> str:
 
 def test_up_reports_a_process_that_fails_and_stops_the_others(capsys, tmp_path, config_file, monkeypatch):
     monkeypatch.setattr(cluster, "find_twistd", lambda: fake_twistd(tmp_path, "bazaar-frontend"))
-    monkeypatch.setattr(cluster, "replica_serving", lambda address, timeout: True)
+    monkeypatch.setattr(cluster, "replica_serving", lambda config, address, timeout: True)
 
     code, out, err = run(capsys, "up", "--config", str(config_file))
 
@@ -319,7 +319,10 @@ def test_up_reports_a_process_that_fails_and_stops_the_others(capsys, tmp_path, 
     assert "Address already in use, in bazaar-frontend" in err
     assert "Traceback" not in err
     # The ones started before it were given their config file and stopped again.
-    started = {line.split(":")[0] for line in out.splitlines()}
+    lines = out.splitlines()
+    assert lines[0].startswith("certificates made in ") and lines[0].endswith(
+        "ca, catalog, order-1, order-2, frontend, operator"), "made before anything starts"
+    started = {line.split(":")[0] for line in lines[1:]}
     assert started == {"catalog", "order-1", "order-2"}
     for name in ("catalog", "order-1", "order-2"):
         assert not pidfile(config_file, name).exists()

@@ -6,12 +6,14 @@ import json
 
 import pytest
 from treq.testing import StubTreq
-from twisted.application.internet import TCPServer
+from klein import Klein
+from OpenSSL import SSL
+from twisted.application.internet import SSLServer, TCPServer
 from twisted.internet import task
 from twisted.python import usage
 from twisted.web.server import Site
 
-from bazaar.config import Address
+from bazaar.config import Address, ConfigError, load_config
 from bazaar.core.lru import LRUCache
 from bazaar.frontend.app import FrontEnd
 from bazaar.frontend.backends import CatalogClient, ReplicaClient
@@ -19,6 +21,8 @@ from bazaar.frontend.leader import LeaderTracker
 from bazaar.frontend.trading import TradePlacer
 from bazaar.plugins import frontend as plugin
 from bazaar.rpc.services import Channels
+from bazaar.rpc.transport import INSECURE
+from bazaar.tools.cluster import make_certificates
 
 CONFIG = """
 [catalog]
@@ -35,6 +39,13 @@ cache_size = 3
 
 
 def options_for(*args: str) -> plugin.Options:
+    """Parsed options, the cluster's certificates made first (a process without them does
+    not start: tests/unit/test_service_plugins.py)."""
+    config = list(args)[list(args).index("--config") + 1] if "--config" in args else None
+    try:
+        make_certificates(load_config(config), say=lambda _: None)
+    except ConfigError:
+        pass  # the options say so
     options = plugin.Options()
     options.parseOptions(list(args))
     return options
@@ -95,10 +106,25 @@ def test_unknown_option_is_a_usage_error():
 
 
 def test_service_tree(service):
-    channels, server, selector = list(service)
+    channels, server, selector, internal = list(service)
     assert isinstance(channels, Channels)
     assert isinstance(server, TCPServer)
     assert isinstance(selector, plugin.SelectLeaderAtStart)
+    assert isinstance(internal, SSLServer), "cluster certificates only"
+
+
+def test_the_internal_listener_asks_for_a_cluster_certificate(service, config_file):
+    port, site, options = list(service)[3].args
+    assert port == 56897 and list(service)[3].kwargs == {"interface": "127.0.0.1"}
+    context = options.getContext()
+    assert context.get_verify_mode() & SSL.VERIFY_FAIL_IF_NO_PEER_CERT, "no certificate, no connection"
+    assert isinstance(site.resource._app, Klein)
+
+
+def test_with_tls_off_the_internal_listener_is_plaintext(tmp_path):
+    path = tmp_path / "insecure.toml"
+    path.write_text("[tls]\ninsecure = true\n")
+    assert isinstance(list(plugin.makeService(options_for("--config", str(path))))[3], TCPServer)
 
 
 def test_listens_on_the_frontend_address(service):
@@ -140,15 +166,27 @@ def test_making_the_service_opens_no_grpc_channel(service):
         channels.get("127.0.0.1:6100")  # nothing may have been made before start either
 
 
-def test_site_serves_the_front_end(service):
-    site = list(service)[1].args[1]
+def get(site: Site, path: str) -> tuple[int, object]:
     http = StubTreq(site.resource)
-    d = http.get("http://frontend.test/cache/tesla")
+    d = http.get("http://frontend.test" + path)
     http.flush()
     replies: list = []
-    d.addCallback(http.content).addCallback(replies.append)
+    d.addCallback(lambda r: http.content(r).addCallback(lambda body: replies.append((r.code, json.loads(body)))))
     http.flush()
-    assert json.loads(replies[0]) == {"data": {}}
+    return replies[0]
+
+
+def test_site_serves_the_front_end(service):
+    site = list(service)[1].args[1]
+    assert get(site, "/cache") == (200, {"data": {"enabled": True, "capacity": 3, "hits": 0, "misses": 0,
+                                                  "evictions": 0}})
+    assert get(site, "/cache/tesla")[0] == 404, "the invalidation push is internal only"
+
+
+def test_the_internal_site_takes_invalidations_from_replicas_only(service):
+    site = list(service)[3].args[1]
+    assert get(site, "/cache/tesla") == (403, {"error": {"code": 403, "message": "this endpoint is for the "
+                                                         "cluster's own processes"}})
 
 
 def test_selector_tracks_the_configured_replicas(service):
@@ -162,7 +200,7 @@ def test_selector_tracks_the_configured_replicas(service):
 
 def test_build_front_end_wires_the_configuration(config_file):
     cluster = options_for("--config", str(config_file)).cluster
-    front_end = plugin.build_front_end(task.Clock(), cluster, Channels())
+    front_end = plugin.build_front_end(task.Clock(), cluster, Channels(INSECURE))
     assert isinstance(front_end, FrontEnd)
     assert isinstance(front_end.catalog, CatalogClient)
     assert front_end.catalog.address == Address("127.0.0.1", 6100)
@@ -175,7 +213,7 @@ def test_trades_run_on_the_front_ends_leaders_within_the_configured_times(tmp_pa
     path = tmp_path / "times.toml"
     path.write_text("[timeouts]\nrpc = 0.7\nrequest = 3.5\n")
     cluster = options_for("--config", str(path)).cluster
-    front_end = plugin.build_front_end(task.Clock(), cluster, Channels())
+    front_end = plugin.build_front_end(task.Clock(), cluster, Channels(INSECURE))
     trades = front_end.trades
     assert trades._leaders is front_end.leaders
     assert (trades._rpc_timeout, trades._request_timeout) == (0.7, 3.5)
@@ -185,7 +223,7 @@ def test_cache_off_means_no_cache(tmp_path):
     path = tmp_path / "nocache.toml"
     path.write_text("[frontend]\ncache = false\n")
     cluster = options_for("--config", str(path)).cluster
-    assert plugin.build_front_end(task.Clock(), cluster, Channels()).cache is None
+    assert plugin.build_front_end(task.Clock(), cluster, Channels(INSECURE)).cache is None
 
 
 class RecordingTracker:

@@ -22,6 +22,7 @@ from bazaar.config import Address
 from bazaar.core.lru import LRUCache
 from bazaar.core.orders import BUY, MAX_TRADE_QUANTITY, SELL, Order
 from bazaar.frontend.app import MAX_NAME_LENGTH, FrontEnd
+from bazaar.frontend.internal import CacheControl
 from bazaar.frontend.backends import NotLeader, PeerUnavailable, PlacedOrder, StockInfo
 from bazaar.frontend.leader import LeaderTracker
 from bazaar.frontend.trading import TradePlacer
@@ -201,16 +202,21 @@ class World:
         trades = TradePlacer(self.leaders, self.clock, RPC_TIMEOUT, REQUEST_TIMEOUT)
         self.front_end = FrontEnd(self.catalog, self.leaders, self.cache, trades)
         self.http = StubTreq(self.front_end.app.resource())
+        # The internal listener's endpoints, with TLS off (no client certificate to check).
+        self.internal = StubTreq(CacheControl(self.cache, None).app.resource())
 
-    def start(self, method: str, path: str, body=None, headers=None) -> Deferred:
+    def start(self, method: str, path: str, body=None, headers=None, internal: bool = False) -> Deferred:
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
-        d = self.http.request(method, "http://frontend.test" + path, data=body, headers=headers)
+        http = self.internal if internal else self.http
+        d = http.request(method, "http://frontend.test" + path, data=body, headers=headers)
+        http.flush()
         self.http.flush()
         return d
 
     def finish(self, d: Deferred) -> Reply:
         self.http.flush()
+        self.internal.flush()
         results: list = []
         d.addBoth(results.append)
         assert results, "no response yet"
@@ -220,11 +226,12 @@ class World:
         raw: list = []
         self.http.content(response).addBoth(raw.append)
         self.http.flush()
+        self.internal.flush()
         content_type = response.headers.getRawHeaders("content-type")
         return Reply(response.code, content_type, raw[0], response.headers)
 
-    def call(self, method: str, path: str, body=None, headers=None) -> Reply:
-        reply = self.finish(self.start(method, path, body, headers))
+    def call(self, method: str, path: str, body=None, headers=None, internal: bool = False) -> Reply:
+        reply = self.finish(self.start(method, path, body, headers, internal))
         assert reply.content_type == ["application/json"]
         assert b"Traceback" not in reply.raw
         return reply
@@ -349,14 +356,14 @@ def test_cache_hit_needs_no_catalog(world):
 def test_invalidation_endpoint_drops_the_stock(world):
     world.call("GET", "/stocks/tesla")
     world.book.stocks["tesla"][1] = 990
-    reply = world.call("GET", "/cache/tesla")
+    reply = world.call("GET", "/cache/tesla", internal=True)
     assert (reply.code, reply.json) == (200, {"data": {}})
     assert world.call("GET", "/stocks/tesla").json["data"]["quantity"] == 990
     assert world.catalog.lookups == ["tesla", "tesla"]
 
 
 def test_invalidating_an_uncached_name_is_fine(world):
-    assert world.call("GET", "/cache/never-looked-up").json == {"data": {}}
+    assert world.call("GET", "/cache/never-looked-up", internal=True).json == {"data": {}}
 
 
 def test_unknown_stocks_are_not_cached(world):
@@ -379,7 +386,7 @@ def test_lookup_in_flight_during_invalidation_does_not_refill_the_cache(world):
     lookup = world.start("GET", "/stocks/tesla")
     assert pending(lookup)
     world.book.stocks["tesla"][1] = 900  # the trade lands in the catalog ...
-    world.call("GET", "/cache/tesla")  # ... and its invalidation arrives
+    world.call("GET", "/cache/tesla", internal=True)  # ... and its invalidation arrives
     world.catalog.release()  # then the lookup's old answer comes back
     assert world.finish(lookup).json["data"]["quantity"] == 1000
     world.catalog.hold = False
@@ -413,7 +420,7 @@ def test_without_a_cache_every_lookup_asks_the_catalog():
     world.call("GET", "/stocks/tesla")
     world.call("GET", "/stocks/tesla")
     assert world.catalog.lookups == ["tesla", "tesla"]
-    assert world.call("GET", "/cache/tesla").json == {"data": {}}
+    assert world.call("GET", "/cache/tesla", internal=True).json == {"data": {}}
     assert world.order({"name": "tesla", "quantity": 1, "type": "sell"}).code == 200
     assert world.call("GET", "/stocks/tesla").json["data"]["quantity"] == 1001
 
@@ -760,7 +767,6 @@ def test_unknown_paths_are_json_404(world, path):
         ("GET", "/orders"),
         ("PUT", "/orders"),
         ("POST", "/orders/0"),
-        ("POST", "/cache/tesla"),
         ("POST", "/leader"),
     ],
 )
@@ -769,6 +775,15 @@ def test_wrong_methods_are_json_405(world, method, path):
     assert reply.code == 405
     assert reply.error
     assert reply.headers.getRawHeaders("allow")
+
+
+def test_on_the_public_port_the_invalidation_push_is_not_found_and_the_cache_shows_counters_only(world):
+    world.call("GET", "/stocks/tesla")
+    assert world.call("GET", "/cache/tesla").code == 404
+    assert "tesla" in world.cache, "nothing dropped"
+    assert world.call("GET", "/cache").json == {"data": {"enabled": True, "capacity": 2, "hits": 0, "misses": 1,
+                                                         "evictions": 0}}
+    assert world.call("POST", "/cache/tesla", internal=True).code == 405
 
 
 def test_unexpected_backend_errors_are_a_json_500_without_traceback(world):
@@ -995,8 +1010,8 @@ def test_a_catalog_that_has_not_applied_the_acknowledged_trade_is_503_never_the_
 def test_the_cache_report_shows_counters_contents_and_events(world):
     for name in ("tesla", "ford", "tesla", "gamestop"):  # capacity 2: ford is evicted
         assert world.call("GET", f"/stocks/{name}").code == 200
-    world.call("GET", "/cache/tesla")
-    report = world.call("GET", "/cache").json["data"]
+    world.call("GET", "/cache/tesla", internal=True)
+    report = world.call("GET", "/cache", internal=True).json["data"]
     assert report["enabled"] is True and report["capacity"] == 2
     assert (report["hits"], report["misses"], report["evictions"]) == (1, 3, 1)
     assert report["names"] == ["gamestop"]
@@ -1004,15 +1019,15 @@ def test_the_cache_report_shows_counters_contents_and_events(world):
         ("insert", "tesla"), ("insert", "ford"), ("insert", "gamestop"), ("evict", "ford"),
         ("invalidate", "tesla"),
     ]
-    later = world.call("GET", f"/cache?since={report['events'][2]['seq']}").json["data"]["events"]
+    later = world.call("GET", f"/cache?since={report['events'][2]['seq']}", internal=True).json["data"]["events"]
     assert [e["kind"] for e in later] == ["evict", "invalidate"]
 
 
 @pytest.mark.parametrize("since", ["x", "1.5", "--1", "9" * 40, ""])
 def test_a_bad_since_is_a_400(world, since):
-    reply = world.call("GET", f"/cache?since={since}")
+    reply = world.call("GET", f"/cache?since={since}", internal=True)
     assert (reply.code, reply.json["error"]["code"]) == (400, 400)
 
 
 def test_the_cache_report_without_a_cache():
-    assert World(cache=False).call("GET", "/cache").json == {"data": {"enabled": False}}
+    assert World(cache=False).call("GET", "/cache", internal=True).json == {"data": {"enabled": False}}

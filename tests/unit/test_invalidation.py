@@ -31,7 +31,7 @@ def invalidator(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     clock, front = Clock(), FakeFrontEnd()
     clock.advance(100)
-    return clock, front, CacheInvalidator(clock, load_config(None), get=front.get)
+    return clock, front, CacheInvalidator(clock, load_config(None), None, get=front.get)
 
 
 def test_a_lone_trade_is_pushed_at_once(tmp_path, monkeypatch):

@@ -10,6 +10,8 @@ from bazaar.reactor.group_commit import GroupCommitter
 from bazaar.order.service import OrderReplicaService
 from bazaar.plugins import catalog, order
 from bazaar.rpc.services import Channels, GrpcServerService
+from bazaar.config import load_config
+from bazaar.tools.cluster import make_certificates
 
 CONFIG = '[replicas]\n1 = "127.0.0.1:7101"\n2 = "127.0.0.1:7102"\n'
 
@@ -18,6 +20,7 @@ CONFIG = '[replicas]\n1 = "127.0.0.1:7101"\n2 = "127.0.0.1:7102"\n'
 def config_file(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text(CONFIG)
+    make_certificates(load_config(path), say=lambda _: None)
     return str(path)
 
 

@@ -1,0 +1,54 @@
+"""Who a process is on the cluster's links: its name (the common name of its certificate) and
+the role that name carries. Plain names and rules; the certificates are in certs.py, the
+check of each call in bazaar/rpc/roles.py.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+CATALOG = "catalog"
+FRONTEND = "frontend"
+# The command-line tools (`bazaar status`, `bazaar up`): they may look, not act.
+OPERATOR = "operator"
+# The DNS name in a certificate, and the name a channel expects of its peer: a leader
+# dialling replica 2 is sure to reach replica 2, whatever address the network gave it.
+DOMAIN = "bazaar"
+
+
+class Role(enum.Enum):
+    CATALOG = "catalog"
+    REPLICA = "replica"
+    FRONTEND = "frontend"
+    OPERATOR = "operator"
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    role: Role
+    replica_id: int = 0  # for a replica
+
+
+def replica_name(replica_id: int) -> str:
+    return f"order-{replica_id}"
+
+
+def dns_name(name: str) -> str:
+    return f"{name}.{DOMAIN}"
+
+
+def identity_of(name: str) -> Identity | None:
+    """The identity a certificate's common name carries; None for a name no process has."""
+    if name == CATALOG:
+        return Identity(name, Role.CATALOG)
+    if name == OPERATOR:
+        return Identity(name, Role.OPERATOR)
+    if name == FRONTEND:
+        return Identity(name, Role.FRONTEND)
+    replica = re.fullmatch(r"order-([1-9][0-9]{0,8})", name)
+    if replica:
+        return Identity(name, Role.REPLICA, int(replica.group(1)))
+    return None
