@@ -20,6 +20,7 @@ from twisted.logger import Logger
 from twisted.web.client import HTTPConnectionPool
 
 from bazaar.config import Config
+from bazaar.tls import frontend_agent_kwargs, frontend_scheme
 
 log = Logger()
 
@@ -29,10 +30,11 @@ PUSH_SPACING = 0.01  # seconds between the starts of two pushes
 class CacheInvalidator:
     def __init__(self, reactor: Any, config: Config, get: Callable[..., Deferred] | None = None) -> None:
         self._enabled = config.frontend.cache
-        self._base = f"http://{config.frontend.address}/cache/"
+        self._base = f"{frontend_scheme(config)}://{config.frontend.address}/cache/"
         self._timeout = config.timeouts.http
         self._pool = HTTPConnectionPool(reactor, persistent=True)
         self._pool.maxPersistentPerHost = 1
+        self._via = frontend_agent_kwargs(reactor, config, self._pool)  # with HTTPS, its trust
         self._get = get or treq.get
         self._reactor = reactor
         self._waiting: dict[str, None] = {}  # an ordered set: oldest first
@@ -61,7 +63,7 @@ class CacheInvalidator:
         self._pushing = True
         self.pushes += 1
         # maybeDeferred: a get that raises must not leave _pushing set, which would stop all pushes.
-        d = maybeDeferred(self._get, self._base + quote(name, safe=""), timeout=self._timeout, pool=self._pool)
+        d = maybeDeferred(self._get, self._base + quote(name, safe=""), timeout=self._timeout, **self._via)
         d.addCallback(treq.content)
         d.addErrback(lambda f: log.debug("cache invalidation of {name} failed: {error}",
                                          name=name, error=f.getErrorMessage()))
