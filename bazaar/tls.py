@@ -33,8 +33,9 @@ def _read(path: Path) -> bytes:
 
 def certificates(path: Path) -> list[x509.Certificate]:
     """The PEM certificates of `path`, in order (a server's own first, then its chain)."""
+    data = _read(path)
     try:
-        return x509.load_pem_x509_certificates(_read(path))
+        return x509.load_pem_x509_certificates(data)
     except ValueError:
         raise TlsFileError(f"{str(path)!r} holds no valid PEM certificate") from None
 

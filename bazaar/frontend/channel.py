@@ -15,7 +15,9 @@ from typing import Any
 
 from twisted.web.http import HTTPChannel
 from twisted.web.server import Request
+from werkzeug.exceptions import NotFound
 
+from bazaar.frontend.app import error_response
 from bazaar.frontend.wire import error_response_bytes
 
 MAX_BODY = 64 * 1024  # bytes: an order is well under 1 KiB
@@ -44,6 +46,14 @@ class ApiRequest(Request):
                 self.channel.body_too_large()
             return
         self.content.write(data)
+
+    def _handleStar(self) -> None:
+        # "*" ("OPTIONS * HTTP/1.1") names the server, no resource of the API; Twisted answers it
+        # itself, with no body.
+        body = error_response(self, NotFound())
+        self.setHeader(b"Content-Length", b"%d" % len(body))
+        self.write(body)
+        self.finish()
 
 
 class ApiChannel(HTTPChannel):

@@ -213,3 +213,11 @@ def test_the_plain_path_is_the_stock(port):
     wire = port.connect()
     wire.send(b"GET /stocks/tesla HTTP/1.1\r\n\r\n")
     assert wire.answer().json["data"]["name"] == "tesla"
+
+
+@pytest.mark.parametrize("method", [b"OPTIONS", b"GET", b"POST"])
+def test_the_asterisk_target_is_no_resource_either(port, method):
+    wire = port.connect()
+    wire.send(method + b" * HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}")
+    assert wire.answer().assert_error(404) == "no such resource"
+    assert not wire.closing
