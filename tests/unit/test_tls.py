@@ -105,3 +105,23 @@ def test_the_leader_pushes_to_an_https_front_end_trusting_its_certificate(tmp_pa
     via = frontend_agent_kwargs(None, config, pool)
     assert set(via) == {"agent"} and via["agent"]._pool is pool
     assert frontend_agent_kwargs(None, Config(), pool) == {"pool": pool}
+
+
+def test_bazaar_client_takes_a_ca_file_for_an_https_url(tmp_path):
+    from bazaar.tools.cli import build_parser
+
+    cert, _ = write_self_signed(tmp_path)
+    args = build_parser().parse_args(["client", "--url", "https://127.0.0.1:56893", "-n", "1", "-p", "0",
+                                      "--ca-file", str(cert)])
+    assert (args.url, args.ca_file) == ("https://127.0.0.1:56893", cert)
+    assert build_parser().parse_args(["client", "--url", "https://h:1", "-n", "1", "-p", "0"]).ca_file is None
+
+
+def test_a_ca_file_without_certificates_is_a_usage_error(tmp_path, capsys):
+    from bazaar.tools.cli import main
+
+    (tmp_path / "junk.pem").write_text("junk")
+    with pytest.raises(SystemExit) as exited:
+        main(["client", "--url", "https://h:1", "-n", "1", "-p", "0", "--ca-file", str(tmp_path / "junk.pem")])
+    assert exited.value.code == 2
+    assert "--ca-file: " in capsys.readouterr().err
