@@ -18,6 +18,7 @@ import http.client
 import multiprocessing
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -181,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if cluster is not None:
             cluster.stop_all()
+            shutil.rmtree(cluster.root, ignore_errors=True)
     return 0
 
 
