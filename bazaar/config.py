@@ -63,6 +63,13 @@ class FrontendConfig:
     internal: Address = Address("127.0.0.1", 56897)
     cache: bool = True
     cache_size: int = 8
+    # The public port against slow and greedy clients, and TLS (docs/api.md, "Configuration").
+    read_timeout: float = 10.0  # a connection's first request, or a request once begun, all in
+    idle_timeout: float = 30.0  # a kept-alive connection waiting for its next request
+    max_connections: int = 1000  # below the process's file descriptor limit
+    max_connections_per_peer: int = 256  # one address cannot take every connection
+    certificate: Path | None = None  # PEM; with `key`, the port speaks HTTPS
+    key: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -119,10 +126,44 @@ class Config:
             raise ConfigError(f"no replica with id {replica_id} (configured ids: {known})") from None
 
 
+# [frontend]'s limits of the public port and its TLS files; every one optional.
+_FRONTEND_LIMITS = (
+    "read_timeout", "idle_timeout", "max_connections", "max_connections_per_peer", "certificate", "key"
+)
+MAX_FRONTEND_SECONDS = 3600.0
+
+
+def _frontend_limits(table: dict[str, Any], base: Path) -> dict[str, Any]:
+    limits: dict[str, Any] = {}
+    for key in ("read_timeout", "idle_timeout"):
+        if key in table:
+            value = table[key]
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not number or not 0 < value <= MAX_FRONTEND_SECONDS:
+                raise ConfigError(f"frontend.{key}: expected seconds in (0, {MAX_FRONTEND_SECONDS:g}], got {value!r}")
+            limits[key] = float(value)
+    for key in ("max_connections", "max_connections_per_peer"):
+        if key in table:
+            limits[key] = _positive_int(table, key, 1)
+    given = [key for key in ("certificate", "key") if key in table]
+    if len(given) == 1:
+        other = "key" if given == ["certificate"] else "certificate"
+        raise ConfigError(f"frontend.{given[0]}: given without frontend.{other} (HTTPS needs both)")
+    for key in given:
+        value = table[key]
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"frontend.{key}: expected a path to a PEM file, got {value!r}")
+        file = (base / value).absolute()  # relative to the config file's folder, as data_dir
+        if not file.is_file():
+            raise ConfigError(f"frontend.{key}: no such file {str(file)!r}")
+        limits[key] = file
+    return limits
+
+
 _SECTION_KEYS = {
     "": {"data_dir", "catalog", "frontend", "replicas", "timeouts", "tls", "stocks"},
     "catalog": {"address"},
-    "frontend": {"address", "internal", "cache", "cache_size"},
+    "frontend": {"address", "internal", "cache", "cache_size", *_FRONTEND_LIMITS},
     "timeouts": {"rpc", "probe", "http", "request"},
     "tls": {"dir", "insecure"},
     "stocks.*": {"price", "quantity", "volume"},  # each stock's table
@@ -187,6 +228,7 @@ def _build(raw: dict[str, Any], path: Path) -> Config:
             else defaults.frontend.internal,
             cache=_bool(frontend, "cache", defaults.frontend.cache, "frontend"),
             cache_size=_positive_int(frontend, "cache_size", defaults.frontend.cache_size),
+            **_frontend_limits(frontend, path.parent),
         ),
         replicas=_replicas(raw) if "replicas" in raw else defaults.replicas,
         timeouts=Timeouts(

@@ -18,6 +18,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import RequestRedirect
 
 from bazaar.core.lru import LRUCache
 from bazaar.core.orders import valid_quantity
@@ -70,7 +71,9 @@ def _status_and_message(error: BaseException) -> tuple[int, str]:
     """The one mapping from an exception to what the client is told."""
     if isinstance(error, ApiError):
         return error.code, error.message
-    if isinstance(error, NotFound):
+    # The API has no redirects: a path werkzeug would redirect (to add or merge slashes) is not
+    # one of its routes.
+    if isinstance(error, (NotFound, RequestRedirect)):
         return 404, "no such resource"
     if isinstance(error, MethodNotAllowed):
         return 405, "method not allowed"
@@ -101,17 +104,29 @@ def _stock_response(request: IRequest, stock: StockInfo) -> bytes:
     return json_response(request, 200, {"data": data})
 
 
+def error_document(code: int, message: str) -> dict[str, Any]:
+    """The body of every error (docs/api.md), also of those the HTTP channel writes itself."""
+    return {"error": {"code": code, "message": message}}
+
+
 def error_response(request: IRequest, error: BaseException) -> bytes:
     code, message = _status_and_message(error)
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
         request.setHeader(b"Allow", ", ".join(error.valid_methods).encode("ascii"))
-    return json_response(request, code, {"error": {"code": code, "message": message}})
+    return json_response(request, code, error_document(code, message))
 
 
 class _Utf8CheckedResource(KleinResource):
-    """Klein answers a URL that is not UTF-8 with a plain-text 400; this makes it JSON."""
+    """Klein answers a URL that is not UTF-8 with a plain-text 400; this makes it JSON.
+
+    It also refuses an empty path segment ("//stocks/tesla", "/stocks//tesla"): Klein joins the
+    segments to match them, which drops a leading empty one, so "//stocks/tesla" would be
+    served as "/stocks/tesla". No route has an empty segment.
+    """
 
     def render(self, request: IRequest) -> Any:
+        if b"" in request.postpath:
+            return error_response(request, NotFound())
         try:
             for part in (*request.prepath, *request.postpath, request.getRequestHostname()):
                 part.decode("utf-8")

@@ -6,23 +6,35 @@ makeService): the backend clients open their channels through `Channels` on firs
 
 from __future__ import annotations
 
+import resource
 from typing import Any
 
 from twisted.application.internet import SSLServer, TCPServer
 from twisted.application.service import MultiService, Service
-from twisted.web.server import Site
+from twisted.logger import Logger
+from twisted.python import usage
 
-from bazaar.config import Config
+from bazaar.config import Config, ConfigError
 from bazaar.core.lru import LRUCache
 from bazaar.frontend.app import FrontEnd
 from bazaar.frontend.backends import CatalogClient, ReplicaClient
 from bazaar.frontend.internal import CacheControl
 from bazaar.frontend.leader import LeaderTracker
+from bazaar.frontend.site import ApiSite
 from bazaar.frontend.trading import TradePlacer
 from bazaar.plugins.options import ConfigOptions
 from bazaar.rpc.services import Channels
 from bazaar.tls.identity import FRONTEND
+from bazaar.tls.public import server_options as public_server_options
 from bazaar.tls.web import peer_identity, server_options
+
+log = Logger()
+
+# Connections waiting to be accepted: a burst of clients beyond the cap is answered 503 at once
+# rather than left to retry their SYN.
+BACKLOG = 1024
+# File descriptors the front end needs besides its clients': gRPC channels, logs, refusals.
+SPARE_DESCRIPTORS = 300
 
 
 class Options(ConfigOptions):
@@ -35,21 +47,13 @@ class Options(ConfigOptions):
     def postOptions(self) -> None:
         super().postOptions()
         self.identify(FRONTEND)
-
-
-class ApiSite(Site):
-    """The API's site: JSON bodies only, and an access log only when asked for one."""
-
-    def __init__(self, resource: Any, access_log: str | None) -> None:
-        # Bodies are JSON: parsing each POST's Content-Type for form fields (with the email
-        # package) would cost more CPU than the rest of the request's HTTP handling.
-        super().__init__(resource, logPath=access_log, parsePOSTFormSubmission=False)
-        self.displayTracebacks = False
-
-    def log(self, request: Any) -> None:
-        # Without a path, Site would send a line per request through the process log.
-        if self.logPath is not None:
-            super().log(request)
+        frontend = self.cluster.frontend
+        self["tls"] = None
+        if frontend.certificate is not None and frontend.key is not None:
+            try:  # a certificate or key that cannot serve stops the front end before it starts
+                self["tls"] = public_server_options(frontend.certificate, frontend.key)
+            except ConfigError as e:
+                raise usage.UsageError(f"{self.cluster.source}: {e}") from None
 
 
 class SelectLeaderAtStart(Service):
@@ -87,9 +91,15 @@ def makeService(options: Options) -> MultiService:
     channels.setServiceParent(root)  # first: started before and stopped after its users
 
     front_end = build_front_end(reactor, config, channels)
-    site = ApiSite(front_end.app.resource(), options["access-log"])
+    site = ApiSite(front_end.app.resource(), config.frontend, options["access-log"])
     address = config.frontend.address
-    TCPServer(address.port, site, interface=_interface(address)).setServiceParent(root)
+    interface = _interface(address)
+    _make_room_for(config.frontend.max_connections + SPARE_DESCRIPTORS)
+    if options["tls"] is not None:
+        server: Any = SSLServer(address.port, site, options["tls"], backlog=BACKLOG, interface=interface)
+    else:
+        server = TCPServer(address.port, site, backlog=BACKLOG, interface=interface)
+    server.setServiceParent(root)
     SelectLeaderAtStart(front_end.leaders).setServiceParent(root)
     internal_server(config, options.transport.credentials, front_end).setServiceParent(root)
     return root
@@ -100,7 +110,7 @@ def internal_server(config: Config, credentials: Any, front_end: FrontEnd) -> Se
     plaintext one, on loopback only)."""
     address = config.frontend.internal
     control = CacheControl(front_end.cache, peer_identity if credentials is not None else None)
-    site = ApiSite(control.app.resource(), None)
+    site = ApiSite(control.app.resource(), config.frontend, None)
     if credentials is None:
         return TCPServer(address.port, site, interface=_interface(address))
     return SSLServer(address.port, site, server_options(credentials), interface=_interface(address))
@@ -108,3 +118,17 @@ def internal_server(config: Config, credentials: Any, front_end: FrontEnd) -> Se
 
 def _interface(address: Any) -> str:
     return address.host.strip("[]")  # "[::1]" in the config, "::1" to listen on
+
+
+def _make_room_for(descriptors: int) -> None:
+    """Raise the soft file descriptor limit to `descriptors` if it is lower and the hard limit
+    allows; say so when even the hard limit is lower, since the cap then cannot protect."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= descriptors:
+        return
+    wanted = descriptors if hard == resource.RLIM_INFINITY else min(descriptors, hard)
+    if wanted > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    if wanted < descriptors:
+        log.warn("the file descriptor limit {limit} is below frontend.max_connections plus {spare}: "
+                 "lower max_connections", limit=wanted, spare=SPARE_DESCRIPTORS)

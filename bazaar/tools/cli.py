@@ -47,6 +47,16 @@ def _url(text: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _ca_file(text: str) -> Path:
+    from bazaar.tls.public import TlsFileError, certificates
+
+    try:
+        certificates(Path(text))
+    except TlsFileError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return Path(text)
+
+
 def _whole_number(minimum: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
@@ -119,6 +129,7 @@ def _client(args: argparse.Namespace) -> int:
         seed=args.seed,
         verbose=args.verbose,
         timeout=args.timeout,
+        ca_file=args.ca_file,
     )
     # react exits the process with the client's status.
     react(lambda reactor: Deferred.fromCoroutine(client.main(reactor, settings)))
@@ -256,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     client.add_argument("--verbose", action="store_true", help="print every request and answer")
     client.add_argument("--timeout", type=_seconds, default=10.0, metavar="SECONDS",
                         help="deadline for each request (default 10)")
+    client.add_argument("--ca-file", type=_ca_file, metavar="PATH",
+                        help="for an https URL: trust only the certificates in this PEM file (a CA's, or the "
+                             "front end's own self-signed one); default: the system's")
 
     up = command("up", _up, "Start the cluster in the background and wait until it answers.")
     config_option(up)

@@ -16,6 +16,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
@@ -279,6 +280,7 @@ class ClientSettings:
     seed: int | None = None
     verbose: bool = False
     timeout: float = 10.0  # seconds for a whole request, answer body included
+    ca_file: Path | None = None  # for https: trust only these certificates (else the system's)
 
 
 class Frontend:
@@ -428,7 +430,13 @@ async def main(reactor: Any, settings: ClientSettings, say: Callable[[str], None
     # One persistent connection, reused for every request (keep-alive).
     pool = HTTPConnectionPool(reactor, persistent=True)
     pool.maxPersistentPerHost = 1
-    http = treq.client.HTTPClient(Agent(reactor, pool=pool))
+    if settings.ca_file is None:
+        agent = Agent(reactor, pool=pool)
+    else:
+        from bazaar.tls.public import client_policy
+
+        agent = Agent(reactor, contextFactory=client_policy(settings.ca_file), pool=pool)
+    http = treq.client.HTTPClient(agent)
     try:
         report = await run(reactor, http, settings, say)
     finally:

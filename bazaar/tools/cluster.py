@@ -28,6 +28,7 @@ from bazaar.config import Config, load_config
 from bazaar.rpc.transport import Transport
 from bazaar.tls import certs
 from bazaar.tls.identity import OPERATOR
+from bazaar.tls.public import frontend_scheme, stdlib_context
 from bazaar.v1 import order_pb2, order_pb2_grpc
 
 READY_DEADLINE = 30.0  # seconds for the front end to answer GET /leader after the last start
@@ -242,17 +243,21 @@ def frontend_url(config: Config) -> str:
         host = "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{config.frontend.address.port}"
+    return f"{frontend_scheme(config)}://{host}:{config.frontend.address.port}"
 
 
-# A proxy from the environment (http_proxy) must not stand between us and a loopback service.
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+def _opener(config: Config) -> urllib.request.OpenerDirector:
+    # A proxy from the environment (http_proxy) must not stand between us and a loopback service.
+    handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
+    if config.frontend.certificate is not None:  # HTTPS: trust the front end's own certificate
+        handlers.append(urllib.request.HTTPSHandler(context=stdlib_context(config.frontend.certificate)))
+    return urllib.request.build_opener(*handlers)
 
 
 def fetch_leader(config: Config, timeout: float) -> str | None:
     """The leader from the front end's GET /leader, or None if it has no good answer."""
     try:
-        with _opener.open(frontend_url(config) + "/leader", timeout=timeout) as response:
+        with _opener(config).open(frontend_url(config) + "/leader", timeout=timeout) as response:
             leader = json.loads(response.read())["data"]["leader"]
     except (OSError, ValueError, KeyError, TypeError):  # urllib's errors are OSErrors
         return None

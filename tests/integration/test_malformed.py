@@ -27,7 +27,8 @@ CASES = [
     ("type as number", b'{"name": "ford", "quantity": 1, "type": 1}', 400),
     ("empty name", b'{"name": "", "quantity": 1, "type": "buy"}', 404),
     ("name as number", b'{"name": 5, "quantity": 1, "type": "buy"}', 404),
-    ("very long name", b'{"name": "' + b"x" * 100_000 + b'", "quantity": 1, "type": "buy"}', 404),
+    ("very long name", b'{"name": "' + b"x" * 60_000 + b'", "quantity": 1, "type": "buy"}', 404),
+    ("body over 64 KiB", b'{"name": "' + b"x" * 100_000 + b'", "quantity": 1, "type": "buy"}', 413),
 ]
 
 

@@ -131,7 +131,7 @@ def test_listens_on_the_frontend_address(service):
     server = list(service)[1]
     port, site = server.args
     assert port == 6101
-    assert server.kwargs == {"interface": "127.0.0.2"}
+    assert server.kwargs == {"backlog": plugin.BACKLOG, "interface": "127.0.0.2"}
     assert isinstance(site, Site)
     assert not site.displayTracebacks
     assert not site._parsePOSTFormSubmission  # bodies are JSON: no form parsing per POST
@@ -156,7 +156,7 @@ def test_ipv6_host_is_listened_on_without_brackets(tmp_path):
     path = tmp_path / "v6.toml"
     path.write_text('[frontend]\naddress = "[::1]:6101"\n')
     server = list(plugin.makeService(options_for("--config", str(path))))[1]
-    assert server.kwargs == {"interface": "::1"}
+    assert server.kwargs == {"backlog": plugin.BACKLOG, "interface": "::1"}
 
 
 def test_making_the_service_opens_no_grpc_channel(service):
