@@ -131,8 +131,8 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
                             limits.STREAM_DEADLINE if left is None else min(left, limits.STREAM_DEADLINE))
         try:
             for response in self._synchronize(request, context):
-                if watchdog.expired or not context.is_active():
-                    return
+                if not context.is_active():
+                    return  # cancelled: its reader is told so, never that the log ended here
                 watchdog.sending()
                 yield response
                 watchdog.sent()

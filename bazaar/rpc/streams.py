@@ -44,7 +44,8 @@ class StreamSlots:
 class Watchdog:
     """Cancels a stream (`cancel`) once a message has waited `stall` seconds for its reader,
     or once the stream has run `limit` seconds. Call `sending` before each message goes out
-    (a yield) and `sent` when the next is asked for."""
+    (a yield) and `sent` when the next is asked for. A stream is only ever cancelled, never
+    ended early: its reader must not take a part of a log for the whole of it."""
 
     def __init__(self, cancel: Callable[[], Any], stall: float, limit: float,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -53,10 +54,6 @@ class Watchdog:
         self._clock = clock
         self._end = clock() + limit
         self._timer: threading.Timer | None = None
-
-    @property
-    def expired(self) -> bool:
-        return self._clock() >= self._end
 
     def sending(self) -> None:
         self.sent()
