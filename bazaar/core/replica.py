@@ -107,8 +107,9 @@ class ReplicaCore:
         self._standing: tuple[int, int] | None = None
         # The index of the first entry of the epoch this replica leads in (its leader entry).
         self.first_own = -1
-        # Per candidate, the epoch it last asked for and was refused as too far ahead (not on
-        # disk: a restarted replica refuses one attempt more).
+        # Per candidate (a configured replica: the servicer refuses other ids), the epoch it
+        # last asked for and was refused as too far ahead. Not on disk: a restarted replica
+        # refuses one attempt more.
         self._asked: dict[Hashable, int] = {}
 
     @property
@@ -148,8 +149,8 @@ class ReplicaCore:
         as too far. A candidate stands one above its own epoch and the epochs its followers
         reported refusing, so a follower that lagged (down while others took over) refuses its
         first attempt, reporting its own older epoch, and promises the next one, one above the
-        first. No epoch is promised that no candidate stood for one step before, and none
-        beyond MAX_EPOCH, so epoch + 1 never overflows."""
+        first. So no single request moves this replica's epoch by more than one, and none past
+        MAX_EPOCH: epoch + 1 never overflows."""
         return max(self.epoch, self._asked.get(candidate, 0)) + 1
 
     def withdraw(self, epoch: int) -> bool:
