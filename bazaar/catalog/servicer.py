@@ -1,6 +1,7 @@
-"""gRPC face of the catalog. Lookups answer from the committed snapshot on the handler thread
-(waiting in the reactor only when the caller needs a trade not applied yet); batches of
-committed trades hop into the reactor to join the group commit."""
+"""gRPC face of the catalog. Each request's bounds are checked first (rpc/limits.py). Lookups
+answer from the committed snapshot on the handler thread (waiting in the reactor only when the
+caller needs a trade not applied yet); batches of committed trades hop into the reactor to join
+the group commit."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from bazaar.catalog.store import BatchResult, CatalogStore
 from bazaar.core.learner import CommittedTrade, Progress
 from bazaar.reactor.group_commit import GroupCommitter
 from bazaar.reactor.waitlist import WaitList
+from bazaar.rpc import limits
 from bazaar.rpc.bridge import ReactorHop, ReactorUnavailable, remaining
 from bazaar.rpc.convert import trade_type_from_proto
 from bazaar.v1 import catalog_pb2, catalog_pb2_grpc
@@ -39,6 +41,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         self._applied = WaitList(store.applied)  # reactor-side: lookups waiting for a number
 
     def Lookup(self, request: catalog_pb2.LookupStockRequest, context: Any) -> catalog_pb2.LookupStockResponse:
+        limits.enforce(context, limits.check_lookup_stock, request)
         snapshot = self._store.snapshot
         if request.HasField("min_applied") and snapshot.applied < request.min_applied:
             wait = remaining(context, self._timeout) - ANSWER_MARGIN
@@ -68,6 +71,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return catalog_pb2.TradeBatchResponse(status=_STATUS[result.progress], applied_through=result.applied)
 
     def _apply(self, context: Any, requests: Any) -> BatchResult:
+        limits.enforce(context, limits.check_trades, requests)
         trades = [CommittedTrade(r.number, r.name, trade_type_from_proto(r.type), r.quantity) for r in requests]
         try:
             return self._hop.call(self._submit, trades, timeout=remaining(context, self._timeout))

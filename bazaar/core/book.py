@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Iterable
 
-from bazaar.core.chain import Record
+from bazaar.core.chain import Kind, Record
 from bazaar.core.orders import BUY
 from bazaar.core.stock import Stock, TradeCheck, apply_trade
 
@@ -38,6 +38,30 @@ class StockBook:
     def unapply(self, record: Record) -> None:
         """Undo `apply` (a follower dropping a dead leader's tail)."""
         self._move(record, -1)
+
+    def misfit(self, dropped: Iterable[Record], added: Iterable[Record]) -> Record | None:
+        """The first of `added` that no leader could have logged after this book's log less
+        `dropped` (its tail, to be replaced): a trade must pass every check against the stock
+        it moves, a refusal must be one for lack of stock, as `ReplicaCore.place` logs them.
+        None when every entry fits. Changes nothing."""
+        stocks: dict[str, Stock] = {}
+
+        def held(name: str) -> Stock | None:
+            return stocks[name] if name in stocks else self._stocks.get(name)
+
+        for record in dropped:
+            stock = held(record.name)
+            if record.is_trade and stock is not None:
+                stocks[record.name] = _moved(stock, record.type, record.quantity, -1)
+        for record in added:
+            if record.kind is Kind.LEADER:
+                continue
+            check, after = apply_trade(held(record.name), record.type, record.quantity)
+            if record.is_trade and check is TradeCheck.OK and after is not None:
+                stocks[record.name] = after
+            elif record.is_trade or check is not TradeCheck.NOT_ENOUGH_STOCK:
+                return record
+        return None
 
     def apply_totals(self, totals: Iterable[tuple[str, str, int]]) -> None:
         """Add (name, type, total quantity) sums, as a store reads them from a whole log."""

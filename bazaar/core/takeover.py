@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from bazaar.core.bounds import MAX_EPOCH
 from bazaar.core.chain import GENESIS, Record
 from bazaar.core.quorum import followers_needed
 from bazaar.core.replica import LogPosition, ReplicaCore
@@ -97,11 +98,12 @@ class Candidacy:
 
     def stand(self, core: ReplicaCore) -> int | None:
         """The epoch to stand for now (promise it to ourselves, then ask each follower), or
-        None when the attempts are used up."""
-        if self.attempt >= self._attempts:
+        None when the attempts, or the epochs (MAX_EPOCH), are used up."""
+        epoch = core.next_epoch(self._seen)
+        if self.attempt >= self._attempts or epoch > MAX_EPOCH:
             return None
         self.attempt += 1
-        self.epoch = core.next_epoch(self._seen)
+        self.epoch = epoch
         self._answers = {}
         return self.epoch
 

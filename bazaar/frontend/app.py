@@ -20,6 +20,8 @@ from twisted.web.iweb import IRequest
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
+from bazaar.config import MAX_STOCK_NAME
+from bazaar.core.bounds import MAX_KEY_LENGTH, valid_key
 from bazaar.core.lru import LRUCache
 from bazaar.core.orders import valid_quantity
 from bazaar.core.outcome import Final
@@ -33,7 +35,7 @@ log = Logger()
 
 # No stock is named with more characters than this; longer names are not looked up at all, so
 # a client cannot push an oversized message at a backend (which could look like a dead peer).
-MAX_NAME_LENGTH = 100
+MAX_NAME_LENGTH = MAX_STOCK_NAME
 MAX_ORDER_NUMBER = 2**63 - 1  # protobuf int64
 
 
@@ -166,9 +168,6 @@ def _integer(text: str) -> int | _HugeNumber:
     return int(text) if len(text) <= 30 else _HugeNumber()
 
 
-MAX_KEY_LENGTH = 128
-
-
 def _idempotency_key(request: IRequest) -> str:
     """The client's Idempotency-Key, or a fresh one the client can retry with."""
     raw = request.getHeader(b"idempotency-key")
@@ -178,7 +177,7 @@ def _idempotency_key(request: IRequest) -> str:
         key = raw.decode("ascii")
     except UnicodeDecodeError:
         key = ""
-    if not (0 < len(key) <= MAX_KEY_LENGTH and key.isprintable() and key == key.strip()):
+    if not valid_key(key):
         raise ApiError(400, f"the Idempotency-Key header must be 1 to {MAX_KEY_LENGTH} printable ASCII characters")
     return key
 

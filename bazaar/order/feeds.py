@@ -10,11 +10,12 @@ from twisted.logger import Logger
 from bazaar.core.chain import Entry
 from bazaar.core.replication import Replication
 from bazaar.rpc.convert import record_to_proto, trade_type_to_proto
+from bazaar.rpc.limits import MAX_BATCH
 from bazaar.v1 import catalog_pb2, order_pb2
 
 log = Logger()
 
-BATCH_LIMIT = 1000
+BATCH_LIMIT = MAX_BATCH  # what a follower or the catalog takes in one call (rpc/limits.py)
 # A follower that answers GAP without progress is still writing an earlier batch: retry soon.
 GAP_RETRY_DELAY = 0.02
 # A catalog that refuses a committed trade was made from another stock table: an operator

@@ -15,6 +15,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
 from bazaar.core.book import StockBook
+from bazaar.core.bounds import MAX_EPOCH
 from bazaar.core.chain import GENESIS, Entry, Record
 from bazaar.core.replica import Accepted, Conflict, Gap, ReplicaCore, Stale
 from bazaar.order.store import Append, OrderStore, SetCommitted, SetEpoch, Truncate
@@ -94,6 +95,10 @@ class ReplicaLog:
             return None  # a dropped entry whose truncation is still on its way to disk
         return entry
 
+    def _key_holder(self, key: str) -> int | None:
+        entry = self.logged_under(key)
+        return None if entry is None else entry.index
+
     def committed_trade(self, number: int) -> Entry | None:
         """Trade `number` if this log holds it and knows it committed, else None."""
         entry = self.store.by_number(number)
@@ -116,7 +121,7 @@ class ReplicaLog:
         whether it was refused as coming from a leader of a stale epoch)."""
         was_leader, floor_before = self.core.is_leader, self.core.floor
         outcome = self.core.accept(prev_index, prev_chain, records, self.entry_at, leader_last, leader_epoch,
-                                   keep_through=min(self.committed, self.core.last_index))
+                                   keep_through=min(self.committed, self.core.last_index), key_holder=self._key_holder)
         deposed = was_leader and not self.core.is_leader
         if isinstance(outcome, Stale):
             result = (order_pb2.PROPAGATE_STATUS_STALE_EPOCH, self.core.last_index, self.core.epoch)
@@ -139,10 +144,10 @@ class ReplicaLog:
         self.write(operations)
         return self._committer.barrier().addCallback(lambda _: (status, index, self.core.epoch)), deposed, False
 
-    def promise(self, epoch: int, own: bool = False) -> Deferred:
+    def promise(self, epoch: int, own: bool = False, candidate: int = 0) -> Deferred:
         """A candidate (or, `own`, we, standing) asks for `epoch`; fires with (granted, our
         epoch) once that is on disk."""
-        if not self.core.promise(epoch, own):
+        if not self.core.promise(epoch, own, candidate):
             return succeed((False, self.core.epoch))
         self.write([SetEpoch(epoch, floor=not own)])
         return self._committer.barrier().addCallback(lambda _: (True, epoch))
@@ -155,8 +160,9 @@ class ReplicaLog:
                      "followed again", epoch=epoch, floor=self.core.floor)
 
     def learn_epoch(self, epoch: int) -> None:
-        """A follower told us of a newer epoch than ours: remember it."""
-        if epoch > self.core.epoch:
+        """A follower told us of a newer epoch than ours: remember it (one beyond MAX_EPOCH
+        is no epoch any replica holds)."""
+        if self.core.epoch < epoch <= MAX_EPOCH:
             self.core.epoch = epoch
             # Used up, not a floor: that epoch may be one a candidate only stood for.
             self.write([SetEpoch(epoch, floor=False)])

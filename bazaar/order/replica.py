@@ -172,7 +172,7 @@ class Replica:
         if self._leading() is not None:
             return defer.succeed((False, self.core.epoch, True))
         leading, before = self.core.is_leader, self.core.epoch
-        promised = self.log.promise(epoch)
+        promised = self.log.promise(epoch, candidate=candidate)
         if self.core.epoch != before:
             self.initiative.postpone(self.now())  # that candidate may win: give it the time to
         if leading and not self.core.is_leader:

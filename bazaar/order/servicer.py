@@ -1,7 +1,10 @@
-"""gRPC face of an order replica: each handler hops into the reactor with a bounded wait.
+"""gRPC face of an order replica: each handler checks its request's bounds (rpc/limits.py),
+then hops into the reactor with a bounded wait.
 
 The rejoin stream reads the log from the handler thread through its own SQLite connection:
-committed orders never change under a leader, so it needs no reactor state.
+committed orders never change under a leader, so it needs no reactor state. Streams take a
+slot and run under a watchdog (rpc/streams.py), so that readers that do not read cannot take
+every handler thread.
 """
 
 from __future__ import annotations
@@ -14,24 +17,30 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from bazaar.core.replica import MalformedBatch
+from bazaar.rpc import limits
 from bazaar.rpc.convert import order_to_proto, record_from_proto, record_to_proto
 from bazaar.rpc.bridge import ReactorHop, ReactorUnavailable, remaining
+from bazaar.rpc.streams import StreamSlots, Watchdog
 from bazaar.order.replica import NotLeading, Replica
 from bazaar.order.store import LogSnapshot
 from bazaar.v1 import order_pb2, order_pb2_grpc
 
 logger = Logger()
 
-SYNC_BATCH = 2000
+SYNC_BATCH = limits.SYNC_BATCH
 # A batch of orders is answered this long before the caller's deadline, so the answer arrives.
 ANSWER_MARGIN = 0.1
 
 
 class OrderServicer(order_pb2_grpc.OrderServiceServicer):
-    def __init__(self, replica: Replica, hop: ReactorHop, timeout: float) -> None:
+    def __init__(self, replica: Replica, hop: ReactorHop, timeout: float,
+                 streams: StreamSlots | None = None, stall: float = limits.STREAM_STALL) -> None:
         self._replica = replica
         self._hop = hop
         self._timeout = timeout
+        self._replicas = limits.Replicas(replica.ids.values(), replica.peers)
+        self._streams = streams or StreamSlots(limits.MAX_STREAMS)
+        self._stall = stall
 
     def _in_reactor(self, context: Any, f: Any, *args: Any) -> Any:
         left = remaining(context, self._timeout)
@@ -51,6 +60,7 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         # Each order is answered within the caller's deadline, so that one slow order cannot
         # fail the call and with it the others' answers: an order whose outcome is not known
         # by then is answered IN_DOUBT (it may still commit; asking again under its key tells).
+        limits.enforce(context, limits.check_place_orders, request)
         budget = max(0.0, remaining(context, self._timeout) - ANSWER_MARGIN)
         placed = self._in_reactor(context, self._place_all, list(request.orders), budget)
         return order_pb2.RequestBatchResponse(results=[
@@ -78,6 +88,7 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         return order_pb2.LookupOrderResponse(found=True, order=order_to_proto(order))
 
     def Propagate(self, request: order_pb2.PropagateRequest, context: Any) -> order_pb2.PropagateResponse:
+        limits.enforce(context, limits.check_propagate, request, self._replicas)
         try:
             records = [record_from_proto(e) for e in request.entries]
             status, index, epoch, replaced = self._in_reactor(
@@ -95,6 +106,7 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
     def AssignFollowers(
         self, request: order_pb2.AssignFollowersRequest, context: Any
     ) -> order_pb2.AssignFollowersResponse:
+        limits.enforce(context, limits.check_assign, request, self._replicas)
         try:
             last = self._in_reactor(context, self._replica.assign_followers, list(request.followers))
         except ValueError as e:
@@ -102,6 +114,33 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         return order_pb2.AssignFollowersResponse(last_index=last)
 
     def Synchronize(
+        self, request: order_pb2.SynchronizeRequest, context: Any
+    ) -> Iterator[order_pb2.SynchronizeResponse]:
+        limits.enforce(context, limits.check_synchronize, request, self._replicas)
+        slot = self._streams.take()
+        if slot is None:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          f"{limits.MAX_STREAMS} log streams are running already: try again later")
+        # Given back when the RPC ends, however it ends (a cancelled stream's generator is
+        # only closed when it is collected).
+        if not context.add_callback(slot.release):
+            slot.release()
+            return
+        left = context.time_remaining()
+        watchdog = Watchdog(context.cancel, self._stall,
+                            limits.STREAM_DEADLINE if left is None else min(left, limits.STREAM_DEADLINE))
+        try:
+            for response in self._synchronize(request, context):
+                if not context.is_active():
+                    return  # cancelled: its reader is told so, never that the log ended here
+                watchdog.sending()
+                yield response
+                watchdog.sent()
+        finally:
+            watchdog.sent()
+            slot.release()
+
+    def _synchronize(
         self, request: order_pb2.SynchronizeRequest, context: Any
     ) -> Iterator[order_pb2.SynchronizeResponse]:
         if request.epoch:

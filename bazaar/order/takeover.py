@@ -16,6 +16,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
 
+from bazaar.core.replica import MalformedBatch
 from bazaar.core.takeover import Candidacy, Lost, Promised, Refused, Waiting, Won
 from bazaar.order.catchup import RemoteLog, stream_log, synchronize_request
 from bazaar.v1 import order_pb2
@@ -51,7 +52,7 @@ async def _take_over(replica: "Replica", followers: list[str], generation: int, 
     while True:
         epoch = candidacy.stand(core)
         if epoch is None:
-            return _cannot("out of attempts")
+            return _cannot("out of attempts, or of epochs")
         granted, _ = await replica.log.promise(epoch, own=True)
         if granted:
             stood.append(epoch)
@@ -73,7 +74,10 @@ async def _take_over(replica: "Replica", followers: list[str], generation: int, 
             return _cannot(f"a follower's log holds entries of epoch {epoch} or later")
         log.info("adopting {count} entries after {shared} from a follower's log",
                  count=len(adopt.records), shared=adopt.shared)
-        written, _, _ = replica.log.receive(adopt.shared, adopt.shared_chain, adopt.records, None, None)
+        try:
+            written, _, _ = replica.log.receive(adopt.shared, adopt.shared_chain, adopt.records, None, None)
+        except MalformedBatch as e:
+            return _cannot(f"a follower's log is not one a leader could have written: {e}")
         status, _, _ = await written
         if status != order_pb2.PROPAGATE_STATUS_OK:
             return _cannot(f"a follower's log did not fit ours (status {status})")

@@ -17,6 +17,7 @@ from twisted.logger import Logger
 
 from bazaar.config import Address
 from bazaar.rpc.transport import Transport
+from bazaar.rpc.limits import MAX_CONCURRENT_RPCS, MAX_MESSAGE
 
 # Reconnect to a restarted peer within a fraction of a second instead of gRPC's default
 # exponential backoff (up to two minutes), so leader selection and rejoin see it promptly.
@@ -32,6 +33,9 @@ CHANNEL_OPTIONS = [
     ("grpc.keepalive_timeout_ms", 1000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
+    # The largest message a correct peer sends (rpc/limits.py), not gRPC's 4 MB default.
+    ("grpc.max_receive_message_length", MAX_MESSAGE),
+    ("grpc.max_send_message_length", MAX_MESSAGE),
 ]
 # What a server must allow for those pings not to count as abuse (a GOAWAY after two).
 SERVER_OPTIONS = [
@@ -39,6 +43,10 @@ SERVER_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 500),
     ("grpc.http2.max_ping_strikes", 0),
+    # Anything larger than a correct peer's largest message is refused before it is parsed
+    # (RESOURCE_EXHAUSTED): a request of many small orders used to cost hundreds of MB.
+    ("grpc.max_receive_message_length", MAX_MESSAGE),
+    ("grpc.max_send_message_length", MAX_MESSAGE),
 ]
 
 log = Logger()
@@ -80,6 +88,7 @@ class GrpcServerService(Service):
             ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="grpc-handler"),
             options=SERVER_OPTIONS,
             interceptors=self._transport.interceptors,
+            maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
         )
         self._register(server)
         self.health = health.HealthServicer()

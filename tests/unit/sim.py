@@ -114,6 +114,9 @@ class SimReplica:
     def chain_at(self, index: int) -> bytes:
         return GENESIS if index == -1 else self.log[index].chain
 
+    def key_holder(self, key: str) -> int | None:
+        return next((e.index for e in self.log if e.key == key), None)
+
     def write(self, accepted: Accepted) -> None:
         if accepted.truncate_after is not None:
             del self.log[accepted.truncate_after + 1:]
@@ -137,7 +140,7 @@ class SimReplica:
         if self.holds_lease:
             return False
         leading = self.core.is_leader
-        granted = self.core.promise(epoch, own)
+        granted = self.core.promise(epoch, own, candidate)
         if granted:
             self.disk_epoch = epoch
             if not own:
@@ -372,7 +375,8 @@ class Cluster:
         elif isinstance(outcome, Won):
             if outcome.adopt is not None:
                 a = outcome.adopt
-                accepted = replica.core.accept(a.shared, a.shared_chain, a.records, replica.entry_at, None, None)
+                accepted = replica.core.accept(a.shared, a.shared_chain, a.records, replica.entry_at, None, None,
+                                               key_holder=replica.key_holder)
                 assert isinstance(accepted, Accepted), accepted
                 replica.write(accepted)
             replica.candidacy = None
@@ -410,7 +414,8 @@ class Cluster:
 
     def _on_propagate(self, replica: SimReplica, m: Message) -> None:
         b = m.body
-        outcome = replica.core.accept(b["prev"], b["chain"], b["records"], replica.entry_at, b["last"], b["epoch"])
+        outcome = replica.core.accept(b["prev"], b["chain"], b["records"], replica.entry_at, b["last"], b["epoch"],
+                                     key_holder=replica.key_holder)
         if replica.replication is not None and not replica.core.is_leader:
             replica.step_down()
         if not isinstance(outcome, Stale):

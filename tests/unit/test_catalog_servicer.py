@@ -166,3 +166,52 @@ def test_a_lookup_whose_trade_is_not_applied_in_time_is_unavailable(catalog: Cat
         yield catalog.lookup("ford", min_applied=0, remaining=0.2)
     assert aborted.value.code is grpc.StatusCode.UNAVAILABLE
     assert "through -1" in str(aborted.value)
+
+
+# ---- bounds: requests the order leader and the front end never send ---------------------------
+
+
+@pytest.mark.parametrize("trades", [
+    [(i, "ford", SELL, 1) for i in range(1001)],  # more than a leader sends at once
+    [(0, "f" * 101, SELL, 1)],
+    [(0, "", SELL, 1)],
+    [(0, "ford", SELL, 0)],
+    [(0, "ford", SELL, -3)],
+    [(0, "ford", SELL, 10**12)],
+    [(0, "ford", 0, 1)],
+    [(0, "ford", 9, 1)],
+    [(-1, "ford", SELL, 1)],
+    [(2**63 - 1, "ford", SELL, 1)],
+    [(0, "ford", SELL, 1), (2, "ford", SELL, 1)],  # not consecutive
+], ids=["too many", "a huge name", "no name", "no quantity", "a negative quantity", "a quantity beyond any trade",
+        "no type", "an unknown type", "a negative number", "a number at the top", "a hole"])
+@pytest_twisted.inlineCallbacks
+def test_trades_no_leader_sends_are_invalid_and_nothing_is_applied(catalog: Catalog, trades):
+    with pytest.raises(Aborted) as aborted:
+        yield catalog.batch(*trades)
+    assert aborted.value.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert catalog.held("ford") == (5, 0) and read_applied(catalog.directory) == -1
+    assert answer((yield catalog.batch((0, "ford", SELL, 1)))) == (OK, 0), "the leader's next batch applies"
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_far_number_is_a_gap_and_blocks_nothing(catalog: Catalog):
+    """Attack: a catalog call with epoch 10^18 made every trade 503 from then on. The catalog
+    takes no epoch now; a far number in range is only a gap, and the next trades apply."""
+    assert answer((yield catalog.batch((10**18, "ford", SELL, 1)))) == (GAP, -1)
+    assert answer((yield catalog.batch((0, "ford", SELL, 1), (1, "tesla", BUY, 1)))) == (OK, 1)
+    assert catalog.held("ford") == (6, 1) and read_applied(catalog.directory) == 1
+
+
+@pytest.mark.parametrize("request_", [
+    catalog_pb2.LookupStockRequest(name="t" * 101),
+    catalog_pb2.LookupStockRequest(name="tesla", min_applied=2**63 - 1),
+    catalog_pb2.LookupStockRequest(name="tesla", min_applied=-2),
+])
+def test_a_lookup_no_front_end_sends_is_invalid(tmp_path: Path, request_):
+    store = CatalogStore(tmp_path, STOCKS)
+    servicer = CatalogServicer(store, None, None, timeout=5.0)  # type: ignore[arg-type]
+    with pytest.raises(Aborted) as aborted:
+        servicer.Lookup(request_, Context())
+    assert aborted.value.code is grpc.StatusCode.INVALID_ARGUMENT
+    store.close()

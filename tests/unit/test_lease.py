@@ -109,9 +109,9 @@ def test_a_withdrawn_candidacy_follows_the_leader_it_followed_before():
 
 def test_a_promise_to_another_candidate_is_never_withdrawn():
     follower = core()
-    assert follower.promise(4)
-    assert not follower.withdraw(4)
-    assert follower.floor == 4
+    assert follower.promise(1)
+    assert not follower.withdraw(1)
+    assert follower.floor == 1
 
 
 def test_only_the_candidacy_under_way_is_withdrawn():
@@ -147,12 +147,12 @@ def test_the_floor_survives_a_restart_but_a_candidacy_does_not(tmp_path: Path):
     config = Config(data_dir=tmp_path)
     store = OrderStore(tmp_path, table_id(config.stocks))
     replica = Replica(Clock(), config, 1, store, ManualCommitter(store), Channels(), lambda n: None)  # type: ignore[arg-type]
-    replica.log.promise(3)
-    replica.log.promise(5, own=True)
+    replica.log.promise(1)
+    replica.log.promise(2, own=True)
     replica.log._committer.flush()  # type: ignore[attr-defined]
     store.close()
     reopened = OrderStore(tmp_path, table_id(config.stocks))
-    assert (reopened.epoch, reopened.floor) == (5, 3)
+    assert (reopened.epoch, reopened.floor) == (2, 1)
 
 
 # ---- a replica, on a fake clock -------------------------------------------------------------------
@@ -212,6 +212,9 @@ def test_a_follower_refuses_other_candidates_while_its_leader_is_alive_but_not_t
 
 def test_a_batch_refused_for_an_epoch_only_promised_does_not_say_replaced(tmp_path: Path):
     replica, committer, clock = replica_at(tmp_path)
+    written = replica.receive(-1, GENESIS, [], -1, 3, -1, leader_id=3)  # it follows leader 3 of epoch 3
+    committer.flush()
+    assert fired(written)[0] == order_pb2.PROPAGATE_STATUS_OK
     clock.advance(LEASE)
     assert promise(replica, committer, 4, candidate=2)[0]
     written = replica.receive(-1, GENESIS, [], -1, 3, -1, leader_id=3)
@@ -281,12 +284,12 @@ def test_followers_other_than_the_configured_replicas_are_refused(tmp_path: Path
 
 def test_an_epoch_learned_from_a_follower_is_used_up_but_no_floor_after_a_restart(tmp_path: Path):
     replica, committer, _ = replica_at(tmp_path)
-    replica.log.promise(2)
+    replica.log.promise(1)
     replica.log.learn_epoch(5)  # perhaps an epoch a candidate only stood for
     committer.flush()
     replica.store.close()
     reopened = OrderStore(tmp_path, table_id(Config(data_dir=tmp_path).stocks))
-    assert (reopened.epoch, reopened.floor) == (5, 2)
+    assert (reopened.epoch, reopened.floor) == (5, 1)
 
 
 def test_a_leader_refused_for_a_lease_for_an_epoch_only_promised_stands_again_above_it(tmp_path: Path):

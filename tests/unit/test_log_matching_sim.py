@@ -231,6 +231,33 @@ def test_with_both_followers_gone_trades_get_504_then_a_definite_503() -> None:
     assert second.key not in {e.key for e in cluster.replicas["r1"].log}
 
 
+def test_a_follower_that_lagged_many_epochs_promises_the_candidates_second_attempt() -> None:
+    """r3 is down while r1 and r2 take over from each other again and again; then r2 dies and
+    r3 comes back with its old epoch. r1 can lead only with r3's promise, far beyond one step
+    of anything r3 has seen: r3 refuses the first attempt (reporting its old epoch) and
+    promises the next, one above it, in the same candidacy."""
+    cluster = new_cluster()
+    r1, r2, r3 = (cluster.replicas[n] for n in NAMES)
+    lead(cluster, "r3")
+    r3.crash()
+    cluster.net.queue.clear()
+    for name in ["r1", "r2"] * 3:
+        lead(cluster, name)
+    r2.crash()
+    cluster.net.queue.clear()
+    r3.restart()
+    assert r1.core.epoch >= r3.core.epoch + 5
+    lagging = r3.core.epoch
+    stand(cluster, "r1")
+    first = r1.candidacy.epoch
+    assert first > lagging + 1
+    time_passes(cluster, kinds=("promise", "promised"))  # r2's answer never comes
+    assert r1.candidacy is None and r1.core.is_leader, "won in the same candidacy"
+    assert r3.core.epoch == r1.core.epoch == first + 1
+    time_passes(cluster)
+    assert r1.serving and r3.log == r1.log
+
+
 @pytest.mark.parametrize("seed", range(150))
 def test_random_faults_never_lose_an_acknowledged_trade(seed: int) -> None:
     cluster = Cluster(random.Random(seed))

@@ -32,6 +32,9 @@ class SlowForOneStock:
     """place_order answers at once, except for "slow", which waits until released, and
     "broken", which fails; it records the budget each order was given."""
 
+    ids = {"127.0.0.1:56894": 1, "127.0.0.1:56895": 2, "127.0.0.1:56896": 3}
+    peers = ["127.0.0.1:56895", "127.0.0.1:56896"]
+
     def __init__(self) -> None:
         self.reactor = Clock()
         self.release: Deferred = Deferred()

@@ -67,6 +67,9 @@ class ExpiredContext:
 
 
 class NoReplica:
+    ids: dict[str, int] = {}
+    peers: list[str] = []
+
     def __getattr__(self, name: str) -> Any:
         def called(*args: Any) -> Any:
             raise AssertionError(f"the replica was asked to {name}")
@@ -75,7 +78,7 @@ class NoReplica:
 
 
 @pytest.mark.parametrize("method, request_", [
-    ("Propagate", order_pb2.PropagateRequest(epoch=1)),
+    ("Propagate", order_pb2.PropagateRequest(epoch=1, prev_chain=bytes(16))),
     ("AssignFollowers", order_pb2.AssignFollowersRequest()),
     ("Lookup", order_pb2.LookupOrderRequest(number=1)),
     ("RequestBatch", order_pb2.RequestBatchRequest(orders=[order_pb2.PlaceOrderRequest(name="tesla")])),

@@ -8,6 +8,7 @@ from typing import Sequence
 import pytest
 
 from bazaar.core.book import StockBook
+from bazaar.core.bounds import MAX_EPOCH, MAX_INDEX
 from bazaar.core.chain import GENESIS, Entry, Kind, Record, chained, checkpoint_numbers, link
 from bazaar.core.replica import (
     Accepted,
@@ -21,6 +22,7 @@ from bazaar.core.replica import (
     Stale,
 )
 from bazaar.core.stock import Stock, TradeCheck, apply_trade
+from bazaar.core.takeover import Candidacy, Promised, Refused, StandAgain, Won
 
 INITIAL = (Stock("tesla", 183.26, 10, 0), Stock("ford", 11.93, 5, 0))
 
@@ -81,12 +83,16 @@ class Log:
 
     def accept(self, prev: int, batch: list[Record], leader_last=None, leader_epoch=None):
         prev_chain = GENESIS if prev == -1 else LEADER_LOG[prev].chain
-        outcome = self.core.accept(prev, prev_chain, batch, self.entries.__getitem__, leader_last, leader_epoch)
+        outcome = self.core.accept(prev, prev_chain, batch, self.entries.__getitem__, leader_last, leader_epoch,
+                                   key_holder=self.key_holder)
         if isinstance(outcome, Accepted):
             if outcome.truncate_after is not None:
                 del self.entries[outcome.truncate_after + 1:]
             self.entries += outcome.entries
         return outcome
+
+    def key_holder(self, key: str) -> int | None:
+        return next((e.index for e in self.entries if e.key == key), None)
 
     def book_is_implied(self) -> bool:
         return self.core.book.stocks() == implied(self.entries)
@@ -183,10 +189,49 @@ def test_an_epoch_is_promised_only_above_every_one_promised_before() -> None:
     core = core_over(LEADER_LOG[:3], epoch=4)
     assert core.next_epoch() == 5 and core.next_epoch(seen=9) == 10
     assert not core.promise(4) and not core.promise(3)
-    assert core.promise(6) and core.epoch == 6
-    assert not core.promise(6), "one epoch, one candidate"
+    assert core.promise(5) and core.epoch == 5
+    assert not core.promise(5), "one epoch, one candidate"
     core.lead()
-    assert core.promise(7) and core.role is Role.FOLLOWER, "a newer candidate unseats us"
+    assert core.promise(6) and core.role is Role.FOLLOWER, "a newer candidate unseats us"
+
+
+def test_a_promise_is_at_most_one_step_beyond_what_the_replica_has_seen() -> None:
+    core = core_over(LEADER_LOG[:3], epoch=4)
+    assert core.reach("c") == 5
+    assert not core.promise(2**63 - 1, candidate="c") and not core.promise(MAX_EPOCH + 1, candidate="c")
+    assert not core.promise(9, candidate="c"), "a candidate that stood for 9 while we lagged is refused once"
+    assert core.epoch == 4 and core.floor == 4, "a refusal changes no epoch"
+    assert core.reach("c") == 10 and core.reach("d") == 5, "only that candidate's next attempt may go further"
+    assert core.promise(10, candidate="c") and core.epoch == 10
+    assert core.reach("c") == 11, "granted, the attempt is forgotten"
+
+
+def test_a_lagging_follower_promises_a_candidates_second_attempt() -> None:
+    """The candidate stands at max(its epoch, the refusals it heard) + 1: the lagging follower's
+    refusal reports an older epoch, so the second attempt is one above the first."""
+    follower = core_over(LEADER_LOG[:3], epoch=1)
+    candidate_core = core_over(LEADER_LOG[:3], epoch=7)
+    candidacy = Candidacy(["f"])
+    first = candidacy.stand(candidate_core)
+    assert first == 8 and candidate_core.promise(first, own=True)
+    assert not follower.promise(first, candidate="c")
+    candidacy.answered("f", Refused(follower.epoch))
+    assert candidacy.outcome(candidate_core) == StandAgain()
+    second = candidacy.stand(candidate_core)
+    assert second == 9 and candidate_core.promise(second, own=True)
+    assert follower.promise(second, candidate="c")
+    candidacy.answered("f", Promised(2))
+    assert candidacy.outcome(candidate_core) == Won(None)
+
+
+def test_no_epoch_beyond_the_bound_is_stood_for() -> None:
+    core = core_over([], epoch=MAX_EPOCH - 1)
+    candidacy = Candidacy(["f"])
+    assert candidacy.stand(core) == MAX_EPOCH and core.promise(MAX_EPOCH, own=True)
+    candidacy.answered("f", Refused(MAX_EPOCH))
+    assert candidacy.outcome(core) == StandAgain()
+    assert candidacy.stand(core) is None, "epoch + 1 would pass MAX_EPOCH"
+    assert not core.promise(MAX_EPOCH + 1, own=True)
 
 
 def test_a_restarted_core_knows_at_least_its_last_entrys_epoch() -> None:
@@ -342,6 +387,69 @@ def test_malformed_batches_are_refused_and_change_nothing(prev, batch, leader_la
         log.accept(prev, batch, leader_last)
     assert (log.core.last_index, log.core.last_number, log.core.last_chain, log.core.book.stocks()) == before
     assert log.entries == LEADER_LOG[:2]
+
+
+def entry_after_tesla_bought(kind: Kind = TRADE, name: str = "ford", type_: str = "sell", quantity: int = 1,
+                            key: str = "x", epoch: int = 1, number: int | None = None) -> Record:
+    """Entry 2 after LEADER_LOG[1] (ford holds 5 there, tesla 7), as a peer might send it."""
+    return Record(2, epoch, kind, number if number is not None else (1 if kind is TRADE else 0),
+                  name, type_, quantity, key)
+
+
+@pytest.mark.parametrize(
+    "batch, leader_epoch",
+    [
+        ([entry_after_tesla_bought(name="nope")], 2),  # a stock not in the table
+        ([entry_after_tesla_bought(name="x" * 100_000)], 2),
+        ([entry_after_tesla_bought(type_="buy", quantity=6)], 2),  # more than ford holds
+        ([entry_after_tesla_bought(quantity=-5)], 2),
+        ([entry_after_tesla_bought(quantity=0)], 2),
+        ([entry_after_tesla_bought(quantity=10**12)], 2),
+        ([entry_after_tesla_bought(type_="steal")], 2),
+        ([entry_after_tesla_bought(type_="")], 2),
+        ([entry_after_tesla_bought(kind=REFUSED, type_="buy", quantity=1)], 2),  # a refusal that fits
+        ([entry_after_tesla_bought(kind=REFUSED, type_="sell", quantity=90)], 2),  # a sell is never short
+        ([entry_after_tesla_bought(kind=LEADER, type_="", quantity=0, key="x")], 2),  # a leader entry with a key
+        ([entry_after_tesla_bought(key="k" * 129)], 2),
+        ([entry_after_tesla_bought(key=" padded")], 2),
+        ([entry_after_tesla_bought(key="tab\t")], 2),
+        ([entry_after_tesla_bought(key="é")], 2),
+        ([entry_after_tesla_bought(key=LEADER_LOG[1].key)], 2),  # a key the log holds
+        ([entry_after_tesla_bought(key="dup"), Record(3, 1, TRADE, 2, "ford", "sell", 1, "dup")], 2),
+        ([entry_after_tesla_bought(epoch=MAX_EPOCH + 1)], None),
+        ([entry_after_tesla_bought()], MAX_EPOCH + 1),
+        ([entry_after_tesla_bought(number=2**63 - 1)], 2),
+    ],
+)
+def test_a_batch_no_leader_could_have_logged_is_refused_whole_and_changes_nothing(batch, leader_epoch) -> None:
+    log = Log(LEADER_LOG[:2], epoch=1)
+    before = (log.core.epoch, log.core.floor, log.core.role, log.core.last_index, log.core.book.stocks())
+    with pytest.raises(MalformedBatch):
+        log.accept(1, batch, leader_last=1 + len(batch), leader_epoch=leader_epoch)
+    assert (log.core.epoch, log.core.floor, log.core.role, log.core.last_index, log.core.book.stocks()) == before
+    assert log.entries == LEADER_LOG[:2]
+    assert isinstance(log.accept(1, [entry_after_tesla_bought()], leader_last=2, leader_epoch=2), Accepted), \
+        "a well-formed batch right after is taken"
+
+
+def test_a_key_held_only_in_a_tail_the_batch_replaces_may_come_again() -> None:
+    """A dead leader's entry under a key is dropped by the batch that logs the key anew."""
+    dead_tail = log_of((TRADE, "ford", "sell", 1), after=LEADER_LOG[1], tag="dead")
+    log = Log(LEADER_LOG[:2] + dead_tail)
+    again = Record(2, 2, TRADE, 1, "ford", "sell", 2, dead_tail[0].key)
+    outcome = log.accept(1, [again], leader_last=2, leader_epoch=2)
+    assert isinstance(outcome, Accepted) and outcome.truncate_after == 1 and log.book_is_implied()
+
+
+def test_indexes_out_of_range_are_malformed_and_a_gap_writes_no_epoch_out_of_range() -> None:
+    log = Log(LEADER_LOG[:2], epoch=1)
+    far = Record(MAX_INDEX + 1, 1, TRADE, 1, "ford", "sell", 1, "x")
+    with pytest.raises(MalformedBatch):
+        log.core.accept(MAX_INDEX, GENESIS, [far], log.entries.__getitem__)
+    with pytest.raises(MalformedBatch):
+        log.accept(1, [], leader_last=MAX_INDEX + 1)
+    assert log.core.accept(MAX_INDEX, GENESIS, [], log.entries.__getitem__, leader_epoch=2) == Gap(1)
+    assert log.core.epoch == 2
 
 
 def test_a_batch_holding_an_entry_of_a_later_epoch_than_its_sender_is_refused() -> None:

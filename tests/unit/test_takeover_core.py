@@ -28,7 +28,7 @@ def promised_beyond(shared: int, *epochs: int) -> Promised:
 
 def stand(candidacy: Candidacy, core: ReplicaCore) -> int:
     epoch = candidacy.stand(core)
-    assert epoch is not None and core.promise(epoch)  # the caller promises it to itself
+    assert epoch is not None and core.promise(epoch, own=True)  # the caller promises it to itself
     return epoch
 
 
