@@ -6,7 +6,10 @@ from typing import Any, Callable
 import grpc
 import pytest
 
+from bazaar.config import load_config
 from bazaar.core.chain import GENESIS, link
+from bazaar.rpc.transport import Transport, peer_names
+from bazaar.tls.files import load_credentials
 from bazaar.rpc.convert import record_from_proto
 from bazaar.v1 import order_pb2, order_pb2_grpc, trade_pb2
 from tests.integration.cluster import REPLICA_IDS, Cluster, wait_for
@@ -91,7 +94,7 @@ def refusal(call: Callable[[], Any]) -> grpc.StatusCode:
 
 
 def entries_of(stub: order_pb2_grpc.OrderServiceStub) -> list[trade_pb2.LogEntry]:
-    """A replica's whole log, as a plain Synchronize read gives it to anyone."""
+    """A replica's whole log, as a plain Synchronize read gives it to any replica."""
     return [e for r in stub.Synchronize(order_pb2.SynchronizeRequest(), timeout=10) for e in r.entries]
 
 
@@ -100,8 +103,15 @@ def test_the_nastiest_internal_requests_are_refused_and_the_cluster_trades_and_r
         assert cluster.post_order("ford", 1, "buy").status == 200
     leader = cluster.leader_id()
     follower = next(i for i in REPLICA_IDS if i != leader)
-    channels = {i: grpc.insecure_channel(f"127.0.0.1:{p}") for i, p in cluster.replica_ports.items()}  # gRPC defaults
+    # Sent with the credentials whose role may make each call (a compromised leader, a
+    # compromised front end): what refuses them here is their bounds, not their role.
+    config = load_config(cluster.config)
+    leader_transport = Transport(load_credentials(config, f"order-{leader}"), peer_names(config))
+    frontend_transport = Transport(load_credentials(config, "frontend"), peer_names(config))
+    channels = {i: leader_transport.dial(f"127.0.0.1:{p}", []) for i, p in cluster.replica_ports.items()}
+    channels[0] = frontend_transport.dial(f"127.0.0.1:{cluster.replica_ports[leader]}", [])
     stubs = {i: order_pb2_grpc.OrderServiceStub(c) for i, c in channels.items()}
+    as_frontend = stubs.pop(0)
     try:
         epoch = cluster.describe(leader).epoch
         for i in REPLICA_IDS:  # the promise that made every later takeover overflow
@@ -127,16 +137,16 @@ def test_the_nastiest_internal_requests_are_refused_and_the_cluster_trades_and_r
             assert refusal(lambda: stubs[follower].Propagate(request, timeout=5)) is INVALID, label
 
         tiny = order_pb2.PlaceOrderRequest(name="x", quantity=1)
-        assert refusal(lambda: stubs[leader].RequestBatch(
+        assert refusal(lambda: as_frontend.RequestBatch(
             order_pb2.RequestBatchRequest(orders=[tiny] * 340_000), timeout=5)) is grpc.StatusCode.RESOURCE_EXHAUSTED
         huge_key = order_pb2.PlaceOrderRequest(name="ford", quantity=1, type=1, idempotency_key="k" * 3_000_000)
-        assert refusal(lambda: stubs[leader].RequestBatch(
+        assert refusal(lambda: as_frontend.RequestBatch(
             order_pb2.RequestBatchRequest(orders=[huge_key]), timeout=5)) is grpc.StatusCode.RESOURCE_EXHAUSTED
         long_key = order_pb2.PlaceOrderRequest(name="ford", quantity=1, type=1, idempotency_key="k" * 129)
-        assert refusal(lambda: stubs[leader].RequestBatch(
+        assert refusal(lambda: as_frontend.RequestBatch(
             order_pb2.RequestBatchRequest(orders=[long_key]), timeout=5)) is INVALID
-        assert refusal(lambda: list(stubs[leader].Synchronize(
-            order_pb2.SynchronizeRequest(caller="127.0.0.1:1"), timeout=5))) is INVALID
+        assert refusal(lambda: list(stubs[leader].Synchronize(  # no replica's address, nor its own
+            order_pb2.SynchronizeRequest(caller="127.0.0.1:1"), timeout=5))) is grpc.StatusCode.PERMISSION_DENIED
 
         unread = [stubs[leader].Synchronize(order_pb2.SynchronizeRequest()) for _ in range(80)]
         try:  # the API goes on while they are open
