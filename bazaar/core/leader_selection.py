@@ -9,7 +9,11 @@ A selection round asks every replica to describe itself, then:
    answer it: dying, frozen, or cut off from this front end alone), the round waits and asks
    again, for a bounded number of rounds: the followers' faith in a dead leader lapses within
    a lease. A leader that keeps its majority but does not answer this front end is not
-   deposed: no leader can be had here until it answers or fails.
+   deposed: no leader can be had here until it answers or fails. Likewise, for the same
+   bounded time, while the first candidate reaches a majority only through replicas that do
+   not answer this front end (their channels from here may still be reconnecting after a
+   heal): one of them may still follow a leader this round cannot see, and would refuse the
+   candidate's promise.
 3. Otherwise leadership is offered to the replicas that can lead, highest id first: ready
    (done starting) and reaching a majority of the replicas, itself included, so a replica cut
    off from the others is never picked. Before this front end's first leader, a higher replica
@@ -142,7 +146,7 @@ class LeaderSelection:
         patient = now - round_.started < PATIENCE
         if heard is not None and not patient:
             return self.abort(heard + ", which does not answer this front end", skipped)
-        wait = heard or self._starting(answered)
+        wait = heard or self._starting(answered) or self._through_silent(answered)
         if wait is not None and patient:
             return ProbeAgain(wait)
         round_.probed = True
@@ -192,6 +196,14 @@ class LeaderSelection:
             if view.leader_id:
                 return f"replica {view.replica_id} still follows leader {view.leader_id}"
         return None
+
+    def _through_silent(self, answered: Mapping[int, ReplicaView]) -> str | None:
+        first = next((answered[i] for i in self.replica_ids if self._can_lead(answered.get(i))), None)
+        if first is None or len(first.reachable & set(answered)) + 1 >= self.majority:
+            return None
+        silent = sorted(first.reachable - set(answered))
+        return (f"replica {first.replica_id} reaches a majority only through replica {silent[-1]}, "
+                "which does not answer this front end")
 
     def _starting(self, answered: Mapping[int, ReplicaView]) -> str | None:
         if self._ever_led:

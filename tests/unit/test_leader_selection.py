@@ -29,6 +29,8 @@ def elect(selection, healthy, refusing=()):
     """Run a whole round: `healthy` answer probes, `refusing` fail AssignFollowers."""
     selection.start()
     decision = selection.probed(views(healthy))
+    if isinstance(decision, ProbeAgain):  # the others claim to reach replicas that do not answer
+        decision = selection.probed(views(healthy), now=PATIENCE)
     offers = []
     while isinstance(decision, Assign):
         offers.append(decision)
@@ -303,3 +305,34 @@ def test_once_it_has_had_a_leader_a_front_end_never_waits_for_a_starting_replica
     selection.start()
     decision = selection.probed(views([1, 2], r3=ReplicaView(3, ready=False, reachable=ALL)))
     assert isinstance(decision, Assign) and decision.leader_id == 2
+
+
+def test_a_candidate_reaching_its_majority_only_through_a_silent_replica_waits_for_it():
+    # The leader (3) is cut from its followers; replica 2 was healed a moment ago and its
+    # channel from this front end still reconnects. Offering 1 now would fail: 2 still keeps
+    # faith with 3 and refuses 1's promise.
+    selection = LeaderSelection([1, 2, 3])
+    selection.start(now=0.0)
+    cut_leader = ReplicaView(3)  # stepped down: it reaches no one
+    first = {3: cut_leader, 2: None, 1: ReplicaView(1, reachable=frozenset({2}))}
+    assert isinstance(selection.probed(first, now=0.0), ProbeAgain)
+    following = {3: cut_leader, 2: ReplicaView(2, leader_id=3, reachable=frozenset({1})),
+                 1: ReplicaView(1, reachable=frozenset({2}))}
+    assert isinstance(selection.probed(following, now=0.1), ProbeAgain), "2 answers: it follows 3"
+    lapsed = {3: cut_leader, 2: ReplicaView(2, reachable=frozenset({1})), 1: ReplicaView(1, reachable=frozenset({2}))}
+    assert selection.probed(lapsed, now=0.5) == Assign(2, (3, 1))
+
+
+def test_the_wait_for_a_silent_replica_is_bounded():
+    selection = LeaderSelection([1, 2, 3])
+    selection.start(now=0.0)
+    silent = {3: None, 2: None, 1: ReplicaView(1, reachable=frozenset({2, 3}))}
+    assert isinstance(selection.probed(silent, now=PATIENCE - 0.01), ProbeAgain)
+    assert selection.probed(silent, now=PATIENCE) == Assign(1, (3, 2)), "then it tries what it has"
+
+
+def test_a_candidate_that_reaches_an_answering_majority_is_offered_at_once():
+    selection = LeaderSelection([1, 2, 3])
+    selection.start(now=0.0)
+    answered = {3: None, 2: ReplicaView(2, reachable=frozenset({1, 3})), 1: ReplicaView(1, reachable=frozenset({2}))}
+    assert selection.probed(answered, now=0.0) == Assign(2, (3, 1))
