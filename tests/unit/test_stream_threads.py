@@ -64,7 +64,10 @@ class Server:
         order_pb2_grpc.add_OrderServiceServicer_to_server(servicer, self.server)
         self.address = f"127.0.0.1:{self.server.add_insecure_port('127.0.0.1:0')}"
         self.server.start()
-        self.channel = grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        # An attacker's reader keeps its flow-control window small (no BDP probing): gRPC would
+        # otherwise grow it to megabytes, and a whole unread log could fit in its buffers and
+        # end normally instead of stalling its sender.
+        self.channel = grpc.insecure_channel(self.address, options=[*CHANNEL_OPTIONS, ("grpc.http2.bdp_probe", 0)])
         self.stub = order_pb2_grpc.OrderServiceStub(self.channel)
 
     def close(self) -> None:
