@@ -84,7 +84,7 @@ class TlsConfig:
 
 @dataclass(frozen=True)
 class Config:
-    data_dir: Path = field(default_factory=lambda: Path("var").absolute())
+    data_dir: Path = field(default_factory=lambda: Path("var").resolve())
     catalog: Address = Address("127.0.0.1", 56892)
     frontend: FrontendConfig = FrontendConfig()
     replicas: dict[int, Address] = field(
@@ -153,7 +153,7 @@ def _frontend_limits(table: dict[str, Any], base: Path) -> dict[str, Any]:
         value = table[key]
         if not isinstance(value, str) or not value:
             raise ConfigError(f"frontend.{key}: expected a path to a PEM file, got {value!r}")
-        file = (base / value).absolute()  # relative to the config file's folder, as data_dir
+        file = (base / value).resolve()  # relative to the config file's folder, as data_dir
         if not file.is_file():
             raise ConfigError(f"frontend.{key}: no such file {str(file)!r}")
         limits[key] = file
@@ -190,7 +190,7 @@ def load_config(path: str | Path | None = None) -> Config:
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
     try:
-        return _build(raw, path.absolute())
+        return _build(raw, path.resolve())
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
 
@@ -215,7 +215,7 @@ def _build(raw: dict[str, Any], path: Path) -> Config:
     timeouts = _section(raw, "timeouts")
     tls = _section(raw, "tls")
     return _check_loopback_if_insecure(_check_distinct(Config(
-        data_dir=(path.parent / data_dir).absolute(),
+        data_dir=(path.parent / data_dir).resolve(),
         catalog=Address.parse(catalog["address"], "catalog.address")
         if "address" in catalog
         else defaults.catalog,
@@ -247,7 +247,7 @@ def _folder(table: dict[str, Any], key: str, base: Path) -> Path:
     value = table[key]
     if not isinstance(value, str) or not value:
         raise ConfigError(f"tls.{key}: expected a non-empty path string, got {value!r}")
-    return (base / value).absolute()
+    return (base / value).resolve()
 
 
 def _check_loopback_if_insecure(config: Config) -> Config:

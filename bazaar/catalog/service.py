@@ -14,11 +14,12 @@ from bazaar.config import Config
 from bazaar.rpc.bridge import ReactorHop
 from bazaar.reactor.fatal import give_up
 from bazaar.reactor.group_commit import GroupCommitter
+from bazaar.rpc.names import CATALOG_SERVICE
 from bazaar.rpc.services import GrpcServerService
 from bazaar.rpc.transport import Transport
-from bazaar.v1 import catalog_pb2, catalog_pb2_grpc
+from bazaar.v1 import catalog_pb2_grpc
 
-SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
+SERVICE_NAME = CATALOG_SERVICE
 
 
 class CatalogService(MultiService):

@@ -17,6 +17,7 @@ from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
+from bazaar.rpc.names import ORDER_SERVICE
 from bazaar.rpc import bridge
 from bazaar.reactor.batcher import Batcher
 from bazaar.config import Address, Timeouts
@@ -27,7 +28,7 @@ from bazaar.rpc.services import Channels
 from bazaar.rpc.peers import PeerUnavailable, never_sent
 from bazaar.v1 import catalog_pb2, catalog_pb2_grpc, order_pb2, order_pb2_grpc
 
-ORDER_SERVICE_NAME = "bazaar.v1.OrderService"
+ORDER_SERVICE_NAME = ORDER_SERVICE
 
 
 class NotLeader(Exception):

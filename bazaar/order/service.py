@@ -20,11 +20,12 @@ from bazaar.order.rejoin import rejoin
 from bazaar.order.replica import Replica
 from bazaar.order.servicer import OrderServicer
 from bazaar.order.store import Operation, OrderStore
+from bazaar.rpc.names import ORDER_SERVICE
 from bazaar.rpc.services import Channels, GrpcServerService
 from bazaar.rpc.transport import Transport
-from bazaar.v1 import order_pb2, order_pb2_grpc
+from bazaar.v1 import order_pb2_grpc
 
-SERVICE_NAME = order_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name
+SERVICE_NAME = ORDER_SERVICE
 
 log = Logger()
 

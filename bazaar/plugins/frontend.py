@@ -6,6 +6,7 @@ makeService): the backend clients open their channels through `Channels` on firs
 
 from __future__ import annotations
 
+import dataclasses
 import resource
 from typing import Any
 
@@ -35,6 +36,10 @@ log = Logger()
 BACKLOG = 1024
 # File descriptors the front end needs besides its clients': gRPC channels, logs, refusals.
 SPARE_DESCRIPTORS = 300
+# The internal listener's connections at once, and the time one has to send its request
+# (its TLS handshake first).
+INTERNAL_CONNECTIONS = 64
+INTERNAL_READ_TIMEOUT = 3.0
 
 
 class Options(ConfigOptions):
@@ -94,7 +99,7 @@ def makeService(options: Options) -> MultiService:
     site = ApiSite(front_end.app.resource(), config.frontend, options["access-log"])
     address = config.frontend.address
     interface = _interface(address)
-    _make_room_for(config.frontend.max_connections + SPARE_DESCRIPTORS)
+    _make_room_for(config.frontend.max_connections + INTERNAL_CONNECTIONS + SPARE_DESCRIPTORS)
     if options["tls"] is not None:
         server: Any = SSLServer(address.port, site, options["tls"], backlog=BACKLOG, interface=interface)
     else:
@@ -110,7 +115,14 @@ def internal_server(config: Config, credentials: Any, front_end: FrontEnd) -> Se
     plaintext one, on loopback only)."""
     address = config.frontend.internal
     control = CacheControl(front_end.cache, peer_identity if credentials is not None else None)
-    site = ApiSite(control.app.resource(), config.frontend, None)
+    # Its own small limits: a few cluster processes call it, and connections that never finish
+    # their handshake must neither crowd the leader's push out for long nor take the public
+    # port's descriptors.
+    limits = dataclasses.replace(
+        config.frontend, max_connections=INTERNAL_CONNECTIONS, max_connections_per_peer=INTERNAL_CONNECTIONS,
+        read_timeout=min(config.frontend.read_timeout, INTERNAL_READ_TIMEOUT),
+    )
+    site = ApiSite(control.app.resource(), limits, None)
     if credentials is None:
         return TCPServer(address.port, site, interface=_interface(address))
     return SSLServer(address.port, site, server_options(credentials), interface=_interface(address))
@@ -131,4 +143,4 @@ def _make_room_for(descriptors: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
     if wanted < descriptors:
         log.warn("the file descriptor limit {limit} is below frontend.max_connections plus {spare}: "
-                 "lower max_connections", limit=wanted, spare=SPARE_DESCRIPTORS)
+                 "lower max_connections", limit=wanted, spare=INTERNAL_CONNECTIONS + SPARE_DESCRIPTORS)

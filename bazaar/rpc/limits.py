@@ -49,6 +49,11 @@ STREAM_DEADLINE = 120.0
 # MAX_MESSAGE (at worst about 150 MB in all), far above a correct cluster's peak: a front end
 # has at most two order batches in flight and one lookup per client request it serves.
 MAX_CONCURRENT_RPCS = 128
+# Connections one server keeps at once: a cluster needs a few per peer; the rest bounds what
+# connections that never authenticate can hold (descriptors), below the process's limit.
+MAX_CONNECTIONS = 256
+# Health watches one caller may hold open on one server: a process watches once per channel.
+MAX_WATCHES_PER_CALLER = 8
 
 
 class Invalid(ValueError):

@@ -11,12 +11,18 @@ changes nothing.
 
 from __future__ import annotations
 
+import functools
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import grpc
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from bazaar.config import Config
+from bazaar.rpc.limits import MAX_WATCHES_PER_CALLER
+from bazaar.rpc.names import HEALTH_NAMES
 from bazaar.tls.identity import Identity, Role, identity_of
 
 ANY = frozenset(Role)
@@ -63,24 +69,45 @@ POLICY: dict[str, Rule] = {
     CATALOG + "Lookup": Rule(FRONTEND),
     CATALOG + "Trade": Rule(REPLICA),
     CATALOG + "TradeBatch": Rule(REPLICA),
-    HEALTH + "Check": Rule(ANY),
-    HEALTH + "Watch": Rule(ANY),
 }
 
 
-def caller(context: Any) -> Identity | None:
-    names = context.auth_context().get("x509_common_name") or []
-    if len(names) != 1:
-        return None
+def _known_service(request: Any, caller: Identity, config: Config) -> str | None:
+    if request.service not in HEALTH_NAMES:
+        return "no such service to check"  # grpcio-health would keep the name for good
+    return None
+
+
+for _method in ("Check", "Watch"):
+    POLICY[HEALTH + _method] = Rule(ANY, _known_service)
+
+
+def caller(context: Any, config: Config) -> Identity | None:
+    """The caller's identity: its certificate's one common name, a process of this cluster."""
+    pem = (context.auth_context().get("x509_pem_cert") or [None])[0]
+    identity = identity_of_certificate(pem) if pem else None
+    if identity is not None and identity.role is Role.REPLICA and identity.replica_id not in config.replicas:
+        return None  # a replica this configuration does not list (removed, or never one)
+    return identity
+
+
+@functools.lru_cache(maxsize=64)
+def identity_of_certificate(pem: bytes) -> Identity | None:
+    """From the peer's certificate, which the TLS handshake verified: exactly one common name."""
     try:
-        return identity_of(names[0].decode("ascii"))
-    except UnicodeDecodeError:
+        names = x509.load_pem_x509_certificate(pem).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except ValueError:
         return None
+    if len(names) != 1 or not isinstance(names[0].value, str):
+        return None
+    return identity_of(names[0].value)
 
 
 class RoleInterceptor(grpc.ServerInterceptor):
     def __init__(self, config: Config) -> None:
         self._config = config
+        self._watching: dict[str, int] = {}  # health watches open, per caller
+        self._lock = threading.Lock()
 
     def intercept_service(self, continuation: Any, details: Any) -> Any:
         handler = continuation(details)
@@ -94,32 +121,66 @@ class RoleInterceptor(grpc.ServerInterceptor):
 
             make = grpc.stream_stream_rpc_method_handler if handler.response_streaming else grpc.stream_unary_rpc_method_handler
             return make(closed, handler.request_deserializer, handler.response_serializer)
-        inner = handler.unary_stream if handler.response_streaming else handler.unary_unary
 
-        def refusal(request: Any, context: Any) -> str | None:
-            identity = caller(context)
+        def check(request: Any, context: Any) -> Identity:
+            """The caller, once allowed; aborts the call otherwise."""
+            identity = caller(context, self._config)
             if rule is None:
-                return f"{details.method} is not open to any caller"
-            if identity is None or identity.role not in rule.roles:
+                refused: str | None = f"{details.method} is not open to any caller"
+            elif identity is None or identity.role not in rule.roles:
                 who = identity.name if identity is not None else "a caller with no cluster identity"
-                return f"{who} may not call {details.method}"
-            return rule.claim(request, identity, self._config) if rule.claim is not None else None
-
-        if handler.response_streaming:
-            def stream(request: Any, context: Any) -> Any:
-                refused = refusal(request, context)
-                if refused is not None:
-                    context.abort(grpc.StatusCode.PERMISSION_DENIED, refused)
-                yield from inner(request, context)
-
-            return grpc.unary_stream_rpc_method_handler(
-                stream, handler.request_deserializer, handler.response_serializer,
-            )
-
-        def unary(request: Any, context: Any) -> Any:
-            refused = refusal(request, context)
+                refused = f"{who} may not call {details.method}"
+            else:
+                refused = rule.claim(request, identity, self._config) if rule.claim is not None else None
             if refused is not None:
                 context.abort(grpc.StatusCode.PERMISSION_DENIED, refused)
-            return inner(request, context)
+            assert identity is not None
+            return identity
 
-        return grpc.unary_unary_rpc_method_handler(unary, handler.request_deserializer, handler.response_serializer)
+        if not handler.response_streaming:
+            inner = handler.unary_unary
+
+            def unary(request: Any, context: Any) -> Any:
+                check(request, context)
+                return inner(request, context)
+
+            return grpc.unary_unary_rpc_method_handler(unary, handler.request_deserializer, handler.response_serializer)
+        inner = handler.unary_stream
+        if getattr(inner, "experimental_non_blocking", False):
+            # grpcio-health's Watch: it answers through a callback and holds no thread. The
+            # wrapper must say so too, or every watch would keep one of the server's threads.
+            def watch(request: Any, context: Any, send_response_callback: Any = None) -> Any:
+                self._watch(check(request, context), context)
+                return inner(request, context, send_response_callback)
+
+            watch.experimental_non_blocking = True  # type: ignore[attr-defined]
+            return grpc.unary_stream_rpc_method_handler(watch, handler.request_deserializer, handler.response_serializer)
+
+        def stream(request: Any, context: Any) -> Any:
+            check(request, context)
+            yield from inner(request, context)
+
+        return grpc.unary_stream_rpc_method_handler(stream, handler.request_deserializer, handler.response_serializer)
+
+    def _watch(self, identity: Identity, context: Any) -> None:
+        """Counts the caller's open watches; beyond its share, RESOURCE_EXHAUSTED."""
+        with self._lock:
+            open_now = self._watching.get(identity.name, 0)
+            if open_now >= MAX_WATCHES_PER_CALLER:
+                refused = True
+            else:
+                refused = False
+                self._watching[identity.name] = open_now + 1
+        if refused:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          f"{identity.name} holds {MAX_WATCHES_PER_CALLER} health watches here already")
+
+        def ended() -> None:
+            with self._lock:
+                left = self._watching.get(identity.name, 1) - 1
+                if left > 0:
+                    self._watching[identity.name] = left
+                else:
+                    self._watching.pop(identity.name, None)
+
+        context.add_callback(ended)

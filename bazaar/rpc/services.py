@@ -17,7 +17,8 @@ from twisted.logger import Logger
 
 from bazaar.config import Address
 from bazaar.rpc.transport import Transport
-from bazaar.rpc.limits import MAX_CONCURRENT_RPCS, MAX_MESSAGE
+from bazaar.rpc.limits import MAX_CONCURRENT_RPCS, MAX_CONNECTIONS, MAX_MESSAGE
+from bazaar.rpc.names import HOLD_SERVICE
 
 # Reconnect to a restarted peer within a fraction of a second instead of gRPC's default
 # exponential backoff (up to two minutes), so leader selection and rejoin see it promptly.
@@ -43,6 +44,11 @@ SERVER_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 500),
     ("grpc.http2.max_ping_strikes", 0),
+    # A connection that has not finished its TLS handshake within 5 s is closed, and a server
+    # keeps at most this many connections: plain TCP connections that never speak would
+    # otherwise hold a descriptor each for two minutes, until none is left for peers.
+    ("grpc.server_handshake_timeout_ms", 5000),
+    ("grpc.max_allowed_incoming_connections", MAX_CONNECTIONS),
     # Anything larger than a correct peer's largest message is refused before it is parsed
     # (RESOURCE_EXHAUSTED): a request of many small orders used to cost hundreds of MB.
     ("grpc.max_receive_message_length", MAX_MESSAGE),
@@ -53,11 +59,6 @@ log = Logger()
 
 HOLD_SECONDS = 60.0  # a channel's hold stream is renewed this often (every call has a deadline)
 HOLD_RENEW_DELAY = 0.1
-# A name no server ever sets. grpcio-health's set() (and enter_graceful_shutdown) sends to every
-# watcher of the name while holding its lock, blocking until the stream takes the message; a
-# watcher whose process is gone then deadlocks the server's shutdown on the reactor thread. A
-# hold on a name that is never set is never sent to.
-HOLD_SERVICE = "bazaar.ChannelHold"
 
 
 class GrpcServerService(Service):
@@ -137,8 +138,9 @@ class Channels(Service):
     thread per channel that polls its calls, and ends it whenever no call is open; a peer
     called one RPC at a time (a follower link, a batch to the catalog) would cost a new
     thread, started on the reactor thread, for nearly every call. The hold keeps that thread
-    alive. The server answers a Watch without tying up a handler thread, and never writes to
-    this one again (HOLD_SERVICE).
+    alive. The server answers a Watch without tying up a handler thread (grpcio-health's
+    non-blocking Watch, which the role check keeps so), and never writes to this one again
+    (HOLD_SERVICE).
     """
 
     def __init__(self, transport: Transport, reactor: Any = None) -> None:

@@ -25,6 +25,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bazaar.config import Config, load_config
+from bazaar.rpc.names import ORDER_SERVICE
 from bazaar.rpc.transport import Transport
 from bazaar.tls import certs
 from bazaar.tls.identity import OPERATOR
@@ -36,7 +37,7 @@ TWISTD_START_TIMEOUT = 60.0  # seconds for one twistd to report that its service
 STOP_DEADLINE = 10.0  # seconds between SIGTERM and SIGKILL
 KILL_DEADLINE = 5.0
 POLL_INTERVAL = 0.05
-ORDER_SERVICE_NAME = order_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name
+ORDER_SERVICE_NAME = ORDER_SERVICE
 LOG_TAIL_LINES = 20
 
 Say = Callable[[str], None]
@@ -80,7 +81,11 @@ def make_certificates(config: Config, force: bool = False, say: Say = print) -> 
     if config.tls.insecure:
         say("tls.insecure is set: no certificates are used")
         return []
+    running = [p.name for p in processes(config) if running_pid(p) is not None]
     written = certs.make_certificates(config.tls_dir, certificate_names(config), force=force)
+    if running and "ca" in written:
+        say(f"the cluster is running ({', '.join(running)}) with the old authority: restart every process "
+            "(`bazaar down`, `bazaar up`), or those started now will not trust those still running")
     if written:
         say(f"certificates made in {config.tls_dir}: {', '.join(written)}")
     return written

@@ -119,3 +119,45 @@ def test_the_internal_listener_takes_only_cluster_certificates(cluster: Cluster,
         urllib.request.urlopen(url, context=context, timeout=5)
     assert cluster.internal_get("/cache/tesla", as_name="frontend").status == 403
     assert cluster.internal_get("/cache/tesla", as_name="order-2").status == 200
+
+
+def test_health_watches_hold_no_thread_and_are_bounded_per_caller(cluster: Cluster) -> None:
+    """A caller with the least of certificates once halted a replica with 16 watches: each
+    held one of its handler threads."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    config = load_config(cluster.config)
+    address = str(config.replicas[3])
+    with Transport(load_credentials(config, "operator"), peer_names(config)).dial(address, []) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        watches = [health.Watch(health_pb2.HealthCheckRequest(service=""), timeout=30) for _ in range(24)]
+        try:
+            outcomes = []
+            for w in watches:  # a watch taken gets the current status at once
+                try:
+                    outcomes.append(next(w).status == health_pb2.HealthCheckResponse.SERVING)
+                except grpc.RpcError as e:
+                    outcomes.append(e.code())
+            assert outcomes.count(True) == 8 and outcomes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) == 16, outcomes
+            # Another caller's share besides: with the peers' own holds, more watches than the
+            # server has handler threads (16), and it still answers.
+            as_frontend = Transport(load_credentials(config, "frontend"), peer_names(config)).dial(address, [])
+            watches += [health_pb2_grpc.HealthStub(as_frontend).Watch(health_pb2.HealthCheckRequest(), timeout=30)
+                        for _ in range(8)]
+            taken = 0
+            for w in watches[-8:]:  # the front end's own channel holds one of its share already
+                try:
+                    taken += next(w).status == health_pb2.HealthCheckResponse.SERVING
+                except grpc.RpcError as e:
+                    assert e.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert taken >= 7 - 1
+            described = order_pb2_grpc.OrderServiceStub(channel).Describe(order_pb2.DescribeRequest(), timeout=2)
+            assert described.replica_id == 3, "the replica still answers"
+            assert cluster.post_order("tesla", 1, "buy").status == 200
+            unknown = health_pb2.HealthCheckRequest(service="x" * 100_000)
+            assert try_call(channel, health_pb2_grpc.HealthStub, "Check", unknown) is DENIED
+        finally:
+            for w in watches:
+                w.cancel()
+            if "as_frontend" in locals():
+                as_frontend.close()

@@ -67,3 +67,28 @@ def test_the_tls_folder_may_be_named_and_tls_turned_off_on_loopback_only(tmp_pat
     for bad in ('[tls]\ninsecure = "yes"\n', '[tls]\ndir = ""\n', '[tls]\nca = "x"\n'):
         with pytest.raises(ConfigError, match="tls"):
             parse_config(bad, tmp_path)
+
+
+@pytest.mark.parametrize("spoil, message", [
+    (lambda d: (d / "order-1.pem").write_text("junk"), r"order-1.pem is not a PEM certificate: make new ones with `bazaar certs --force"),
+    (lambda d: (d / "ca.pem").write_text("junk"), r"ca.pem is not a PEM certificate"),
+    (lambda d: (d / "order-1.key").write_bytes((d / "order-2.key").read_bytes()), r"order-1.key is not the key of .*order-1.pem"),
+    (lambda d: (d / "order-1.pem").write_bytes((d / "order-2.pem").read_bytes()), r"order-1.pem is not order-1's certificate \(it names order-2\)"),
+    (lambda d: (d / "order-1.key").chmod(0o644), r"order-1.key may be read by others than its owner: `chmod 600` it"),
+])
+def test_credentials_that_cannot_serve_are_refused_at_start_naming_the_file(tmp_path, spoil, message):
+    config = parse_config('data_dir = "d"\n', tmp_path)
+    make_certificates(config.tls_dir, ["order-1", "order-2"])
+    spoil(config.tls_dir)
+    with pytest.raises(TlsError, match=message):
+        load_credentials(config, "order-1")
+
+
+def test_a_certificate_of_another_authority_is_refused_at_start(tmp_path):
+    config = parse_config('data_dir = "d"\n', tmp_path)
+    make_certificates(config.tls_dir, ["order-1"])
+    make_certificates(tmp_path / "other", ["order-1"])
+    for suffix in (".pem", ".key"):
+        (config.tls_dir / f"order-1{suffix}").write_bytes((tmp_path / "other" / f"order-1{suffix}").read_bytes())
+    with pytest.raises(TlsError, match=r"order-1.pem was not issued by the authority of .*ca.pem"):
+        load_credentials(config, "order-1")

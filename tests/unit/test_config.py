@@ -207,3 +207,14 @@ def _stock_file(entry: str) -> str:
 )
 def test_bad_stock_tables_are_refused_with_the_key_named(tmp_path: Path, text: str, message: str) -> None:
     assert _refusal(tmp_path, text).startswith(f"{tmp_path / 'bazaar.toml'}: {message}")
+
+
+def test_a_config_named_through_dot_dot_is_the_same_cluster(tmp_path, monkeypatch):
+    # `bazaar down --config ../bazaar.toml` must find the pidfiles `bazaar up` wrote.
+    (tmp_path / "c").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "c" / "bazaar.toml").write_text('data_dir = "var"\n[tls]\ndir = "certs"\n')
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    config = load_config("../c/bazaar.toml")
+    assert config.data_dir == tmp_path.resolve() / "c" / "var"
+    assert config.tls_dir == tmp_path.resolve() / "c" / "certs"

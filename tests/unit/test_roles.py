@@ -6,13 +6,21 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+import datetime
+
 import grpc
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from bazaar.config import Config
+from bazaar.rpc.limits import MAX_WATCHES_PER_CALLER
 from bazaar.rpc.roles import POLICY, RoleInterceptor
 from bazaar.tls.identity import Identity, Role, identity_of
 from bazaar.v1 import catalog_pb2, order_pb2
+from grpc_health.v1 import health_pb2
 
 CONFIG = Config()
 
@@ -21,10 +29,30 @@ class Aborted(Exception):
     pass
 
 
+def certificate(*names: str) -> bytes:
+    """A PEM certificate with these common names (as the cluster's authority would sign it)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, n) for n in names])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
 class Context:
-    def __init__(self, name: str | None) -> None:
-        self._auth = {} if name is None else {"x509_common_name": [name.encode()], "transport_security_type": [b"ssl"]}
+    def __init__(self, name: str | tuple[str, ...] | None) -> None:
+        names = () if name is None else (name,) if isinstance(name, str) else name
+        self._auth = {"x509_pem_cert": [certificate(*names)], "transport_security_type": [b"ssl"]} if names else {}
         self.code: Any = None
+        self.callbacks: list[Any] = []
+
+    def add_callback(self, callback: Any) -> None:
+        self.callbacks.append(callback)
+
+    def end(self) -> None:
+        for callback in self.callbacks:
+            callback()
 
     def auth_context(self) -> dict:
         return self._auth
@@ -34,7 +62,7 @@ class Context:
         raise Aborted(details)
 
 
-def call(method: str, request: Any, caller: str | None, streaming: bool = False) -> Any:
+def call(method: str, request: Any, caller: Any, streaming: bool = False) -> Any:
     """Through the interceptor to a handler that records that it ran."""
     ran: list[Any] = []
 
@@ -113,7 +141,8 @@ def test_anyone_of_the_cluster_may_look_and_check_health():
     for caller in ("frontend", "order-1", "operator"):
         assert call(ORDER + "Describe", order_pb2.DescribeRequest(), caller) == "answered"
     assert call(ORDER + "Describe", order_pb2.DescribeRequest(), None) is grpc.StatusCode.PERMISSION_DENIED
-    assert call("/grpc.health.v1.Health/Check", None, "catalog") == "answered"
+    check = health_pb2.HealthCheckRequest(service="bazaar.v1.OrderService")
+    assert call("/grpc.health.v1.Health/Check", check, "catalog") == "answered"
 
 
 def test_a_method_nobody_granted_is_refused():
@@ -126,3 +155,47 @@ def test_every_rpc_of_the_protos_has_a_rule():
     methods = {f"/{s.full_name}/{m.name}" for pb in (c, o) for s in pb.DESCRIPTOR.services_by_name.values()
                for m in s.methods}
     assert methods <= set(POLICY), methods - set(POLICY)
+
+
+def test_a_replica_the_configuration_does_not_list_is_nobody():
+    assert call(ORDER + "Propagate", order_pb2.PropagateRequest(leader_id=7), "order-7") is grpc.StatusCode.PERMISSION_DENIED
+    assert call(ORDER + "Describe", order_pb2.DescribeRequest(), "order-7") is grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_certificate_with_two_common_names_is_nobody():
+    for names in (("order-1", "operator"), ("operator", "order-1")):
+        assert call(ORDER + "Describe", order_pb2.DescribeRequest(), names) is grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_health_is_asked_only_of_the_services_there_are():
+    # grpcio-health keeps every name ever watched: megabyte names would grow it for good.
+    for name in ("x" * 1_000_000, "bazaar.v1.Nothing"):
+        assert call("/grpc.health.v1.Health/Check", health_pb2.HealthCheckRequest(service=name), "frontend") \
+            is grpc.StatusCode.PERMISSION_DENIED
+    assert call("/grpc.health.v1.Health/Check", health_pb2.HealthCheckRequest(), "frontend") == "answered"
+
+
+def watch(interceptor: RoleInterceptor, caller: str, ran: list) -> Context:
+    def behavior(request: Any, context: Any, send_response_callback: Any = None) -> None:
+        ran.append(send_response_callback)
+
+    behavior.experimental_non_blocking = True  # type: ignore[attr-defined]
+    handler = grpc.unary_stream_rpc_method_handler(behavior)
+    wrapped = interceptor.intercept_service(lambda d: handler, SimpleNamespace(method="/grpc.health.v1.Health/Watch"))
+    assert getattr(wrapped.unary_stream, "experimental_non_blocking", False), "a watch holds no thread"
+    context = Context(caller)
+    try:
+        wrapped.unary_stream(health_pb2.HealthCheckRequest(), context, "send")
+    except Aborted:
+        pass
+    return context
+
+
+def test_a_caller_holds_a_bounded_number_of_health_watches_and_they_hold_no_thread():
+    interceptor, ran = RoleInterceptor(CONFIG), []
+    opened = [watch(interceptor, "operator", ran) for _ in range(MAX_WATCHES_PER_CALLER)]
+    assert ran == ["send"] * MAX_WATCHES_PER_CALLER, "answered through the callback"
+    assert watch(interceptor, "operator", ran).code is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert watch(interceptor, "frontend", ran).code is None, "others have their own share"
+    opened[0].end()
+    assert watch(interceptor, "operator", ran).code is None, "a closed watch gives its place back"
