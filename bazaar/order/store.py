@@ -49,6 +49,7 @@ _COLUMNS = "idx, epoch, kind, number, name, type, quantity, key, chain"
 # Each query repeats its partial index's condition: without it SQLite cannot use the index
 # and scans the whole log.
 FIND_KEY = f"SELECT {_COLUMNS} FROM log WHERE key = ? AND key != ''"
+KEYS_PER_QUERY = 500  # well below SQLite's limit of bound parameters
 FIND_NUMBER = f"SELECT {_COLUMNS} FROM log WHERE number = ? AND kind = 'trade'"
 TRADES_AFTER = f"SELECT {_COLUMNS} FROM log WHERE number > ? AND kind = 'trade' ORDER BY number LIMIT ?"
 
@@ -221,6 +222,19 @@ class OrderStore:
             return None
         row = self._reader().execute(FIND_KEY, (key,)).fetchone()
         return _entry(row) if row else None
+
+    def find_keys(self, keys: list[str]) -> dict[str, Entry]:
+        """The entries placed under any of `keys`, by key: one query for a whole batch."""
+        found: dict[str, Entry] = {}
+        wanted = [k for k in dict.fromkeys(keys) if k]
+        for start in range(0, len(wanted), KEYS_PER_QUERY):
+            chunk = wanted[start:start + KEYS_PER_QUERY]
+            # "key != ''" lets SQLite use the partial index on keys (else it reads every row).
+            query = f"SELECT {_COLUMNS} FROM log WHERE key IN ({', '.join('?' * len(chunk))}) AND key != ''"
+            for row in self._reader().execute(query, chunk):
+                entry = _entry(row)
+                found[entry.key] = entry
+        return found
 
     def trades_after(self, number: int, limit: int) -> list[Entry]:
         """Up to `limit` trades numbered above `number`, in number order."""

@@ -7,6 +7,7 @@ makeService): the backend clients open their channels through `Channels` on firs
 from __future__ import annotations
 
 import dataclasses
+import functools
 import resource
 from typing import Any
 
@@ -114,7 +115,8 @@ def internal_server(config: Config, credentials: Any, front_end: FrontEnd) -> Se
     """The internal listener: only clients with a cluster certificate (with TLS off, a
     plaintext one, on loopback only)."""
     address = config.frontend.internal
-    control = CacheControl(front_end.cache, peer_identity if credentials is not None else None)
+    who = functools.partial(peer_identity, replicas=set(config.replicas))
+    control = CacheControl(front_end.cache, who if credentials is not None else None)
     # Its own small limits: a few cluster processes call it, and connections that never finish
     # their handshake must neither crowd the leader's push out for long nor take the public
     # port's descriptors.

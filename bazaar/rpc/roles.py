@@ -49,6 +49,12 @@ def _stands_or_rejoins_itself(request: Any, caller: Identity, config: Config) ->
     return None
 
 
+def _known_service(request: Any, caller: Identity, config: Config) -> str | None:
+    if request.service not in HEALTH_NAMES:
+        return "no such service to check"  # grpcio-health would keep the name for good
+    return None
+
+
 @dataclass(frozen=True)
 class Rule:
     roles: frozenset[Role]
@@ -69,17 +75,9 @@ POLICY: dict[str, Rule] = {
     CATALOG + "Lookup": Rule(FRONTEND),
     CATALOG + "Trade": Rule(REPLICA),
     CATALOG + "TradeBatch": Rule(REPLICA),
+    HEALTH + "Check": Rule(ANY, _known_service),
+    HEALTH + "Watch": Rule(ANY, _known_service),
 }
-
-
-def _known_service(request: Any, caller: Identity, config: Config) -> str | None:
-    if request.service not in HEALTH_NAMES:
-        return "no such service to check"  # grpcio-health would keep the name for good
-    return None
-
-
-for _method in ("Check", "Watch"):
-    POLICY[HEALTH + _method] = Rule(ANY, _known_service)
 
 
 def caller(context: Any, config: Config) -> Identity | None:

@@ -3,7 +3,7 @@ certificate required) and the HTTPS agent the leader and the operator's tools ca
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Collection
 
 from twisted.internet import ssl
 from twisted.web.client import Agent, BrowserLikePolicyForHTTPS
@@ -11,7 +11,7 @@ from twisted.web.iweb import IPolicyForHTTPS
 from zope.interface import implementer
 
 from bazaar.tls.files import Credentials
-from bazaar.tls.identity import Identity, dns_name, identity_of
+from bazaar.tls.identity import Identity, Role, dns_name, identity_of
 
 
 def _own(credentials: Credentials) -> ssl.PrivateCertificate:
@@ -42,15 +42,19 @@ def cluster_agent(reactor: Any, credentials: Credentials, peer: str, pool: Any =
     return Agent(reactor, contextFactory=ClusterPolicy(credentials, peer), pool=pool)
 
 
-def peer_identity(request: Any) -> Identity | None:
-    """Who made an HTTP request over the internal listener, from its client certificate."""
+def peer_identity(request: Any, replicas: Collection[int]) -> Identity | None:
+    """Who made an HTTP request over the internal listener, from its client certificate: its
+    one common name, a process of this cluster (`replicas`: the configured replica ids)."""
     transport = getattr(request.channel, "transport", None)
     get = getattr(transport, "getPeerCertificate", None)
     certificate = get() if get is not None else None
     if certificate is None:
         return None
-    name = dict(certificate.get_subject().get_components()).get(b"CN")
+    names = [value for key, value in certificate.get_subject().get_components() if key == b"CN"]
     try:
-        return identity_of(name.decode("ascii")) if name else None
+        identity = identity_of(names[0].decode("ascii")) if len(names) == 1 else None
     except UnicodeDecodeError:
         return None
+    if identity is not None and identity.role is Role.REPLICA and identity.replica_id not in replicas:
+        return None
+    return identity

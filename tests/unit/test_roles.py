@@ -199,3 +199,21 @@ def test_a_caller_holds_a_bounded_number_of_health_watches_and_they_hold_no_thre
     assert watch(interceptor, "frontend", ran).code is None, "others have their own share"
     opened[0].end()
     assert watch(interceptor, "operator", ran).code is None, "a closed watch gives its place back"
+
+
+def peer(*names: str) -> Any:
+    """A request over the internal listener whose client showed a certificate with `names`."""
+    from OpenSSL import crypto
+
+    cert = crypto.X509.from_cryptography(x509.load_pem_x509_certificate(certificate(*names)))
+    return SimpleNamespace(channel=SimpleNamespace(transport=SimpleNamespace(getPeerCertificate=lambda: cert)))
+
+
+def test_the_internal_listener_reads_identities_by_the_same_rules():
+    from bazaar.tls.web import peer_identity
+
+    assert peer_identity(peer("order-2"), {1, 2, 3}) == Identity("order-2", Role.REPLICA, 2)
+    assert peer_identity(peer("order-7"), {1, 2, 3}) is None, "a replica the configuration does not list"
+    for names in (("operator", "order-1"), ("order-1", "operator"), ()):
+        assert peer_identity(peer(*names), {1, 2, 3}) is None, names
+    assert peer_identity(SimpleNamespace(channel=SimpleNamespace(transport=object())), {1}) is None
