@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from bazaar.core.stock import Stock
-from bazaar.config import load_config
+from bazaar.config import FrontendConfig, load_config
 from bazaar.tools.cluster import ClusterError, child_environment, find_twistd, make_certificates
 
 REPLICA_IDS = (1, 2, 3)
@@ -43,7 +43,7 @@ LOOPBACK = "127.0.0.1"
 SERVICE_PORTS = {CATALOG: 56892, FRONTEND: 56893, **{replica_name(i): 56893 + i for i in REPLICA_IDS}}
 # The front end's internal listener (cache invalidation): on the front end's host.
 INTERNAL = "frontend-internal"
-INTERNAL_PORT = 56897
+INTERNAL_PORT = FrontendConfig.internal.port
 
 
 class Hosts(Protocol):

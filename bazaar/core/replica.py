@@ -222,14 +222,16 @@ class ReplicaCore:
         are checked within the batch only. Everything is checked before anything changes: a
         malformed batch (MalformedBatch) leaves this replica as it was."""
         _check_batch(prev_index, records, leader_last, leader_epoch)
+        if leader_epoch is not None and (leader_epoch < self.floor or (leader_epoch == self.epoch and self.is_leader)):
+            # First: a replaced leader must learn so (its batch may well not fit a log that
+            # a newer leader has changed since).
+            return Stale(self.epoch)
         prev = None if prev_index == -1 or prev_index > self.last_index else entry_at(prev_index)
         held = prev_index <= self.last_index
         matches = held and (GENESIS if prev is None else prev.chain) == prev_chain
         plan = self._plan(prev, prev_chain, records, entry_at, leader_last, leader_epoch, keep_through, key_holder) \
             if matches else None
         if leader_epoch is not None:
-            if leader_epoch < self.floor or (leader_epoch == self.epoch and self.is_leader):
-                return Stale(self.epoch)
             self.epoch, self.floor = max(self.epoch, leader_epoch), max(self.floor, leader_epoch)
             self._standing = None
             self.follow()

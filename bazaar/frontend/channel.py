@@ -17,11 +17,12 @@ from twisted.web.http import HTTPChannel
 from twisted.web.server import Request
 from werkzeug.exceptions import NotFound
 
+from bazaar.config import FrontendConfig
 from bazaar.frontend.app import error_response
 from bazaar.frontend.wire import error_response_bytes
 
 MAX_BODY = 64 * 1024  # bytes: an order is well under 1 KiB
-DEFAULT_READ_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = FrontendConfig.read_timeout
 
 # A well-formed request line of an HTTP version other than 1.0 and 1.1: said so, in a 400 (the
 # client's fault; a 5xx would read as the server's).

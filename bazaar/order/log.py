@@ -96,16 +96,27 @@ class ReplicaLog:
         return entry
 
     def _key_holders(self, records: list[Record]) -> Callable[[str], int | None]:
-        """Where this log holds each key of a batch, looked up at once: a query per entry
-        would cost a catch-up of a million entries a million queries."""
-        keys = [r.key for r in records if r.key]
+        """Where this log holds each key of a batch, looked up at once on the first question
+        (a batch refused before its keys matter costs no query): a query per entry would
+        cost a catch-up of a million entries a million queries."""
+        holders: dict[str, int] | None = None
+
+        def holder(key: str) -> int | None:
+            nonlocal holders
+            if holders is None:
+                holders = self._look_up_keys([r.key for r in records if r.key])
+            return holders.get(key)
+
+        return holder
+
+    def _look_up_keys(self, keys: list[str]) -> dict[str, int]:
         stored = self.store.find_keys([k for k in keys if k not in self._recent_keys])
         holders: dict[str, int] = {}
         for key in keys:
             entry = self._recent_keys.get(key) or stored.get(key)
             if entry is not None and entry.index <= self.core.last_index and self._recent.get(entry.index, entry) == entry:
                 holders[key] = entry.index
-        return holders.get
+        return holders
 
     def committed_trade(self, number: int) -> Entry | None:
         """Trade `number` if this log holds it and knows it committed, else None."""

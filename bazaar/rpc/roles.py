@@ -181,4 +181,5 @@ class RoleInterceptor(grpc.ServerInterceptor):
                 else:
                     self._watching.pop(identity.name, None)
 
-        context.add_callback(ended)
+        if not context.add_callback(ended):
+            ended()  # the call has ended already

@@ -34,12 +34,30 @@ def key_path(directory: Path, name: str) -> Path:
     return directory / f"{name}.key"
 
 
+class AuthorityKeyMissing(Exception):
+    """Certificates are missing, and the authority that must sign them is here without its key."""
+
+
 def make_certificates(directory: Path, names: list[str], force: bool = False) -> list[str]:
     """Make the authority (unless it exists) and a certificate for each name that has none
-    (`force`: a new authority and new certificates for all). Returns the names written."""
+    (`force`: a new authority and new certificates for all). Returns the names written.
+
+    An authority whose key is not here (kept off the service hosts, as it should be) is never
+    replaced unasked: with every certificate present nothing is made; with some missing,
+    AuthorityKeyMissing says where to make them."""
     directory.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
-    if force or not (certificate_path(directory, CA_NAME).exists() and key_path(directory, CA_NAME).exists()):
+    has_ca, has_ca_key = certificate_path(directory, CA_NAME).exists(), key_path(directory, CA_NAME).exists()
+    if has_ca and not has_ca_key and not force:
+        missing = [n for n in names if not (certificate_path(directory, n).exists() and key_path(directory, n).exists())]
+        if missing:
+            raise AuthorityKeyMissing(
+                f"{directory} lacks certificates for {', '.join(missing)}, and the authority's key (ca.key) "
+                "that would sign them is not here: make them where ca.key is kept and copy them here "
+                "(--force would replace the authority, and every process would need new certificates)"
+            )
+        return []
+    if force or not (has_ca and has_ca_key):
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca_cert = _authority(ca_key)
         _write(directory, CA_NAME, ca_cert, ca_key)

@@ -1,5 +1,6 @@
-"""A blocking HTTPS client with the cluster's credentials, for the operator's tools and tests:
-it shows its own certificate and expects the peer's (by name, whatever its address)."""
+"""A blocking HTTPS client with the cluster's credentials (the integration tests read the front
+end's internal listener with it): it shows its own certificate and expects the peer's, by
+name, whatever its address."""
 
 from __future__ import annotations
 

@@ -366,9 +366,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _describe(e: Exception) -> str:
     from bazaar.storefile import StoreError
+    from bazaar.tls.certs import AuthorityKeyMissing
+    from bazaar.tls.files import TlsError
     from bazaar.tools.cluster import ClusterError
 
-    if isinstance(e, (ClusterError, StoreError)):
+    if isinstance(e, (ClusterError, StoreError, TlsError, AuthorityKeyMissing)):
         return str(e)
     if isinstance(e, OSError) and e.strerror:
         return f"{e.filename}: {e.strerror}" if e.filename else e.strerror

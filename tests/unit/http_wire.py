@@ -83,19 +83,33 @@ class Port:
         return Wire(self, peer, port)
 
 
+class TcpLikeTransport(StringTransport):
+    """As a TCP transport behaves once told to close: pausing or resuming it is harmless (it
+    just stops reading), where StringTransport raises."""
+
+    def pauseProducing(self) -> None:
+        if not self.disconnecting:
+            super().pauseProducing()
+
+    def resumeProducing(self) -> None:
+        if not self.disconnecting:
+            super().resumeProducing()
+
+
 class Wire:
     """One client connection."""
 
     def __init__(self, port: Port, peer: str, peer_port: int) -> None:
         self.port = port
         address = IPv4Address("TCP", peer, peer_port)
-        self.transport = StringTransport(peerAddress=address)
+        self.transport = TcpLikeTransport(peerAddress=address)
         self.protocol = port.site.buildProtocol(address)
         self.protocol.makeConnection(self.transport)
         self.lost = False
 
     def send(self, data: bytes) -> None:
-        self.protocol.dataReceived(data)
+        if not self.transport.disconnecting:  # a closing TCP transport reads no more
+            self.protocol.dataReceived(data)
 
     def answers(self, methods: list[str] | None = None) -> list[Answer]:
         return parse_answers(self.transport.value(), methods)

@@ -10,7 +10,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from bazaar.config import ConfigError, parse_config
-from bazaar.tls.certs import certificate_path, key_path, make_certificates
+from bazaar.tls.certs import AuthorityKeyMissing, certificate_path, key_path, make_certificates
 from bazaar.tls.files import TlsError, load_credentials
 
 NAMES = ["catalog", "order-1", "frontend", "operator"]
@@ -92,3 +92,14 @@ def test_a_certificate_of_another_authority_is_refused_at_start(tmp_path):
         (config.tls_dir / f"order-1{suffix}").write_bytes((tmp_path / "other" / f"order-1{suffix}").read_bytes())
     with pytest.raises(TlsError, match=r"order-1.pem was not issued by the authority of .*ca.pem"):
         load_credentials(config, "order-1")
+
+
+def test_an_authority_kept_elsewhere_is_never_replaced_unasked(tmp_path):
+    # security.md: ca.key stays off the service hosts. `bazaar up` there must not remake it all.
+    make_certificates(tmp_path, ["order-1", "order-2"])
+    (tmp_path / "ca.key").unlink()
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert make_certificates(tmp_path, ["order-1", "order-2"]) == []
+    with pytest.raises(AuthorityKeyMissing, match=r"lacks certificates for order-3, and the authority's key"):
+        make_certificates(tmp_path, ["order-1", "order-2", "order-3"])
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before, "nothing changed"

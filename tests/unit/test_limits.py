@@ -11,7 +11,7 @@ from bazaar.config import MAX_STOCK_NAME
 from bazaar.core.bounds import MAX_EPOCH, MAX_INDEX, MAX_KEY_LENGTH, valid_key
 from bazaar.core.chain import checkpoint_numbers
 from bazaar.frontend import app
-from bazaar.order import feeds, rejoin, servicer, takeover
+from bazaar.order import rejoin, takeover
 from bazaar.reactor.batcher import Batcher
 from bazaar.rpc import limits
 from bazaar.rpc.services import CHANNEL_OPTIONS, SERVER_OPTIONS
@@ -31,10 +31,7 @@ def test_the_size_limit_is_the_largest_correct_message_computed_not_guessed():
 
 
 def test_what_the_processes_send_is_within_the_bounds():
-    assert servicer.SYNC_BATCH == limits.SYNC_BATCH
-    assert feeds.BATCH_LIMIT <= limits.MAX_BATCH
     assert inspect.signature(Batcher).parameters["max_batch"].default <= limits.MAX_BATCH, "a front end's batch"
-    assert len(checkpoint_numbers(MAX_INDEX)) == limits.MAX_CHECKPOINTS
     assert max(rejoin.SYNC_DEADLINE, takeover.CATCH_UP_DEADLINE) <= limits.STREAM_DEADLINE
 
 

@@ -342,6 +342,19 @@ def test_a_leader_of_an_older_epoch_is_refused_and_a_newer_one_is_remembered() -
     assert log.accept(2, [], leader_epoch=4) == Stale(5)
 
 
+def test_a_replaced_leader_learns_so_even_when_its_batch_no_longer_fits() -> None:
+    # A newer leader replaced what followed entry 1 and it is committed here: the old leader's
+    # batch would replace a committed entry, but what it must hear is STALE_EPOCH (with our
+    # epoch), not a malformed-batch error that teaches it nothing.
+    log = Log(LEADER_LOG[:2], epoch=1)
+    newer = log_of((TRADE, "tesla", "sell", 1), epoch=2, after=LEADER_LOG[1])
+    assert isinstance(log.accept(1, newer, leader_epoch=2), Accepted)
+    old = LEADER_LOG[2:3]
+    outcome = log.core.accept(1, LEADER_LOG[1].chain, old, log.entries.__getitem__, 2, 1, keep_through=2,
+                              key_holder=log.key_holder)
+    assert outcome == Stale(2) and log.entries[2] == newer[0]
+
+
 def test_a_leader_hearing_from_another_leader_of_its_own_epoch_refuses_it() -> None:
     log = Log(LEADER_LOG[:2], epoch=1)
     log.core.promise(2)

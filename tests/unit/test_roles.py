@@ -46,9 +46,14 @@ class Context:
         self._auth = {"x509_pem_cert": [certificate(*names)], "transport_security_type": [b"ssl"]} if names else {}
         self.code: Any = None
         self.callbacks: list[Any] = []
+        self.ended = False
 
-    def add_callback(self, callback: Any) -> None:
+    def add_callback(self, callback: Any) -> bool:
+        """As grpc's: False (and the callback never called) once the call has ended."""
+        if self.ended:
+            return False
         self.callbacks.append(callback)
+        return True
 
     def end(self) -> None:
         for callback in self.callbacks:
@@ -175,7 +180,7 @@ def test_health_is_asked_only_of_the_services_there_are():
     assert call("/grpc.health.v1.Health/Check", health_pb2.HealthCheckRequest(), "frontend") == "answered"
 
 
-def watch(interceptor: RoleInterceptor, caller: str, ran: list) -> Context:
+def watch(interceptor: RoleInterceptor, caller: str, ran: list, ended: bool = False) -> Context:
     def behavior(request: Any, context: Any, send_response_callback: Any = None) -> None:
         ran.append(send_response_callback)
 
@@ -184,6 +189,7 @@ def watch(interceptor: RoleInterceptor, caller: str, ran: list) -> Context:
     wrapped = interceptor.intercept_service(lambda d: handler, SimpleNamespace(method="/grpc.health.v1.Health/Watch"))
     assert getattr(wrapped.unary_stream, "experimental_non_blocking", False), "a watch holds no thread"
     context = Context(caller)
+    context.ended = ended
     try:
         wrapped.unary_stream(health_pb2.HealthCheckRequest(), context, "send")
     except Aborted:
@@ -217,3 +223,10 @@ def test_the_internal_listener_reads_identities_by_the_same_rules():
     for names in (("operator", "order-1"), ("order-1", "operator"), ()):
         assert peer_identity(peer(*names), {1, 2, 3}) is None, names
     assert peer_identity(SimpleNamespace(channel=SimpleNamespace(transport=object())), {1}) is None
+
+
+def test_a_watch_that_ended_before_it_was_counted_gives_its_place_back_at_once():
+    interceptor, ran = RoleInterceptor(CONFIG), []
+    for _ in range(2 * MAX_WATCHES_PER_CALLER):  # each cancelled by its caller as it began
+        watch(interceptor, "operator", ran, ended=True)
+    assert watch(interceptor, "operator", ran).code is None
