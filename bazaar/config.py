@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bazaar.core.stock import DEFAULT_STOCKS, Stock
+from bazaar.tls.identity import replica_name
 
 DEFAULT_CONFIG_PATH = "bazaar.toml"
 MAX_STOCKS = 10_000
@@ -106,7 +107,7 @@ class Config:
         return self.data_dir / name
 
     def replica_dir(self, replica_id: int) -> Path:
-        return self.service_dir(f"order-{replica_id}")
+        return self.service_dir(replica_name(replica_id))
 
     def named_addresses(self) -> list[tuple[str, Address]]:
         """Every address the configuration names, with its key."""

@@ -23,18 +23,13 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from bazaar.core.stock import Stock
 from bazaar.config import FrontendConfig, load_config
+from bazaar.tls.identity import CATALOG, FRONTEND, replica_name
 from bazaar.tools.cluster import ClusterError, child_environment, find_twistd, make_certificates
 
 REPLICA_IDS = (1, 2, 3)
-CATALOG = "catalog"
-FRONTEND = "frontend"
 STARTUP_DEADLINE = 30.0
 STOP_DEADLINE = 10.0
 POLL = 0.02  # polling interval, not a synchronisation guess
-
-
-def replica_name(replica_id: int) -> str:
-    return f"order-{replica_id}"
 
 
 NAMES = (CATALOG, *(replica_name(i) for i in REPLICA_IDS), FRONTEND)  # start order

@@ -211,15 +211,15 @@ async def _runs_of_mode(reactor: Any, settings: LoadSettings, cache: str, url: s
     from bazaar.evaluation.loadrun import RunPlan, run_once
     from bazaar.tls.files import load_credentials
     from bazaar.tls.identity import OPERATOR
+    from bazaar.tls.web import internal_url
 
     http, pool = new_client(reactor, settings.clients + 2)
-    watching, watch_pool = http, None
+    watching, watch_pool, watch_url = http, None, url
     if config is not None:
         credentials = load_credentials(config, OPERATOR)
         watching, watch_pool = new_client(reactor, 1, credentials)
-        scheme = "http" if credentials is None else "https"
+        watch_url = internal_url(config, credentials)
     try:
-        watch_url = url if config is None else f"{scheme}://{config.frontend.internal}"
         watch = CacheWatch(watching, reactor, watch_url)
         enabled = (await watch.read())["enabled"]
         if enabled != (cache == ON):

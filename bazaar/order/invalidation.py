@@ -22,7 +22,7 @@ from twisted.web.client import HTTPConnectionPool
 from bazaar.config import Config
 from bazaar.tls.files import Credentials
 from bazaar.tls.identity import FRONTEND
-from bazaar.tls.web import cluster_agent
+from bazaar.tls.web import cluster_agent, internal_url
 
 log = Logger()
 
@@ -37,8 +37,7 @@ class CacheInvalidator:
         """`credentials`: this replica's, shown to the front end's internal listener (None:
         TLS is off, plaintext on loopback)."""
         self._enabled = config.frontend.cache
-        scheme = "http" if credentials is None else "https"
-        self._base = f"{scheme}://{config.frontend.internal}/cache/"
+        self._base = internal_url(config, credentials) + "/cache/"
         self._timeout = config.timeouts.http
         self._pool = HTTPConnectionPool(reactor, persistent=True)
         self._pool.maxPersistentPerHost = 1

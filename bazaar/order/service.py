@@ -23,6 +23,7 @@ from bazaar.order.store import Operation, OrderStore
 from bazaar.rpc.names import ORDER_SERVICE
 from bazaar.rpc.services import Channels, GrpcServerService
 from bazaar.rpc.transport import Transport
+from bazaar.tls.identity import replica_name
 from bazaar.v1 import order_pb2_grpc
 
 SERVICE_NAME = ORDER_SERVICE
@@ -43,7 +44,7 @@ class OrderReplicaService(MultiService):
         self._transport = transport
         self.channels = Channels(transport)
         self.channels.setServiceParent(self)
-        self.committer = GroupCommitter(reactor, self._append, name=f"order-{replica_id}")
+        self.committer = GroupCommitter(reactor, self._append, name=replica_name(replica_id))
         self.committer.setServiceParent(self)
         self.grpc = GrpcServerService(self.address, self._register, [SERVICE_NAME], transport, serving=False)
         self.grpc.setServiceParent(self)

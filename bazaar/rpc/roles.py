@@ -23,7 +23,7 @@ from cryptography.x509.oid import NameOID
 from bazaar.config import Config
 from bazaar.rpc.limits import MAX_WATCHES_PER_CALLER
 from bazaar.rpc.names import HEALTH_NAMES
-from bazaar.tls.identity import Identity, Role, identity_of
+from bazaar.tls.identity import Identity, Role, cluster_identity
 
 ANY = frozenset(Role)
 REPLICA = frozenset({Role.REPLICA})
@@ -81,24 +81,19 @@ POLICY: dict[str, Rule] = {
 
 
 def caller(context: Any, config: Config) -> Identity | None:
-    """The caller's identity: its certificate's one common name, a process of this cluster."""
+    """The caller's identity, from the certificate the TLS handshake verified."""
     pem = (context.auth_context().get("x509_pem_cert") or [None])[0]
-    identity = identity_of_certificate(pem) if pem else None
-    if identity is not None and identity.role is Role.REPLICA and identity.replica_id not in config.replicas:
-        return None  # a replica this configuration does not list (removed, or never one)
-    return identity
+    return cluster_identity(common_names(pem), config.replicas) if pem else None
 
 
 @functools.lru_cache(maxsize=64)
-def identity_of_certificate(pem: bytes) -> Identity | None:
-    """From the peer's certificate, which the TLS handshake verified: exactly one common name."""
+def common_names(pem: bytes) -> tuple[str, ...]:
+    """A certificate's common names (parsed once per certificate, not once per call)."""
     try:
         names = x509.load_pem_x509_certificate(pem).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     except ValueError:
-        return None
-    if len(names) != 1 or not isinstance(names[0].value, str):
-        return None
-    return identity_of(names[0].value)
+        return ()
+    return tuple(str(n.value) for n in names)
 
 
 class RoleInterceptor(grpc.ServerInterceptor):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
+from typing import Collection, Sequence
 
 CATALOG = "catalog"
 FRONTEND = "frontend"
@@ -38,6 +39,18 @@ def replica_name(replica_id: int) -> str:
 
 def dns_name(name: str) -> str:
     return f"{name}.{DOMAIN}"
+
+
+def cluster_identity(common_names: Sequence[str], replicas: Collection[int]) -> Identity | None:
+    """The identity a verified certificate carries: exactly one common name, naming a process
+    this configuration has (`replicas`: its replica ids). The gRPC role check and the front
+    end's internal listener both ask this."""
+    if len(common_names) != 1:
+        return None
+    identity = identity_of(common_names[0])
+    if identity is not None and identity.role is Role.REPLICA and identity.replica_id not in replicas:
+        return None  # a replica this configuration does not list (removed, or never one)
+    return identity
 
 
 def identity_of(name: str) -> Identity | None:

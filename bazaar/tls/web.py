@@ -10,8 +10,9 @@ from twisted.web.client import Agent, BrowserLikePolicyForHTTPS
 from twisted.web.iweb import IPolicyForHTTPS
 from zope.interface import implementer
 
+from bazaar.config import Config
 from bazaar.tls.files import Credentials
-from bazaar.tls.identity import Identity, Role, dns_name, identity_of
+from bazaar.tls.identity import Identity, cluster_identity, dns_name
 
 
 def _own(credentials: Credentials) -> ssl.PrivateCertificate:
@@ -38,6 +39,11 @@ class ClusterPolicy(BrowserLikePolicyForHTTPS):
         return self._options
 
 
+def internal_url(config: Config, credentials: Credentials | None) -> str:
+    """The front end's internal listener: HTTPS, or plaintext when TLS is off (no credentials)."""
+    return f"{'http' if credentials is None else 'https'}://{config.frontend.internal}"
+
+
 def cluster_agent(reactor: Any, credentials: Credentials, peer: str, pool: Any = None) -> Agent:
     return Agent(reactor, contextFactory=ClusterPolicy(credentials, peer), pool=pool)
 
@@ -50,11 +56,6 @@ def peer_identity(request: Any, replicas: Collection[int]) -> Identity | None:
     certificate = get() if get is not None else None
     if certificate is None:
         return None
-    names = [value for key, value in certificate.get_subject().get_components() if key == b"CN"]
-    try:
-        identity = identity_of(names[0].decode("ascii")) if len(names) == 1 else None
-    except UnicodeDecodeError:
-        return None
-    if identity is not None and identity.role is Role.REPLICA and identity.replica_id not in replicas:
-        return None
-    return identity
+    names = [value.decode("utf-8", "replace") for key, value in certificate.get_subject().get_components()
+             if key == b"CN"]
+    return cluster_identity(names, replicas)

@@ -28,7 +28,7 @@ from bazaar.config import Config, load_config
 from bazaar.rpc.names import ORDER_SERVICE
 from bazaar.rpc.transport import Transport
 from bazaar.tls import certs
-from bazaar.tls.identity import OPERATOR
+from bazaar.tls.identity import CATALOG, FRONTEND, OPERATOR, replica_name
 from bazaar.tls.public import frontend_scheme, stdlib_context
 from bazaar.v1 import order_pb2, order_pb2_grpc
 
@@ -63,10 +63,11 @@ def processes(config: Config) -> list[Process]:
     def process(name: str, *plugin: str) -> Process:
         return Process(name, plugin, run_dir / f"{name}.pid", log_dir / f"{name}.log")
 
+    # Named as their certificates are (bazaar/tls/identity.py).
     return [
-        process("catalog", "bazaar-catalog"),
-        *(process(f"order-{i}", "bazaar-order", "--id", str(i)) for i in sorted(config.replicas)),
-        process("frontend", "bazaar-frontend"),
+        process(CATALOG, "bazaar-catalog"),
+        *(process(replica_name(i), "bazaar-order", "--id", str(i)) for i in sorted(config.replicas)),
+        process(FRONTEND, "bazaar-frontend"),
     ]
 
 
