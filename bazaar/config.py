@@ -14,13 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from bazaar.core.stock import DEFAULT_STOCKS, Stock
-from bazaar.tls.identity import replica_name
+from bazaar.tls.identity import CATALOG, frontend_name, replica_name
 
 DEFAULT_CONFIG_PATH = "bazaar.toml"
 MAX_STOCKS = 10_000
 MAX_STOCK_NAME = 100  # characters: the front end finds no longer name (its MAX_NAME_LENGTH)
 MAX_PRICE = 1e9
 MAX_SHARES = 10**15  # a stock's quantity or volume; far below where a float would round
+# A process's metrics endpoint, unless its config names one: on loopback (counters are for the
+# operator, not the public), at its own port plus this.
+METRICS_PORT_OFFSET = 10
 
 
 class ConfigError(Exception):
@@ -58,10 +61,18 @@ class Timeouts:
 
 
 @dataclass(frozen=True)
+class FrontendAddresses:
+    """Where one front end is reached: its public port, and its internal listener (cache
+    invalidation, the cache report: cluster certificates only)."""
+
+    address: Address
+    internal: Address
+
+
+@dataclass(frozen=True)
 class FrontendConfig:
-    address: Address = Address("127.0.0.1", 56893)
-    # The internal listener (cache invalidation, the cache report): cluster certificates only.
-    internal: Address = Address("127.0.0.1", 56897)
+    """What every front end shares; where each is, is Config.frontends."""
+
     cache: bool = True
     cache_size: int = 8
     # The public port against slow and greedy clients, and TLS (docs/api.md, "Configuration").
@@ -88,6 +99,9 @@ class Config:
     data_dir: Path = field(default_factory=lambda: Path("var").resolve())
     catalog: Address = Address("127.0.0.1", 56892)
     frontend: FrontendConfig = FrontendConfig()
+    frontends: dict[int, FrontendAddresses] = field(
+        default_factory=lambda: {1: FrontendAddresses(Address("127.0.0.1", 56893), Address("127.0.0.1", 56897))}
+    )
     replicas: dict[int, Address] = field(
         default_factory=lambda: {
             1: Address("127.0.0.1", 56894),
@@ -101,6 +115,13 @@ class Config:
     stocks: tuple[Stock, ...] = DEFAULT_STOCKS
     # The file this came from; None when running on built-in defaults.
     source: Path | None = None
+    # Per process name (catalog, order-N, frontend, frontend-N): the host its listeners bind,
+    # when not its address's (a process may listen on every interface, "0.0.0.0" or "::",
+    # while its peers dial the routable name in its address).
+    listen: dict[str, str] = field(default_factory=dict)
+    # Per process name: where it serves /metrics, when not the default (metrics_address);
+    # None: it serves none.
+    metrics: dict[str, Address | None] = field(default_factory=dict)
 
     def service_dir(self, name: str) -> Path:
         """Where one service keeps its files: catalog/, order-1/, frontend/ ..."""
@@ -110,10 +131,42 @@ class Config:
         return self.service_dir(replica_name(replica_id))
 
     def named_addresses(self) -> list[tuple[str, Address]]:
-        """Every address the configuration names, with its key."""
-        named = [("catalog.address", self.catalog), ("frontend.address", self.frontend.address),
-                 ("frontend.internal", self.frontend.internal)]
+        """Every address a peer dials, with its key."""
+        named = [("catalog.address", self.catalog)]
+        for i, frontend in self.frontends.items():
+            named += [(self.frontend_key(i, "address"), frontend.address),
+                      (self.frontend_key(i, "internal"), frontend.internal)]
         return named + [(f"replicas.{i}", a) for i, a in self.replicas.items()]
+
+    def addresses_of(self) -> dict[str, Address]:
+        """Each process's name and the address its peers dial (a front end's: its public port)."""
+        named = {CATALOG: self.catalog}
+        named.update({replica_name(i): a for i, a in self.replicas.items()})
+        named.update({frontend_name(i): f.address for i, f in self.frontends.items()})
+        return named
+
+    def bind(self, name: str, address: Address) -> Address:
+        """Where process `name` listens for what its peers reach at `address`."""
+        return Address(self.listen.get(name, address.host), address.port)
+
+    def metrics_address(self, name: str) -> Address | None:
+        """Where process `name` serves /metrics: as configured, else on loopback at its port
+        plus METRICS_PORT_OFFSET."""
+        if name in self.metrics:
+            return self.metrics[name]
+        port = self.addresses_of()[name].port + METRICS_PORT_OFFSET
+        return Address("127.0.0.1", port) if port < 65536 else None
+
+    def frontend_key(self, frontend_id: int, key: str) -> str:
+        """How the file names a front end's key: [frontend]'s for a lone front end 1."""
+        return f"frontend.{key}" if list(self.frontends) == [1] else f"frontends.{frontend_id}.{key}"
+
+    def frontend_address(self, frontend_id: int) -> FrontendAddresses:
+        try:
+            return self.frontends[frontend_id]
+        except KeyError:
+            known = ", ".join(str(i) for i in sorted(self.frontends))
+            raise ConfigError(f"no front end with id {frontend_id} (configured ids: {known})") from None
 
     @property
     def tls_dir(self) -> Path:
@@ -161,10 +214,16 @@ def _frontend_limits(table: dict[str, Any], base: Path) -> dict[str, Any]:
     return limits
 
 
+# Where a process binds and serves its metrics, besides its address.
+_PLACEMENT = ("listen", "metrics")
+
 _SECTION_KEYS = {
-    "": {"data_dir", "catalog", "frontend", "replicas", "timeouts", "tls", "stocks"},
-    "catalog": {"address"},
-    "frontend": {"address", "internal", "cache", "cache_size", *_FRONTEND_LIMITS},
+    "": {"data_dir", "catalog", "frontend", "frontends", "replicas", "timeouts", "tls", "stocks"},
+    "catalog": {"address", *_PLACEMENT},
+    # address, internal, listen and metrics here are front end 1's, when there is no [frontends]
+    "frontend": {"address", "internal", "cache", "cache_size", *_FRONTEND_LIMITS, *_PLACEMENT},
+    "frontends.*": {"address", "internal", *_PLACEMENT},
+    "replicas.*": {"address", *_PLACEMENT},
     "timeouts": {"rpc", "probe", "http", "request"},
     "tls": {"dir", "insecure"},
     "stocks.*": {"price", "quantity", "volume"},  # each stock's table
@@ -215,23 +274,21 @@ def _build(raw: dict[str, Any], path: Path) -> Config:
     frontend = _section(raw, "frontend")
     timeouts = _section(raw, "timeouts")
     tls = _section(raw, "tls")
+    placement = _Placement()
+    placement.read(CATALOG, catalog, "catalog")
+    replicas = _replicas(raw, placement) if "replicas" in raw else defaults.replicas
     return _check_loopback_if_insecure(_check_distinct(Config(
         data_dir=(path.parent / data_dir).resolve(),
         catalog=Address.parse(catalog["address"], "catalog.address")
         if "address" in catalog
         else defaults.catalog,
+        frontends=_frontends(raw, frontend, placement, defaults.frontends[1]),
         frontend=FrontendConfig(
-            address=Address.parse(frontend["address"], "frontend.address")
-            if "address" in frontend
-            else defaults.frontend.address,
-            internal=Address.parse(frontend["internal"], "frontend.internal")
-            if "internal" in frontend
-            else defaults.frontend.internal,
             cache=_bool(frontend, "cache", defaults.frontend.cache, "frontend"),
             cache_size=_positive_int(frontend, "cache_size", defaults.frontend.cache_size),
             **_frontend_limits(frontend, path.parent),
         ),
-        replicas=_replicas(raw) if "replicas" in raw else defaults.replicas,
+        replicas=replicas,
         timeouts=Timeouts(
             **{k: _seconds(timeouts, k) for k in ("rpc", "probe", "http", "request") if k in timeouts}
         ),
@@ -241,7 +298,77 @@ def _build(raw: dict[str, Any], path: Path) -> Config:
         ),
         stocks=_stocks(raw["stocks"]) if "stocks" in raw else defaults.stocks,
         source=path,
+        listen=placement.listen,
+        metrics=placement.metrics,
     )))
+
+
+class _Placement:
+    """Collects each process's `listen` and `metrics` keys as its table is read."""
+
+    def __init__(self) -> None:
+        self.listen: dict[str, str] = {}
+        self.metrics: dict[str, Address | None] = {}
+
+    def read(self, name: str, table: dict[str, Any], key: str) -> None:
+        if "listen" in table:
+            self.listen[name] = _host(table["listen"], f"{key}.listen")
+        if "metrics" in table:
+            value = table["metrics"]
+            self.metrics[name] = None if value is False else Address.parse(value, f"{key}.metrics")
+
+
+def _host(value: Any, key: str) -> str:
+    """An interface to bind: an IP address (IPv6 bare or in brackets) or a host name."""
+    host = value.strip("[]") if isinstance(value, str) else ""
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    if re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?", host):
+        return host
+    raise ConfigError(f"{key}: expected a host or IP address to listen on (\"0.0.0.0\", \"::\"), got {value!r}")
+
+
+def _frontends(raw: dict[str, Any], frontend: dict[str, Any], placement: _Placement,
+               default: FrontendAddresses) -> dict[int, FrontendAddresses]:
+    """[frontends.N] tables, or front end 1 from [frontend]'s address and internal."""
+    own = [key for key in ("address", "internal", *_PLACEMENT) if key in frontend]
+    if "frontends" not in raw:
+        placement.read(frontend_name(1), frontend, "frontend")
+        return {1: FrontendAddresses(
+            Address.parse(frontend["address"], "frontend.address") if "address" in frontend else default.address,
+            Address.parse(frontend["internal"], "frontend.internal") if "internal" in frontend else default.internal,
+        )}
+    if own:
+        raise ConfigError(f"frontend.{own[0]}: with [frontends], give each front end's {own[0]} in its own table")
+    frontends: dict[int, FrontendAddresses] = {}
+    for frontend_id, section, value in _numbered(raw, "frontends", "tables [frontends.N] with address and internal"):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{section}: expected a table {{ address = ..., internal = ... }}, got {value!r}")
+        _refuse_unknown(value, section, "frontends.*")
+        for required in ("address", "internal"):
+            if required not in value:
+                raise ConfigError(f"{section}.{required}: required")
+        placement.read(frontend_name(frontend_id), value, section)
+        frontends[frontend_id] = FrontendAddresses(
+            Address.parse(value["address"], f"{section}.address"), Address.parse(value["internal"], f"{section}.internal"),
+        )
+    return dict(sorted(frontends.items()))
+
+
+def _numbered(raw: dict[str, Any], name: str, expected: str) -> list[tuple[int, str, Any]]:
+    """A table of processes by id ([replicas], [frontends]): (id, its key, its value) each."""
+    table = raw[name]
+    if not isinstance(table, dict) or not table:
+        raise ConfigError(f"{name}: expected {expected}, got {table!r}")
+    numbered = []
+    for key, value in table.items():
+        if not (key.isascii() and key.isdigit()) or not 1 <= int(key) <= 999_999_999:
+            raise ConfigError(f"{name}.{key}: ids are whole numbers from 1 to 999999999")
+        numbered.append((int(key), f"{name}.{key}", value))
+    return numbered
 
 
 def _folder(table: dict[str, Any], key: str, base: Path) -> Path:
@@ -265,13 +392,28 @@ def _check_loopback_if_insecure(config: Config) -> Config:
 
 
 def _check_distinct(config: Config) -> Config:
-    seen: dict[Address, str] = {}
-    named = config.named_addresses()
-    for key, address in named:
-        if address in seen:
-            raise ConfigError(f"{key}: {address} is already used by {seen[address]}")
-        seen[address] = key
+    """No two listeners on one port of one host. A process's host is its address's: metrics
+    on loopback are per host, so two replicas on two hosts may both use 127.0.0.1:56904."""
+    seen: dict[tuple[str, Address], str] = {}
+    named = [(key, address.host, address) for key, address in config.named_addresses()]
+    for name, address in config.addresses_of().items():
+        metrics = config.metrics_address(name)
+        if metrics is not None:
+            named.append((_metrics_key(config, name), address.host, metrics))
+    for key, host, address in named:
+        mine = (host if _loopback(address.host) else address.host, address)
+        if mine in seen:
+            raise ConfigError(f"{key}: {address} is already used by {seen[mine]}")
+        seen[mine] = key
     return config
+
+
+def _metrics_key(config: Config, name: str) -> str:
+    if name == CATALOG:
+        return "catalog.metrics"
+    if name.startswith("order-"):
+        return f"replicas.{name.removeprefix('order-')}.metrics"
+    return config.frontend_key(int(name.removeprefix("frontend-")) if "-" in name else 1, "metrics")
 
 
 def _loopback(host: str) -> bool:
@@ -320,15 +462,18 @@ def _seconds(table: dict[str, Any], key: str) -> float:
     return float(value)
 
 
-def _replicas(raw: dict[str, Any]) -> dict[int, Address]:
-    table = raw["replicas"]
-    if not isinstance(table, dict) or not table:
-        raise ConfigError(f"replicas: expected a table of id = \"host:port\", got {table!r}")
+def _replicas(raw: dict[str, Any], placement: _Placement) -> dict[int, Address]:
+    """id = "host:port", or id = { address = "host:port", listen = ..., metrics = ... }."""
     replicas: dict[int, Address] = {}
-    for key, value in table.items():
-        if not (key.isascii() and key.isdigit()) or int(key) < 1:
-            raise ConfigError(f"replicas.{key}: replica ids are whole numbers >= 1")
-        replicas[int(key)] = Address.parse(value, f"replicas.{key}")
+    for replica_id, section, value in _numbered(raw, "replicas", 'a table of id = "host:port"'):
+        if isinstance(value, dict):
+            _refuse_unknown(value, section, "replicas.*")
+            if "address" not in value:
+                raise ConfigError(f"{section}.address: required")
+            placement.read(replica_name(replica_id), value, section)
+            value = value["address"]
+            section += ".address"
+        replicas[replica_id] = Address.parse(value, section)
     return dict(sorted(replicas.items()))
 
 

@@ -17,6 +17,7 @@ from bazaar.reactor.group_commit import GroupCommitter
 from bazaar.rpc.names import CATALOG_SERVICE
 from bazaar.rpc.services import GrpcServerService
 from bazaar.rpc.transport import Transport
+from bazaar.tls.identity import CATALOG
 from bazaar.v1 import catalog_pb2_grpc
 
 SERVICE_NAME = CATALOG_SERVICE
@@ -30,7 +31,7 @@ class CatalogService(MultiService):
         self._hop = ReactorHop(reactor, timeout=config.timeouts.rpc)
         self.committer = GroupCommitter(reactor, self._apply, name="catalog", broken=self._write_failed)
         self.committer.setServiceParent(self)
-        self.grpc = GrpcServerService(config.catalog, self._register, [SERVICE_NAME], transport)
+        self.grpc = GrpcServerService(config.bind(CATALOG, config.catalog), self._register, [SERVICE_NAME], transport)
         self.grpc.setServiceParent(self)
         self._reactor = reactor
 

@@ -12,7 +12,6 @@ twistd in place: the child's pid is still twistd's, for signals.
 
 from __future__ import annotations
 
-import json
 import signal
 import socket
 import subprocess
@@ -21,8 +20,10 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
+import tomli_w
+
 from bazaar.core.stock import Stock
-from bazaar.config import FrontendConfig, load_config
+from bazaar.config import Config, load_config
 from bazaar.tls.identity import CATALOG, FRONTEND, replica_name
 from bazaar.tools.cluster import ClusterError, child_environment, find_twistd, make_certificates
 
@@ -38,7 +39,7 @@ LOOPBACK = "127.0.0.1"
 SERVICE_PORTS = {CATALOG: 56892, FRONTEND: 56893, **{replica_name(i): 56893 + i for i in REPLICA_IDS}}
 # The front end's internal listener (cache invalidation): on the front end's host.
 INTERNAL = "frontend-internal"
-INTERNAL_PORT = FrontendConfig.internal.port
+INTERNAL_PORT = Config().frontends[1].internal.port
 
 
 class Hosts(Protocol):
@@ -83,24 +84,33 @@ def config_text(
 
 def addresses_config_text(
     addresses: Mapping[str, str], cache: bool = True, stocks: Sequence[Stock] = (), insecure: bool = False,
+    metrics: Mapping[str, str] | None = None,
 ) -> str:
     """The cluster's bazaar.toml with each service (catalog, frontend, order-N, and perhaps the
-    front end's internal listener) at its "host:port"."""
-    replicas = sorted((int(n.split("-", 1)[1]), a) for n, a in addresses.items() if n.startswith("order-"))
-    lines = "\n".join(f'{i} = "{a}"' for i, a in replicas)
-    cache_line = "" if cache else "cache = false\n"
+    front end's internal listener) at its "host:port"; `metrics`: where each named process
+    serves its metrics (the others: their default)."""
+    metrics = metrics or {}
+
+    def place(name: str, **table: Any) -> dict[str, Any]:
+        return {**table, **({"metrics": metrics[name]} if name in metrics else {})}
+
+    frontend = place(FRONTEND, address=addresses[FRONTEND])
     if INTERNAL in addresses:
-        cache_line = f'internal = "{addresses[INTERNAL]}"\n' + cache_line
-    table = "".join(
-        f"{json.dumps(s.name)} = {{ price = {s.price!r}, quantity = {s.quantity}, volume = {s.volume} }}\n"
-        for s in stocks
-    )
-    return (
-        f'data_dir = "data"\n\n[catalog]\naddress = "{addresses[CATALOG]}"\n\n'
-        f'[frontend]\naddress = "{addresses[FRONTEND]}"\n{cache_line}\n[replicas]\n{lines}\n'
-        + ("\n[tls]\ninsecure = true\n" if insecure else "")
-        + (f"\n[stocks]\n{table}" if table else "")
-    )
+        frontend["internal"] = addresses[INTERNAL]
+    if not cache:
+        frontend["cache"] = False
+    replicas = sorted((int(n.split("-", 1)[1]), n) for n in addresses if n.startswith("order-"))
+    settings: dict[str, Any] = {
+        "data_dir": "data",
+        "catalog": place(CATALOG, address=addresses[CATALOG]),
+        "frontend": frontend,
+        "replicas": {str(i): place(n, address=addresses[n]) if n in metrics else addresses[n] for i, n in replicas},
+    }
+    if insecure:
+        settings["tls"] = {"insecure": True}
+    if stocks:
+        settings["stocks"] = {s.name: {"price": s.price, "quantity": s.quantity, "volume": s.volume} for s in stocks}
+    return tomli_w.dumps(settings)
 
 
 def listening(port: int, host: str = LOOPBACK) -> bool:
@@ -120,18 +130,21 @@ class ChaosCluster:
         off (the bench's reference for what mutual TLS costs)."""
         self.root = root
         self._hosts = hosts
+        metrics: dict[str, str] = {}
         if hosts is None:
-            ports = free_ports(3 + len(REPLICA_IDS))
+            ports = free_ports(3 + len(REPLICA_IDS) + len(NAMES))
             self.ports = {CATALOG: ports[0], FRONTEND: ports[1], INTERNAL: ports[2]}
             self.ports.update({replica_name(i): p for i, p in zip(REPLICA_IDS, ports[3:])})
             self.addresses = {name: LOOPBACK for name in NAMES}
+            # Free ports too: the default (each port plus 10) may be anyone's.
+            metrics = {name: f"{LOOPBACK}:{p}" for name, p in zip(NAMES, ports[3 + len(REPLICA_IDS):])}
         else:
             self.ports = {**SERVICE_PORTS, INTERNAL: INTERNAL_PORT}
             self.addresses = {name: hosts.address(name) for name in NAMES}
         self.config_path = root / "bazaar.toml"
         where = {name: f"{self.addresses[name]}:{self.ports[name]}" for name in NAMES}
         where[INTERNAL] = f"{self.addresses[FRONTEND]}:{self.ports[INTERNAL]}"
-        self.config_path.write_text(addresses_config_text(where, cache, stocks, insecure))
+        self.config_path.write_text(addresses_config_text(where, cache, stocks, insecure, metrics))
         make_certificates(load_config(self.config_path), say=lambda _: None)
         self.twistd = find_twistd()
         self.env = child_environment()

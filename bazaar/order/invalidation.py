@@ -1,4 +1,4 @@
-"""The leader's push to the front end after a trade: GET /cache/<name> (docs/api.md).
+"""The leader's push to every front end after a trade: GET /cache/<name> (docs/api.md).
 
 One push is in flight at a time, pushes start at least PUSH_SPACING apart, and names traded
 meanwhile wait in a set: under load a stock traded a hundred times while a push was under way
@@ -15,13 +15,13 @@ from typing import Any, Callable
 from urllib.parse import quote
 
 import treq
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
 from twisted.logger import Logger
 from twisted.web.client import HTTPConnectionPool
 
 from bazaar.config import Config
 from bazaar.tls.files import Credentials
-from bazaar.tls.identity import FRONTEND
+from bazaar.tls.identity import frontend_name
 from bazaar.tls.web import cluster_agent, internal_url
 
 log = Logger()
@@ -30,18 +30,47 @@ PUSH_SPACING = 0.01  # seconds between the starts of two pushes
 
 
 class CacheInvalidator:
+    """Pushes to every configured front end, each in its own lane: a front end that is down
+    or slow delays only its own pushes."""
+
     def __init__(
         self, reactor: Any, config: Config, credentials: Credentials | None,
         get: Callable[..., Deferred] | None = None,
     ) -> None:
-        """`credentials`: this replica's, shown to the front end's internal listener (None:
+        """`credentials`: this replica's, shown to the front ends' internal listeners (None:
         TLS is off, plaintext on loopback)."""
+        self._lanes = [_Lane(reactor, config, credentials, i, get) for i in config.frontends]
         self._enabled = config.frontend.cache
-        self._base = internal_url(config, credentials) + "/cache/"
+
+    @property
+    def pushes(self) -> int:
+        return sum(lane.pushes for lane in self._lanes)
+
+    def __call__(self, name: str) -> None:
+        """Fire and forget: a front end also drops the entry itself when a trade it placed succeeds."""
+        if not self._enabled:
+            return
+        for lane in self._lanes:
+            lane(name)
+
+    def close(self) -> Any:
+        return gatherResults([lane.close() for lane in self._lanes])
+
+
+class _Lane:
+    """The pushes to one front end."""
+
+    def __init__(
+        self, reactor: Any, config: Config, credentials: Credentials | None, frontend_id: int,
+        get: Callable[..., Deferred] | None,
+    ) -> None:
+        self.frontend_id = frontend_id
+        self._base = internal_url(config, credentials, frontend_id) + "/cache/"
         self._timeout = config.timeouts.http
         self._pool = HTTPConnectionPool(reactor, persistent=True)
         self._pool.maxPersistentPerHost = 1
-        self._agent = None if credentials is None else cluster_agent(reactor, credentials, FRONTEND, self._pool)
+        peer = frontend_name(frontend_id)
+        self._agent = None if credentials is None else cluster_agent(reactor, credentials, peer, self._pool)
         self._get = get or treq.get
         self._reactor = reactor
         self._waiting: dict[str, None] = {}  # an ordered set: oldest first
@@ -51,9 +80,6 @@ class CacheInvalidator:
         self.pushes = 0
 
     def __call__(self, name: str) -> None:
-        """Fire and forget: the front end also drops the entry itself when the trade succeeds."""
-        if not self._enabled:
-            return
         self._waiting[name] = None
         self._push_next()
 
@@ -73,8 +99,8 @@ class CacheInvalidator:
         how = {"pool": self._pool} if self._agent is None else {"agent": self._agent}
         d = maybeDeferred(self._get, self._base + quote(name, safe=""), timeout=self._timeout, **how)
         d.addCallback(treq.content)
-        d.addErrback(lambda f: log.debug("cache invalidation of {name} failed: {error}",
-                                         name=name, error=f.getErrorMessage()))
+        d.addErrback(lambda f: log.debug("cache invalidation of {name} at front end {frontend} failed: {error}",
+                                         name=name, frontend=self.frontend_id, error=f.getErrorMessage()))
         d.addBoth(self._pushed)
 
     def _push_now(self) -> None:

@@ -46,7 +46,7 @@ class OrderReplicaService(MultiService):
         self.channels.setServiceParent(self)
         self.committer = GroupCommitter(reactor, self._append, name=replica_name(replica_id))
         self.committer.setServiceParent(self)
-        self.grpc = GrpcServerService(self.address, self._register, [SERVICE_NAME], transport, serving=False)
+        self.grpc = GrpcServerService(config.bind(replica_name(replica_id), self.address), self._register, [SERVICE_NAME], transport, serving=False)
         self.grpc.setServiceParent(self)
         self._invalidator: CacheInvalidator | None = None
         self._peers: PeerWatch | None = None

@@ -26,7 +26,7 @@ from bazaar.frontend.site import ApiSite
 from bazaar.frontend.trading import TradePlacer
 from bazaar.plugins.options import ConfigOptions
 from bazaar.rpc.services import Channels
-from bazaar.tls.identity import FRONTEND
+from bazaar.tls.identity import frontend_name
 from bazaar.tls.public import server_options as public_server_options
 from bazaar.tls.web import peer_identity, server_options
 
@@ -44,15 +44,20 @@ INTERNAL_READ_TIMEOUT = 3.0
 
 
 class Options(ConfigOptions):
-    synopsis = "[--config PATH] [--access-log PATH]"
-    longdesc = "Serve the Bazaar HTTP API at the front end address of the configuration."
+    synopsis = "[--id N] [--config PATH] [--access-log PATH]"
+    longdesc = "Serve the Bazaar HTTP API at front end N's address of the configuration."
     optParameters = [
+        ["id", "i", 1, "This front end's id (a key of [frontends]; 1 for [frontend]'s address).", int],
         ["access-log", None, None, "Log each HTTP request to this file (default: no access log)."],
     ]
 
     def postOptions(self) -> None:
         super().postOptions()
-        self.identify(FRONTEND)
+        try:
+            self.cluster.frontend_address(self["id"])
+        except ConfigError as e:
+            raise usage.UsageError(str(e)) from None
+        self.identify(frontend_name(self["id"]))
         frontend = self.cluster.frontend
         self["tls"] = None
         if frontend.certificate is not None and frontend.key is not None:
@@ -98,7 +103,8 @@ def makeService(options: Options) -> MultiService:
 
     front_end = build_front_end(reactor, config, channels)
     site = ApiSite(front_end.app.resource(), config.frontend, options["access-log"])
-    address = config.frontend.address
+    name = frontend_name(options["id"])
+    address = config.bind(name, config.frontend_address(options["id"]).address)
     interface = _interface(address)
     _make_room_for(config.frontend.max_connections + INTERNAL_CONNECTIONS + SPARE_DESCRIPTORS)
     if options["tls"] is not None:
@@ -107,15 +113,15 @@ def makeService(options: Options) -> MultiService:
         server = TCPServer(address.port, site, backlog=BACKLOG, interface=interface)
     server.setServiceParent(root)
     SelectLeaderAtStart(front_end.leaders).setServiceParent(root)
-    internal_server(config, options.transport.credentials, front_end).setServiceParent(root)
+    internal_server(config, options.transport.credentials, front_end, options["id"]).setServiceParent(root)
     return root
 
 
-def internal_server(config: Config, credentials: Any, front_end: FrontEnd) -> Service:
+def internal_server(config: Config, credentials: Any, front_end: FrontEnd, frontend_id: int = 1) -> Service:
     """The internal listener: only clients with a cluster certificate (with TLS off, a
     plaintext one, on loopback only)."""
-    address = config.frontend.internal
-    who = functools.partial(peer_identity, replicas=set(config.replicas))
+    address = config.bind(frontend_name(frontend_id), config.frontend_address(frontend_id).internal)
+    who = functools.partial(peer_identity, replicas=set(config.replicas), frontends=set(config.frontends))
     control = CacheControl(front_end.cache, who if credentials is not None else None)
     # Its own small limits: a few cluster processes call it, and connections that never finish
     # their handshake must neither crowd the leader's push out for long nor take the public

@@ -83,7 +83,7 @@ POLICY: dict[str, Rule] = {
 def caller(context: Any, config: Config) -> Identity | None:
     """The caller's identity, from the certificate the TLS handshake verified."""
     pem = (context.auth_context().get("x509_pem_cert") or [None])[0]
-    return cluster_identity(common_names(pem), config.replicas) if pem else None
+    return cluster_identity(common_names(pem), config.replicas, config.frontends) if pem else None
 
 
 @functools.lru_cache(maxsize=64)

@@ -14,7 +14,7 @@ import grpc
 from bazaar.config import Config
 from bazaar.rpc.roles import RoleInterceptor
 from bazaar.tls.files import Credentials, load_credentials
-from bazaar.tls.identity import CATALOG, FRONTEND, dns_name, replica_name
+from bazaar.tls.identity import dns_name
 
 
 class Transport:
@@ -75,9 +75,7 @@ class Transport:
 
 
 def peer_names(config: Config) -> dict[str, str]:
-    names = {str(config.catalog): CATALOG, str(config.frontend.address): FRONTEND}
-    names.update({str(address): replica_name(i) for i, address in config.replicas.items()})
-    return names
+    return {str(address): name for name, address in config.addresses_of().items()}
 
 
 INSECURE = Transport(None)

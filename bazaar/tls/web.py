@@ -39,18 +39,18 @@ class ClusterPolicy(BrowserLikePolicyForHTTPS):
         return self._options
 
 
-def internal_url(config: Config, credentials: Credentials | None) -> str:
-    """The front end's internal listener: HTTPS, or plaintext when TLS is off (no credentials)."""
-    return f"{'http' if credentials is None else 'https'}://{config.frontend.internal}"
+def internal_url(config: Config, credentials: Credentials | None, frontend_id: int = 1) -> str:
+    """A front end's internal listener: HTTPS, or plaintext when TLS is off (no credentials)."""
+    return f"{'http' if credentials is None else 'https'}://{config.frontend_address(frontend_id).internal}"
 
 
 def cluster_agent(reactor: Any, credentials: Credentials, peer: str, pool: Any = None) -> Agent:
     return Agent(reactor, contextFactory=ClusterPolicy(credentials, peer), pool=pool)
 
 
-def peer_identity(request: Any, replicas: Collection[int]) -> Identity | None:
+def peer_identity(request: Any, replicas: Collection[int], frontends: Collection[int] = (1,)) -> Identity | None:
     """Who made an HTTP request over the internal listener, from its client certificate: its
-    one common name, a process of this cluster (`replicas`: the configured replica ids)."""
+    one common name, a process of this cluster (`replicas`, `frontends`: the configured ids)."""
     transport = getattr(request.channel, "transport", None)
     get = getattr(transport, "getPeerCertificate", None)
     certificate = get() if get is not None else None
@@ -58,4 +58,4 @@ def peer_identity(request: Any, replicas: Collection[int]) -> Identity | None:
         return None
     names = [value.decode("utf-8", "replace") for key, value in certificate.get_subject().get_components()
              if key == b"CN"]
-    return cluster_identity(names, replicas)
+    return cluster_identity(names, replicas, frontends)

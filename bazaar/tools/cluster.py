@@ -28,7 +28,7 @@ from bazaar.config import Config, load_config
 from bazaar.rpc.names import ORDER_SERVICE
 from bazaar.rpc.transport import Transport
 from bazaar.tls import certs
-from bazaar.tls.identity import CATALOG, FRONTEND, OPERATOR, replica_name
+from bazaar.tls.identity import CATALOG, OPERATOR, frontend_name, replica_name
 from bazaar.tls.public import frontend_scheme, stdlib_context
 from bazaar.v1 import order_pb2, order_pb2_grpc
 
@@ -49,7 +49,7 @@ class ClusterError(Exception):
 
 @dataclass(frozen=True)
 class Process:
-    name: str  # catalog, order-N, frontend
+    name: str  # catalog, order-N, frontend, frontend-N
     plugin: tuple[str, ...]  # the twistd plugin and its own arguments besides --config
     pidfile: Path
     logfile: Path
@@ -67,7 +67,8 @@ def processes(config: Config) -> list[Process]:
     return [
         process(CATALOG, "bazaar-catalog"),
         *(process(replica_name(i), "bazaar-order", "--id", str(i)) for i in sorted(config.replicas)),
-        process(FRONTEND, "bazaar-frontend"),
+        *(process(frontend_name(i), "bazaar-frontend", *(["--id", str(i)] if i != 1 else []))
+          for i in sorted(config.frontends)),
     ]
 
 
@@ -243,13 +244,15 @@ def _stop_all(started: Iterable[Process], say: Say) -> None:
 # ---- the front end ---------------------------------------------------------------------
 
 
-def frontend_url(config: Config) -> str:
-    host = config.frontend.address.host.strip("[]")  # "[::1]" in the config
+def frontend_url(config: Config, frontend_id: int | None = None) -> str:
+    """A front end's public URL (default: the lowest id's)."""
+    address = config.frontend_address(min(config.frontends) if frontend_id is None else frontend_id).address
+    host = address.host.strip("[]")  # "[::1]" in the config
     if host in ("0.0.0.0", "::", ""):  # listening everywhere: loopback reaches it
         host = "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
-    return f"{frontend_scheme(config)}://{host}:{config.frontend.address.port}"
+    return f"{frontend_scheme(config)}://{host}:{address.port}"
 
 
 def _opener(config: Config) -> urllib.request.OpenerDirector:
@@ -291,10 +294,11 @@ def up(config: Config, wait: float = READY_DEADLINE, say: Say = print) -> None:
     started: list[Process] = []
     try:
         deadline = time.monotonic() + wait
+        first_frontend = all_processes[1 + len(config.replicas)]
         for process in all_processes:
-            if process is all_processes[-1]:
-                # The front end selects a leader as it starts: with every replica serving,
-                # the highest id is the one it picks.
+            if process is first_frontend:
+                # A front end selects a leader as it starts: with every replica serving,
+                # the highest id is the one it picks (and the others adopt it).
                 _await_replicas_serving(config, started, deadline)
             started.append(process)
             _start(twistd, process, config)
@@ -392,7 +396,7 @@ def _await_leader(config: Config, all_processes: list[Process], wait: float) -> 
             return leader
         _check_running(all_processes)
         if time.monotonic() >= deadline:
-            frontend = all_processes[-1]
+            frontend = all_processes[1 + len(config.replicas)]
             raise ClusterError(
                 f"the front end at {frontend_url(config)} did not name a leader that serves with a "
                 f"majority (GET /leader) within {wait:g} s\n" + log_tail(frontend.logfile)

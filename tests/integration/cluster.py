@@ -19,9 +19,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 
+import tomli_w
+
 from bazaar.chaos.processes import free_ports
 from bazaar.config import load_config
 from bazaar.tls.client import ClusterHTTPSConnection
+from bazaar.tls.identity import frontend_name, replica_name
 from bazaar.tools.cluster import find_twistd, make_certificates, operator_channel
 from bazaar.v1 import order_pb2, order_pb2_grpc
 
@@ -59,54 +62,59 @@ class Response:
 
 
 class Cluster:
-    def __init__(self, root: Path, cache: bool = True, cache_size: int = 8) -> None:
+    def __init__(self, root: Path, cache: bool = True, cache_size: int = 8, frontends: int = 1,
+                 frontend_settings: dict[str, Any] | None = None) -> None:
+        """`frontends` front ends (named frontend, frontend-2, ...), all in the one config;
+        `frontend_settings`: more keys of [frontend]."""
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
-        ports = free_ports(6)
-        self.catalog_port, self.frontend_port, self.internal_port = ports[0], ports[1], ports[5]
-        self.replica_ports = dict(zip(REPLICA_IDS, ports[2:5]))
+        ports = iter(free_ports(2 * len(REPLICA_IDS) + 2 + 3 * frontends))
+        self.catalog_port = next(ports)
+        self.replica_ports = {i: next(ports) for i in REPLICA_IDS}
+        self.frontend_ids = {frontend_name(i): i for i in range(1, frontends + 1)}
+        self.frontend_ports = {name: next(ports) for name in self.frontend_ids}
+        self.internal_ports = {name: next(ports) for name in self.frontend_ids}
+        self.frontend_port, self.internal_port = self.frontend_ports["frontend"], self.internal_ports["frontend"]
+        names = ["catalog", *(replica_name(i) for i in REPLICA_IDS), *self.frontend_ids]
+        self.metrics_ports = {name: next(ports) for name in names}
         self.config = root / "bazaar.toml"
-        replicas = "\n".join(f'{i} = "127.0.0.1:{p}"' for i, p in self.replica_ports.items())
-        self.config.write_text(
-            f'data_dir = "data"\n\n[catalog]\naddress = "127.0.0.1:{self.catalog_port}"\n\n'
-            f'[frontend]\naddress = "127.0.0.1:{self.frontend_port}"\n'
-            f'internal = "127.0.0.1:{self.internal_port}"\n'
-            f"cache = {'true' if cache else 'false'}\ncache_size = {cache_size}\n\n"
-            f"[replicas]\n{replicas}\n"
-        )
+        here = "127.0.0.1:{}".format
+        settings: dict[str, Any] = {
+            "data_dir": "data",
+            "catalog": {"address": here(self.catalog_port), "metrics": here(self.metrics_ports["catalog"])},
+            "frontend": {"cache": cache, "cache_size": cache_size, **(frontend_settings or {})},
+            "frontends": {
+                str(i): {"address": here(self.frontend_ports[name]), "internal": here(self.internal_ports[name]),
+                         "metrics": here(self.metrics_ports[name])}
+                for name, i in self.frontend_ids.items()
+            },
+            "replicas": {
+                str(i): {"address": here(p), "metrics": here(self.metrics_ports[replica_name(i)])}
+                for i, p in self.replica_ports.items()
+            },
+        }
+        self.config.write_text(tomli_w.dumps(settings))
         make_certificates(load_config(self.config), say=lambda _: None)
         self.processes: dict[str, subprocess.Popen] = {}
-        # Front ends beyond the first: name -> (port, config file naming it).
-        self.frontends: dict[str, tuple[int, Path]] = {}
-
-    def add_frontend(self, name: str) -> None:
-        """Another front end on the same cluster (start it with `start(name)`)."""
-        port, internal = free_ports(2)
-        config = self.root / f"{name}.toml"
-        config.write_text(self.config.read_text().replace(
-            f'address = "127.0.0.1:{self.frontend_port}"', f'address = "127.0.0.1:{port}"').replace(
-            f'internal = "127.0.0.1:{self.internal_port}"', f'internal = "127.0.0.1:{internal}"'))
-        self.frontends[name] = (port, config)
 
     # -- processes ---------------------------------------------------------------------------
 
     def command(self, name: str) -> list[str]:
-        config = self.config
         if name.startswith("order-"):
             plugin = ["bazaar-order", "--id", name.split("-")[1]]
-        elif name in self.frontends:
-            plugin, config = ["bazaar-frontend"], self.frontends[name][1]
+        elif name in self.frontend_ids:
+            plugin = ["bazaar-frontend", "--id", str(self.frontend_ids[name])]
         else:
             plugin = [f"bazaar-{name}"]
         log = self.root / f"{name}.log"
-        return [twistd(), "-n", "--logfile", str(log), "--pidfile", "", *plugin, "--config", str(config)]
+        return [twistd(), "-n", "--logfile", str(log), "--pidfile", "", *plugin, "--config", str(self.config)]
 
     def port(self, name: str) -> int:
         if name.startswith("order-"):
             return self.replica_ports[int(name.split("-")[1])]
-        if name in self.frontends:
-            return self.frontends[name][0]
-        return {"catalog": self.catalog_port, "frontend": self.frontend_port}[name]
+        if name in self.frontend_ids:
+            return self.frontend_ports[name]
+        return {"catalog": self.catalog_port}[name]
 
     def start(self, name: str) -> None:
         """Start one process and wait until it accepts connections."""
@@ -124,7 +132,7 @@ class Cluster:
 
     def start_all(self) -> None:
         # In this order, so the front end's first selection sees every replica.
-        for name in ["catalog", *(f"order-{i}" for i in REPLICA_IDS), "frontend"]:
+        for name in ["catalog", *(f"order-{i}" for i in REPLICA_IDS), *self.frontend_ids]:
             self.start(name)
         self.wait_ready()
 
@@ -187,10 +195,11 @@ class Cluster:
     def get(self, path: str) -> Response:
         return self.request("GET", path)
 
-    def internal_get(self, path: str, as_name: str = "operator") -> Response:
-        """GET on the front end's internal listener, showing `as_name`'s certificate."""
+    def internal_get(self, path: str, as_name: str = "operator", frontend: str = "frontend") -> Response:
+        """GET on a front end's internal listener, showing `as_name`'s certificate."""
         config = load_config(self.config)
-        with closing(ClusterHTTPSConnection(config, as_name, "frontend", config.frontend.internal)) as conn:
+        internal = config.frontend_address(self.frontend_ids[frontend]).internal
+        with closing(ClusterHTTPSConnection(config, as_name, frontend, internal)) as conn:
             conn.request("GET", path)
             r = conn.getresponse()
             return Response(r.status, r.read(), dict(r.getheaders()))

@@ -111,9 +111,12 @@ def test_a_front_end_restart_keeps_the_leader_and_its_epoch(cluster: Cluster) ->
     assert "taking over" not in cluster.log("order-3").split("leading in epoch")[-1]
 
 
-def test_a_second_front_end_trading_at_the_same_time_never_deposes_the_leader(cluster: Cluster) -> None:
+def test_a_second_front_end_trading_at_the_same_time_never_deposes_the_leader(cluster_factory) -> None:
+    cluster = cluster_factory(frontends=2)
+    for name in ["catalog", "order-1", "order-2", "order-3", "frontend"]:
+        cluster.start(name)
+    cluster.wait_ready()
     epoch = leader_epoch(cluster, 3)
-    cluster.add_frontend("frontend-2")
     numbers: dict[str, list[int]] = {"frontend": [], "frontend-2": []}
     errors: list[BaseException] = []
 

@@ -17,7 +17,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.integration.cluster import REPLICA_IDS, Cluster, Response, wait_for
+from tests.integration.cluster import Cluster, Response, wait_for
 from tests.selfsigned import write_self_signed
 
 pytestmark = pytest.mark.integration
@@ -29,10 +29,12 @@ class HttpsCluster(Cluster):
     """A cluster whose front ends serve HTTPS with a self-signed certificate."""
 
     def __init__(self, root: Path) -> None:
-        super().__init__(root)
-        self.certificate, key = write_self_signed(root)
-        frontend = f'read_timeout = {READ_TIMEOUT}\ncertificate = "{self.certificate.name}"\nkey = "{key.name}"\n'
-        self.config.write_text(self.config.read_text().replace("\n[replicas]", frontend + "\n[replicas]"))
+        root.mkdir(parents=True, exist_ok=True)
+        certificate, key = write_self_signed(root)
+        super().__init__(root, frontends=2, frontend_settings={
+            "read_timeout": READ_TIMEOUT, "certificate": certificate.name, "key": key.name,
+        })
+        self.certificate = certificate
         self.tls = ssl.create_default_context(cafile=str(self.certificate))
 
     def request(self, method: str, path: str, body: bytes | str | None = None,
@@ -53,10 +55,7 @@ class HttpsCluster(Cluster):
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpsCluster]:
     c = HttpsCluster(tmp_path_factory.mktemp("https"))
     try:
-        c.add_frontend("second")
-        for name in ["catalog", *(f"order-{i}" for i in REPLICA_IDS), "frontend", "second"]:
-            c.start(name)
-        c.wait_ready()  # over HTTPS: request() is
+        c.start_all()  # wait_ready over HTTPS: request() is
         yield c
     finally:
         c.stop_all()
@@ -80,7 +79,7 @@ def test_plain_http_gets_no_answer_from_the_https_port(cluster: HttpsCluster) ->
 def test_the_leader_pushes_invalidations_to_the_internal_listener(cluster: HttpsCluster) -> None:
     assert cluster.stock("ford")["name"] == "ford"  # cached by the first front end
     assert "ford" in cluster.internal_get("/cache").json["data"]["names"]
-    r = cluster.post_order("ford", 2, "sell", frontend="second")  # a trade the first one never sees
+    r = cluster.post_order("ford", 2, "sell", frontend="frontend-2")  # a trade the first one never sees
     assert r.status == 200, r
     wait_for(lambda: "ford" not in cluster.internal_get("/cache").json["data"]["names"], 10,
              "the leader's push to drop ford from the first front end's cache")

@@ -112,7 +112,7 @@ def test_the_internal_listener_takes_only_cluster_certificates(cluster: Cluster,
     import urllib.request
 
     config = load_config(cluster.config)
-    url = f"https://{config.frontend.internal}/cache/tesla"
+    url = f"https://{config.frontends[1].internal}/cache/tesla"
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # an outsider trusting anything
     with pytest.raises(OSError):  # the handshake fails: it has no certificate to show

@@ -17,7 +17,7 @@ from bazaar.chaos.network import (
 )
 from bazaar.chaos.processes import NAMES, SERVICE_PORTS, ChaosCluster, addresses_config_text, config_text
 from bazaar.chaos.run import first_success_since
-from bazaar.config import parse_config
+from bazaar.config import Address, parse_config
 
 REPLICAS = {"order-1", "order-2", "order-3"}
 IPS = {"catalog": "10.213.0.1", "frontend": "10.213.0.2", "order-1": "10.213.0.11", "order-2": "10.213.0.12",
@@ -305,7 +305,7 @@ def test_a_cluster_on_test_hosts_names_each_service_at_its_hosts_address(tmp_pat
     cluster = ChaosCluster(tmp_path, hosts=FakeHosts())
     config = parse_config(cluster.config_path.read_text(), tmp_path)
     assert str(config.catalog) == f"10.213.0.1:{SERVICE_PORTS['catalog']}"
-    assert str(config.frontend.address) == f"10.213.0.2:{SERVICE_PORTS['frontend']}"
+    assert str(config.frontends[1].address) == f"10.213.0.2:{SERVICE_PORTS['frontend']}"
     assert {i: str(a) for i, a in config.replicas.items()} == {
         i: f"10.213.0.{10 + i}:{SERVICE_PORTS[f'order-{i}']}" for i in (1, 2, 3)}
     assert cluster.frontend_url == "http://10.213.0.2:56893"
@@ -314,12 +314,15 @@ def test_a_cluster_on_test_hosts_names_each_service_at_its_hosts_address(tmp_pat
     assert cluster.replica_id_at("127.0.0.1:56895") is None
 
 
-def test_the_loopback_config_is_unchanged():
-    text = config_text(1001, 1002, {1: 1003, 2: 1004, 3: 1005})
-    assert text == ('data_dir = "data"\n\n[catalog]\naddress = "127.0.0.1:1001"\n\n[frontend]\naddress = '
-                    '"127.0.0.1:1002"\n\n[replicas]\n1 = "127.0.0.1:1003"\n2 = "127.0.0.1:1004"\n3 = "127.0.0.1:1005"\n')
-    assert addresses_config_text({"catalog": "a:1", "frontend": "b:2", "order-1": "c:3"}, cache=False).count(
-        "cache = false") == 1
+def test_the_loopback_config_names_every_service_at_its_port(tmp_path):
+    config = parse_config(config_text(1001, 1002, {1: 1003, 2: 1004, 3: 1005}), tmp_path)
+    assert (str(config.catalog), str(config.frontends[1].address)) == ("127.0.0.1:1001", "127.0.0.1:1002")
+    assert {i: str(a) for i, a in config.replicas.items()} == {1: "127.0.0.1:1003", 2: "127.0.0.1:1004", 3: "127.0.0.1:1005"}
+    assert config.frontend.cache and config.metrics == {}
+    text = addresses_config_text({"catalog": "a:1", "frontend": "b:2", "order-1": "c:3"}, cache=False,
+                                 metrics={"order-1": "127.0.0.1:9"})
+    config = parse_config(text, tmp_path)
+    assert not config.frontend.cache and config.metrics_address("order-1") == Address("127.0.0.1", 9)
 
 
 # ---- the delayer's netlink messages -------------------------------------------------------------------

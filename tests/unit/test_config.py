@@ -31,7 +31,7 @@ def test_a_full_file_is_read(tmp_path: Path) -> None:
     config = parse_config(FULL, tmp_path)
     assert config.data_dir == tmp_path / "state"
     assert config.catalog == Address("127.0.0.1", 7000)
-    assert (config.frontend.address, config.frontend.cache, config.frontend.cache_size) == (
+    assert (config.frontends[1].address, config.frontend.cache, config.frontend.cache_size) == (
         Address("localhost", 7001), False, 3
     )
     assert config.replicas == {1: Address("127.0.0.1", 7011), 4: Address("127.0.0.1", 7014)}
@@ -44,7 +44,7 @@ def test_no_file_means_the_loopback_defaults_under_the_working_directory(tmp_pat
     config = load_config("bazaar.toml")
     assert config == Config(data_dir=tmp_path / "var")
     assert str(config.catalog) == "127.0.0.1:56892"
-    assert str(config.frontend.address) == "127.0.0.1:56893"
+    assert str(config.frontends[1].address) == "127.0.0.1:56893"
     assert {i: str(a) for i, a in config.replicas.items()} == {
         1: "127.0.0.1:56894", 2: "127.0.0.1:56895", 3: "127.0.0.1:56896"
     }

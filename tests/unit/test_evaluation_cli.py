@@ -104,7 +104,7 @@ def test_the_own_clusters_config_has_the_cache_on_or_off(tmp_path, cache):
     path.write_text(config_text(1001, 1002, {1: 1003, 2: 1004, 3: 1005}, cache=cache))
     config = load_config(path)
     assert config.frontend.cache is cache
-    assert config.frontend.address.port == 1002
+    assert config.frontends[1].address.port == 1002
 
 
 def finished_run():

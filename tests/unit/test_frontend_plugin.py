@@ -67,7 +67,7 @@ def test_default_config_is_bazaar_toml_with_builtin_defaults_when_absent(tmp_pat
     monkeypatch.chdir(tmp_path)
     options = options_for()
     assert options["config"] == "bazaar.toml"
-    assert options.cluster.frontend.address == Address("127.0.0.1", 56893)
+    assert options.cluster.frontends[1].address == Address("127.0.0.1", 56893)
     assert options.cluster.source is None
 
 
@@ -75,7 +75,7 @@ def test_config_file_is_loaded(config_file):
     forms = (["--config", str(config_file)], ["-c", str(config_file)], [f"--config={config_file}"])
     for args in forms:
         cluster = options_for(*args).cluster
-        assert cluster.frontend.address == Address("127.0.0.2", 6101)
+        assert cluster.frontends[1].address == Address("127.0.0.2", 6101)
         assert sorted(cluster.replicas) == [1, 5]
 
 
@@ -247,3 +247,32 @@ def test_the_twistd_plugin_points_here():
 
     assert bazaarFrontend.tapname == "bazaar-frontend"
     assert bazaarFrontend.options is plugin.Options
+
+
+SECOND_FRONT_END = """
+[frontends.1]
+address = "127.0.0.1:6101"
+internal = "127.0.0.1:6102"
+[frontends.2]
+address = "10.0.0.7:6103"
+internal = "10.0.0.7:6104"
+listen = "0.0.0.0"
+"""
+
+
+def test_front_end_n_listens_where_its_table_says_and_shows_its_own_certificate(tmp_path):
+    path = tmp_path / "two.toml"
+    path.write_text(SECOND_FRONT_END)
+    options = options_for("--config", str(path), "--id", "2")
+    assert options.transport.credentials is not None
+    service = list(plugin.makeService(options))
+    assert service[1].args[0] == 6103 and service[1].kwargs["interface"] == "0.0.0.0"
+    assert service[3].args[0] == 6104 and service[3].kwargs == {"interface": "0.0.0.0"}
+    assert (tmp_path / "var" / "certs" / "frontend-2.pem").exists()
+
+
+def test_an_unconfigured_front_end_id_is_a_usage_error(tmp_path):
+    path = tmp_path / "two.toml"
+    path.write_text(SECOND_FRONT_END)
+    with pytest.raises(usage.UsageError, match=r"no front end with id 3 \(configured ids: 1, 2\)"):
+        options_for("--config", str(path), "--id", "3")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
-from bazaar.config import load_config
+from bazaar.config import load_config, parse_config
 from bazaar.order.invalidation import PUSH_SPACING, CacheInvalidator
 
 
@@ -78,7 +78,7 @@ def test_closing_drops_what_waits(tmp_path, monkeypatch):
 
 
 def test_a_push_that_raises_does_not_stop_the_pushes_after_it(tmp_path, monkeypatch):
-    clock, front, push = invalidator(tmp_path, monkeypatch)
+    clock, front = Clock(), FakeFrontEnd()
     calls = []
 
     def get(url, **kwargs):
@@ -87,8 +87,36 @@ def test_a_push_that_raises_does_not_stop_the_pushes_after_it(tmp_path, monkeypa
             raise ValueError("bad URL")
         return front.get(url, **kwargs)
 
-    push._get = get
+    push = CacheInvalidator(clock, load_config(None), None, get=get)
     push("tesla")
     push("ford")
     clock.advance(PUSH_SPACING)
     assert calls == ["tesla", "ford"]
+
+
+TWO_FRONT_ENDS = """
+[frontends.1]
+address = "127.0.0.1:7001"
+internal = "127.0.0.1:7002"
+[frontends.2]
+address = "127.0.0.1:7003"
+internal = "127.0.0.1:7004"
+"""
+
+
+def test_every_front_end_gets_each_push_and_a_silent_one_holds_up_only_its_own(tmp_path):
+    clock, asked = Clock(), []
+
+    def get(url, **kwargs):
+        d: Deferred = Deferred()
+        asked.append((url, d))
+        return d
+
+    push = CacheInvalidator(clock, parse_config(TWO_FRONT_ENDS, tmp_path), None, get=get)
+    push("tesla")
+    assert sorted(url for url, _ in asked) == ["http://127.0.0.1:7002/cache/tesla", "http://127.0.0.1:7004/cache/tesla"]
+    push("ford")  # both lanes are busy: ford waits in each
+    next(d for url, d in asked if ":7002/" in url).errback(ConnectionError("answered"))  # front end 2 never answers
+    clock.advance(1)
+    assert [url for url, _ in asked[2:]] == ["http://127.0.0.1:7002/cache/ford"]
+    assert push.pushes == 3

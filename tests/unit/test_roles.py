@@ -230,3 +230,14 @@ def test_a_watch_that_ended_before_it_was_counted_gives_its_place_back_at_once()
     for _ in range(2 * MAX_WATCHES_PER_CALLER):  # each cancelled by its caller as it began
         watch(interceptor, "operator", ran, ended=True)
     assert watch(interceptor, "operator", ran).code is None
+
+
+def test_front_end_names_carry_their_id_and_only_configured_ones_are_known():
+    from bazaar.tls.identity import cluster_identity, frontend_name
+
+    assert [frontend_name(i) for i in (1, 2, 12)] == ["frontend", "frontend-2", "frontend-12"]
+    assert identity_of("frontend-2") == Identity("frontend-2", Role.FRONTEND, frontend_id=2)
+    for name in ("frontend-1", "frontend-02", "frontend-", "frontend-x"):
+        assert identity_of(name) is None, name
+    assert cluster_identity(["frontend-2"], {1, 2, 3}, {1, 2}).frontend_id == 2
+    assert cluster_identity(["frontend-7"], {1, 2, 3}, {1, 2}) is None, "a front end the configuration does not list"

@@ -1,0 +1,85 @@
+"""Where each process listens and serves metrics, and several front ends, in the config."""
+
+from __future__ import annotations
+
+import pytest
+
+from bazaar.config import Address, ConfigError, FrontendAddresses, load_config, parse_config
+
+
+def test_the_defaults_put_each_metrics_endpoint_on_loopback_at_its_port_plus_ten(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = load_config(None)
+    assert {name: str(config.metrics_address(name)) for name in config.addresses_of()} == {
+        "catalog": "127.0.0.1:56902", "order-1": "127.0.0.1:56904", "order-2": "127.0.0.1:56905",
+        "order-3": "127.0.0.1:56906", "frontend": "127.0.0.1:56903",
+    }
+    assert config.bind("order-1", config.replicas[1]) == config.replicas[1]
+
+
+def test_listen_and_metrics_per_process(tmp_path):
+    config = parse_config("""
+[catalog]
+address = "cat.example:7000"
+listen = "0.0.0.0"
+metrics = "0.0.0.0:9100"
+[replicas]
+1 = { address = "r1.example:7001", listen = "::", metrics = false }
+2 = "r2.example:7001"
+3 = { address = "r3.example:7001" }
+""", tmp_path)
+    assert config.bind("catalog", config.catalog) == Address("0.0.0.0", 7000)
+    assert config.bind("order-1", config.replicas[1]) == Address("::", 7001)
+    assert config.bind("order-2", config.replicas[2]) == Address("r2.example", 7001)
+    assert config.metrics_address("catalog") == Address("0.0.0.0", 9100)
+    assert config.metrics_address("order-1") is None
+    # On three hosts, the three replicas' default metrics share one loopback port: no clash.
+    assert {config.metrics_address(f"order-{i}") for i in (2, 3)} == {Address("127.0.0.1", 7011)}
+
+
+def test_several_front_ends(tmp_path):
+    config = parse_config("""
+[frontend]
+cache_size = 4
+[frontends.1]
+address = "127.0.0.1:7001"
+internal = "127.0.0.1:7002"
+[frontends.2]
+address = "127.0.0.1:7003"
+internal = "127.0.0.1:7004"
+listen = "0.0.0.0"
+metrics = "127.0.0.1:7005"
+""", tmp_path)
+    assert config.frontends == {
+        1: FrontendAddresses(Address("127.0.0.1", 7001), Address("127.0.0.1", 7002)),
+        2: FrontendAddresses(Address("127.0.0.1", 7003), Address("127.0.0.1", 7004)),
+    }
+    assert config.frontend.cache_size == 4
+    assert config.bind("frontend-2", config.frontends[2].internal) == Address("0.0.0.0", 7004)
+    assert config.metrics_address("frontend-2") == Address("127.0.0.1", 7005)
+    assert config.metrics_address("frontend") == Address("127.0.0.1", 7011)
+    with pytest.raises(ConfigError, match="no front end with id 3"):
+        config.frontend_address(3)
+
+
+@pytest.mark.parametrize("text, key", [
+    ('[frontend]\naddress = "127.0.0.1:7001"\n[frontends.1]\naddress = "127.0.0.1:7002"\ninternal = "127.0.0.1:7003"',
+     "frontend.address: with [frontends]"),
+    ('[frontends.1]\naddress = "127.0.0.1:7002"', "frontends.1.internal: required"),
+    ('[frontends.0]\naddress = "127.0.0.1:7002"\ninternal = "127.0.0.1:7003"', "frontends.0: ids are whole numbers"),
+    ('[frontends.1]\naddress = "127.0.0.1:7002"\ninternal = "127.0.0.1:7003"\ncache = true', "unknown key 'frontends.1.cache'"),
+    ("frontends = 3", "frontends: expected tables"),
+    ('[frontends]\n1 = "127.0.0.1:7002"', "frontends.1: expected a table"),
+    ('[replicas]\n1 = { listen = "0.0.0.0" }', "replicas.1.address: required"),
+    ('[replicas]\n1 = { address = "127.0.0.1:7001", port = 3 }', "unknown key 'replicas.1.port'"),
+    ('[replicas]\n1 = { address = "127.0.0.1:7001", listen = "0.0.0.0:7001" }', "replicas.1.listen: expected a host"),
+    ('[catalog]\nlisten = 7', "catalog.listen: expected a host"),
+    ('[catalog]\nmetrics = "nowhere"', "catalog.metrics: expected"),
+    ('[catalog]\nmetrics = true', "catalog.metrics: expected"),
+    ('[catalog]\nmetrics = "127.0.0.1:56894"', "catalog.metrics: 127.0.0.1:56894 is already used by replicas.1"),
+    ('[frontend]\nmetrics = "127.0.0.1:56904"', "is already used by"),
+    ('[replicas]\n1 = "127.0.0.1:56892"', "replicas.1: 127.0.0.1:56892 is already used by catalog.address"),
+])
+def test_bad_placements_are_refused_naming_the_key(tmp_path, text, key):
+    with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
+        parse_config(text, tmp_path)
