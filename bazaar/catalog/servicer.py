@@ -70,6 +70,11 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         result = self._apply(context, request.trades)
         return catalog_pb2.TradeBatchResponse(status=_STATUS[result.progress], applied_through=result.applied)
 
+    def DescribeCatalog(
+        self, request: catalog_pb2.DescribeCatalogRequest, context: Any,
+    ) -> catalog_pb2.DescribeCatalogResponse:
+        return catalog_pb2.DescribeCatalogResponse(applied_through=self._store.snapshot.applied)
+
     def _apply(self, context: Any, requests: Any) -> BatchResult:
         limits.enforce(context, limits.check_trades, requests)
         trades = [CommittedTrade(r.number, r.name, trade_type_from_proto(r.type), r.quantity) for r in requests]

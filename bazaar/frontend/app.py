@@ -27,6 +27,7 @@ from bazaar.core.orders import valid_quantity
 from bazaar.core.outcome import Final
 from bazaar.frontend.backends import PeerUnavailable, StockInfo
 from bazaar.frontend.leader import LeaderTracker, NoLeaderAvailable
+from bazaar.frontend.readiness import ReadinessCheck
 from bazaar.frontend.trading import TradePlacer
 from bazaar.rpc.convert import trade_type_to_proto
 from bazaar.v1 import order_pb2
@@ -206,11 +207,13 @@ class FrontEnd:
         leaders: LeaderTracker,
         cache: LRUCache[StockInfo] | None,
         trades: TradePlacer,
+        readiness: ReadinessCheck,
     ) -> None:
         self.catalog = catalog
         self.leaders = leaders
         self.cache = cache
         self.trades = trades
+        self.readiness = readiness
         # Per stock, the highest transaction number this front end acknowledged: its lookups
         # ask the catalog to have applied it (read your writes). Only real stocks get a 200,
         # so this holds at most one number per stock.
@@ -308,6 +311,20 @@ class FrontEnd:
         """The cache's counters only: what is cached, and when, shows other clients' trades
         (the whole report is on the internal listener, frontend/internal.py)."""
         return json_response(request, 200, {"data": cache_counters(self.cache)})
+
+    @app.route("/healthz", methods=["GET"])
+    def healthz(self, request: IRequest) -> bytes:
+        """The process is up and its event loop turns; it asks no backend."""
+        return json_response(request, 200, {"data": {"status": "up"}})
+
+    @app.route("/readyz", methods=["GET"])
+    async def readyz(self, request: IRequest) -> bytes:
+        state = await self.readiness.check()
+        if state.ready:
+            return json_response(request, 200, {"data": {"ready": True, "leader": state.leader, "missing": []}})
+        body = error_document(503, state.message)
+        body["error"]["missing"] = list(state.missing)
+        return json_response(request, 503, body)
 
     @app.route("/leader", methods=["GET"])
     async def get_leader(self, request: IRequest) -> bytes:

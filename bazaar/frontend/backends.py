@@ -17,7 +17,7 @@ from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from bazaar.rpc.names import ORDER_SERVICE
+from bazaar.rpc.names import CATALOG_SERVICE, ORDER_SERVICE
 from bazaar.rpc import bridge
 from bazaar.reactor.batcher import Batcher
 from bazaar.config import Address, Timeouts
@@ -96,6 +96,19 @@ class _Peer:
         self._timeouts = timeouts
         self._stub_class = stub_class
         self._stub: Any = None
+        self._health_stub: Any = None
+
+    def _health(self, service: str) -> Deferred:
+        """Fires with the peer's health status for `service`, or None when it does not answer
+        within the probe deadline."""
+        if self._health_stub is None:
+            self._health_stub = health_pb2_grpc.HealthStub(self._channels.get(self.address))
+        d = bridge.call(
+            self._reactor, self._health_stub.Check, health_pb2.HealthCheckRequest(service=service),
+            self._timeouts.probe,
+        )
+        d.addCallback(lambda response: response.status)
+        return d.addErrback(_unreachable_is_none)
 
     def _call(self, method_name: str, request: Any, timeout: float) -> Deferred:
         if self._stub is None:
@@ -122,6 +135,10 @@ class CatalogClient(_Peer):
         request = catalog_pb2.LookupStockRequest(name=name, min_applied=min_applied)
         return self._call("Lookup", request, self._timeouts.rpc).addCallback(convert)
 
+    def probe(self) -> Deferred:
+        """True if the catalog reports SERVING within the probe deadline."""
+        return self._health(CATALOG_SERVICE).addCallback(lambda status: status == health_pb2.HealthCheckResponse.SERVING)
+
 
 class ReplicaClient(_Peer):
     def __init__(
@@ -134,7 +151,6 @@ class ReplicaClient(_Peer):
     ) -> None:
         super().__init__(reactor, channels, address, timeouts, order_pb2_grpc.OrderServiceStub)
         self.id = replica_id
-        self._health_stub: Any = None
         # Concurrent trades share RPCs: the per-call cost of gRPC in Python is what limits them.
         self._orders: Batcher[Any, Any] = Batcher(self._send_orders, reactor)
 
@@ -201,16 +217,7 @@ class ReplicaClient(_Peer):
     def probe(self) -> Deferred:
         """True if the order service reports SERVING, CATCHING_UP (which is false too) if it
         answers NOT_SERVING, False if it is unreachable."""
-        if self._health_stub is None:
-            self._health_stub = health_pb2_grpc.HealthStub(self._channels.get(self.address))
-        d = bridge.call(
-            self._reactor,
-            self._health_stub.Check,
-            health_pb2.HealthCheckRequest(service=ORDER_SERVICE_NAME),
-            self._timeouts.probe,
-        )
-        d.addCallback(lambda response: _HEALTH.get(response.status, False))
-        return d.addErrback(_unreachable_is_unhealthy)
+        return self._health(ORDER_SERVICE_NAME).addCallback(lambda status: _HEALTH.get(status, False))
 
 
 _HEALTH = {
@@ -223,7 +230,3 @@ def _unreachable_is_none(failure: Failure) -> None:
     failure.trap(grpc.RpcError, defer.CancelledError, defer.TimeoutError)
     return None
 
-
-def _unreachable_is_unhealthy(failure: Failure) -> bool:
-    failure.trap(grpc.RpcError, defer.CancelledError, defer.TimeoutError)
-    return False

@@ -201,6 +201,7 @@ class Replica:
             leader_id=leader_id, leader_epoch=leader_epoch,
             reachable=sorted(self.ids[a] for a in self.reachability.reachable(now)),
             last_index=self.core.last_index, committed_index=self.log.committed,
+            committed_number=leading.committed_number if leading is not None else None,
         )
 
     # -- leadership ----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from bazaar.frontend.app import FrontEnd
 from bazaar.frontend.backends import CatalogClient, ReplicaClient
 from bazaar.frontend.internal import CacheControl
 from bazaar.frontend.leader import LeaderTracker
+from bazaar.frontend.readiness import ReadinessCheck
 from bazaar.frontend.site import ApiSite
 from bazaar.frontend.trading import TradePlacer
 from bazaar.plugins.options import ConfigOptions
@@ -90,7 +91,8 @@ def build_front_end(reactor: Any, config: Config, channels: Channels) -> FrontEn
     catalog = CatalogClient(reactor, channels, config.catalog, timeouts)
     cache = LRUCache(config.frontend.cache_size, now=reactor.seconds) if config.frontend.cache else None
     trades = TradePlacer(leaders, reactor, rpc_timeout=timeouts.rpc, request_timeout=timeouts.request)
-    return FrontEnd(catalog, leaders, cache, trades)
+    readiness = ReadinessCheck(leaders, catalog, reactor, deadline=timeouts.rpc)
+    return FrontEnd(catalog, leaders, cache, trades, readiness)
 
 
 def makeService(options: Options) -> MultiService:

@@ -75,6 +75,7 @@ POLICY: dict[str, Rule] = {
     CATALOG + "Lookup": Rule(FRONTEND),
     CATALOG + "Trade": Rule(REPLICA),
     CATALOG + "TradeBatch": Rule(REPLICA),
+    CATALOG + "DescribeCatalog": Rule(LOOKERS),
     HEALTH + "Check": Rule(ANY, _known_service),
     HEALTH + "Watch": Rule(ANY, _known_service),
 }

@@ -122,6 +122,13 @@ def _client(args: argparse.Namespace) -> int:
 
     from bazaar.tools import client
 
+    if args.url is None:
+        from bazaar.tools.cluster import frontend_url
+
+        config = load_config(args.config)
+        args.url = frontend_url(config)
+        if args.ca_file is None and config.frontend.certificate is not None:
+            args.ca_file = config.frontend.certificate  # HTTPS with the front end's own certificate
     settings = client.ClientSettings(
         url=args.url,
         iterations=args.iterations,
@@ -160,9 +167,9 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from bazaar.tools import cluster
+    from bazaar.tools import status
 
-    return 0 if cluster.status(load_config(args.config)) else STATUS_NOT_ALL_RUNNING
+    return 0 if status.status(load_config(args.config), as_json=args.json) else STATUS_NOT_ALL_RUNNING
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -258,7 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     client = command("client", _client, "Trade against a front end, then verify every order.")
-    client.add_argument("--url", type=_url, required=True, help="the front end, e.g. http://127.0.0.1:56893")
+    client.add_argument("--url", type=_url,
+                        help="the front end, e.g. http://127.0.0.1:56893 (default: the configuration's first)")
+    config_option(client)
     client.add_argument("-n", dest="iterations", metavar="ITERATIONS", type=_whole_number(0), required=True,
                         help="how many lookups to make")
     client.add_argument("-p", dest="probability", metavar="PROBABILITY", type=_probability, required=True,
@@ -285,7 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a new authority and new certificates for all, replacing the old ones")
 
     config_option(command("down", _down, "Stop the cluster started by `bazaar up`."))
-    config_option(command("status", _status, "Show each process of the cluster and the leader."))
+    status = command("status", _status, "Show each process of the cluster: running, pid, role, epoch, "
+                     "how far it is and its lag behind the leader, its metrics URL.")
+    config_option(status)
+    status.add_argument("--json", action="store_true", help="the same as one JSON document")
 
     demo = command("demo", _demo, "Start a throwaway cluster, run the client against it, stop it.")
     demo.add_argument("-n", dest="iterations", metavar="ITERATIONS", type=_whole_number(0), default=100)

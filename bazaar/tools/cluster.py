@@ -16,10 +16,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -263,11 +264,22 @@ def _opener(config: Config) -> urllib.request.OpenerDirector:
     return urllib.request.build_opener(*handlers)
 
 
+def fetch_json(config: Config, path: str, timeout: float, frontend_id: int | None = None) -> tuple[int, Any]:
+    """A front end's status code and JSON body for GET `path`; raises OSError or ValueError
+    when it does not answer JSON."""
+    try:
+        with _opener(config).open(frontend_url(config, frontend_id) + path, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:  # a status other than 2xx: its body is JSON too
+        with e:
+            return e.code, json.loads(e.read())
+
+
 def fetch_leader(config: Config, timeout: float) -> str | None:
     """The leader from the front end's GET /leader, or None if it has no good answer."""
     try:
-        with _opener(config).open(frontend_url(config) + "/leader", timeout=timeout) as response:
-            leader = json.loads(response.read())["data"]["leader"]
+        code, body = fetch_json(config, "/leader", timeout)
+        leader = body["data"]["leader"] if code == 200 else None
     except (OSError, ValueError, KeyError, TypeError):  # urllib's errors are OSErrors
         return None
     return leader if isinstance(leader, str) and leader else None
@@ -414,21 +426,6 @@ def down(config: Config, say: Say = print) -> None:
             stopped = True
     if not stopped:
         say("the cluster is not running")
-
-
-def status(config: Config, say: Say = print) -> bool:
-    """Print each process and the leader; True when every process runs."""
-    all_running = True
-    for process in processes(config):
-        pid = running_pid(process)
-        if pid is None:
-            all_running = False
-            stale = " (stale pidfile)" if process.pidfile.exists() else ""
-            say(f"{process.name:<10} stopped{stale}")
-        else:
-            say(f"{process.name:<10} running  pid {pid}")
-    say(f"{'leader':<10} {fetch_leader(config, timeout=2.0) or 'unknown'}")
-    return all_running
 
 
 def demo(iterations: int, probability: float, seed: int | None = None, say: Say = print) -> int:

@@ -25,27 +25,31 @@ _sym_db = _symbol_database.Default()
 from bazaar.v1 import trade_pb2 as bazaar_dot_v1_dot_trade__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x62\x61zaar/v1/catalog.proto\x12\tbazaar.v1\x1a\x15\x62\x61zaar/v1/trade.proto\"L\n\x12LookupStockRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x18\n\x0bmin_applied\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\x0e\n\x0c_min_applied\"n\n\x13LookupStockResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\r\n\x05price\x18\x02 \x01(\x01\x12\x10\n\x08quantity\x18\x03 \x01(\x03\x12\x0e\n\x06volume\x18\x04 \x01(\x03\x12\x17\n\x0f\x61pplied_through\x18\x05 \x01(\x03\"g\n\x11TradeStockRequest\x12\x0e\n\x06number\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x03\x12\"\n\x04type\x18\x04 \x01(\x0e\x32\x14.bazaar.v1.TradeType\"U\n\x12TradeStockResponse\x12&\n\x06status\x18\x01 \x01(\x0e\x32\x16.bazaar.v1.TradeStatus\x12\x17\n\x0f\x61pplied_through\x18\x02 \x01(\x03\"A\n\x11TradeBatchRequest\x12,\n\x06trades\x18\x01 \x03(\x0b\x32\x1c.bazaar.v1.TradeStockRequest\"U\n\x12TradeBatchResponse\x12&\n\x06status\x18\x01 \x01(\x0e\x32\x16.bazaar.v1.TradeStatus\x12\x17\n\x0f\x61pplied_through\x18\x02 \x01(\x03*u\n\x0bTradeStatus\x12\x1c\n\x18TRADE_STATUS_UNSPECIFIED\x10\x00\x12\x13\n\x0fTRADE_STATUS_OK\x10\x01\x12\x14\n\x10TRADE_STATUS_GAP\x10\x02\x12\x1d\n\x19TRADE_STATUS_INCONSISTENT\x10\x03\x32\xea\x01\n\x0e\x43\x61talogService\x12G\n\x06Lookup\x12\x1d.bazaar.v1.LookupStockRequest\x1a\x1e.bazaar.v1.LookupStockResponse\x12\x44\n\x05Trade\x12\x1c.bazaar.v1.TradeStockRequest\x1a\x1d.bazaar.v1.TradeStockResponse\x12I\n\nTradeBatch\x12\x1c.bazaar.v1.TradeBatchRequest\x1a\x1d.bazaar.v1.TradeBatchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x62\x61zaar/v1/catalog.proto\x12\tbazaar.v1\x1a\x15\x62\x61zaar/v1/trade.proto\"\x18\n\x16\x44\x65scribeCatalogRequest\"2\n\x17\x44\x65scribeCatalogResponse\x12\x17\n\x0f\x61pplied_through\x18\x01 \x01(\x03\"L\n\x12LookupStockRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x18\n\x0bmin_applied\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\x0e\n\x0c_min_applied\"n\n\x13LookupStockResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\r\n\x05price\x18\x02 \x01(\x01\x12\x10\n\x08quantity\x18\x03 \x01(\x03\x12\x0e\n\x06volume\x18\x04 \x01(\x03\x12\x17\n\x0f\x61pplied_through\x18\x05 \x01(\x03\"g\n\x11TradeStockRequest\x12\x0e\n\x06number\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x03\x12\"\n\x04type\x18\x04 \x01(\x0e\x32\x14.bazaar.v1.TradeType\"U\n\x12TradeStockResponse\x12&\n\x06status\x18\x01 \x01(\x0e\x32\x16.bazaar.v1.TradeStatus\x12\x17\n\x0f\x61pplied_through\x18\x02 \x01(\x03\"A\n\x11TradeBatchRequest\x12,\n\x06trades\x18\x01 \x03(\x0b\x32\x1c.bazaar.v1.TradeStockRequest\"U\n\x12TradeBatchResponse\x12&\n\x06status\x18\x01 \x01(\x0e\x32\x16.bazaar.v1.TradeStatus\x12\x17\n\x0f\x61pplied_through\x18\x02 \x01(\x03*u\n\x0bTradeStatus\x12\x1c\n\x18TRADE_STATUS_UNSPECIFIED\x10\x00\x12\x13\n\x0fTRADE_STATUS_OK\x10\x01\x12\x14\n\x10TRADE_STATUS_GAP\x10\x02\x12\x1d\n\x19TRADE_STATUS_INCONSISTENT\x10\x03\x32\xc4\x02\n\x0e\x43\x61talogService\x12G\n\x06Lookup\x12\x1d.bazaar.v1.LookupStockRequest\x1a\x1e.bazaar.v1.LookupStockResponse\x12\x44\n\x05Trade\x12\x1c.bazaar.v1.TradeStockRequest\x1a\x1d.bazaar.v1.TradeStockResponse\x12I\n\nTradeBatch\x12\x1c.bazaar.v1.TradeBatchRequest\x1a\x1d.bazaar.v1.TradeBatchResponse\x12X\n\x0f\x44\x65scribeCatalog\x12!.bazaar.v1.DescribeCatalogRequest\x1a\".bazaar.v1.DescribeCatalogResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'bazaar.v1.catalog_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TRADESTATUS']._serialized_start=597
-  _globals['_TRADESTATUS']._serialized_end=714
-  _globals['_LOOKUPSTOCKREQUEST']._serialized_start=61
-  _globals['_LOOKUPSTOCKREQUEST']._serialized_end=137
-  _globals['_LOOKUPSTOCKRESPONSE']._serialized_start=139
-  _globals['_LOOKUPSTOCKRESPONSE']._serialized_end=249
-  _globals['_TRADESTOCKREQUEST']._serialized_start=251
-  _globals['_TRADESTOCKREQUEST']._serialized_end=354
-  _globals['_TRADESTOCKRESPONSE']._serialized_start=356
-  _globals['_TRADESTOCKRESPONSE']._serialized_end=441
-  _globals['_TRADEBATCHREQUEST']._serialized_start=443
-  _globals['_TRADEBATCHREQUEST']._serialized_end=508
-  _globals['_TRADEBATCHRESPONSE']._serialized_start=510
-  _globals['_TRADEBATCHRESPONSE']._serialized_end=595
-  _globals['_CATALOGSERVICE']._serialized_start=717
-  _globals['_CATALOGSERVICE']._serialized_end=951
+  _globals['_TRADESTATUS']._serialized_start=675
+  _globals['_TRADESTATUS']._serialized_end=792
+  _globals['_DESCRIBECATALOGREQUEST']._serialized_start=61
+  _globals['_DESCRIBECATALOGREQUEST']._serialized_end=85
+  _globals['_DESCRIBECATALOGRESPONSE']._serialized_start=87
+  _globals['_DESCRIBECATALOGRESPONSE']._serialized_end=137
+  _globals['_LOOKUPSTOCKREQUEST']._serialized_start=139
+  _globals['_LOOKUPSTOCKREQUEST']._serialized_end=215
+  _globals['_LOOKUPSTOCKRESPONSE']._serialized_start=217
+  _globals['_LOOKUPSTOCKRESPONSE']._serialized_end=327
+  _globals['_TRADESTOCKREQUEST']._serialized_start=329
+  _globals['_TRADESTOCKREQUEST']._serialized_end=432
+  _globals['_TRADESTOCKRESPONSE']._serialized_start=434
+  _globals['_TRADESTOCKRESPONSE']._serialized_end=519
+  _globals['_TRADEBATCHREQUEST']._serialized_start=521
+  _globals['_TRADEBATCHREQUEST']._serialized_end=586
+  _globals['_TRADEBATCHRESPONSE']._serialized_start=588
+  _globals['_TRADEBATCHRESPONSE']._serialized_end=673
+  _globals['_CATALOGSERVICE']._serialized_start=795
+  _globals['_CATALOGSERVICE']._serialized_end=1119
 # @@protoc_insertion_point(module_scope)

@@ -19,6 +19,16 @@ TRADE_STATUS_OK: TradeStatus
 TRADE_STATUS_GAP: TradeStatus
 TRADE_STATUS_INCONSISTENT: TradeStatus
 
+class DescribeCatalogRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DescribeCatalogResponse(_message.Message):
+    __slots__ = ("applied_through",)
+    APPLIED_THROUGH_FIELD_NUMBER: _ClassVar[int]
+    applied_through: int
+    def __init__(self, applied_through: _Optional[int] = ...) -> None: ...
+
 class LookupStockRequest(_message.Message):
     __slots__ = ("name", "min_applied")
     NAME_FIELD_NUMBER: _ClassVar[int]

@@ -51,6 +51,11 @@ class CatalogServiceStub:
                 request_serializer=bazaar_dot_v1_dot_catalog__pb2.TradeBatchRequest.SerializeToString,
                 response_deserializer=bazaar_dot_v1_dot_catalog__pb2.TradeBatchResponse.FromString,
                 _registered_method=True)
+        self.DescribeCatalog = channel.unary_unary(
+                '/bazaar.v1.CatalogService/DescribeCatalog',
+                request_serializer=bazaar_dot_v1_dot_catalog__pb2.DescribeCatalogRequest.SerializeToString,
+                response_deserializer=bazaar_dot_v1_dot_catalog__pb2.DescribeCatalogResponse.FromString,
+                _registered_method=True)
 
 
 class CatalogServiceServicer:
@@ -78,6 +83,13 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DescribeCatalog(self, request, context):
+        """How far it has applied (bazaar status): any process of the cluster, and the operator.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CatalogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +107,11 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.TradeBatch,
                     request_deserializer=bazaar_dot_v1_dot_catalog__pb2.TradeBatchRequest.FromString,
                     response_serializer=bazaar_dot_v1_dot_catalog__pb2.TradeBatchResponse.SerializeToString,
+            ),
+            'DescribeCatalog': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeCatalog,
+                    request_deserializer=bazaar_dot_v1_dot_catalog__pb2.DescribeCatalogRequest.FromString,
+                    response_serializer=bazaar_dot_v1_dot_catalog__pb2.DescribeCatalogResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -180,6 +197,33 @@ class CatalogService:
             '/bazaar.v1.CatalogService/TradeBatch',
             bazaar_dot_v1_dot_catalog__pb2.TradeBatchRequest.SerializeToString,
             bazaar_dot_v1_dot_catalog__pb2.TradeBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeCatalog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bazaar.v1.CatalogService/DescribeCatalog',
+            bazaar_dot_v1_dot_catalog__pb2.DescribeCatalogRequest.SerializeToString,
+            bazaar_dot_v1_dot_catalog__pb2.DescribeCatalogResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -186,7 +186,7 @@ class DescribeRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class DescribeResponse(_message.Message):
-    __slots__ = ("replica_id", "role", "epoch", "leader_id", "leader_epoch", "reachable", "last_index", "committed_index")
+    __slots__ = ("replica_id", "role", "epoch", "leader_id", "leader_epoch", "reachable", "last_index", "committed_index", "committed_number")
     REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
@@ -195,6 +195,7 @@ class DescribeResponse(_message.Message):
     REACHABLE_FIELD_NUMBER: _ClassVar[int]
     LAST_INDEX_FIELD_NUMBER: _ClassVar[int]
     COMMITTED_INDEX_FIELD_NUMBER: _ClassVar[int]
+    COMMITTED_NUMBER_FIELD_NUMBER: _ClassVar[int]
     replica_id: int
     role: ReplicaRole
     epoch: int
@@ -203,4 +204,5 @@ class DescribeResponse(_message.Message):
     reachable: _containers.RepeatedScalarFieldContainer[int]
     last_index: int
     committed_index: int
-    def __init__(self, replica_id: _Optional[int] = ..., role: _Optional[_Union[ReplicaRole, str]] = ..., epoch: _Optional[int] = ..., leader_id: _Optional[int] = ..., leader_epoch: _Optional[int] = ..., reachable: _Optional[_Iterable[int]] = ..., last_index: _Optional[int] = ..., committed_index: _Optional[int] = ...) -> None: ...
+    committed_number: int
+    def __init__(self, replica_id: _Optional[int] = ..., role: _Optional[_Union[ReplicaRole, str]] = ..., epoch: _Optional[int] = ..., leader_id: _Optional[int] = ..., leader_epoch: _Optional[int] = ..., reachable: _Optional[_Iterable[int]] = ..., last_index: _Optional[int] = ..., committed_index: _Optional[int] = ..., committed_number: _Optional[int] = ...) -> None: ...

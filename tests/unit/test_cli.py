@@ -81,7 +81,7 @@ def test_demo_defaults():
     [
         ([], "required: COMMAND"),
         (["trade"], "invalid choice: 'trade'"),
-        (["client", "-n", "1", "-p", "0.5"], "required: --url"),
+        (["client", "--config", "/nonexistent/b.toml", "-n", "1", "-p", "0.5"], "no such configuration file"),
         (["client", "--url", "localhost:56893", "-n", "1", "-p", "0.5"], "--url: expected"),
         (["client", "--url", "ftp://h:1", "-n", "1", "-p", "0.5"], "--url: expected"),
         (["client", "--url", "http://h:99999", "-n", "1", "-p", "0.5"], "--url: expected"),
@@ -235,13 +235,24 @@ def stand_ins():
         process.wait()
 
 
+def status_rows(capsys, config_file) -> tuple[int, dict]:
+    code, out, _ = run(capsys, "status", "--json", "--config", str(config_file))
+    document = json.loads(out)
+    return code, {row["name"]: row for row in document["processes"]}
+
+
 def test_status_and_down_when_nothing_runs(capsys, config_file):
     code, out, _ = run(capsys, "status", "--config", str(config_file))
     assert code == 3
-    assert out.split("\n") == [
-        "catalog    stopped", "order-1    stopped", "order-2    stopped", "frontend   stopped",
-        "leader     unknown", "",
-    ]
+    lines = out.splitlines()
+    assert lines[0].split() == ["name", "running", "pid", "role", "epoch", "last", "committed", "lag", "applied",
+                                "through", "metrics"]
+    assert [line.split()[:3] for line in lines[2:6]] == [[name, "no", "-"] for name in
+                                                        ("catalog", "order-1", "order-2", "frontend")]
+    assert lines[6] == "leader: none"
+    code, rows = status_rows(capsys, config_file)
+    assert code == 3 and list(rows) == ["catalog", "order-1", "order-2", "frontend"]
+    assert all(not row["running"] and row["pid"] is None and row["role"] is None for row in rows.values())
     for _ in range(2):  # down is idempotent
         assert run(capsys, "down", "--config", str(config_file)) == (0, "the cluster is not running\n", "")
 
@@ -250,8 +261,8 @@ def test_down_stops_a_running_process_and_status_shows_it(capsys, config_file, s
     path = pidfile(config_file, "order-2")
     process = stand_ins(path)
 
-    code, out, _ = run(capsys, "status", "--config", str(config_file))
-    assert code == 3 and f"order-2    running  pid {process.pid}" in out.splitlines()
+    code, rows = status_rows(capsys, config_file)
+    assert code == 3 and (rows["order-2"]["running"], rows["order-2"]["pid"]) == (True, process.pid)
 
     code, out, _ = run(capsys, "down", "--config", str(config_file))
     assert (code, out) == (0, f"order-2: stopped (pid {process.pid})\n")
@@ -266,7 +277,8 @@ def test_a_pidfile_naming_someone_elses_process_is_stale(capsys, config_file):
     path.write_text(str(os.getpid()))
 
     code, out, _ = run(capsys, "status", "--config", str(config_file))
-    assert "catalog    stopped (stale pidfile)" in out.splitlines()
+    assert "no (stale pidfile)" in out.splitlines()[2]
+    assert status_rows(capsys, config_file)[1]["catalog"]["stale_pidfile"] is True
     assert run(capsys, "down", "--config", str(config_file))[:2] == (0, "the cluster is not running\n")
     assert not path.exists()
 

@@ -7,6 +7,7 @@ client observes, not which calls were made, wherever that is possible.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from bazaar.frontend.app import MAX_NAME_LENGTH, FrontEnd
 from bazaar.frontend.internal import CacheControl
 from bazaar.frontend.backends import NotLeader, PeerUnavailable, PlacedOrder, StockInfo
 from bazaar.frontend.leader import LeaderTracker
+from bazaar.frontend.readiness import ReadinessCheck
 from bazaar.frontend.trading import TradePlacer
 from bazaar.v1 import order_pb2, trade_pb2
 from tests.unit.replica_views import view_of
@@ -80,6 +82,9 @@ class FakeCatalog:
             return d
         return defer.succeed(info)
 
+    def probe(self) -> Deferred:
+        return defer.succeed(not self.down)
+
     def release(self) -> None:
         held, self.held = self.held, []
         for d, info in held:
@@ -115,7 +120,11 @@ class FakeReplica:
         return Deferred() if self.hang_probes else defer.succeed(self.up)
 
     def describe(self, wait_for_ready: bool = True) -> Deferred:
-        return self.probe().addCallback(lambda healthy: view_of(self.id, healthy))
+        def view(healthy: object):
+            found = view_of(self.id, healthy)
+            return found and dataclasses.replace(found, leading=self.leads)
+
+        return self.probe().addCallback(view)
 
     def assign_followers(self, followers: list[str]) -> Deferred:
         if not self.up or self.refuse_leadership:
@@ -200,7 +209,8 @@ class World:
         self.leaders = LeaderTracker(self.replicas, self.clock, PROBE_TIMEOUT, assign_timeout=2.0)
         self.cache = LRUCache(2) if cache else None
         trades = TradePlacer(self.leaders, self.clock, RPC_TIMEOUT, REQUEST_TIMEOUT)
-        self.front_end = FrontEnd(self.catalog, self.leaders, self.cache, trades)
+        readiness = ReadinessCheck(self.leaders, self.catalog, self.clock, deadline=RPC_TIMEOUT)
+        self.front_end = FrontEnd(self.catalog, self.leaders, self.cache, trades, readiness)
         self.http = StubTreq(self.front_end.app.resource())
         # The internal listener's endpoints, with TLS off (no client certificate to check).
         self.internal = StubTreq(CacheControl(self.cache, None).app.resource())

@@ -1,0 +1,63 @@
+"""GET /healthz and GET /readyz: up, and ready to trade (a leader with a majority, a catalog)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.test_frontend_routes import World
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def readyz(world: World):
+    d = world.start("GET", "/readyz")
+    world.run(0.1)
+    return world.finish(d)
+
+
+def test_healthz_is_up_and_asks_no_backend(world):
+    world.catalog.down = True
+    for replica in world.replicas.values():
+        replica.up = False
+    reply = world.call("GET", "/healthz")
+    assert (reply.code, reply.json) == (200, {"data": {"status": "up"}})
+    assert world.catalog.asked == [] and all(r.probes == 0 for r in world.replicas.values())
+
+
+def test_ready_names_the_leader(world):
+    reply = readyz(world)
+    assert (reply.code, reply.json) == (200, {"data": {"ready": True, "leader": 3, "missing": []}})
+
+
+def test_a_catalog_that_does_not_answer_is_missing(world):
+    world.catalog.down = True
+    reply = readyz(world)
+    assert reply.code == 503
+    assert reply.json == {"error": {"code": 503, "message": "not ready: the catalog does not answer",
+                                    "missing": ["catalog"]}}
+
+
+def test_a_leader_that_lost_its_majority_is_missing_until_one_leads_again(world):
+    assert readyz(world).code == 200
+    world.replicas[3].leads = False  # it stepped down: no majority answered within its lease
+    reply = readyz(world)
+    assert reply.code == 503 and reply.json["error"]["missing"] == ["leader"]
+    assert reply.json["error"]["message"] == "not ready: no order leader with a majority"
+    assert world.leaders.current is None, "the leader that no longer leads was given up on"
+    reply = readyz(world)  # this check selects again, as a request would: 3 accepts
+    assert (reply.code, reply.json["data"]["leader"]) == (200, 3)
+    assert world.leaders.selections == 2
+
+
+def test_with_no_replica_up_both_can_be_missing(world):
+    world.catalog.down = True
+    for replica in world.replicas.values():
+        replica.up = False
+    d = world.start("GET", "/readyz")
+    world.run(3)
+    reply = world.finish(d)
+    assert reply.code == 503 and reply.json["error"]["missing"] == ["leader", "catalog"]
+    assert reply.json["error"]["message"] == "not ready: no order leader with a majority; the catalog does not answer"
