@@ -23,6 +23,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bazaar import tables
+
 RATE = 100  # samples per second
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 # Packages whose subpackages say more than the package (twisted/web vs twisted/internet).
@@ -96,19 +98,22 @@ def render(name: str, profile: Profile, top: int = 8) -> list[str]:
         return [f"{name}: no sample of its reactor thread"]
 
     def share(count: int) -> str:
-        return f"{100 * count / profile.samples:5.1f}%"
+        return f"{100 * count / profile.samples:.1f}%"
 
-    lines = [f"{name}: reactor thread busy {share(profile.busy).strip()} of {profile.samples} samples "
-             f"(waiting for events {share(profile.waiting).strip()})"]
+    lines = [f"{name}: reactor thread busy {share(profile.busy)} of {profile.samples} samples "
+             f"(waiting for events {share(profile.waiting)})"]
     if not profile.busy:
         return lines
     lines.append("  busy, by area: " + ", ".join(
-        f"{a} {share(c).strip()}" for a, c in profile.busy_by_area.most_common(top)))
+        f"{a} {share(c)}" for a, c in profile.busy_by_area.most_common(top)))
     lines.append("  busy, top functions (own time):")
-    lines += [f"    {share(c)}  {f}" for f, c in profile.busy_by_function.most_common(top)]
+    lines += tables.table(("share", "function"), [(share(c), f) for f, c in profile.busy_by_function.most_common(top)],
+                          align="rl", indent="    ")
     if profile.ours_inclusive:
         lines.append(f"  busy, {OUR_PACKAGE} functions with their callees:")
-        lines += [f"    {share(c)}  {f}" for f, c in profile.ours_inclusive.most_common(top // 2)]
+        lines += tables.table(("share", "function"),
+                              [(share(c), f) for f, c in profile.ours_inclusive.most_common(top // 2)],
+                              align="rl", indent="    ")
     return lines
 
 

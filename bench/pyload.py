@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bazaar.chaos.clients import STOCK_NAMES
-from bazaar.chaos.report import percentile
+from bazaar.evaluation.stats import percentile
 from bench.result import LoadResult
 
 REQUEST_TIMEOUT = 5.0

@@ -29,7 +29,8 @@ from urllib.parse import urlsplit
 sys.path.append(str(Path(__file__).resolve().parent.parent))
 
 from bazaar.chaos.processes import FRONTEND, NAMES  # noqa: E402
-from bazaar.chaos.report import percentile  # noqa: E402
+from bazaar import tables  # noqa: E402
+from bazaar.evaluation.stats import percentile  # noqa: E402
 from bench import slow_clients  # noqa: E402
 from bench.cluster import BenchCluster  # noqa: E402
 
@@ -115,22 +116,23 @@ def measure(host: str, port: int, seconds: float, slow: int, sources: list[str],
     return {"normal": normal, "attack": attack, "peak_fds": peak_fds}
 
 
-def _line(label: str, statuses: Counter, latencies: list[float], seconds: float) -> str:
+def _row(label: str, statuses: Counter, latencies: list[float], seconds: float) -> tuple[object, ...]:
     answered = sum(n for s, n in statuses.items() if isinstance(s, int))
     ok = statuses.get(200, 0)
     shown = ", ".join(f"{s}: {n}" for s, n in sorted(statuses.items(), key=lambda kv: str(kv[0])) if n)
     if latencies:
-        timing = f"p50 {percentile(latencies, 50):.1f} ms, p99 {percentile(latencies, 99):.1f} ms"
+        timing = f"{percentile(latencies, 50):.1f} ms", f"{percentile(latencies, 99):.1f} ms"
     else:
-        timing = "no 200"
-    return (f"  {label:<28} {answered:>6} answered ({ok / seconds:,.0f} 200/s): {shown}; {timing}")
+        timing = "no 200", "-"
+    return (label, answered, f"{ok / seconds:,.0f}", shown, *timing)
 
 
 def report(title: str, result: dict, seconds: float) -> list[str]:
     lines = [title]
-    for fresh, statuses, latencies in result["normal"]:
-        label = "new connection per request" if fresh else "one kept-alive connection"
-        lines.append(_line(label, statuses, latencies, seconds))
+    rows = [_row("new connection per request" if fresh else "one kept-alive connection", statuses, latencies, seconds)
+            for fresh, statuses, latencies in result["normal"]]
+    lines += tables.table(("client", "answered", "200/s", "answers by status", "p50 (200s)", "p99 (200s)"), rows,
+                          align="lrrlrr", indent="  ")
     attack = result["attack"]
     if attack is not None:
         lifetimes = attack.lifetimes

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bazaar import tables
+
 PASS, FAIL, REPORT = "pass", "FAIL", ""
 
 
@@ -55,12 +57,6 @@ def within(value: float | None, low: float, high: float) -> str:
 
 
 def render(rows: list[Row]) -> list[str]:
-    """A Markdown table, columns padded to line up in a terminal too."""
-    header = ("measure", "value", "target", "ratio", "verdict")
-    cells = [header] + [(r.measure, r.value, r.target, r.ratio, r.verdict) for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-
-    def line(row: tuple[str, ...]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |"
-
-    return [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(c) for c in cells[1:]]
+    """A Markdown table (bazaar.tables), columns padded to line up in a terminal too."""
+    return tables.table(("measure", "value", "target", "ratio", "verdict"),
+                        [(r.measure, r.value, r.target, r.ratio, r.verdict) for r in rows], markdown=True)

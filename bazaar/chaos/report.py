@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from typing import Any, Iterable, Sequence
+
+from bazaar.evaluation.stats import percentile
+from bazaar.tables import table
 
 # What each attempt came to, in the report's columns.
 ANSWER_CLASSES = ("200", "4xx", "503", "504", "other 5xx", "no answer")
 SHORT_KINDS = {"kill+restart": "kill", "stop+cont": "stop"}  # faults.KILL, faults.FREEZE
-
-
-def percentile(values: Sequence[float], p: float) -> float | None:
-    """The nearest-rank p-th percentile (0 < p <= 100) of `values`; None when there are none."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
+# ANSWER_CLASSES as the tables' column headers.
+ANSWER_COLUMNS = tuple(c.replace("other ", "").replace("no answer", "none") for c in ANSWER_CLASSES)
 
 
 def failover_times(fault_times: Iterable[float], attempts: Iterable[Any]) -> list[float | None]:
@@ -73,6 +68,8 @@ def _after(value: float | None) -> str:
 
 
 def summary_line(label: str, values: Sequence[float], fmt=_seconds) -> str:
+    """n, p50, p99 and max of `values` (seconds; fmt: how a value is shown), the percentiles by
+    bazaar.evaluation.stats.percentile (numpy.percentile, linear interpolation)."""
     return (f"{label}: n={len(values)} p50 {fmt(percentile(values, 50))}  p99 {fmt(percentile(values, 99))}  "
             f"max {fmt(max(values) if values else None)}")
 
@@ -89,19 +86,19 @@ def hits_text(fault: Any) -> str:
 
 
 def fault_table(faults: Sequence[Any], failovers: Sequence[float | None], attempts: Sequence[Any]) -> list[str]:
-    """One line per fault: start, class, when all was back, failover (leader faults), what the
+    """A row per fault: start, class, when all was back, failover (leader faults), what the
     attempts sent during it got, and the processes hit."""
-    columns = "".join(f"{c.replace('other ', '').replace('no answer', 'none'):>6}" for c in ANSWER_CLASSES)
-    lines = [f"  {'at':>7}  {'class':<14} {'back':>7} {'failover':>9}{columns}  processes hit "
-             "(* the leader; kill/stop, offset, down for)"]
     measured = iter(failovers)
+    rows = []
     for f in faults:
         failover = next(measured, None) if f.was_leader else None
         counts = answer_counts(during(f, attempts))
-        shown = "".join(f"{counts[c]:>6}" for c in ANSWER_CLASSES)
-        lines.append(f"  {f.at:6.1f}s  {f.fault_class:<14} {f.back - f.at:5.1f} s {_seconds(failover):>9}{shown}  "
-                     f"{hits_text(f)}{'  [clients idle]' if getattr(f, 'idle', False) else ''}")
-    return lines
+        rows.append((f"{f.at:.1f}s", f.fault_class, f"{f.back - f.at:.1f} s", _seconds(failover),
+                     *(counts[c] for c in ANSWER_CLASSES),
+                     hits_text(f) + ("  [clients idle]" if getattr(f, "idle", False) else "")))
+    header = ("at", "class", "back", "failover", *ANSWER_COLUMNS,
+              "processes hit (* the leader; kill/stop, offset, down for)")
+    return table(header, rows, align="rlrr" + "r" * len(ANSWER_CLASSES) + "l", indent="  ")
 
 
 def render(
@@ -136,8 +133,8 @@ def render(
         "requests by outcome:",
     ]
     outcomes = Counter(a.outcome for a in attempts)
-    for outcome, count in sorted(outcomes.items(), key=lambda kv: (-kv[1], kv[0])):
-        lines.append(f"  {count:7d}  {outcome}")
+    by_count = sorted(((n, o) for o, n in outcomes.items()), key=lambda row: (-row[0], row[1]))
+    lines += table(("count", "outcome"), by_count, indent="  ")
     lines.append(summary_line("  POST latency (every attempt)", [a.latency for a in attempts], _ms))
     for label, wanted in (("successes", "200"), ("503s", "503"), ("504s", "504")):
         values = [a.latency for a in attempts if answer_class(a.outcome) == wanted]
@@ -195,49 +192,44 @@ def longest_gap(attempts: Sequence[Any]) -> tuple[float, float, float] | None:
     return max(((b - a, a, b) for a, b in zip(done, done[1:])), key=lambda g: g[0])
 
 
-def gap_summary(label: str, values: Sequence[float]) -> str:
-    """n, p50, p99 and max of `values` (seconds), with the evaluation's percentile (linear
-    interpolation, numpy.percentile's default: bazaar.evaluation.stats)."""
-    from bazaar.evaluation.stats import percentile as interpolated
-
-    return (f"{label}: n={len(values)} p50 {_seconds(interpolated(values, 50))}  "
-            f"p99 {_seconds(interpolated(values, 99))}  max {_seconds(max(values) if values else None)}")
-
-
 def network_section(faults: Sequence[Any], attempts: Sequence[Any]) -> list[str]:
-    """The faults of a network run: one line each (start, class, how long it was in place, the
+    """The faults of a network run: a row each (start, class, how long it was in place, the
     failover gap, the time from the heal to the first trade after it, the answers of the
-    attempts sent while it lasted, its target and what it did), then the gaps by class."""
+    attempts sent while it lasted, its target and what it did), then a table of the gaps by class."""
     from bazaar.chaos.network import NET_CLASSES
 
     gaps = failover_gaps(faults, attempts)
     if not faults:
         return ["network faults: 0"]
     classes = ", ".join(f"{n} {c}" for c, n in sorted(Counter(f.fault_class for f in faults).items()))
-    columns = "".join(f"{c.replace('other ', '').replace('no answer', 'none'):>6}" for c in ANSWER_CLASSES)
-    lines = [f"network faults: {len(faults)} ({classes}; {sum(f.was_leader for f in faults)} touched the leader)",
-             f"  {'at':>7}  {'class':<10} {'lasted':>7} {'gap':>8} {'heal>ok':>8} {'in sync':>8}{columns}  "
-             "target (* the leader): what it did"]
+    rows = []
     for f, gap in zip(faults, gaps):
         healed = None if f.recovered is None else f.recovered - f.back
         synced = None if f.synced is None else f.synced - f.back
         counts = answer_counts(during(f, attempts))
-        shown = "".join(f"{counts[c]:>6}" for c in ANSWER_CLASSES)
-        lines.append(f"  {f.at:6.1f}s  {f.fault_class:<10} {f.back - f.at:5.1f} s {_seconds(gap):>8} "
-                     f"{_seconds(healed):>8} {_seconds(synced):>8}{shown}  {f.marked_target}: {f.detail}")
+        rows.append((f"{f.at:.1f}s", f.fault_class, f"{f.back - f.at:.1f} s", _seconds(gap), _seconds(healed),
+                     _seconds(synced), *(counts[c] for c in ANSWER_CLASSES), f"{f.marked_target}: {f.detail}"))
+    header = ("at", "class", "lasted", "gap", "heal>ok", "in sync", *ANSWER_COLUMNS,
+              "target (* the leader): what it did")
+    lines = [f"network faults: {len(faults)} ({classes}; {sum(f.was_leader for f in faults)} touched the leader)",
+             *table(header, rows, align="rlrrrr" + "r" * len(ANSWER_CLASSES) + "l", indent="  ")]
     lines.append("failover gap (fault start -> first trade sent after it acknowledged), by class:")
+    by_class = []
     for fault_class in NET_CLASSES:
         values = [g for f, g in zip(faults, gaps) if f.fault_class == fault_class and g is not None]
         missing = sum(1 for f, g in zip(faults, gaps) if f.fault_class == fault_class and g is None)
         if values or missing:
-            lines.append(gap_summary(f"  {fault_class:<10}", values)
-                         + (f"  ({missing} with no later success)" if missing else ""))
+            by_class.append((fault_class, values, missing))
     measured = [g for g in gaps if g is not None]
-    lines.append(gap_summary("  every fault", measured))
+    by_class.append(("every fault", measured, len(gaps) - len(measured)))
+    lines += table(("class", "n", "p50", "p99", "max", "no later success"),
+                   [(c, len(v), _seconds(percentile(v, 50)), _seconds(percentile(v, 99)),
+                     _seconds(max(v) if v else None), m) for c, v, m in by_class],
+                   align="lrrrrr", indent="  ")
     recoveries = [f.recovered - f.back for f in faults if f.recovered is not None]
-    lines.append(gap_summary("heal -> first trade sent after it acknowledged", recoveries))
+    lines.append(summary_line("heal -> first trade sent after it acknowledged", recoveries))
     synced = [f.synced - f.back for f in faults if f.synced is not None]
-    lines.append(gap_summary("heal -> every replica holds what a majority held at the heal", synced))
+    lines.append(summary_line("heal -> every replica holds what a majority held at the heal", synced))
     longest = longest_gap(attempts)
     lines.append("longest gap between two acknowledged trades: " + (
         "-" if longest is None else f"{longest[0]:.2f} s (from {longest[1]:.1f} s to {longest[2]:.1f} s)"))

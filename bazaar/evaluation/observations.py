@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Sequence
 
-from bazaar.chaos.report import percentile
+from bazaar.evaluation.stats import percentile
 from bazaar.evaluation.inputs import ChaosData, LoadData, LoadRun
 
 NOISE = 0.10  # two latencies closer than this (relative to the smaller) are "within noise"

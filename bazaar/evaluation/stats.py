@@ -1,10 +1,10 @@
 """Latency statistics. Plain functions, no I/O.
 
-Percentiles use linear interpolation between the closest ranks (Hyndman and Fan's type 7, the
-default of numpy.percentile and of statistics.quantiles(method="inclusive")): for n sorted
-values x[0..n-1], the p-th percentile is at position h = (n - 1) * p / 100, between x[floor(h)]
-and x[floor(h) + 1]. For 1..100 that gives p50 = 50.5, p95 = 95.05 and p99 = 99.01. (The chaos
-report uses nearest rank instead, which always names an observed value.)
+The project's one percentile: numpy.percentile with its default method, linear interpolation
+between the closest ranks (Hyndman and Fan's type 7): for n sorted values x[0..n-1], the p-th
+percentile is at position h = (n - 1) * p / 100, between x[floor(h)] and x[floor(h) + 1]. For
+1..100 that gives p50 = 50.5, p95 = 95.05 and p99 = 99.01. `bazaar load`, `bazaar chaos`,
+`bazaar plot` and the bench all use it.
 """
 
 from __future__ import annotations
@@ -12,20 +12,19 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+import numpy
+
 PERCENTILES = (50, 95, 99)
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:
-    """The p-th percentile (0 <= p <= 100) of `values` by linear interpolation; None for none."""
+    """The p-th percentile (0 <= p <= 100) of `values` by numpy.percentile (linear
+    interpolation); None for none."""
     if not 0 <= p <= 100:
         raise ValueError(f"percentile must be in [0, 100], got {p!r}")
-    if not values:
+    if len(values) == 0:
         return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * p / 100
-    below = math.floor(position)
-    above = min(below + 1, len(ordered) - 1)
-    return ordered[below] + (position - below) * (ordered[above] - ordered[below])
+    return float(numpy.percentile(values, p))
 
 
 def summarise(latencies_ms: Sequence[float]) -> dict[str, float | int | None]:

@@ -1,10 +1,11 @@
-"""The summary table `bazaar load` prints, made from summary.json's document. Plain text."""
+"""The summary table `bazaar load` prints, made from summary.json's document. Plain text (bazaar.tables)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bazaar.evaluation.workload import TYPES
+from bazaar.tables import table
 
 
 def _number(value: float | None, digits: int = 2) -> str:
@@ -12,30 +13,21 @@ def _number(value: float | None, digits: int = 2) -> str:
 
 
 def summary_table(summary: dict[str, Any]) -> list[str]:
-    lines = [
-        "latency (ms) per request type",
-        f"{'cache':<6}{'p':>5}  {'type':<7}{'count':>7}{'p50':>9}{'p95':>9}{'p99':>9}{'mean':>9}{'errors':>8}",
-    ]
+    latency, runs = [], []
     for run in summary["runs"]:
         for t in TYPES:
             s = run["types"][t]
-            lines.append(
-                f"{run['cache']:<6}{run['p']:>5g}  {t:<7}{s['count']:>7}{_number(s['p50_ms']):>9}"
-                f"{_number(s['p95_ms']):>9}{_number(s['p99_ms']):>9}{_number(s['mean_ms']):>9}{s['errors']:>8}"
-            )
-    lines += [
-        "",
-        "runs",
-        f"{'cache':<6}{'p':>5}  {'requests':>8}{'seconds':>9}{'req/s':>9}{'errors':>8}{'hit rate':>10}",
-    ]
-    for run in summary["runs"]:
+            latency.append((run["cache"], f"{run['p']:g}", t, s["count"], _number(s["p50_ms"]), _number(s["p95_ms"]),
+                            _number(s["p99_ms"]), _number(s["mean_ms"]), s["errors"]))
         report = run["cache_report"]
         rate = "-" if report is None or report["hit_rate"] is None else f"{report['hit_rate']:.3f}"
-        lines.append(
-            f"{run['cache']:<6}{run['p']:>5g}  {run['requests']:>8}{run['duration_s']:>9.2f}"
-            f"{_number(run['throughput_rps'], 1):>9}{run['errors']:>8}{rate:>10}"
-        )
-    return lines
+        runs.append((run["cache"], f"{run['p']:g}", run["requests"], f"{run['duration_s']:.2f}",
+                     _number(run["throughput_rps"], 1), run["errors"], rate))
+    return (["latency (ms) per request type"]
+            + table(("cache", "p", "type", "count", "p50", "p95", "p99", "mean", "errors"), latency,
+                    align="lrlrrrrrr")
+            + ["", "runs"]
+            + table(("cache", "p", "requests", "seconds", "req/s", "errors", "hit rate"), runs, align="lrrrrrr"))
 
 
 def run_line(run: dict[str, Any]) -> str:

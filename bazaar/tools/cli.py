@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 from urllib.parse import urlsplit
 
+from bazaar import installed_version
 from bazaar.config import ConfigError, load_config
 
 USAGE_ERROR = 2
@@ -251,6 +252,7 @@ def _plot(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bazaar", description="Run and exercise a Bazaar trading cluster.")
+    parser.add_argument("--version", action="version", version=f"bazaar {installed_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(name: str, handler: Callable[[argparse.Namespace], int], text: str) -> argparse.ArgumentParser:

@@ -15,10 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 import grpc
-from tabulate import tabulate
-
 from bazaar.config import Config
 from bazaar.rpc.transport import Transport
+from bazaar.tables import table
 from bazaar.tls.files import TlsError
 from bazaar.tls.identity import CATALOG, OPERATOR
 from bazaar.tools import cluster
@@ -75,7 +74,7 @@ def collect(config: Config, timeout: float = ASK_TIMEOUT) -> dict[str, Any]:
 def render(document: dict[str, Any]) -> str:
     """The document as a table, and a line naming the leader."""
     def cell(value: Any) -> Any:
-        return "-" if value is None else ("yes" if value is True else "no" if value is False else value)
+        return "yes" if value is True else "no" if value is False else value
 
     def line(row: dict[str, Any]) -> list[Any]:
         cells = {c: cell(row[c]) for c in COLUMNS}
@@ -85,12 +84,11 @@ def render(document: dict[str, Any]) -> str:
             cells["role"] = "frontend, ready" if row["ready"] else f"frontend, missing {' and '.join(row['missing'])}"
         return list(cells.values())
 
-    table = tabulate([line(row) for row in document["processes"]],
-                     headers=[c.replace("_", " ") for c in COLUMNS], disable_numparse=True)
+    lines = table([c.replace("_", " ") for c in COLUMNS], [line(row) for row in document["processes"]])
     leader = document["leader"]
     said = "none" if leader is None else f"replica {leader['id']} at {leader['address']}, epoch {leader['epoch']}"
     note = "" if document["not_asked"] is None else f"\nno process was asked: {document['not_asked']}"
-    return f"{table}\nleader: {said}{note}"
+    return "\n".join(lines) + f"\nleader: {said}{note}"
 
 
 def status(config: Config, as_json: bool = False, say: Callable[[str], None] = print) -> bool:

@@ -3,6 +3,8 @@ the seeded history (written into stores in a temporary folder). No processes, no
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from bazaar.catalog.store import read_applied, read_stocks
@@ -131,6 +133,24 @@ def test_profile_keeps_the_reactor_thread_and_splits_waiting_from_busy():
     lines = profile.render("front end", p)
     assert lines[0] == "front end: reactor thread busy 50.0% of 10 samples (waiting for events 50.0%)"
     assert "  busy, by area: email 30.0%, grpc 20.0%" in lines
+    own = lines[lines.index("  busy, top functions (own time):") + 1:][:3]
+    assert [line.split(None, 1) for line in own] == [
+        ["share", "function"], ["30.0%", "__getitem__ (email/headerregistry.py)"],
+        ["20.0%", "write (/usr/lib/python3/site-packages/grpc/_channel.py)"]]
+
+
+def test_slowloris_report_has_a_row_per_normal_client():
+    from bench import slowloris
+
+    result = {"normal": [(True, Counter({200: 10, "timeout": 1}), [1.0, 2.0, 4.0]), (False, Counter({503: 2}), [])],
+              "attack": None, "peak_fds": 7}
+    lines = slowloris.report("alone:", result, 2.0)
+    assert lines[0] == "alone:" and lines[1].split()[:4] == ["client", "answered", "200/s", "answers"]
+    # p99 of [1, 2, 4] ms: 2 + 0.98 * 2
+    assert lines[2].split() == ["new", "connection", "per", "request", "10", "5", "200:", "10,", "timeout:", "1",
+                                "2.0", "ms", "4.0", "ms"]
+    assert lines[3].split() == ["one", "kept-alive", "connection", "2", "0", "503:", "2", "no", "200", "-"]
+    assert lines[4] == "  front end: at most 7 file descriptors open"
 
 
 @pytest.mark.parametrize("file, expected", [

@@ -5,7 +5,7 @@ report's text."""
 from bazaar.chaos import invariants as inv
 from bazaar.chaos.clients import NO_CONNECTION, NOT_ENOUGH, OK, TIMEOUT, Attempt, Records, Trade, outcome_of
 from bazaar.chaos.faults import FREEZE, KILL, LEADER_CATALOG, SINGLE, TWO_REPLICAS, Fault, Hit
-from bazaar.chaos.report import answer_class, answer_counts, failover_times, fault_table, percentile, render
+from bazaar.chaos.report import answer_class, answer_counts, failover_times, fault_table, render, summary_line
 from bazaar.core.chain import Entry, Kind
 from bazaar.core.orders import Order
 
@@ -378,13 +378,11 @@ def test_check_lines_show_at_most_five_examples():
 # ---- statistics and the report -------------------------------------------------------------------
 
 
-def test_percentile_nearest_rank():
-    values = [float(i) for i in range(1, 101)]
-    assert percentile(values, 50) == 50.0
-    assert percentile(values, 99) == 99.0
-    assert percentile(values, 100) == 100.0
-    assert percentile([3.0], 99) == 3.0
-    assert percentile([], 50) is None
+def test_the_report_interpolates_percentiles_linearly():
+    values = [float(i) for i in range(100, 0, -1)]
+    assert summary_line("x", values) == "x: n=100 p50 50.50 s  p99 99.01 s  max 100.00 s"
+    assert summary_line("one", [3.0]) == "one: n=1 p50 3.00 s  p99 3.00 s  max 3.00 s"
+    assert summary_line("none", []) == "none: n=0 p50 -  p99 -  max -"
 
 
 def attempt(sent, done, outcome=OK):
@@ -427,7 +425,9 @@ def test_the_fault_table_shows_the_processes_hit_failover_and_answers():
                 attempt(15.0, 15.1, TIMEOUT), attempt(15.3, 15.4)]
     single = Fault(20.0, SINGLE, (Hit(FREEZE, "catalog", False, 20.0, 1.0, 21.0),), 21.0)
     lines = fault_table([double_fault(), single], [5.4], attempts)
-    assert "two replicas" in lines[1] and "5.40 s" in lines[1] and "[clients idle]" in lines[1]
+    assert lines[0].split()[:10] == ["at", "class", "back", "failover", "200", "4xx", "503", "504", "5xx", "none"]
+    assert lines[1].split()[:7] == ["10.0s", "two", "replicas", "5.2", "s", "5.40", "s"]
+    assert "[clients idle]" in lines[1]
     assert "order-2* kill 4.0 s, order-3 stop +0.25 s 5.0 s" in lines[1]
     assert lines[1].split()[7:13] == ["0", "0", "1", "1", "0", "1"]  # 200 4xx 503 504 5xx none
     assert "catalog stop 1.0 s" in lines[2] and " - " in lines[2]

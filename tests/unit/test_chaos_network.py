@@ -5,6 +5,7 @@ test hosts' names and commands, the delayer's netlink messages, and the report's
 import random
 import struct
 
+import numpy
 import pytest
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
@@ -373,9 +374,8 @@ def test_gaps_count_from_the_fault_to_the_first_trade_sent_after_it():
 
 
 def test_gap_percentiles_are_numpys():
-    numpy = pytest.importorskip("numpy")
     values = [0.02, 0.5, 0.03, 6.8, 0.6, 1.9, 0.04]
-    line = report.gap_summary("x", values)
+    line = report.summary_line("x", values)
     assert f"p50 {numpy.percentile(values, 50):.2f} s" in line
     assert f"p99 {numpy.percentile(values, 99):.2f} s" in line and "max 6.80 s" in line
 
@@ -392,6 +392,15 @@ def test_the_network_section_has_a_line_per_fault_and_a_summary_per_class():
     assert lines[0].startswith("network faults: 2 (1 leader cut, 1 slow link; 2 touched the leader)")
     assert "order-1* | order-2,order-3: all dropped" in lines[2]
     assert "order-1* <-> frontend: loss 20%, +50 ms each way" in lines[3]
-    assert any(line.strip().startswith("leader cut: n=1") for line in lines)
+    assert lines[1].split()[:7] == ["at", "class", "lasted", "gap", "heal>ok", "in", "sync"]
+    # lasted, gap (the trade sent at 1.0 s was acknowledged at 1.02 s), heal>ok, in sync, the answers
+    assert lines[2].split()[:16] == ["1.0s", "leader", "cut", "1.0", "s", "0.02", "s", "0.10", "s", "0.50", "s",
+                                     "11", "0", "0", "0", "0"]
+    assert lines[3].split()[9] == "-"  # the slow link's replicas were never seen in sync
+    title = lines.index("failover gap (fault start -> first trade sent after it acknowledged), by class:")
+    by_class = [line.split() for line in lines[title + 1:title + 5]]
+    assert by_class[0] == ["class", "n", "p50", "p99", "max", "no", "later", "success"]
+    assert by_class[1] == ["leader", "cut", "1", "0.02", "s", "0.02", "s", "0.02", "s", "0"]
+    assert by_class[2][:3] == ["slow", "link", "1"] and by_class[3][:3] == ["every", "fault", "2"]
     assert not any(line.strip().startswith("isolate") for line in lines)
     assert lines[-1].startswith("longest gap between two acknowledged trades: 0.10 s")

@@ -247,9 +247,9 @@ def test_status_and_down_when_nothing_runs(capsys, config_file):
     lines = out.splitlines()
     assert lines[0].split() == ["name", "running", "pid", "role", "epoch", "last", "committed", "lag", "applied",
                                 "through", "metrics"]
-    assert [line.split()[:3] for line in lines[2:6]] == [[name, "no", "-"] for name in
+    assert [line.split()[:3] for line in lines[1:5]] == [[name, "no", "-"] for name in
                                                         ("catalog", "order-1", "order-2", "frontend")]
-    assert lines[6] == "leader: none"
+    assert lines[5] == "leader: none"
     code, rows = status_rows(capsys, config_file)
     assert code == 3 and list(rows) == ["catalog", "order-1", "order-2", "frontend"]
     assert all(not row["running"] and row["pid"] is None and row["role"] is None for row in rows.values())
@@ -277,7 +277,7 @@ def test_a_pidfile_naming_someone_elses_process_is_stale(capsys, config_file):
     path.write_text(str(os.getpid()))
 
     code, out, _ = run(capsys, "status", "--config", str(config_file))
-    assert "no (stale pidfile)" in out.splitlines()[2]
+    assert "no (stale pidfile)" in out.splitlines()[1]
     assert status_rows(capsys, config_file)[1]["catalog"]["stale_pidfile"] is True
     assert run(capsys, "down", "--config", str(config_file))[:2] == (0, "the cluster is not running\n")
     assert not path.exists()

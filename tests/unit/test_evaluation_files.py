@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bazaar.evaluation.files import CSV_HEADER, write_all
-from bazaar.evaluation.progress import Progress, bar_line
+from bazaar.evaluation.progress import Progress, requests_text
 from bazaar.evaluation.results import (
     RequestRecord, RunResult, cache_report, fresh_events, relative_events, run_summary,
 )
@@ -103,33 +103,47 @@ def test_table_and_run_line():
     assert run_line(summaries[0]) == "cache=on p=0.5: 6 requests in 2.00 s, 3.0 req/s, 1 errors, hit rate 0.900"
 
 
-def test_bar_line():
-    assert bar_line(0.45, "on p=0.4 cache=on", 1234, 380.4, width=10) == (
-        "[####      ]  45% on p=0.4 cache=on 1234 req 380 req/s")
-    assert bar_line(1.5, "done", width=4) == "[####] 100% done"
+def test_the_text_beside_the_bar():
+    assert requests_text(1234, 380.4) == " 1234 req 380 req/s"
+    assert requests_text(0, None) == " 0 req"
+    assert requests_text(None, None) == ""
 
 
 def test_progress_on_a_terminal_redraws_in_place_and_keeps_lines_above():
     stream, now = io.StringIO(), [0.0]
     progress = Progress(stream, 10, live=True, clock=lambda: now[0])
     progress.draw()  # nothing to show yet
+    assert stream.getvalue() == ""
     progress.start_run("p=0 cache=on")
     for _ in range(4):
         progress.request_done()
     progress.iterations_done(5)
+    assert stream.getvalue() == ""  # drawn by draw() only
     now[0] = 2.0
     progress.draw()
+    bar = stream.getvalue()
+    assert bar.startswith("\r") and "\n" not in bar
+    assert " 50%|" in bar and bar.endswith("| on p=0 cache=on 4 req 2 req/s")
+    assert bar.count("#") == 10  # half of the 20 wide bar
     progress.say("a line")
+    after_say = stream.getvalue()[len(bar):]
+    cleared, _, redrawn = after_say.partition("a line\n")
+    assert cleared.strip(" \r") == "" and " " * len(bar.strip("\r")) in cleared  # the bar erased first
+    assert redrawn == bar  # then drawn again below the line
     progress.clear()
-    bar = "[##########          ]  50% on p=0 cache=on 4 req 2 req/s"
-    assert stream.getvalue() == "\r" + bar + "\r" + " " * len(bar) + "\ra line\n" + "\r" + bar + "\r" + " " * len(bar) + "\r"
+    erased = stream.getvalue()[len(bar) + len(after_say):]
+    assert erased.strip(" \r") == "" and " " * len(bar.strip("\r")) in erased
+    progress.draw()  # cleared for good
+    assert stream.getvalue().endswith(erased)
 
 
 def test_progress_elsewhere_writes_only_lines():
     stream = io.StringIO()
     progress = Progress(stream, 10, live=False)
     progress.start_run("p=0 cache=on")
+    progress.iterations_done(4)
     progress.draw()
     progress.say("a line")
     progress.clear()
     assert stream.getvalue() == "a line\n"
+    assert progress.fraction == 0.4

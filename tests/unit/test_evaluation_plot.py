@@ -1,6 +1,7 @@
 """`bazaar plot` on hand-made load and chaos folders: the four PNGs, the skipped ones, one-line
 errors, and an evaluation page whose sentences follow the data."""
 
+import re
 import sys
 
 import pytest
@@ -186,15 +187,31 @@ def test_diverged_replicas_are_reported(tmp_path):
     assert "the clients saw no error in 200 POST /orders attempts" in text
 
 
+def markdown_rows(text: str) -> list[list[str]]:
+    """The cells of every Markdown table row of `text`, header rows included, rules left out."""
+    rows = [[c.strip() for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
+            for line in text.splitlines() if line.startswith("|")]
+    return [r for r in rows if not all(set(c) == {"-"} for c in r)]
+
+
 def test_the_page_has_the_machine_the_method_and_the_tables(tmp_path):
     text = page(tmp_path)
-    assert "| CPU | x |" in text
+    rows = markdown_rows(text)
+    assert ["CPU", "x"] in rows
     assert "bazaar chaos --duration 10 --clients 4 --fault-every 5 --seed 7 --out CHAOS_DIR" in text
     assert "bazaar load --cache both --out LOAD_DIR" in text
-    assert "| on | 0.2 | lookup | 1000 | 0 | 1.40 | 2.80 | 4.20 | 1.68 | 7.00 |" in text
-    assert "| on | 0.4 | 1800 | 2.00 | 600 | 0 | 70.0% | 700 | 300 | 40 |" in text
-    assert "| 2.0 | kill | order-3 | yes | 1.00 | 0.70 |" in text
-    assert "Failover over 2 leader faults: p50 0.70 s, p99 1.60 s, max 1.60 s." in text
+    assert ["cache", "p", "type", "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "mean ms", "max ms"] in rows
+    assert ["on", "0.2", "lookup", "1000", "0", "1.40", "2.80", "4.20", "1.68", "7.00"] in rows
+    assert ["on", "0.4", "1800", "2.00", "600", "0", "70.0%", "700", "300", "40"] in rows
+    assert ["2.0", "kill", "order-3", "yes", "1.00", "0.70"] in rows
+    # numpy.percentile of [0.7, 1.6]: 0.7 + 0.5 * 0.9 and 0.7 + 0.99 * 0.9
+    assert "Failover over 2 leader faults: p50 1.15 s, p99 1.59 s, max 1.60 s." in text
+    assert "is numpy.percentile, linear interpolation" in text
+
+
+def test_a_bar_in_a_cell_stays_in_its_cell(tmp_path):
+    rows = markdown_rows("\n".join(document._table(("invariant", "detail"), [("I1", "a | b")])))
+    assert rows == [["invariant", "detail"], ["I1", "a \\| b"]]
 
 
 @pytest.mark.parametrize("before, after, verb", [
