@@ -29,6 +29,14 @@ log = Logger()
 PUSH_SPACING = 0.01  # seconds between the starts of two pushes
 
 
+class QuietPool(HTTPConnectionPool):
+    """Its connections log nothing as they open and close: Twisted's client factories say
+    "Starting factory" and "Stopping factory" for each, two lines per connection."""
+
+    class _factory(HTTPConnectionPool._factory):  # type: ignore[name-defined]
+        noisy = False
+
+
 class CacheInvalidator:
     """Pushes to every configured front end, each in its own lane: a front end that is down
     or slow delays only its own pushes."""
@@ -67,7 +75,7 @@ class _Lane:
         self.frontend_id = frontend_id
         self._base = internal_url(config, credentials, frontend_id) + "/cache/"
         self._timeout = config.timeouts.http
-        self._pool = HTTPConnectionPool(reactor, persistent=True)
+        self._pool = QuietPool(reactor, persistent=True)
         self._pool.maxPersistentPerHost = 1
         peer = frontend_name(frontend_id)
         self._agent = None if credentials is None else cluster_agent(reactor, credentials, peer, self._pool)

@@ -29,6 +29,6 @@ class Options(ConfigOptions):
 def makeService(options: Options) -> MultiService:
     from twisted.internet import reactor
 
-    root = MultiService()
+    root = options.root()
     CatalogService(reactor, options.cluster, options.transport).setServiceParent(root)
     return root

@@ -99,7 +99,7 @@ def makeService(options: Options) -> MultiService:
     from twisted.internet import reactor
 
     config = options.cluster
-    root = MultiService()
+    root = options.root()
     channels = Channels(options.transport)
     channels.setServiceParent(root)  # first: started before and stopped after its users
 

@@ -34,6 +34,6 @@ class Options(ConfigOptions):
 def makeService(options: Options) -> MultiService:
     from twisted.internet import reactor
 
-    root = MultiService()
+    root = options.root()
     OrderReplicaService(reactor, options.cluster, options["id"], options.transport).setServiceParent(root)
     return root

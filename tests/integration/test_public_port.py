@@ -83,6 +83,8 @@ def test_the_leader_pushes_invalidations_to_the_internal_listener(cluster: Https
     assert r.status == 200, r
     wait_for(lambda: "ford" not in cluster.internal_get("/cache").json["data"]["names"], 10,
              "the leader's push to drop ford from the first front end's cache")
+    pushes = cluster.log("order-3")  # the leader's: its pushes' connections log nothing
+    assert "leading in epoch" in pushes and "Starting factory" not in pushes and "Stopping factory" not in pushes
 
 
 def bazaar_client(cluster: HttpsCluster, *extra: str) -> subprocess.CompletedProcess:
