@@ -14,9 +14,9 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 
 import tomli_w
@@ -45,6 +45,17 @@ def wait_for(condition: Callable[[], Any], deadline: float = STARTUP_DEADLINE, w
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {deadline}s waiting for {what or condition}")
         time.sleep(0.02)  # polling interval, not a synchronisation guess
+
+
+@contextmanager
+def running(root: Path, **kwargs: Any) -> Iterator["Cluster"]:
+    """A started cluster under `root`; every process is stopped afterwards, whatever happened."""
+    c = Cluster(root, **kwargs)
+    try:
+        c.start_all()
+        yield c
+    finally:
+        c.stop_all()
 
 
 class Response:

@@ -3,17 +3,13 @@ from typing import Iterator
 
 import pytest
 
-from tests.integration.cluster import Cluster
+from tests.integration.cluster import Cluster, running
 
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(tmp_path)
-    try:
-        c.start_all()
+    with running(tmp_path) as c:
         yield c
-    finally:
-        c.stop_all()
 
 
 @pytest.fixture
@@ -35,9 +31,5 @@ def cluster_factory(tmp_path: Path) -> Iterator:
 @pytest.fixture(scope="module")
 def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """One cluster for a module whose tests change no state (each test checks that)."""
-    c = Cluster(tmp_path_factory.mktemp("cluster"))
-    try:
-        c.start_all()
+    with running(tmp_path_factory.mktemp("cluster")) as c:
         yield c
-    finally:
-        c.stop_all()
