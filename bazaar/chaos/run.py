@@ -121,7 +121,7 @@ def main(settings: ChaosSettings, say: Say = print) -> int:
             say(f"{hosts.describe()} (run {hosts.run_id}); slow links "
                 + ("add delay (NFQUEUE delayer)" if net.delay else f"lose packets only: no delay ({net.why})"))
         cluster = ChaosCluster(root, stocks=initial_stocks(seed), hosts=hosts)
-        cluster.start_all(lambda: _leader_known(cluster.addresses[FRONTEND], cluster.ports[FRONTEND]))  # type: ignore[union-attr]
+        cluster.start_all(lambda: _ready(cluster.addresses[FRONTEND], cluster.ports[FRONTEND]))  # type: ignore[union-attr]
         say(f"cluster up: front end {cluster.frontend_url}; trading for {settings.duration:g} s")
         _, phase = run_on_reactor(lambda reactor: _phase(reactor, cluster, settings, seed, say, net))
         signal.signal(signal.SIGTERM, _terminated)
@@ -252,11 +252,12 @@ def _terminated(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _leader_known(host: str, port: int) -> bool:
+def _ready(host: str, port: int) -> bool:
+    """The front end's GET /readyz: a leader with a majority, and the catalog, answer."""
     try:
         conn = http.client.HTTPConnection(host, port, timeout=2.0)
         try:
-            conn.request("GET", "/leader")
+            conn.request("GET", "/readyz")
             return conn.getresponse().status == 200
         finally:
             conn.close()

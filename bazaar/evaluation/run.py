@@ -191,7 +191,7 @@ async def _all_runs(reactor: Any, settings: LoadSettings, modes: list[str], seed
             clusters.append(cluster)
             progress.say(f"starting a cluster with the cache {cache}")
             progress.status(f"starting a cluster with the cache {cache}")
-            await deferToThread(cluster.start_all, _leader_known(cluster))
+            await deferToThread(cluster.start_all, _ready(cluster))
             await _runs_of_mode(reactor, settings, cache, cluster.frontend_url, load_config(cluster.config_path),
                                 seed, token, progress, completed)
             progress.status("stopping the cluster")
@@ -243,8 +243,8 @@ def _new_cluster(root: Path, cache: str) -> Any:
     return ChaosCluster(directory, cache=cache == ON)
 
 
-def _leader_known(cluster: Any) -> Callable[[], bool]:
-    from bazaar.tools.cluster import fetch_leader
+def _ready(cluster: Any) -> Callable[[], bool]:
+    from bazaar.tools.cluster import frontend_ready
 
     config = load_config(cluster.config_path)
-    return lambda: fetch_leader(config, timeout=1.0) is not None
+    return lambda: frontend_ready(config)

@@ -65,6 +65,8 @@ class ReadinessCheck:
         view = await self._leaders.replicas[leader.replica_id].describe(wait_for_ready=False)
         if view is not None and view.leading:
             return leader.replica_id
+        if view is not None and view.taking_over:
+            return None  # it will serve once its takeover is on a majority: not yet ready
         log.info("readiness: replica {id} no longer leads; a new leader will be selected", id=leader.replica_id)
         self._leaders.failed(leader, unreachable=view is None)
         return None

@@ -402,18 +402,35 @@ def leads(config: Config, address: str, timeout: float) -> bool:
 def _await_leader(config: Config, all_processes: list[Process], wait: float) -> str:
     """The leader's address, once the front end names it and it serves with a majority."""
     deadline = time.monotonic() + wait
+    waiting = sorted(config.frontends)  # each front end ready (GET /readyz), the first naming the leader
+    leader = None
     while True:
-        leader = fetch_leader(config, timeout=1.0)
-        if leader is not None and leads(config, leader, timeout=1.0):
-            return leader
+        if leader is None:
+            found = fetch_leader(config, timeout=1.0)
+            leader = found if found is not None and leads(config, found, timeout=1.0) else None
+        if leader is not None:
+            waiting = [i for i in waiting if not frontend_ready(config, i)]
+            if not waiting:
+                return leader
         _check_running(all_processes)
         if time.monotonic() >= deadline:
             frontend = all_processes[1 + len(config.replicas)]
             raise ClusterError(
                 f"the front end at {frontend_url(config)} did not name a leader that serves with a "
                 f"majority (GET /leader) within {wait:g} s\n" + log_tail(frontend.logfile)
+                if leader is None else
+                f"front end {waiting[0]} at {frontend_url(config, waiting[0])} was not ready (GET /readyz) "
+                f"within {wait:g} s"
             )
         time.sleep(POLL_INTERVAL)
+
+
+def frontend_ready(config: Config, frontend_id: int | None = None) -> bool:
+    """Whether a front end (default: the first) answers GET /readyz with 200."""
+    try:
+        return fetch_json(config, "/readyz", 1.0, frontend_id)[0] == 200
+    except (OSError, ValueError):
+        return False
 
 
 def down(config: Config, say: Say = print) -> None:
@@ -431,6 +448,7 @@ def down(config: Config, say: Say = print) -> None:
 def demo(iterations: int, probability: float, seed: int | None = None, say: Say = print) -> int:
     """up, the client, down, in a fresh directory on the built-in defaults; the client's
     exit status. The directory is removed after a success and kept (for its logs) otherwise."""
+    say = _surviving(say)
     workdir = Path(tempfile.mkdtemp(prefix="bazaar-demo-"))
     previous = os.getcwd()
     os.chdir(workdir)
@@ -449,11 +467,25 @@ def demo(iterations: int, probability: float, seed: int | None = None, say: Say 
         code = subprocess.run(argv, env=child_environment(), stdin=subprocess.DEVNULL).returncode
         return code
     finally:
+        stopped = False
         try:
             down(config, say=say)
+            stopped = True
         finally:
             os.chdir(previous)
-            if code == 0:
+            if code == 0 and stopped:  # a folder whose processes may still run is kept
                 shutil.rmtree(workdir, ignore_errors=True)
             else:
                 say(f"logs kept in {workdir / 'var' / 'log'}")
+
+
+def _surviving(say: Say) -> Say:
+    """`say`, but a reader that went away (`bazaar demo | head`) stops only the printing:
+    the cluster must still be stopped after it."""
+    def safe(text: str) -> None:
+        try:
+            say(text)
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+    return safe

@@ -151,11 +151,11 @@ class Cluster:
         def ready() -> bool:
             self.check_alive()
             try:
-                return self.get("/leader").status == 200
+                return self.get("/readyz").status == 200
             except OSError:
                 return False
 
-        wait_for(ready, what="the front end to find a leader")
+        wait_for(ready, what="the front end to be ready (a leader with a majority, the catalog)")
 
     def check_alive(self) -> None:
         for name, process in self.processes.items():

@@ -1,8 +1,11 @@
 """`bazaar up`, `status`, `client`, `dump-orders` and `down` against real daemonized processes."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +73,32 @@ def test_up_status_client_down(tmp_path) -> None:
     assert stopped.returncode == 3
     document = json.loads(stopped.stdout)
     assert document["leader"] is None and not any(row["running"] for row in document["processes"])
+
+
+def test_a_demo_whose_reader_goes_away_still_stops_its_cluster(tmp_path) -> None:
+    demo = subprocess.Popen([sys.executable, "-m", "bazaar", "demo", "-n", "20", "-p", "0.5"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        first = demo.stdout.readline()
+        assert first.startswith("demo directory: "), first
+        workdir = first.removeprefix("demo directory: ").strip()
+        for _ in range(20):  # as `bazaar demo | head` reads: until the cluster runs
+            if demo.stdout.readline().startswith("the cluster is up"):
+                break
+        demo.stdout.close()
+        demo.wait(120)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+
+    def ours(pid: str) -> bool:
+        try:
+            return f"--pidfile={workdir}".encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+
+    left = [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and ours(p.name)]
+    for pid in left:  # leave nothing behind, even when the check fails
+        os.kill(int(pid), signal.SIGKILL)
+    assert left == [], "the demo left processes running"
