@@ -393,7 +393,8 @@ def _check_loopback_if_insecure(config: Config) -> Config:
 
 def _check_distinct(config: Config) -> Config:
     """No two listeners on one port of one host. A process's host is its address's: metrics
-    on loopback are per host, so two replicas on two hosts may both use 127.0.0.1:56904."""
+    on loopback or on every interface are per host, so two replicas on two hosts may both use
+    127.0.0.1:56904, or 0.0.0.0:56904."""
     seen: dict[tuple[str, Address], str] = {}
     named = [(key, address.host, address) for key, address in config.named_addresses()]
     for name, address in config.addresses_of().items():
@@ -401,7 +402,7 @@ def _check_distinct(config: Config) -> Config:
         if metrics is not None:
             named.append((_metrics_key(config, name), address.host, metrics))
     for key, host, address in named:
-        mine = (host if _loopback(address.host) else address.host, address)
+        mine = (host if _loopback(address.host) or _unspecified(address.host) else address.host, address)
         if mine in seen:
             raise ConfigError(f"{key}: {address} is already used by {seen[mine]}")
         seen[mine] = key
@@ -414,6 +415,14 @@ def _metrics_key(config: Config, name: str) -> str:
     if name.startswith("order-"):
         return f"replicas.{name.removeprefix('order-')}.metrics"
     return config.frontend_key(int(name.removeprefix("frontend-")) if "-" in name else 1, "metrics")
+
+
+def _unspecified(host: str) -> bool:
+    """Every interface of the host it is bound on ("0.0.0.0", "::")."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return False
 
 
 def _loopback(host: str) -> bool:

@@ -3,18 +3,19 @@
 A run with id R (four hex digits) makes:
 
 - a switch namespace `bz-R-sw` holding a bridge `br0`;
-- one namespace per service, `bz-R-catalog`, `bz-R-order-1`..`3`, `bz-R-frontend`, each with its
+- one namespace per service, `bz-R-catalog`, `bz-R-order-1`..`3`, `bz-R-frontend` (and
+  `bz-R-frontend-N` for more front ends, when asked: the deployment test runs two), each with its
   loopback up and one veth, `eth0`, whose other end (`v-<service>`) is a port of the bridge;
 - one veth in the root namespace, `bzR` (the chaos harness and its clients live there: the
   "client host"), whose other end is a port of the bridge too.
 
 Addresses come from one private /24, 10.213.K.0/24, with K picked per run among those no
 address of the root namespace and no other live run uses (so parallel runs never share a
-subnet): the catalog .1, the front end .2, replica N .10+N, the client host .100. Nothing but
-that one veth and its route touches the root namespace; every other name lives inside the
-run's namespaces, which vanish with them. A claim file /run/bazaar-hosts/R holds the owner's
-pid and K: `remove_leftovers` removes the hosts of runs whose owner is gone (a killed run),
-and never those of a live one.
+subnet): the catalog .1, the front end .2 (front end N: .1+N), replica N .10+N, the client host
+.100. Nothing but that one veth and its route touches the root namespace; every other name
+lives inside the run's namespaces, which vanish with them. A claim file /run/bazaar-hosts/R
+holds the owner's pid and K: `remove_leftovers` removes the hosts of runs whose owner is gone
+(a killed run), and never those of a live one.
 
 Creation and teardown are idempotent; a failure or an interrupt while creating tears down what
 was made. Teardown first kills every process still inside a run's namespaces (`ip netns pids`:
@@ -38,12 +39,16 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from bazaar.chaos.processes import CATALOG, FRONTEND, NAMES, REPLICA_IDS, ChaosError, replica_name
+from bazaar.tls.identity import frontend_name
 
 PREFIX = "bz-"
 SUBNET_BASE = "10.213"  # 10.213.K.0/24
 CLAIMS = Path("/run/bazaar-hosts")
 COMMAND_DEADLINE = 10.0  # seconds for one ip/iptables command
-HOST_NUMBERS = {CATALOG: 1, FRONTEND: 2, **{replica_name(i): 10 + i for i in REPLICA_IDS}}
+# Front ends 2 to 8 are hosts a run may ask for besides NAMES' (TestHosts' `services`).
+EXTRA_FRONTEND_IDS = range(2, 9)
+HOST_NUMBERS = {CATALOG: 1, FRONTEND: 2, **{frontend_name(i): 1 + i for i in EXTRA_FRONTEND_IDS},
+                **{replica_name(i): 10 + i for i in REPLICA_IDS}}
 CLIENT = "client"  # the root namespace's host: the harness and its clients
 CLIENT_NUMBER = 100
 RUN_ID = re.compile(r"[0-9a-f]{4}")
@@ -61,9 +66,9 @@ class Host:
     address: str
 
 
-def run_names(run_id: str) -> dict[str, str]:
-    """The run's namespaces by role: "switch" and each service."""
-    return {"switch": f"{PREFIX}{run_id}-sw", **{name: f"{PREFIX}{run_id}-{name}" for name in NAMES}}
+def run_names(run_id: str, names: Sequence[str] = NAMES) -> dict[str, str]:
+    """The run's namespaces by role: "switch" and each service of `names`."""
+    return {"switch": f"{PREFIX}{run_id}-sw", **{name: f"{PREFIX}{run_id}-{name}" for name in names}}
 
 
 def root_link(run_id: str) -> str:
@@ -85,15 +90,16 @@ def host_address(octet: int, name: str) -> str:
     return f"{SUBNET_BASE}.{octet}.{number}"
 
 
-def creation_commands(run_id: str, octet: int) -> list[list[str]]:
-    """Every command that makes the run's hosts, in order (each `ip ...`)."""
-    names = run_names(run_id)
+def creation_commands(run_id: str, octet: int, services: Sequence[str] = NAMES) -> list[list[str]]:
+    """Every command that makes the run's hosts, one per service of `services`, in order (each
+    `ip ...`)."""
+    names = run_names(run_id, services)
     sw = names["switch"]
     cmds = [["ip", "netns", "add", sw],
             ["ip", "-n", sw, "link", "add", "br0", "type", "bridge"],
             ["ip", "-n", sw, "link", "set", "br0", "up"],
             ["ip", "-n", sw, "link", "set", "lo", "up"]]
-    for name in NAMES:
+    for name in services:
         ns, port = names[name], switch_port(name)
         cmds += [["ip", "netns", "add", ns],
                  ["ip", "-n", ns, "link", "set", "lo", "up"],
@@ -209,11 +215,17 @@ class TestHosts:
 
     __test__ = False  # not a pytest class
 
-    def __init__(self, run_id: str | None = None) -> None:
+    def __init__(self, run_id: str | None = None, services: Sequence[str] = NAMES) -> None:
+        """`services`: a host each (default: the chaos cluster's five); a name is one of
+        HOST_NUMBERS'."""
         self.run_id = run_id or secrets.token_hex(2)
         if not RUN_ID.fullmatch(self.run_id):
             raise ValueError(f"a run id is four hex digits, got {self.run_id!r}")
-        self.names = run_names(self.run_id)
+        unknown = [name for name in services if name not in HOST_NUMBERS]
+        if unknown or len(set(services)) != len(services):
+            raise ValueError(f"test hosts are distinct names of {', '.join(HOST_NUMBERS)}, got {list(services)}")
+        self.services = tuple(services)
+        self.names = run_names(self.run_id, self.services)
         self.octet: int | None = None
 
     # -- what the cluster asks -----------------------------------------------------------------
@@ -230,7 +242,8 @@ class TestHosts:
         return ["ip", "netns", "exec", self.names[name]]
 
     def hosts(self) -> list[Host]:
-        return [*(Host(n, self.names[n], self.address(n)) for n in NAMES), Host(CLIENT, None, self.address(CLIENT))]
+        return [*(Host(n, self.names[n], self.address(n)) for n in self.services),
+                Host(CLIENT, None, self.address(CLIENT))]
 
     @property
     def subnet(self) -> ipaddress.IPv4Network:
@@ -256,7 +269,7 @@ class TestHosts:
         try:
             self.octet = self._claim()
             existing = set(namespaces())
-            for argv in creation_commands(self.run_id, self.octet):
+            for argv in creation_commands(self.run_id, self.octet, self.services):
                 if argv[:3] == ["ip", "netns", "add"] and argv[3] in existing:
                     continue  # idempotent: made by an earlier call
                 run_command(argv)
@@ -302,17 +315,15 @@ def _kill_inside(netns: str) -> None:
 
 
 def remove_run(run_id: str) -> None:
-    """Remove one run's hosts, whatever is left of them."""
-    present = set(namespaces())
-    names = run_names(run_id)
-    for ns in names.values():
-        if ns in present:
-            _kill_inside(ns)
+    """Remove one run's hosts, whatever is left of them: every namespace named for the run,
+    however many services it had."""
+    mine = [ns for ns in namespaces() if ns.startswith(f"{PREFIX}{run_id}-")]
+    for ns in mine:
+        _kill_inside(ns)
     if root_link(run_id) in root_links():
         run_command(["ip", "link", "del", root_link(run_id)], check=False)
-    for ns in names.values():
-        if ns in present:
-            run_command(["ip", "netns", "del", ns], check=False)
+    for ns in mine:
+        run_command(["ip", "netns", "del", ns], check=False)
     with suppress(FileNotFoundError):
         (CLAIMS / run_id).unlink()
 

@@ -1,4 +1,4 @@
-"""The `bazaar` command: client, certs, up, down, status, demo, dump-orders, chaos, load, plot.
+"""The `bazaar` command: client, certs, up, down, status, demo, dump-orders, chaos, load, plot, probe.
 
 Bad input gets one line on stderr and exit status 2; a failure of the cluster or the service
 gets a message and status 1. No traceback reaches the user.
@@ -247,6 +247,12 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _probe(args: argparse.Namespace) -> int:
+    from bazaar.tools import probe
+
+    return probe.main(args)
+
+
 # ---- the parser --------------------------------------------------------------------------
 
 
@@ -354,6 +360,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="where to write the PNGs (default: DIR/figures, or figures/ beside --doc)")
     plot.add_argument("--doc", type=_output_file, metavar="PATH",
                       help="also write the evaluation page (markdown) here, e.g. docs/evaluation.md")
+
+    probe = command("probe", _probe,
+                    "Exit 0 when process NAME is ready (catalog, order-N: gRPC health SERVING; a front end: "
+                    "GET /readyz 200), else 1 with one line on stderr: a health check.")
+    config_option(probe)
+    probe.add_argument("name", metavar="NAME", help="catalog, order-N, frontend or frontend-N")
+    probe.add_argument("--as", dest="as_name", metavar="CERT",
+                       help="for catalog and order-N: dial with this certificate of tls.dir (default: NAME's own)")
+    probe.add_argument("--timeout", type=_seconds, default=3.0, metavar="SECONDS", help="deadline (default 3)")
     return parser
 
 

@@ -22,22 +22,12 @@ from bazaar.chaos import hosts
 from bazaar.chaos.network import ISOLATE, NET_CLASSES, Firewall, NetPlan, net_fault_classes
 from bazaar.chaos.processes import NAMES
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("test_hosts_available")]
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = 60
 INVARIANTS = ["I1", "I2", "I3", "I4", "I5", "I6", "I7"]
 RUN_TIMEOUT = 110  # seconds for the whole chaos run (it takes about 35)
-
-
-@pytest.fixture(autouse=True)
-def available():
-    try:
-        hosts.check_available()
-    except hosts.HostsUnavailable as e:
-        pytest.skip(f"test hosts unavailable: {e}")
-    yield
-    hosts.remove_leftovers()  # a run killed by a timeout leaves its hosts; its owner is gone
 
 
 def left_of(run_id: str) -> list[str]:

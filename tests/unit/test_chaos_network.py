@@ -276,6 +276,21 @@ def test_the_creation_commands_give_every_host_loopback_and_one_veth_on_the_brid
     assert ["ip", "addr", "add", "10.213.7.100/24", "dev", "bz0f3a"] in cmds
 
 
+def test_a_run_may_ask_for_a_second_front_end_host():
+    services = (*NAMES, "frontend-2")
+    names = hosts.run_names("0f3a", services)
+    assert names["frontend-2"] == "bz-0f3a-frontend-2" and len(hosts.switch_port("frontend-2")) <= hosts.IFNAMSIZ
+    assert hosts.host_address(7, "frontend-2") == "10.213.7.3"
+    assert len({hosts.host_address(7, n) for n in (*services, hosts.CLIENT)}) == len(services) + 1
+    cmds = hosts.creation_commands("0f3a", 7, services)
+    assert ["ip", "-n", "bz-0f3a-frontend-2", "addr", "add", "10.213.7.3/24", "dev", "eth0"] in cmds
+    assert "bz-0f3a-frontend-2" not in str(hosts.creation_commands("0f3a", 7))  # chaos's five hosts only
+    assert hosts.TestHosts("0f3a", services).names == names
+    for bad in [(*NAMES, "frontend-9"), (*NAMES, "catalog"), ("client",)]:
+        with pytest.raises(ValueError, match="test hosts are distinct names"):
+            hosts.TestHosts("0f3a", bad)
+
+
 def test_a_bad_run_id_is_refused():
     with pytest.raises(ValueError):
         hosts.TestHosts("bz-1")

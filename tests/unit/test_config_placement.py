@@ -62,6 +62,25 @@ metrics = "127.0.0.1:7005"
         config.frontend_address(3)
 
 
+def test_metrics_on_every_interface_clash_only_on_one_host(tmp_path):
+    # One host per process (docs/deploy.md): each serves its metrics on 0.0.0.0 at the same port.
+    def front_ends(second_host: str, second_port: int) -> str:
+        return f"""
+[frontends.1]
+address = "fe1.example:56893"
+internal = "fe1.example:56897"
+metrics = "0.0.0.0:56903"
+[frontends.2]
+address = "{second_host}:{second_port}"
+internal = "{second_host}:{second_port + 1}"
+metrics = "0.0.0.0:56903"
+"""
+    config = parse_config(front_ends("fe2.example", 56893), tmp_path)
+    assert config.metrics_address("frontend") == config.metrics_address("frontend-2") == Address("0.0.0.0", 56903)
+    with pytest.raises(ConfigError, match=r"frontends\.2\.metrics: 0\.0\.0\.0:56903 is already used by frontends\.1"):
+        parse_config(front_ends("fe1.example", 56993), tmp_path)
+
+
 @pytest.mark.parametrize("text, key", [
     ('[frontend]\naddress = "127.0.0.1:7001"\n[frontends.1]\naddress = "127.0.0.1:7002"\ninternal = "127.0.0.1:7003"',
      "frontend.address: with [frontends]"),
