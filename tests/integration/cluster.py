@@ -74,10 +74,11 @@ class Response:
 
 class Cluster:
     def __init__(self, root: Path, cache: bool = True, cache_size: int = 8, frontends: int = 1,
-                 frontend_settings: dict[str, Any] | None = None) -> None:
+                 frontend_settings: dict[str, Any] | None = None, log_format: str = "text") -> None:
         """`frontends` front ends (named frontend, frontend-2, ...), all in the one config;
-        `frontend_settings`: more keys of [frontend]."""
+        `frontend_settings`: more keys of [frontend]; `log_format`: every process's."""
         self.root = root
+        self.log_format = log_format
         root.mkdir(parents=True, exist_ok=True)
         ports = iter(free_ports(2 * len(REPLICA_IDS) + 2 + 3 * frontends))
         self.catalog_port = next(ports)
@@ -118,7 +119,8 @@ class Cluster:
         else:
             plugin = [f"bazaar-{name}"]
         log = self.root / f"{name}.log"
-        return [twistd(), "-n", "--logfile", str(log), "--pidfile", "", *plugin, "--config", str(self.config)]
+        return [twistd(), "-n", "--logfile", str(log), "--pidfile", "", *plugin, "--config", str(self.config),
+                "--log-format", self.log_format]
 
     def port(self, name: str) -> int:
         if name.startswith("order-"):

@@ -134,3 +134,21 @@ def test_readyz_is_503_while_the_leader_has_no_majority_and_200_again_after(clus
             cluster.signal(follower, signal.SIGCONT)
     status, body = wait_for(lambda: (r := readyz())[0] == 200 and r, deadline=10, what="/readyz to be 200 again")
     assert body["data"]["ready"] is True and body["data"]["leader"] in (1, 2, 3)
+
+
+def test_json_logs_are_one_object_per_line_carrying_the_events_fields(cluster_factory) -> None:
+    cluster = cluster_factory(log_format="json")
+    cluster.start_all()
+    assert trade_until_acknowledged(cluster, "frontend", "amc") == 0
+    cluster.signal("order-3", signal.SIGKILL)  # a failover: warnings with fields
+    assert trade_until_acknowledged(cluster, "frontend", "amc") == 1
+    cluster.stop_all()
+    records = {name: [json.loads(line) for line in cluster.log(name).splitlines()]
+               for name in ["catalog", "order-1", "order-2", "order-3", "frontend"]}
+    for name, lines in records.items():
+        assert lines, name
+        assert all({"time", "level", "namespace", "message"} <= set(r) for r in lines), name
+    leading = [r for r in records["order-2"] if r["message"].startswith("leading in epoch")]
+    assert leading and isinstance(leading[0].get("epoch"), int), records["order-2"][-5:]
+    failed = [r for r in records["frontend"] if r["level"] == "warn" and r["message"].startswith("order leader 3 failed")]
+    assert failed and failed[0]["id"] == 3 and failed[0]["namespace"] == "bazaar.frontend.leader"
