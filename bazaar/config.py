@@ -20,6 +20,7 @@ DEFAULT_CONFIG_PATH = "bazaar.toml"
 MAX_STOCKS = 10_000
 MAX_STOCK_NAME = 100  # characters: the front end finds no longer name (its MAX_NAME_LENGTH)
 MAX_PRICE = 1e9
+MAX_ORDER_CACHE = 10_000_000  # orders a front end may keep: about 100 bytes each
 MAX_SHARES = 10**15  # a stock's quantity or volume; far below where a float would round
 # A process's metrics endpoint, unless its config names one: on loopback (counters are for the
 # operator, not the public), at its own port plus this.
@@ -75,6 +76,8 @@ class FrontendConfig:
 
     cache: bool = True
     cache_size: int = 8
+    # Committed orders a front end keeps to answer GET /orders/<n> again (0: none).
+    order_cache_size: int = 10_000
     # The public port against slow and greedy clients, and TLS (docs/api.md, "Configuration").
     read_timeout: float = 10.0  # a connection's first request, or a request once begun, all in
     idle_timeout: float = 30.0  # a kept-alive connection waiting for its next request
@@ -221,7 +224,7 @@ _SECTION_KEYS = {
     "": {"data_dir", "catalog", "frontend", "frontends", "replicas", "timeouts", "tls", "stocks"},
     "catalog": {"address", *_PLACEMENT},
     # address, internal, listen and metrics here are front end 1's, when there is no [frontends]
-    "frontend": {"address", "internal", "cache", "cache_size", *_FRONTEND_LIMITS, *_PLACEMENT},
+    "frontend": {"address", "internal", "cache", "cache_size", "order_cache_size", *_FRONTEND_LIMITS, *_PLACEMENT},
     "frontends.*": {"address", "internal", *_PLACEMENT},
     "replicas.*": {"address", *_PLACEMENT},
     "timeouts": {"rpc", "probe", "http", "request"},
@@ -286,6 +289,7 @@ def _build(raw: dict[str, Any], path: Path) -> Config:
         frontend=FrontendConfig(
             cache=_bool(frontend, "cache", defaults.frontend.cache, "frontend"),
             cache_size=_positive_int(frontend, "cache_size", defaults.frontend.cache_size),
+            order_cache_size=_whole(frontend, "order_cache_size", defaults.frontend.order_cache_size),
             **_frontend_limits(frontend, path.parent),
         ),
         replicas=replicas,
@@ -461,6 +465,13 @@ def _positive_int(table: dict[str, Any], key: str, default: int) -> int:
     value = table.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"frontend.{key}: expected a whole number >= 1, got {value!r}")
+    return value
+
+
+def _whole(table: dict[str, Any], key: str, default: int) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ORDER_CACHE:
+        raise ConfigError(f"frontend.{key}: expected a whole number in [0, {MAX_ORDER_CACHE:,}], got {value!r}")
     return value
 
 

@@ -11,6 +11,7 @@ import json
 import uuid
 from typing import Any
 
+import cachetools
 from klein import Klein
 from klein.resource import KleinResource
 from twisted.internet.defer import Deferred
@@ -208,12 +209,16 @@ class FrontEnd:
         cache: LRUCache[StockInfo] | None,
         trades: TradePlacer,
         readiness: ReadinessCheck,
+        order_cache_size: int = 0,
     ) -> None:
         self.catalog = catalog
         self.leaders = leaders
         self.cache = cache
         self.trades = trades
         self.readiness = readiness
+        # Committed orders looked up, as their answers: a committed order never changes, so it
+        # is answered from here the next time, asking no replica. Bounded, least recently used.
+        self.orders: cachetools.LRUCache[int, bytes] = cachetools.LRUCache(maxsize=order_cache_size)
         # Per stock, the highest transaction number this front end acknowledged: its lookups
         # ask the catalog to have applied it (read your writes). Only real stocks get a 200,
         # so this holds at most one number per stock.
@@ -288,13 +293,20 @@ class FrontEnd:
         wanted = _order_number(number)
         if wanted is None:
             raise transaction_not_found()
+        known = self.orders.get(wanted)
+        if known is not None:
+            request.setHeader(b"Content-Type", b"application/json")
+            return known
         try:
             order = await self.leaders.call_leader(lambda replica: replica.lookup(wanted))
         except NoLeaderAvailable:
             order = await self._look_up_anywhere(wanted)
         if order is None:
-            raise transaction_not_found()
-        return json_response(request, 200, {"data": order.as_json()})
+            raise transaction_not_found()  # not remembered: the number may be used later
+        body = json_response(request, 200, {"data": order.as_json()})
+        if self.orders.maxsize:
+            self.orders[wanted] = body  # an order a replica answers for is committed: it never changes
+        return body
 
     async def _look_up_anywhere(self, number: int) -> Any:
         """With no leader (too few replicas), a committed order can still be read: each

@@ -92,7 +92,7 @@ def build_front_end(reactor: Any, config: Config, channels: Channels) -> FrontEn
     cache = LRUCache(config.frontend.cache_size, now=reactor.seconds) if config.frontend.cache else None
     trades = TradePlacer(leaders, reactor, rpc_timeout=timeouts.rpc, request_timeout=timeouts.request)
     readiness = ReadinessCheck(leaders, catalog, reactor, deadline=timeouts.rpc)
-    return FrontEnd(catalog, leaders, cache, trades, readiness)
+    return FrontEnd(catalog, leaders, cache, trades, readiness, config.frontend.order_cache_size)
 
 
 def makeService(options: Options) -> MultiService:

@@ -201,7 +201,7 @@ class Reply:
 
 
 class World:
-    def __init__(self, cache: bool = True, replica_ids=(1, 2, 3)) -> None:
+    def __init__(self, cache: bool = True, replica_ids=(1, 2, 3), order_cache_size: int = 100) -> None:
         self.book = Book()
         self.catalog = FakeCatalog(self.book)
         self.clock = task.Clock()
@@ -210,7 +210,7 @@ class World:
         self.cache = LRUCache(2) if cache else None
         trades = TradePlacer(self.leaders, self.clock, RPC_TIMEOUT, REQUEST_TIMEOUT)
         readiness = ReadinessCheck(self.leaders, self.catalog, self.clock, deadline=RPC_TIMEOUT)
-        self.front_end = FrontEnd(self.catalog, self.leaders, self.cache, trades, readiness)
+        self.front_end = FrontEnd(self.catalog, self.leaders, self.cache, trades, readiness, order_cache_size)
         self.http = StubTreq(self.front_end.app.resource())
         # The internal listener's endpoints, with TLS off (no client certificate to check).
         self.internal = StubTreq(CacheControl(self.cache, None).app.resource())
