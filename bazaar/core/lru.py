@@ -52,6 +52,8 @@ class LRUCache(Generic[V]):
         self.hits = 0
         self.misses = 0
         self.evictions = 0
+        self.invalidations = 0  # invalidate() calls: trades this front end saw, and pushes
+        self.invalidated = 0  # of those, the ones that dropped a cached entry
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -97,7 +99,9 @@ class LRUCache(Generic[V]):
 
     def invalidate(self, name: Hashable) -> None:
         """Drop `name` and void its open fills."""
+        self.invalidations += 1
         if self._entries.pop(name, None) is not None:
+            self.invalidated += 1
             self._record("invalidate", name)
         self._open_fills.pop(name, None)
 

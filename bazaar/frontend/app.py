@@ -132,10 +132,16 @@ class _Utf8CheckedResource(KleinResource):
         if b"" in request.postpath:
             return error_response(request, NotFound())
         try:
-            for part in (*request.prepath, *request.postpath, request.getRequestHostname()):
+            for part in (*request.prepath, *request.postpath):
                 part.decode("utf-8")
         except UnicodeDecodeError:
             return error_response(request, ApiError(400, "the request URL is not valid UTF-8"))
+        try:
+            # Klein's routing encodes the host name as IDNA, and fails (a 500) on one that is
+            # not: an empty label ("a..b"), a label of over 63 characters, bytes not UTF-8.
+            request.getRequestHostname().decode("utf-8").encode("idna")
+        except UnicodeError:
+            return error_response(request, ApiError(400, "the Host header is not a valid host name"))
         return super().render(request)
 
 

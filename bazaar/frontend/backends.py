@@ -154,6 +154,11 @@ class ReplicaClient(_Peer):
         # Concurrent trades share RPCs: the per-call cost of gRPC in Python is what limits them.
         self._orders: Batcher[Any, Any] = Batcher(self._send_orders, reactor)
 
+    @property
+    def orders(self) -> Batcher[Any, Any]:
+        """The batcher trades to this replica leave through (its counts are metrics)."""
+        return self._orders
+
     def request(self, name: str, quantity: int, trade_type: int, key: str, timeout: float) -> Deferred:
         """Fires with a PlacedOrder within `timeout` seconds; fails with NotLeader if this
         replica does not lead (it logged nothing). `key` makes the trade happen once however

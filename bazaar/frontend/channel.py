@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from io import BytesIO
+from time import perf_counter
 from typing import Any
 
 from twisted.web.http import HTTPChannel
@@ -34,6 +35,19 @@ class ApiRequest(Request):
     """A request whose body is kept in memory, up to MAX_BODY (its channel refuses more)."""
 
     _too_large = False
+    # When the request arrived whole, if its site times requests (ApiSite.observe).
+    started: float | None = None
+
+    def process(self) -> None:
+        if getattr(self.channel.site, "observe", None) is not None:
+            self.started = perf_counter()
+        super().process()
+
+    def connectionLost(self, reason: Any) -> None:
+        site = getattr(self, "site", None)  # set by process(): only a request that arrived is timed
+        super().connectionLost(reason)
+        if not self.finished and self.started is not None and site is not None and site.observe is not None:
+            site.observe(self, perf_counter() - self.started, False)
 
     def gotLength(self, length: int | None) -> None:
         # Never a temporary file, even for a chunked body: no body is read past MAX_BODY.
@@ -69,6 +83,7 @@ class ApiChannel(HTTPChannel):
     # from the connection's start. Set by the site.
     read_timeout: float = DEFAULT_READ_TIMEOUT
     closed: Any = None  # set by the site: called once the connection is gone
+    refusals: Any = None  # set by the site: a Counter of the refusals' statuses
 
     _refused = False
     _deadline: Any = None
@@ -164,6 +179,8 @@ class ApiChannel(HTTPChannel):
         if self._refused:
             return
         self._refused = True
+        if self.refusals is not None:
+            self.refusals[code] += 1
         self._cancel_deadline()
         self.setTimeout(None)
         self.transport.write(error_response_bytes(code, message))

@@ -8,6 +8,7 @@ deadline in total rather than one each.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Awaitable, Callable, Mapping, Protocol, TypeVar
 
 from twisted.internet import defer
@@ -26,6 +27,14 @@ log = Logger()
 
 # Between rounds of descriptions while a lease lapses or a higher replica starts.
 REPROBE_DELAY = 0.05
+
+# Why a selection round started (the metrics' causes): the front end had no leader yet; a
+# request could not reach the leader (a failed call or health check); the leader said it does
+# not lead; the previous round found no leader.
+START, UNREACHABLE, NOT_LEADER, NO_LEADER = "start", "unreachable", "not_leader", "no_leader"
+# How a round ended: a replica already leading (or taking over) was adopted, one accepted
+# leadership when offered, or none could lead.
+ADOPTED, ASSIGNED, NONE = "adopted", "assigned", "none"
 
 
 class NoLeaderAvailable(Exception):
@@ -64,6 +73,10 @@ class LeaderTracker:
         # Replicas a request just failed to reach: asked without waiting for a connection.
         self._unreachable: set[int] = set()
         self.selections = 0  # rounds started, for tests and diagnostics
+        # Rounds by why they started and by how they ended (plain counts the metrics read).
+        self.selection_causes: Counter[str] = Counter()
+        self.selection_results: Counter[str] = Counter()
+        self._cause = START  # of the next round
 
     @property
     def current(self) -> Leader | None:
@@ -97,6 +110,7 @@ class LeaderTracker:
         if unreachable:
             self._unreachable.add(leader.replica_id)
         if self._state.failed(leader):
+            self._cause = UNREACHABLE if unreachable else NOT_LEADER
             log.warn("order leader {id} failed; a new one will be selected", id=leader.replica_id)
 
     def start(self) -> Deferred:
@@ -176,6 +190,7 @@ class LeaderTracker:
 
     def _start_selection(self) -> None:
         self.selections += 1
+        self.selection_causes[self._cause] += 1
         Deferred.fromCoroutine(self._select()).addBoth(self._selection_done)
 
     async def _select(self) -> Leader:
@@ -200,11 +215,13 @@ class LeaderTracker:
                     log.info("selecting an order leader: waiting, {why}", why=decision.reason)
                 await deferLater(self._clock, REPROBE_DELAY)
                 down = set()
+            result = ADOPTED
             while isinstance(decision, Assign):
                 for why in decision.skipped:
                     log.info("not offered leadership: {why}", why=why)
                 accepted = await self._offer(decision)
                 decision = self._state.assigned(accepted)
+                result = ASSIGNED
         except BaseException as e:
             # Keep the tracker usable after a bug in a step: end the round, report no leader.
             if self._state.selecting:
@@ -213,6 +230,7 @@ class LeaderTracker:
         self._waiting_logged = ""
         if isinstance(decision, NoLeader):
             raise NoLeaderAvailable(decision.reason)
+        self.selection_results[result] += 1
         log.info(
             "order leader is replica {id} at {address}",
             id=decision.replica_id,
@@ -256,6 +274,9 @@ class LeaderTracker:
         if isinstance(result, Failure) and not result.check(NoLeaderAvailable):
             log.failure("leader selection failed", result)
             result = Failure(NoLeaderAvailable(f"leader selection failed: {result.value!r}"))
+        if isinstance(result, Failure):
+            self.selection_results[NONE] += 1
+            self._cause = NO_LEADER
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             if waiter.called:  # cancelled by an earlier waiter's callbacks

@@ -9,7 +9,8 @@ limit, where the listening port would stop accepting anyone.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from time import perf_counter
+from typing import Any, Callable
 
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
@@ -33,6 +34,10 @@ class ApiSite(Site):
     """JSON bodies only, an access log only when asked for one, and the connection caps."""
 
     protocol = ApiChannel
+    # Told of every request once its answer is written (`finished`) or its connection lost
+    # first, with its seconds since it arrived whole (bazaar/metrics/frontend.py sets it;
+    # None: requests are not timed).
+    observe: Callable[[Any, float, bool], None] | None = None
 
     def __init__(self, resource: Any, limits: FrontendConfig, access_log: str | None = None,
                  reactor: Any = None) -> None:
@@ -46,8 +51,17 @@ class ApiSite(Site):
         self.open_by_peer: Counter[str] = Counter()
         self.lingering = 0
         self.refused = 0  # since the cap was last reached
+        self.accepted = 0  # connections, ever
+        # Answers written without serving a request, by status: 503 at the caps, and the
+        # channel's refusals (408, 413, 414, 431, 400).
+        self.refusals: Counter[int] = Counter()
 
     def log(self, request: Any) -> None:
+        # Called by Request.finish, once the whole answer is written.
+        observe = self.observe
+        started = getattr(request, "started", None)
+        if observe is not None and started is not None:
+            observe(request, perf_counter() - started, True)
         # Without a path, Site would send a line per request through the process log.
         if self.logPath is not None:
             super().log(request)
@@ -61,7 +75,9 @@ class ApiSite(Site):
         channel = super().buildProtocol(addr)
         channel.read_timeout = self.limits.read_timeout
         channel.closed = lambda: self._closed(peer)
+        channel.refusals = self.refusals
         self.open += 1
+        self.accepted += 1
         self.open_by_peer[peer] += 1
         return channel
 
@@ -80,6 +96,7 @@ class ApiSite(Site):
                      open=self.open, cap=self.limits.max_connections,
                      per_peer=self.limits.max_connections_per_peer)
         self.refused += 1
+        self.refusals[503] += 1
         return Refusal(self, error_response_bytes(503, message, _RETRY_AFTER))
 
 

@@ -9,6 +9,7 @@ tell within the deadline whether its trade committed.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from twisted.logger import Logger
 from bazaar.core.outcome import Attempt, Final, TradeAttempts
 from bazaar.frontend.backends import NotLeader, PeerUnavailable, PlacedOrder
 from bazaar.frontend.leader import LeaderTracker, NoLeaderAvailable
+from bazaar.rpc.convert import request_status_name
 from bazaar.v1 import order_pb2
 
 log = Logger()
@@ -30,6 +32,17 @@ _NOT_DEFINITE = {
     order_pb2.REQUEST_STATUS_UNAVAILABLE: Attempt.UNAVAILABLE,
     order_pb2.REQUEST_STATUS_IN_DOUBT: Attempt.IN_DOUBT,
 }
+# A trade's outcome as the metrics count it: executed, the leader's reason for refusing it,
+# or, with no definite answer, unavailable (503: nothing executed) or unknown (504).
+_FINAL_OUTCOME = {Final.UNAVAILABLE: "unavailable", Final.UNKNOWN: "unknown"}
+
+
+def outcome_name(result: "TradeResult") -> str:
+    if result.placed is None or result.final is not Final.ANSWERED:
+        return _FINAL_OUTCOME.get(result.final, "unknown")
+    if result.placed.status == order_pb2.REQUEST_STATUS_OK:
+        return "executed"
+    return request_status_name(result.placed.status)
 
 
 @dataclass(frozen=True)
@@ -44,9 +57,15 @@ class TradePlacer:
         self._clock = clock
         self._rpc_timeout = rpc_timeout
         self._request_timeout = request_timeout
+        self.outcomes: Counter[str] = Counter()  # trades placed, by outcome_name
 
     async def place(self, name: str, quantity: int, trade_type: int, key: str, fresh_key: bool = False) -> TradeResult:
         """`fresh_key`: the key was made for this request (the client sent none)."""
+        result = await self._place(name, quantity, trade_type, key, fresh_key)
+        self.outcomes[outcome_name(result)] += 1
+        return result
+
+    async def _place(self, name: str, quantity: int, trade_type: int, key: str, fresh_key: bool) -> TradeResult:
         attempts = TradeAttempts(fresh_key=fresh_key)
         deadline = self._clock.seconds() + self._request_timeout
         refusals = 0  # replicas in a row that did not lead after being selected

@@ -54,6 +54,11 @@ class CacheInvalidator:
     def pushes(self) -> int:
         return sum(lane.pushes for lane in self._lanes)
 
+    @property
+    def lanes(self) -> list["_Lane"]:
+        """One per front end (its `frontend_id`, `pushes`, `failures` and `waiting`)."""
+        return list(self._lanes)
+
     def __call__(self, name: str) -> None:
         """Fire and forget: a front end also drops the entry itself when a trade it placed succeeds."""
         if not self._enabled:
@@ -86,6 +91,7 @@ class _Lane:
         self._last_push = float("-inf")
         self._next: Any = None
         self.pushes = 0
+        self.failures = 0  # pushes that got no answer (the front end down or too slow)
 
     def __call__(self, name: str) -> None:
         self._waiting[name] = None
@@ -107,9 +113,18 @@ class _Lane:
         how = {"pool": self._pool} if self._agent is None else {"agent": self._agent}
         d = maybeDeferred(self._get, self._base + quote(name, safe=""), timeout=self._timeout, **how)
         d.addCallback(treq.content)
+        d.addErrback(self._failed)
         d.addErrback(lambda f: log.debug("cache invalidation of {name} at front end {frontend} failed: {error}",
                                          name=name, frontend=self.frontend_id, error=f.getErrorMessage()))
         d.addBoth(self._pushed)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def _failed(self, failure: Any) -> Any:
+        self.failures += 1
+        return failure
 
     def _push_now(self) -> None:
         self._next = None

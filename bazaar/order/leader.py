@@ -107,6 +107,8 @@ class Leadership:
         self._links: dict[str, Link] = {}
         self._feeds: dict[str, FollowerFeed] = {}
         self._catalog_link: Link | None = None
+        # What the catalog last said it applied through (its `applied`; None before it answered).
+        self.catalog_feed = CatalogFeed(self)
         self._kick_call: Any = None
         self.stopped = False
         # Fires True once the leader entry is committed (the leader serves from then on),
@@ -150,7 +152,7 @@ class Leadership:
             self.add_follower(address, fresh=False)
         stub = catalog_pb2_grpc.CatalogServiceStub(self._channels.get(self._catalog_address))
         self._catalog_link = Link(
-            self.reactor, f"catalog {self._catalog_address}", CatalogFeed(self),
+            self.reactor, f"catalog {self._catalog_address}", self.catalog_feed,
             lambda request, wait: call(self.reactor, stub.TradeBatch, request, self._peer_timeout, wait),
         )
         self._catalog_link.kick()

@@ -9,6 +9,7 @@ gRPC handlers reach it through a ReactorHop.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Callable
 
 from twisted.internet import defer
@@ -33,6 +34,11 @@ from bazaar.v1 import order_pb2
 
 log = Logger()
 
+# The answers that come once the trade's entry (or the refusal's) is committed.
+_COMMITTED = frozenset({
+    order_pb2.REQUEST_STATUS_OK, order_pb2.REQUEST_STATUS_NOT_ENOUGH_STOCK, order_pb2.REQUEST_STATUS_KEY_REUSED,
+})
+
 
 class NotLeading(Exception):
     """A request only the leader can answer reached a replica that does not lead."""
@@ -49,9 +55,11 @@ class Replica:
         channels: Channels,
         invalidate: Callable[[str], None],
         clock: Callable[[], float] | None = None,
+        observe_commit: Callable[[float], None] | None = None,
     ) -> None:
         """`clock` times leases and heartbeats: a monotonic clock in a process (the wall clock
-        may be stepped), the test's clock by default."""
+        may be stepped), the test's clock by default. `observe_commit` is told, for each trade
+        answered from a committed entry, the seconds since the request reached this replica."""
         self.reactor = reactor
         self.now: Callable[[], float] = clock or reactor.seconds
         self.config = config
@@ -85,6 +93,9 @@ class Replica:
         # AssignFollowers abandons an older takeover.
         self._takeover: Deferred | None = None
         self.generation = 0
+        # Trades answered, by RequestStatus (plain counts the metrics read).
+        self.outcomes: Counter[int] = Counter()
+        self._observe_commit = observe_commit
 
     @property
     def core(self) -> ReplicaCore:
@@ -101,12 +112,18 @@ class Replica:
 
     async def place_order(self, name: str, quantity: int, type_: int, key: str, budget: float) -> tuple[int, int]:
         """(RequestStatus, transaction number), within `budget` seconds."""
+        received = self.now()
         deadline = self.reactor.seconds() + budget
         leadership = await self._serving(deadline)
         if leadership is None:
             # Nothing was logged here: the front end selects again and redoes the trade.
+            self.outcomes[order_pb2.REQUEST_STATUS_NOT_LEADER] += 1
             return order_pb2.REQUEST_STATUS_NOT_LEADER, -1
-        return await leadership.place(name, quantity, type_, key, deadline)
+        status, number = await leadership.place(name, quantity, type_, key, deadline)
+        self.outcomes[status] += 1
+        if status in _COMMITTED and self._observe_commit is not None:
+            self._observe_commit(max(0.0, self.now() - received))
+        return status, number
 
     async def lookup(self, number: int) -> Order | None:
         """A committed order. The leader's answer is definite (None: no such order, or not
@@ -179,17 +196,21 @@ class Replica:
             self.step_down(f"promised epoch {epoch} to a new candidate")
         return promised.addCallback(lambda result: (*result, False))
 
+    def role(self, now: float) -> int:
+        """This replica's ReplicaRole at `now` (what Describe says)."""
+        if not self.ready or now < self._started + self.follower_lease.duration:
+            return order_pb2.REPLICA_ROLE_STARTING
+        if self._leading() is not None:
+            return order_pb2.REPLICA_ROLE_LEADER
+        takeover = self._takeover
+        if self.core.is_leader or (takeover is not None and not takeover.called):
+            return order_pb2.REPLICA_ROLE_CANDIDATE
+        return order_pb2.REPLICA_ROLE_FOLLOWER
+
     def describe(self) -> order_pb2.DescribeResponse:
         now = self.now()
         leading = self._leading()
-        if not self.ready or now < self._started + self.follower_lease.duration:
-            role = order_pb2.REPLICA_ROLE_STARTING
-        elif leading is not None:
-            role = order_pb2.REPLICA_ROLE_LEADER
-        elif self.core.is_leader or (self._takeover is not None and not self._takeover.called):
-            role = order_pb2.REPLICA_ROLE_CANDIDATE
-        else:
-            role = order_pb2.REPLICA_ROLE_FOLLOWER
+        role = self.role(now)
         if leading is not None:
             leader_id, leader_epoch = self.replica_id, leading.epoch
         elif self.follower_lease.alive(now):

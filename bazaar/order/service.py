@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 import grpc
 from twisted.application.service import MultiService
@@ -51,6 +51,13 @@ class OrderReplicaService(MultiService):
         self._invalidator: CacheInvalidator | None = None
         self._peers: PeerWatch | None = None
         self.rejoined: Any = None
+        # Given to the replica when it is made (bazaar/metrics/order.py sets it): told each
+        # trade's seconds from its arrival to its commit.
+        self.observe_commit: Callable[[float], None] | None = None
+
+    @property
+    def invalidator(self) -> CacheInvalidator | None:
+        return self._invalidator
 
     def _append(self, operations: list[Operation]) -> list[int]:
         assert self.store is not None
@@ -67,7 +74,7 @@ class OrderReplicaService(MultiService):
         self._invalidator = CacheInvalidator(self.reactor, self.config, self._transport.credentials)
         self.replica = Replica(
             self.reactor, self.config, self.replica_id, self.store, self.committer,
-            self.channels, self._invalidator, time.monotonic,
+            self.channels, self._invalidator, time.monotonic, self.observe_commit,
         )
         self.replica.not_serving = self.grpc.stop_serving
         log.info("replica {id} at {address}: {count} log entries on disk",

@@ -8,6 +8,10 @@ from twisted.python import usage
 from bazaar.catalog.service import CatalogService
 from bazaar.catalog.store import CatalogStore
 from bazaar.core.stock import table_id
+from bazaar.metrics.catalog import register_catalog
+from bazaar.metrics.registry import process_registry
+from bazaar.metrics.rpc import GrpcServerMetrics
+from bazaar.metrics.server import metrics_service
 from bazaar.plugins.options import ConfigOptions
 from bazaar.storefile import StoreError, check_file
 from bazaar.tls.identity import CATALOG
@@ -30,5 +34,12 @@ def makeService(options: Options) -> MultiService:
     from twisted.internet import reactor
 
     root = options.root()
-    CatalogService(reactor, options.cluster, options.transport).setServiceParent(root)
+    registry = process_registry()
+    transport = options.transport.observed(GrpcServerMetrics(registry).interceptor())
+    service = CatalogService(reactor, options.cluster, transport)
+    service.setServiceParent(root)
+    register_catalog(registry, service)
+    metrics = metrics_service(options.cluster, CATALOG, registry)
+    if metrics is not None:
+        metrics.setServiceParent(root)  # last: started once the rest is, stopped first
     return root

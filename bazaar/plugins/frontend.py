@@ -25,6 +25,9 @@ from bazaar.frontend.leader import LeaderTracker
 from bazaar.frontend.readiness import ReadinessCheck
 from bazaar.frontend.site import ApiSite
 from bazaar.frontend.trading import TradePlacer
+from bazaar.metrics.frontend import register_frontend
+from bazaar.metrics.registry import process_registry
+from bazaar.metrics.server import metrics_service
 from bazaar.plugins.options import ConfigOptions
 from bazaar.rpc.services import Channels
 from bazaar.tls.identity import frontend_name
@@ -116,6 +119,11 @@ def makeService(options: Options) -> MultiService:
     server.setServiceParent(root)
     SelectLeaderAtStart(front_end.leaders).setServiceParent(root)
     internal_server(config, options.transport.credentials, front_end, options["id"]).setServiceParent(root)
+    registry = process_registry()
+    register_frontend(registry, front_end, site)
+    metrics = metrics_service(config, name, registry)
+    if metrics is not None:
+        metrics.setServiceParent(root)  # last: started once the rest is, stopped first
     return root
 
 

@@ -7,6 +7,10 @@ from twisted.python import usage
 
 from bazaar.config import ConfigError
 from bazaar.core.stock import table_id
+from bazaar.metrics.order import register_replica
+from bazaar.metrics.registry import process_registry
+from bazaar.metrics.rpc import GrpcServerMetrics
+from bazaar.metrics.server import metrics_service
 from bazaar.order.service import OrderReplicaService
 from bazaar.order.store import OrderStore
 from bazaar.plugins.options import ConfigOptions
@@ -35,5 +39,12 @@ def makeService(options: Options) -> MultiService:
     from twisted.internet import reactor
 
     root = options.root()
-    OrderReplicaService(reactor, options.cluster, options["id"], options.transport).setServiceParent(root)
+    registry = process_registry()
+    transport = options.transport.observed(GrpcServerMetrics(registry).interceptor())
+    service = OrderReplicaService(reactor, options.cluster, options["id"], transport)
+    service.setServiceParent(root)
+    register_replica(registry, service)
+    metrics = metrics_service(options.cluster, replica_name(options["id"]), registry)
+    if metrics is not None:
+        metrics.setServiceParent(root)  # last: started once the rest is, stopped first
     return root

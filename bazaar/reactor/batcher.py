@@ -74,6 +74,7 @@ class Batcher(Generic[Item, Result]):
         self._in_flight = 0
         self._dispatch_call: Any = None
         self.batches_sent = 0
+        self.items_sent = 0
 
     def submit(self, item: Item, timeout: float) -> Deferred:
         """Fires with the item's result, or fails with whatever failed its batch, or with
@@ -112,6 +113,7 @@ class Batcher(Generic[Item, Result]):
                 entry.leave_queue()
             self._in_flight += 1
             self.batches_sent += 1
+            self.items_sent += len(batch)
             timeout = max(0.0, min(entry.deadline for entry in batch) - self._reactor.seconds())
             sent = maybeDeferred(self._send, [entry.item for entry in batch], timeout)
             sent.addBoth(self._answered, [entry.deferred for entry in batch])

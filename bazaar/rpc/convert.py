@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bazaar.core.chain import Kind, Record
 from bazaar.core.orders import BUY, SELL, Order
-from bazaar.v1 import trade_pb2
+from bazaar.v1 import order_pb2, trade_pb2
 
 _TO_PROTO = {BUY: trade_pb2.TRADE_TYPE_BUY, SELL: trade_pb2.TRADE_TYPE_SELL}
 _FROM_PROTO = {v: k for k, v in _TO_PROTO.items()}
@@ -23,6 +23,14 @@ def trade_type_to_proto(type_: object) -> int:
 
 def trade_type_from_proto(value: int) -> str | None:
     return _FROM_PROTO.get(value)
+
+
+def request_status_name(status: int) -> str:
+    """A RequestStatus in lower case without its prefix: NOT_ENOUGH_STOCK is "not_enough_stock"."""
+    try:
+        return order_pb2.RequestStatus.Name(status).removeprefix("REQUEST_STATUS_").lower()
+    except ValueError:
+        return "unexpected"
 
 
 def order_to_proto(order: Order) -> trade_pb2.Order:

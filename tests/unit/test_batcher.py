@@ -65,7 +65,7 @@ def test_calls_made_while_busy_leave_together_in_order():
     assert peer.batches[1] == [2, 3, 4]
     peer.answer(1)
     assert [outcome(d) for d in later] == ["done 2", "done 3", "done 4"]
-    assert batcher.batches_sent == 2
+    assert batcher.batches_sent == 2 and batcher.items_sent == 4
 
 
 def test_batches_never_exceed_the_limit():

@@ -465,3 +465,32 @@ def test_while_a_dead_leaders_followers_keep_faith_the_front_end_asks_again_and_
     assert outcome(d).replica_id == 2
     assert described[2].assignments == [["10.0.0.1:7003", "10.0.0.1:7001"]]
     assert described[3].asked == [True, False], "asked again without waiting for its connection"
+
+
+def test_selections_are_counted_by_why_they_started_and_how_they_ended(tracker, replicas):
+    d = tracker.leader()
+    answer_all(replicas)
+    first = outcome(d)  # at start: 3 offered leadership and took it
+    tracker.failed(first, unreachable=True)
+    d = tracker.leader()
+    answer_all(replicas, healthy=())  # none can lead
+    assert isinstance(outcome(d).value, NoLeaderAvailable)
+    d = tracker.leader()  # asked again after a round found none
+    for replica in replicas.values():
+        replica.probe_answers.pop(0).callback(True)
+    second = outcome(d)
+    tracker.failed(second)  # it said it does not lead
+    tracker.failed(second)  # and a second request saw the same: still one round
+    tracker.leader()
+    assert dict(tracker.selection_causes) == {"start": 1, "unreachable": 1, "no_leader": 1, "not_leader": 1}
+    assert dict(tracker.selection_results) == {"assigned": 2, "none": 1}
+
+
+def test_a_replica_already_leading_is_adopted(replicas, clock):
+    for replica in replicas.values():
+        replica.describe = lambda wait_for_ready=True, i=replica.id: defer.succeed(
+            ReplicaView(i, leading=i == 2, epoch=3, reachable=frozenset({1, 2, 3}) - {i}))
+    tracker = LeaderTracker(replicas, clock, PROBE, ASSIGN)
+    assert outcome(tracker.leader()).replica_id == 2
+    assert dict(tracker.selection_results) == {"adopted": 1}
+    assert replicas[2].assignments == [], "not offered anything"

@@ -19,6 +19,7 @@ from bazaar.frontend.app import FrontEnd
 from bazaar.frontend.backends import CatalogClient, ReplicaClient
 from bazaar.frontend.leader import LeaderTracker
 from bazaar.frontend.trading import TradePlacer
+from bazaar.metrics.server import MetricsSite
 from bazaar.plugins import frontend as plugin
 from bazaar.rpc.services import Channels
 from bazaar.rpc.transport import INSECURE
@@ -106,11 +107,13 @@ def test_unknown_option_is_a_usage_error():
 
 
 def test_service_tree(service):
-    channels, server, selector, internal = list(service)
+    channels, server, selector, internal, metrics = list(service)
     assert isinstance(channels, Channels)
     assert isinstance(server, TCPServer)
     assert isinstance(selector, plugin.SelectLeaderAtStart)
     assert isinstance(internal, SSLServer), "cluster certificates only"
+    assert isinstance(metrics, TCPServer) and isinstance(metrics.args[1], MetricsSite)
+    assert metrics.args[0] == 6111 and metrics.kwargs == {"interface": "127.0.0.1"}, "loopback, port + 10"
 
 
 def test_the_internal_listener_asks_for_a_cluster_certificate(service, config_file):

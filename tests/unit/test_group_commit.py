@@ -109,3 +109,30 @@ def test_submitting_to_a_stopped_writer_is_refused():
     committer = GroupCommitter(reactor, lambda items: items, name="test")
     with pytest.raises(RuntimeError):
         committer.submit(1)
+
+
+@pytest_twisted.inlineCallbacks
+def test_each_batch_is_told_with_its_size_and_time_on_the_writer():
+    told: list[tuple[int, float]] = []
+    committer = GroupCommitter(reactor, lambda items: items, name="test")
+    committer.on_batch = lambda size, seconds: told.append((size, seconds))
+    committer.startService()
+    try:
+        yield DeferredList([committer.submit(i) for i in range(3)], fireOnOneErrback=True)
+        yield committer.submit(3)
+    finally:
+        yield committer.stopService()
+    assert [size for size, _ in told] == [3, 1]
+    assert all(0 <= seconds < 5 for _, seconds in told)
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_failing_batch_hook_does_not_stop_the_answers():
+    committer = GroupCommitter(reactor, lambda items: items, name="test")
+    committer.on_batch = lambda size, seconds: 1 / 0
+    committer.startService()
+    try:
+        assert (yield committer.submit(5)) == 5
+        assert (yield committer.submit(6)) == 6
+    finally:
+        yield committer.stopService()

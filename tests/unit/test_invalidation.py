@@ -120,3 +120,6 @@ def test_every_front_end_gets_each_push_and_a_silent_one_holds_up_only_its_own(t
     clock.advance(1)
     assert [url for url, _ in asked[2:]] == ["http://127.0.0.1:7002/cache/ford"]
     assert push.pushes == 3
+    lanes = {lane.frontend_id: lane for lane in push.lanes}
+    assert (lanes[1].pushes, lanes[1].failures, lanes[1].waiting) == (2, 1, 0)
+    assert (lanes[2].pushes, lanes[2].failures, lanes[2].waiting) == (1, 0, 1), "ford waits behind tesla"

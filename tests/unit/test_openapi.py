@@ -261,6 +261,8 @@ CHANNEL_REFUSALS: dict[str, tuple[Callable[[str, str], bytes], int]] = {
     "HTTP/2.0": (lambda m, p: _request(m, p, version=b"HTTP/2.0"), 400),
     "a header without a colon": (lambda m, p: _request(m, p, b"Host fe"), 400),
     "a Host not UTF-8": (lambda m, p: _request(m, p, b"Host: \xff"), 400),
+    "a Host with an empty label": (lambda m, p: _request(m, p, b"Host: a..b"), 400),
+    "a Host label over 63 characters": (lambda m, p: _request(m, p, b"Host: " + b"a" * 64 + b".example"), 400),
     "two Content-Lengths": (lambda m, p: _request(m, p, b"Content-Length: 1", b"Content-Length: 2"), 400),
     "a body too large": (lambda m, p: _request(m, p, b"Content-Length: %d" % (MAX_BODY + 1)), 413),
     "a request line too long": (lambda m, p: _request(m, p + "?" + "a" * ApiChannel.MAX_LENGTH), 414),

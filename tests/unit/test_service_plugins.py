@@ -1,6 +1,7 @@
 """The bazaar-catalog and bazaar-order twistd plugins: options and the service trees they build."""
 
 import pytest
+from twisted.application.internet import TCPServer
 from twisted.application.service import IServiceCollection, IServiceMaker, MultiService
 from twisted.plugin import getPlugins
 from twisted.python import usage
@@ -37,7 +38,8 @@ def children(service) -> list:
 def test_the_catalog_tree_is_writer_then_grpc_server(config_file) -> None:
     root = catalog.makeService(parse(catalog, "--config", config_file))
     assert isinstance(root, MultiService)
-    (service,) = children(root)
+    service, metrics = children(root)
+    assert isinstance(metrics, TCPServer) and metrics.args[0] == 56902  # its port + 10, on loopback
     assert isinstance(service, CatalogService)
     writer, server = children(service)
     assert isinstance(writer, GroupCommitter) and isinstance(server, GrpcServerService)
@@ -47,7 +49,8 @@ def test_the_catalog_tree_is_writer_then_grpc_server(config_file) -> None:
 
 def test_the_order_tree_serves_the_replicas_address(config_file) -> None:
     root = order.makeService(parse(order, "--config", config_file, "--id", "2"))
-    (service,) = children(root)
+    service, metrics = children(root)
+    assert isinstance(metrics, TCPServer) and metrics.args[0] == 7112
     assert isinstance(service, OrderReplicaService)
     channels, writer, server = children(service)
     assert isinstance(channels, Channels) and isinstance(writer, GroupCommitter)
