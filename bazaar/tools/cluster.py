@@ -318,7 +318,8 @@ def up(config: Config, wait: float = READY_DEADLINE, say: Say = print) -> None:
     except BaseException:
         _stop_all(reversed(started), say)
         raise
-    say(f"the cluster is up: front end {frontend_url(config)}, leader {leader}")
+    urls = ", ".join(frontend_url(config, i) for i in sorted(config.frontends))
+    say(f"the cluster is up: front end{'s' if len(config.frontends) > 1 else ''} {urls}, leader {leader}")
     for process in all_processes:
         say(f"  {process.name:<10} pid {read_pid(process.pidfile)}")
     say(f"logs: {config.data_dir / 'log'}/<name>.log")
