@@ -16,7 +16,7 @@ from bazaar.rpc.transport import Transport, peer_names
 from bazaar.tls.certs import make_certificates
 from bazaar.tls.files import Credentials, load_credentials
 from bazaar.v1 import catalog_pb2, catalog_pb2_grpc, order_pb2, order_pb2_grpc, trade_pb2
-from tests.integration.cluster import Cluster
+from tests.integration.cluster import Cluster, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -87,7 +87,12 @@ def channels(cluster: Cluster, tmp_path: Path) -> dict[str, tuple[Callable[[str]
 
 def test_only_the_cluster_may_call_the_cluster_and_refusals_change_nothing(cluster: Cluster, tmp_path: Path) -> None:
     assert cluster.post_order("tesla", 2, "buy").status == 200
-    before = state(cluster)
+    # The followers learn the trade's commit with the leader's next heartbeat: compare from then.
+    def settled() -> tuple | None:
+        now = state(cluster)
+        return now if len(set(now[0])) == 1 else None
+
+    before = wait_for(settled, deadline=5, what="every replica to know the trade committed")
     config = load_config(cluster.config)
     for how, (dial, expected) in channels(cluster, tmp_path).items():
         for replica_id in (1, 2):
