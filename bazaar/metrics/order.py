@@ -12,15 +12,9 @@ from bazaar.metrics.registry import ObjectCollector
 from bazaar.metrics.writer import observe_group_commit
 from bazaar.order.replica import Replica
 from bazaar.order.service import OrderReplicaService
-from bazaar.rpc.convert import request_status_name
+from bazaar.rpc.convert import ROLE_NAMES, request_status_name
 from bazaar.v1 import order_pb2
 
-ROLES = {
-    order_pb2.REPLICA_ROLE_STARTING: "starting",
-    order_pb2.REPLICA_ROLE_FOLLOWER: "follower",
-    order_pb2.REPLICA_ROLE_CANDIDATE: "candidate",
-    order_pb2.REPLICA_ROLE_LEADER: "leader",
-}
 # Every answer a replica gives a trade, shown from the start at 0 (a rate needs the series).
 STATUSES = tuple(s for s in order_pb2.RequestStatus.values() if s != order_pb2.REQUEST_STATUS_UNSPECIFIED)
 # Seconds: a commit takes a round trip to one follower and an fsync on each side; a trade has
@@ -42,7 +36,7 @@ class ReplicaCollector(ObjectCollector):
         role = replica.role(replica.now())
         roles = GaugeMetricFamily("bazaar_replica_role", "1 for the role this replica has now (Describe's), 0 for the others.",
                                   labels=["role"])
-        for value, name in ROLES.items():
+        for value, name in ROLE_NAMES.items():
             roles.add_metric([name], 1 if value == role else 0)
         yield roles
         yield GaugeMetricFamily("bazaar_replica_last_index", "The index of the last entry in this replica's log (-1: none).",

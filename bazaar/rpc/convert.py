@@ -33,6 +33,16 @@ def request_status_name(status: int) -> str:
         return "unexpected"
 
 
+# A replica's role by the name operators see (bazaar status, the metrics): a replica catching
+# up from the leader after its start is a learner, not yet one to select.
+ROLE_NAMES = {
+    order_pb2.REPLICA_ROLE_STARTING: "learner",
+    order_pb2.REPLICA_ROLE_FOLLOWER: "follower",
+    order_pb2.REPLICA_ROLE_CANDIDATE: "candidate",
+    order_pb2.REPLICA_ROLE_LEADER: "leader",
+}
+
+
 def order_to_proto(order: Order) -> trade_pb2.Order:
     return trade_pb2.Order(number=order.number, name=order.name, type=_TO_PROTO[order.type], quantity=order.quantity)
 

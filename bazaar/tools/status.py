@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import grpc
 from bazaar.config import Config
+from bazaar.rpc.convert import ROLE_NAMES
 from bazaar.rpc.transport import Transport
 from bazaar.tables import table
 from bazaar.tls.files import TlsError
@@ -25,12 +26,6 @@ from bazaar.v1 import catalog_pb2, catalog_pb2_grpc, order_pb2, order_pb2_grpc
 
 ASK_TIMEOUT = 2.0  # seconds for each process's answer
 
-ROLES = {
-    order_pb2.REPLICA_ROLE_STARTING: "learner",  # catching up from the leader after a start
-    order_pb2.REPLICA_ROLE_FOLLOWER: "follower",
-    order_pb2.REPLICA_ROLE_CANDIDATE: "candidate",
-    order_pb2.REPLICA_ROLE_LEADER: "leader",
-}
 COLUMNS = ("name", "running", "pid", "role", "epoch", "last", "committed", "lag", "applied_through", "metrics")
 
 
@@ -126,7 +121,7 @@ def _ask_replica(config: Config, replica_id: int, timeout: float) -> dict[str, A
     with cluster.operator_channel(config, str(config.replicas[replica_id])) as channel:
         d = order_pb2_grpc.OrderServiceStub(channel).Describe(order_pb2.DescribeRequest(), timeout=timeout)
     return {
-        "answers": True, "id": replica_id, "role": ROLES.get(d.role, "unknown"), "epoch": d.epoch,
+        "answers": True, "id": replica_id, "role": ROLE_NAMES.get(d.role, "unknown"), "epoch": d.epoch,
         "last": d.last_index, "committed": d.committed_index,
         "committed_number": d.committed_number if d.HasField("committed_number") else None,
     }

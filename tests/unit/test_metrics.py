@@ -175,7 +175,7 @@ async def test_a_follower_shows_its_epoch_role_and_indexes(tmp_path):
     families = await scrape(server)
     assert value(families, "bazaar_replica_epoch") == 0
     assert {s.labels["role"]: s.value for s in families["bazaar_replica_role"].samples} == {
-        "starting": 0, "follower": 1, "candidate": 0, "leader": 0}
+        "learner": 0, "follower": 1, "candidate": 0, "leader": 0}
     assert value(families, "bazaar_replica_last_index") == -1
     assert value(families, "bazaar_replica_committed_index") == -1
     assert "bazaar_replica_follower_match_index" not in families, "leader only"
