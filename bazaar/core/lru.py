@@ -105,6 +105,13 @@ class LRUCache(Generic[V]):
             self._record("invalidate", name)
         self._open_fills.pop(name, None)
 
+    def invalidate_all(self) -> None:
+        """Drop every entry and void every open fill (a new leader cannot tell which names
+        its predecessor's pushes missed)."""
+        for name in list(self._entries):
+            self.invalidate(name)
+        self._open_fills.clear()
+
     def names(self) -> list[Hashable]:
         """What is cached, least recently used first."""
         return list(self._entries)

@@ -50,6 +50,15 @@ class CacheControl:
             self.cache.invalidate(name)
         return json_response(request, 200, {"data": {}})
 
+    @app.route("/cache", methods=["DELETE"])
+    def invalidate_all(self, request: IRequest) -> bytes:
+        """A new leader's first push: drop everything, since it cannot know which pushes of
+        its predecessor's were lost."""
+        self._allow(request, {Role.REPLICA})
+        if self.cache is not None:
+            self.cache.invalidate_all()
+        return json_response(request, 200, {"data": {}})
+
     @app.route("/cache", methods=["GET"])
     def report(self, request: IRequest) -> bytes | Deferred:
         """The cache at work, for the evaluation: counters, what is cached (least recently used

@@ -109,12 +109,17 @@ class FollowerFeed:
 
 class CatalogFeed:
     """The catalog learns the committed log in number order. Its first answer (to an empty
-    batch) says how far it has applied; each later batch starts after that."""
+    batch) says how far it has applied; each later batch starts after that.
+
+    Once it has applied everything committed when this leadership began, no trade of an
+    earlier leader can be applied any more (each is applied once, in order): then every front
+    end's cache is dropped once, for the pushes an earlier leader may not have made."""
 
     def __init__(self, leader: Leader) -> None:
         self._leader = leader
         self.applied: int | None = None
         self._sent: list[Entry] = []
+        self._inherited: int | None = None  # what was committed when the catalog first answered
 
     def next_request(self) -> catalog_pb2.TradeBatchRequest | None:
         if self.applied is None:
@@ -135,10 +140,15 @@ class CatalogFeed:
 
     def answered(self, response: catalog_pb2.TradeBatchResponse) -> float | None:
         before = self.applied if self.applied is not None else -1
+        if self.applied is None and self._inherited is None:
+            self._inherited = self._leader.committed_number
         self.applied = response.applied_through
         applied = [e for e in self._sent if before < e.number <= self.applied]
         if applied:
             self._leader.catalog_applied(applied)
+        if self._inherited is not None and self.applied >= self._inherited:
+            self._inherited = None
+            self._leader.catalog_caught_up()
         if response.status == catalog_pb2.TRADE_STATUS_INCONSISTENT:
             log.critical("the catalog cannot apply committed trade {number}: it was made from another "
                          "stock table than this replica", number=self.applied + 1)

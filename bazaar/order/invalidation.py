@@ -1,12 +1,19 @@
-"""The leader's push to every front end after a trade: GET /cache/<name> (docs/api.md).
+"""The leader's push to every front end after a trade: GET /cache/<name> (docs/api.md), and,
+once per leadership, DELETE /cache.
 
-One push is in flight at a time, pushes start at least PUSH_SPACING apart, and names traded
-meanwhile wait in a set: under load a stock traded a hundred times while a push was under way
-costs one more push, not a hundred (each is a whole HTTP request, for the leader and for the
-front end, which also serves the clients). A name traded while its own push is in flight is
-pushed again afterwards, since that push may have reached the front end before the new trade.
-The delay costs little: the front end drops the entry itself when it sees the trade succeed;
-the push is for trades whose answer it never saw.
+One push is in flight at a time per front end, pushes start at least PUSH_SPACING apart, and
+names traded meanwhile wait in a set: under load a stock traded a hundred times while a push was
+under way costs one more push, not a hundred (each is a whole HTTP request, for the leader and
+for the front end, which also serves the clients). A name traded while its own push is in
+flight is pushed again afterwards, since that push may have reached the front end before the new
+trade. The delay costs little: the front end drops the entry itself when it sees the trade
+succeed; the push is for trades whose answer it never saw.
+
+A push that gets no answer, or any answer but 200, is sent again (after RETRY_FIRST seconds,
+doubling up to RETRY_MOST while they keep failing): a front end that was frozen, restarting or
+at its connection cap still learns every trade once it answers. What waits is a set of stock
+names, so it is bounded by the stock table. A new leader cannot know which of its predecessor's
+pushes were lost, so its first push to each front end drops everything (EVERYTHING).
 """
 
 from __future__ import annotations
@@ -27,6 +34,14 @@ from bazaar.tls.web import cluster_agent, internal_url
 log = Logger()
 
 PUSH_SPACING = 0.01  # seconds between the starts of two pushes
+RETRY_FIRST = 0.05  # seconds before a failed push is sent again; doubled while they fail
+RETRY_MOST = 1.0
+# What invalidate(EVERYTHING) drops: every entry of every front end's cache.
+EVERYTHING = None
+
+
+class PushRefused(Exception):
+    """The front end answered, but not 200."""
 
 
 class QuietPool(HTTPConnectionPool):
@@ -43,11 +58,11 @@ class CacheInvalidator:
 
     def __init__(
         self, reactor: Any, config: Config, credentials: Credentials | None,
-        get: Callable[..., Deferred] | None = None,
+        request: Callable[..., Deferred] | None = None,
     ) -> None:
         """`credentials`: this replica's, shown to the front ends' internal listeners (None:
-        TLS is off, plaintext on loopback)."""
-        self._lanes = [_Lane(reactor, config, credentials, i, get) for i in config.frontends]
+        TLS is off, plaintext on loopback). `request`: treq.request's signature (for tests)."""
+        self._lanes = [_Lane(reactor, config, credentials, i, request) for i in config.frontends]
         self._enabled = config.frontend.cache
 
     @property
@@ -59,8 +74,9 @@ class CacheInvalidator:
         """One per front end (its `frontend_id`, `pushes`, `failures` and `waiting`)."""
         return list(self._lanes)
 
-    def __call__(self, name: str) -> None:
-        """Fire and forget: a front end also drops the entry itself when a trade it placed succeeds."""
+    def __call__(self, name: str | None) -> None:
+        """Fire and forget: a front end also drops the entry itself when a trade it placed
+        succeeds. `name` EVERYTHING: drop every entry."""
         if not self._enabled:
             return
         for lane in self._lanes:
@@ -75,56 +91,85 @@ class _Lane:
 
     def __init__(
         self, reactor: Any, config: Config, credentials: Credentials | None, frontend_id: int,
-        get: Callable[..., Deferred] | None,
+        request: Callable[..., Deferred] | None,
     ) -> None:
         self.frontend_id = frontend_id
-        self._base = internal_url(config, credentials, frontend_id) + "/cache/"
+        self._base = internal_url(config, credentials, frontend_id) + "/cache"
         self._timeout = config.timeouts.http
         self._pool = QuietPool(reactor, persistent=True)
         self._pool.maxPersistentPerHost = 1
         peer = frontend_name(frontend_id)
         self._agent = None if credentials is None else cluster_agent(reactor, credentials, peer, self._pool)
-        self._get = get or treq.get
+        self._request = request or treq.request
         self._reactor = reactor
         self._waiting: dict[str, None] = {}  # an ordered set: oldest first
+        self._everything = False  # EVERYTHING waits, before any name
         self._pushing = False
         self._last_push = float("-inf")
+        self._retry_at = float("-inf")
+        self._backoff = 0.0  # seconds: 0 while pushes succeed
         self._next: Any = None
         self.pushes = 0
-        self.failures = 0  # pushes that got no answer (the front end down or too slow)
+        self.failures = 0  # pushes that got no answer (the front end down or too slow) or not 200
 
-    def __call__(self, name: str) -> None:
-        self._waiting[name] = None
+    def __call__(self, name: str | None) -> None:
+        if name is EVERYTHING:
+            self._waiting.clear()  # dropping everything drops these too
+            self._everything = True
+        elif not self._everything:
+            self._waiting[name] = None
         self._push_next()
 
     def _push_next(self) -> None:
-        if self._pushing or not self._waiting or self._next is not None:
+        if self._pushing or not (self._waiting or self._everything) or self._next is not None:
             return
-        wait = self._last_push + PUSH_SPACING - self._reactor.seconds()
+        wait = max(self._last_push + PUSH_SPACING, self._retry_at) - self._reactor.seconds()
         if wait > 0:
             self._next = self._reactor.callLater(wait, self._push_now)
             return
         self._last_push = self._reactor.seconds()
-        name = next(iter(self._waiting))
-        del self._waiting[name]
+        name: str | None
+        if self._everything:
+            name, self._everything = EVERYTHING, False
+            method, url = "DELETE", self._base
+        else:
+            name = next(iter(self._waiting))
+            del self._waiting[name]
+            method, url = "GET", f"{self._base}/{quote(name, safe='')}"
         self._pushing = True
         self.pushes += 1
-        # maybeDeferred: a get that raises must not leave _pushing set, which would stop all pushes.
+        # maybeDeferred: a request that raises must not leave _pushing set, which would stop all pushes.
         how = {"pool": self._pool} if self._agent is None else {"agent": self._agent}
-        d = maybeDeferred(self._get, self._base + quote(name, safe=""), timeout=self._timeout, **how)
-        d.addCallback(treq.content)
-        d.addErrback(self._failed)
-        d.addErrback(lambda f: log.debug("cache invalidation of {name} at front end {frontend} failed: {error}",
-                                         name=name, frontend=self.frontend_id, error=f.getErrorMessage()))
+        d = maybeDeferred(self._request, method, url, timeout=self._timeout, **how)
+        d.addCallback(self._answered)
+        d.addCallbacks(self._succeeded, self._failed, errbackArgs=(name,))
         d.addBoth(self._pushed)
 
     @property
     def waiting(self) -> int:
-        return len(self._waiting)
+        return len(self._waiting) + self._everything
 
-    def _failed(self, failure: Any) -> Any:
+    @staticmethod
+    def _answered(response: Any) -> Deferred:
+        """The body read (which frees the connection), then a failure unless it was a 200."""
+        def check(_: bytes) -> None:
+            if response.code != 200:
+                raise PushRefused(f"answered {response.code}")
+
+        return treq.content(response).addCallback(check)
+
+    def _succeeded(self, _: Any) -> None:
+        self._backoff = 0.0
+
+    def _failed(self, failure: Any, name: str | None) -> None:
+        """Send it again later: until the front end has it, its cache may hold the old value."""
         self.failures += 1
-        return failure
+        self._backoff = min(RETRY_MOST, max(RETRY_FIRST, 2 * self._backoff))
+        self._retry_at = self._reactor.seconds() + self._backoff
+        self(name) if name is EVERYTHING else self._waiting.setdefault(name, None)
+        log.debug("cache invalidation of {name} at front end {frontend} failed ({error}); again in {delay} s",
+                  name=name or "everything", frontend=self.frontend_id, error=failure.getErrorMessage(),
+                  delay=self._backoff)
 
     def _push_now(self) -> None:
         self._next = None
@@ -136,6 +181,7 @@ class _Lane:
 
     def close(self) -> Any:
         self._waiting.clear()
+        self._everything = False
         if self._next is not None and self._next.active():
             self._next.cancel()
         self._next = None

@@ -40,6 +40,7 @@ from bazaar.reactor.waitlist import WaitList
 from bazaar.rpc.bridge import call
 from bazaar.rpc.convert import trade_type_from_proto
 from bazaar.rpc.services import Channels
+from bazaar.order.invalidation import EVERYTHING
 from bazaar.v1 import catalog_pb2_grpc, order_pb2, order_pb2_grpc
 
 log = Logger()
@@ -67,7 +68,7 @@ class Leadership:
         followers: list[str],
         channels: Channels,
         config: Config,
-        invalidate: Callable[[str], None],
+        invalidate: Callable[[str | None], None],
         replaced: Callable[[str, int], None],
         replica_id: int,
         clock: Callable[[], float],
@@ -294,6 +295,11 @@ class Leadership:
     def catalog_applied(self, trades: list[Entry]) -> None:
         for name in dict.fromkeys(e.name for e in trades):
             self._invalidate(name)
+
+    def catalog_caught_up(self) -> None:
+        """The catalog has applied every trade earlier leaders committed: the front ends drop
+        every cached stock, since those leaders' pushes may have been lost."""
+        self._invalidate(EVERYTHING)
 
     def durable(self) -> None:
         """Our own log moved on disk."""

@@ -53,7 +53,7 @@ class Replica:
         store: OrderStore,
         committer: GroupCommitter,
         channels: Channels,
-        invalidate: Callable[[str], None],
+        invalidate: Callable[[str | None], None],
         clock: Callable[[], float] | None = None,
         observe_commit: Callable[[float], None] | None = None,
     ) -> None:

@@ -37,9 +37,11 @@ def collect(config: Config, timeout: float = ASK_TIMEOUT) -> dict[str, Any]:
         why_not = None
     except TlsError as e:  # no operator certificate here: the pidfiles still tell what runs
         why_not = str(e)
+    # Front ends are asked on their public port (GET /readyz), which needs no cluster certificate.
+    askable = [p for p in processes if why_not is None or _is_frontend(p.name)]
     with ThreadPoolExecutor(max_workers=len(processes)) as pool:
-        asked = {p.name: pool.submit(_ask, config, p, timeout) for p in processes if why_not is None}
-        answers = {p.name: asked[p.name].result() if why_not is None else {"answers": False} for p in processes}
+        asked = {p.name: pool.submit(_ask, config, p, timeout) for p in askable}
+        answers = {p.name: asked[p.name].result() if p.name in asked else {"answers": False} for p in processes}
     leader = next((a for a in answers.values() if a.get("role") == "leader"), None)
     rows = []
     for process in processes:
@@ -50,7 +52,9 @@ def collect(config: Config, timeout: float = ASK_TIMEOUT) -> dict[str, Any]:
             "stale_pidfile": pid is None and process.pidfile.exists(),
             "address": str(config.addresses_of()[process.name]), "role": None,
             "epoch": None, "last": None, "committed": None, "lag": None, "applied_through": None,
-            "metrics": _metrics_url(config, process.name), **answer,
+            "metrics": _metrics_url(config, process.name),
+            **({"ready": None, "uses_leader": None, "missing": None} if _is_frontend(process.name) else {}),
+            **answer,
         }
         if leader is not None and row["last"] is not None:
             row["lag"] = max(0, leader["last"] - row["last"])
@@ -62,7 +66,7 @@ def collect(config: Config, timeout: float = ASK_TIMEOUT) -> dict[str, Any]:
         "leader": None if leader is None else {"id": leader["id"], "epoch": leader["epoch"],
                                                "address": str(config.replicas[leader["id"]])},
         "processes": rows,
-        "not_asked": why_not,  # why no process was asked, if none was
+        "not_asked": why_not,  # why the catalog and the replicas were not asked, if they were not
     }
 
 
@@ -77,12 +81,14 @@ def render(document: dict[str, Any]) -> str:
             cells["running"] = "no (stale pidfile)"
         if row["role"] == "frontend":
             cells["role"] = "frontend, ready" if row["ready"] else f"frontend, missing {' and '.join(row['missing'])}"
+        elif _is_frontend(row["name"]):
+            cells["role"] = "frontend"
         return list(cells.values())
 
     lines = table([c.replace("_", " ") for c in COLUMNS], [line(row) for row in document["processes"]])
     leader = document["leader"]
     said = "none" if leader is None else f"replica {leader['id']} at {leader['address']}, epoch {leader['epoch']}"
-    note = "" if document["not_asked"] is None else f"\nno process was asked: {document['not_asked']}"
+    note = "" if document["not_asked"] is None else f"\nthe catalog and the replicas were not asked: {document['not_asked']}"
     return "\n".join(lines) + f"\nleader: {said}{note}"
 
 
@@ -91,6 +97,10 @@ def status(config: Config, as_json: bool = False, say: Callable[[str], None] = p
     document = collect(config)
     say(json.dumps(document, indent=2) if as_json else render(document))
     return all(row["running"] for row in document["processes"])
+
+
+def _is_frontend(name: str) -> bool:
+    return name != CATALOG and not name.startswith("order-")
 
 
 def _metrics_url(config: Config, name: str) -> str | None:
@@ -103,9 +113,9 @@ def _ask(config: Config, process: cluster.Process, timeout: float) -> dict[str, 
     try:
         if process.name == CATALOG:
             return _ask_catalog(config, timeout)
-        if process.name.startswith("order-"):
-            return _ask_replica(config, int(process.name.removeprefix("order-")), timeout)
-        return _ask_frontend(config, process.name, timeout)
+        if _is_frontend(process.name):
+            return _ask_frontend(config, process.name, timeout)
+        return _ask_replica(config, int(process.name.removeprefix("order-")), timeout)
     except (grpc.RpcError, OSError, ValueError, KeyError, TypeError):
         return {"answers": False}
 

@@ -152,3 +152,28 @@ def test_json_logs_are_one_object_per_line_carrying_the_events_fields(cluster_fa
     assert leading and isinstance(leading[0].get("epoch"), int), records["order-2"][-5:]
     failed = [r for r in records["frontend"] if r["level"] == "warn" and r["message"].startswith("order leader 3 failed")]
     assert failed and failed[0]["id"] == 3 and failed[0]["namespace"] == "bazaar.frontend.leader"
+
+
+def test_a_front_end_frozen_while_a_push_is_due_drops_its_entry_once_it_is_back(cluster_factory) -> None:
+    from tests.integration.test_metrics import sample, scrape
+
+    cluster = cluster_factory(frontends=2)
+    cluster.start_all()
+
+    def quantity(frontend: str) -> int:
+        r = cluster.request("GET", "/stocks/ford", frontend=frontend)
+        assert r.status == 200, r
+        return r.json["data"]["quantity"]
+
+    before = quantity("frontend-2")  # now cached there
+    cluster.signal("frontend-2", signal.SIGSTOP)
+    try:
+        assert trade_until_acknowledged(cluster, "frontend", "ford") == 0
+        wait_for(lambda: (sample(scrape(cluster, "order-3"), "bazaar_invalidation_push_failures_total",
+                                 frontend="2") or 0) >= 1,
+                 deadline=15, what="the leader's push to the frozen front end to fail")
+    finally:
+        cluster.signal("frontend-2", signal.SIGCONT)
+    assert quantity("frontend") == before + 1
+    wait_for(lambda: quantity("frontend-2") == before + 1, deadline=10,
+             what="the thawed front end to take the push it missed")

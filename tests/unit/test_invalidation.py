@@ -1,37 +1,56 @@
-"""The leader's cache pushes: one in flight, spaced, coalesced, and a name traded during its own
-push is pushed again."""
+"""The leader's cache pushes: one in flight per front end, spaced, coalesced, a name traded
+during its own push pushed again, a push that fails sent again, and once per leadership a push
+that drops everything."""
 
 from __future__ import annotations
 
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
+from twisted.python.failure import Failure
+from twisted.web.client import ResponseDone
 
 from bazaar.config import load_config, parse_config
-from bazaar.order.invalidation import PUSH_SPACING, CacheInvalidator
+from bazaar.order.invalidation import EVERYTHING, PUSH_SPACING, RETRY_FIRST, RETRY_MOST, CacheInvalidator
+
+
+class Answer:
+    """A front end's HTTP response, as treq.content reads it."""
+
+    def __init__(self, code: int = 200) -> None:
+        self.code = code
+        self.length = 12
+
+    def deliverBody(self, protocol) -> None:
+        protocol.dataReceived(b'{"data": {}}')
+        protocol.connectionLost(Failure(ResponseDone()))
 
 
 class FakeFrontEnd:
     def __init__(self) -> None:
         self.requests: list[tuple[str, Deferred]] = []
 
-    def get(self, url: str, **kwargs) -> Deferred:
+    def request(self, method: str, url: str, **kwargs) -> Deferred:
         d: Deferred = Deferred()
-        self.requests.append((url.rsplit("/", 1)[1], d))
+        self.requests.append((url.rsplit("/", 1)[1] if method == "GET" else f"{method} {url}", d))
         return d
 
-    def answer(self, index: int) -> None:
-        self.requests[index][1].errback(ConnectionError("answered"))  # content() is not needed
+    def answer(self, index: int, code: int = 200) -> None:
+        self.requests[index][1].callback(Answer(code))
+
+    def drop(self, index: int) -> None:
+        self.requests[index][1].errback(ConnectionError("no answer"))
 
     @property
     def names(self) -> list[str]:
         return [name for name, _ in self.requests]
 
 
-def invalidator(tmp_path, monkeypatch):
+def invalidator(tmp_path, monkeypatch, text: str | None = None):
     monkeypatch.chdir(tmp_path)
     clock, front = Clock(), FakeFrontEnd()
     clock.advance(100)
-    return clock, front, CacheInvalidator(clock, load_config(None), None, get=front.get)
+    config = load_config(None) if text is None else parse_config(text, tmp_path)
+    return clock, front, CacheInvalidator(clock, config, None, request=front.request)
 
 
 def test_a_lone_trade_is_pushed_at_once(tmp_path, monkeypatch):
@@ -55,7 +74,7 @@ def test_names_traded_during_a_push_wait_and_repeats_coalesce(tmp_path, monkeypa
     assert front.names == ["tesla", "ford", "apple"]
     front.answer(2)
     clock.advance(1)
-    assert len(front.requests) == 3
+    assert len(front.requests) == 3 and push.lanes[0].failures == 0
 
 
 def test_a_name_traded_during_its_own_push_is_pushed_again(tmp_path, monkeypatch):
@@ -81,17 +100,66 @@ def test_a_push_that_raises_does_not_stop_the_pushes_after_it(tmp_path, monkeypa
     clock, front = Clock(), FakeFrontEnd()
     calls = []
 
-    def get(url, **kwargs):
+    def request(method, url, **kwargs):
         calls.append(url.rsplit("/", 1)[1])
         if len(calls) == 1:
             raise ValueError("bad URL")
-        return front.get(url, **kwargs)
+        return front.request(method, url, **kwargs)
 
-    push = CacheInvalidator(clock, load_config(None), None, get=get)
+    push = CacheInvalidator(clock, load_config(None), None, request=request)
     push("tesla")
     push("ford")
+    clock.advance(RETRY_FIRST)
+    assert calls == ["tesla", "tesla"], "the one that raised is sent again, first"
+    front.answer(0)
     clock.advance(PUSH_SPACING)
-    assert calls == ["tesla", "ford"]
+    assert calls == ["tesla", "tesla", "ford"]
+
+
+def test_a_push_with_no_answer_or_not_200_is_sent_again_until_it_is_taken(tmp_path, monkeypatch):
+    clock, front, push = invalidator(tmp_path, monkeypatch)
+    push("tesla")
+    front.drop(0)  # a frozen front end: the request timed out
+    clock.advance(RETRY_FIRST - 0.001)
+    assert front.names == ["tesla"], "not at once: a front end that is down is not hammered"
+    clock.advance(0.001)
+    assert front.names == ["tesla", "tesla"]
+    front.answer(1, 503)  # at its connection cap
+    clock.advance(2 * RETRY_FIRST)
+    assert front.names == ["tesla"] * 3
+    front.answer(2, 200)
+    clock.advance(1)
+    lane = push.lanes[0]
+    assert (len(front.requests), lane.failures, lane.waiting) == (3, 2, 0)
+
+
+def test_retries_back_off_up_to_a_second(tmp_path, monkeypatch):
+    clock, front, push = invalidator(tmp_path, monkeypatch)
+    push("tesla")
+    starts = []
+    for i in range(8):
+        starts.append(clock.seconds())
+        front.drop(i)
+        clock.advance(RETRY_MOST)
+    gaps = [round(b - a, 3) for a, b in zip(starts, starts[1:])]
+    assert gaps[-1] == RETRY_MOST and len(front.requests) == 9
+
+
+def test_everything_is_one_push_that_covers_the_names_waiting(tmp_path, monkeypatch):
+    clock, front, push = invalidator(tmp_path, monkeypatch)
+    push("tesla")
+    push("ford")
+    push(EVERYTHING)
+    push("apple")  # covered by dropping everything, still to be sent
+    front.answer(0)
+    clock.advance(PUSH_SPACING)
+    assert front.names == ["tesla", "DELETE http://127.0.0.1:56897/cache"]
+    front.drop(1)
+    clock.advance(RETRY_FIRST)
+    assert front.names[-1] == "DELETE http://127.0.0.1:56897/cache", "sent again until taken"
+    front.answer(2)
+    clock.advance(1)
+    assert len(front.requests) == 3 and push.lanes[0].waiting == 0
 
 
 TWO_FRONT_ENDS = """
@@ -107,19 +175,19 @@ internal = "127.0.0.1:7004"
 def test_every_front_end_gets_each_push_and_a_silent_one_holds_up_only_its_own(tmp_path):
     clock, asked = Clock(), []
 
-    def get(url, **kwargs):
+    def request(method, url, **kwargs):
         d: Deferred = Deferred()
         asked.append((url, d))
         return d
 
-    push = CacheInvalidator(clock, parse_config(TWO_FRONT_ENDS, tmp_path), None, get=get)
+    push = CacheInvalidator(clock, parse_config(TWO_FRONT_ENDS, tmp_path), None, request=request)
     push("tesla")
     assert sorted(url for url, _ in asked) == ["http://127.0.0.1:7002/cache/tesla", "http://127.0.0.1:7004/cache/tesla"]
     push("ford")  # both lanes are busy: ford waits in each
-    next(d for url, d in asked if ":7002/" in url).errback(ConnectionError("answered"))  # front end 2 never answers
+    next(d for url, d in asked if ":7002/" in url).callback(Answer(200))  # front end 2 never answers
     clock.advance(1)
     assert [url for url, _ in asked[2:]] == ["http://127.0.0.1:7002/cache/ford"]
     assert push.pushes == 3
     lanes = {lane.frontend_id: lane for lane in push.lanes}
-    assert (lanes[1].pushes, lanes[1].failures, lanes[1].waiting) == (2, 1, 0)
+    assert (lanes[1].pushes, lanes[1].failures, lanes[1].waiting) == (2, 0, 0)
     assert (lanes[2].pushes, lanes[2].failures, lanes[2].waiting) == (1, 0, 1), "ford waits behind tesla"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bazaar.frontend.readiness import KEEP
 from tests.unit.test_frontend_routes import World
 
 
@@ -13,6 +14,7 @@ def world() -> World:
 
 
 def readyz(world: World):
+    world.run(KEEP)  # the answer before this one no longer serves
     d = world.start("GET", "/readyz")
     world.run(0.1)
     return world.finish(d)
@@ -61,3 +63,28 @@ def test_with_no_replica_up_both_can_be_missing(world):
     reply = world.finish(d)
     assert reply.code == 503 and reply.json["error"]["missing"] == ["leader", "catalog"]
     assert reply.json["error"]["message"] == "not ready: no order leader with a majority; the catalog does not answer"
+
+
+def test_checks_at_once_share_one_question_and_its_answer_serves_a_moment():
+    world = World()
+    assert readyz(world).code == 200
+    world.run(KEEP)
+    leader, before = world.replicas[3], world.replicas[3].probes
+    pending = [world.start("GET", "/readyz") for _ in range(100)]
+    world.run(0.1)
+    assert all(world.finish(d).code == 200 for d in pending)
+    assert leader.probes - before == 1, "100 checks at once: one Describe"
+    assert world.call("GET", "/readyz").code == 200
+    assert leader.probes - before == 1, "and one just after is answered from it"
+
+
+def test_a_leader_that_does_not_answer_in_time_is_not_ready_but_not_given_up():
+    world = World()
+    assert readyz(world).code == 200
+    world.replicas[3].hang_probes = True  # busy: its Describe does not come back in time
+    world.run(KEEP)
+    d = world.start("GET", "/readyz")
+    world.run(3)
+    reply = world.finish(d)
+    assert reply.code == 503 and reply.json["error"]["missing"] == ["leader"]
+    assert world.leaders.current is not None and world.leaders.selections == 1, "no selection for a slow answer"
