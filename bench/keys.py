@@ -20,7 +20,7 @@ from bazaar.order.store import OrderStore
 
 BATCH = 64  # keys per find_keys: a batch of trades as a follower receives it
 LOOKUPS = 2_000  # per timing
-REPEATS = 3  # timings of each kind; the best is kept (the least disturbed by the machine)
+REPEATS = 5  # timings of each kind on each log, in turns; the best is kept (the least disturbed)
 
 
 @dataclass(frozen=True)
@@ -43,32 +43,44 @@ def held_keys(history: int, count: int) -> list[str]:
     return [f"fe-bench-seed-{n}" for n in range(0, history, step)][:count]
 
 
-def best_per_item(run: Callable[[], object], items: int, repeats: int = REPEATS) -> float:
-    """Seconds per item of the fastest of `repeats` calls of `run`, which handles `items`."""
-    best = float("inf")
-    for _ in range(repeats):
+class _Timings:
+    """The best time per item of each kind of lookup on one log, over several rounds."""
+
+    def __init__(self, directory: Path, stocks: Sequence[Stock], history: int) -> None:
+        self.store = OrderStore(directory, table_id(stocks))
+        self.fresh = new_keys(LOOKUPS, "one")
+        self.held = held_keys(history, LOOKUPS)
+        self.batches = [new_keys(BATCH, f"batch-{i}") for i in range(LOOKUPS // BATCH)]
+        self.best = {"new": float("inf"), "held": float("inf"), "batch": float("inf")}
+
+    def round(self) -> None:
+        store = self.store
+        self._time("new", lambda: [store.find_key(k) for k in self.fresh], len(self.fresh))
+        if self.held:
+            self._time("held", lambda: [store.find_key(k) for k in self.held], len(self.held))
+        self._time("batch", lambda: [store.find_keys(b) for b in self.batches], BATCH * len(self.batches))
+
+    def _time(self, kind: str, run: Callable[[], object], items: int) -> None:
         started = time.perf_counter()
         run()
-        best = min(best, time.perf_counter() - started)
-    return best / items
+        self.best[kind] = min(self.best[kind], (time.perf_counter() - started) / items)
+
+    def cost(self) -> KeyCost:
+        return KeyCost(new=self.best["new"], held=self.best["held"] if self.held else None, batch=self.best["batch"])
 
 
-def measure(directory: Path, stocks: Sequence[Stock], history: int) -> KeyCost:
-    """The costs on the log in `directory` (holding `history` seeded orders); the log is
-    opened as a replica opens it, and closed again."""
-    store = OrderStore(directory, table_id(stocks))
+def measure(logs: Sequence[tuple[Path, int]], stocks: Sequence[Stock], repeats: int = REPEATS) -> list[KeyCost]:
+    """The costs on each log (a directory and the orders seeded in it), timed in turns so that a
+    change in the machine's load hits them all alike; each log is opened as a replica opens
+    it, and closed again."""
+    timings: list[_Timings] = []
     try:
-        fresh = new_keys(LOOKUPS, "one")
-        held = held_keys(history, LOOKUPS)
-        batches = [new_keys(BATCH, f"batch-{i}") for i in range(LOOKUPS // BATCH)]
-
-        def each(keys: list[str]) -> Callable[[], object]:
-            return lambda: [store.find_key(k) for k in keys]
-
-        return KeyCost(
-            new=best_per_item(each(fresh), len(fresh)),
-            held=best_per_item(each(held), len(held)) if held else None,
-            batch=best_per_item(lambda: [store.find_keys(b) for b in batches], BATCH * len(batches)),
-        )
+        for directory, history in logs:
+            timings.append(_Timings(directory, stocks, history))
+        for _ in range(repeats):
+            for t in timings:
+                t.round()
+        return [t.cost() for t in timings]
     finally:
-        store.close()
+        for t in timings:
+            t.store.close()

@@ -69,6 +69,10 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def load_average() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+
+
 def machine() -> str:
     model = "unknown CPU"
     try:
@@ -78,9 +82,8 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     return (f"{platform.node()}: {os.cpu_count()} cores, {model}, Python {platform.python_version()}, "
-            f"load average at start {load}")
+            f"load average at start {load_average()}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -137,7 +140,7 @@ def report_lines(quick: bool, settings: Settings, where: str, loader: str, resul
         f"# Bazaar bench ({'quick' if quick else 'full'}: {settings.seconds:g} s per load, GET loads at "
         f"{settings.connections} connections, histories {histories}; {elapsed / 60:.1f} minutes)",
         "",
-        f"machine: {where}",
+        f"machine: {where}; at the end {load_average()}",
         "",
         "## Targets (each Bazaar figure beside its baseline, measured in turns in this run)",
         "",

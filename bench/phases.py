@@ -242,10 +242,10 @@ def history_cluster(root: Path, loader: Loader, settings: Settings, results: Res
         del records
         level.seeding = time.monotonic() - started
         say(f"idempotency-key lookups on the seeded log and on an empty one ({keys.LOOKUPS:,} of each kind, "
-            f"best of {keys.REPEATS})")
+            f"best of {keys.REPEATS} in turns)")
         seed.seed_log(root / "keys-empty", seed.history(0), stocks)
-        level.empty_keys = keys.measure(root / "keys-empty", stocks, 0)
-        level.keys = keys.measure(cluster.replica_dir(2), stocks, count)
+        logs = [(root / "keys-empty", 0), (cluster.replica_dir(2), count)]
+        level.empty_keys, level.keys = keys.measure(logs, stocks)
         say("starting an empty cluster, then the catalog, replicas 2 and 3 and the front end on the seeded history")
         empty.start(list(NAMES))
         empty.wait_leader()
