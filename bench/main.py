@@ -101,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"[{time.monotonic() - started:6.1f} s] {text}", flush=True)
 
     results = Results()
+    failed: str | None = None
     with tempfile.TemporaryDirectory(prefix="bazaar-bench-") as tmp:
         root = Path(tmp)
         loader = Loader(root, prefer_wrk=args.loader != "python")
@@ -115,10 +116,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             phases.plaintext_trades(root / "plaintext", loader, settings, results, say)
             phases.histories(root / "history", loader, settings, results, say)
         except (ClusterError, LoadError, SeedError) as e:  # a BenchError is a ClusterError
-            print(f"bench: error: {e}", file=sys.stderr)
-            return 1
+            # What was measured before is still reported, under the error.
+            failed = f"bench: error: {e}"
+            print(failed, file=sys.stderr)
     elapsed = time.monotonic() - started
-    text = "\n".join(report_lines(args.quick, settings, where, loader.name, results, elapsed)) + "\n"
+    lines = report_lines(args.quick, settings, where, loader.name, results, elapsed)
+    if failed:
+        lines[1:1] = ["", f"**The run stopped early; what follows is what it measured before.** {failed}"]
+    text = "\n".join(lines) + "\n"
     print()
     print(text, end="")
     json_path = args.json or args.out.with_suffix(".json")
@@ -130,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"written to {args.out} and {json_path}")
     except OSError as e:
         print(f"bench: could not write {args.out} or {json_path}: {e}", file=sys.stderr)
-    return 0
+    return 1 if failed else 0
 
 
 def report_lines(quick: bool, settings: Settings, where: str, loader: str, results: Results,

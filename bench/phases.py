@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from bazaar.catalog.store import read_stocks
-from bazaar.chaos.processes import CATALOG, FRONTEND, NAMES, REPLICA_IDS, replica_name, wait_for
+from bazaar.chaos.processes import CATALOG, FRONTEND, NAMES, REPLICA_IDS, ChaosError, replica_name, wait_for
 from bench import failover, keys, profile, seed
 from bench.cluster import BareServer, BenchCluster, BenchError, http_request
 from bench.load import Loader
@@ -34,7 +34,7 @@ COMPARISON_TURNS = 2
 TRADE_CONNECTIONS = 64
 LOOKUP_ORDERS = 1_000  # the lookups cycle through this many existing orders
 REJOIN_DEADLINE = 60.0
-CATCH_UP_DEADLINE = 120.0
+CATCH_UP_DEADLINE = 300.0  # not a target: past it the catch-up is reported as not finished
 
 Say = Callable[[str], None]
 Run = Callable[[float], LoadResult]
@@ -257,9 +257,14 @@ def history_cluster(root: Path, loader: Loader, settings: Settings, results: Res
         cluster.spawn(replica_name(1))
         wait_for(lambda: cluster.is_up(replica_name(1)), CATCH_UP_DEADLINE, "replica 1 to listen")
         level.catch_up_listening = time.monotonic() - started
-        wait_for(lambda: cluster.order_count(1) >= count, CATCH_UP_DEADLINE, f"replica 1 to hold {count} orders")
-        level.catch_up = time.monotonic() - started
-        wait_for(lambda: cluster.serving(1), REJOIN_DEADLINE, "replica 1 to report SERVING")
+        try:
+            wait_for(lambda: cluster.order_count(1) >= count, CATCH_UP_DEADLINE, f"replica 1 to hold {count} orders")
+        except ChaosError:  # reported as no catch-up; the others still trade
+            results.checks.append(f"WARNING: replica 1 held {cluster.order_count(1):,} of the {count:,} orders "
+                                  f"after {CATCH_UP_DEADLINE:g} s")
+        else:
+            level.catch_up = time.monotonic() - started
+            wait_for(lambda: cluster.serving(1), REJOIN_DEADLINE, "replica 1 to report SERVING")
         _check_numbering(cluster, count, results)
         n, s = TRADE_CONNECTIONS, settings.seconds
         say(f"trades on the {count:,}-order history and on the empty cluster: {s:g} s each at {n} connections, "

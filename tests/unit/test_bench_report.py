@@ -161,6 +161,11 @@ def test_report_of_a_run_that_measured_nothing_has_no_verdict_pass():
     rows = report.rows(Results(), Settings(1.0, 1, 10, 0.0))
     assert all(r.verdict in (table.FAIL, table.REPORT) for r in rows)
     assert report.scale_lines(Results(), 64)[0].startswith("### Trades against connections")
+    # A run that stopped inside a history: its half-measured level is drawn with dashes.
+    partial = Results(history=[HistoryLevel(10_000, seeding=1.0)])
+    lines = report.scale_lines(partial, 64) + [f"{r}" for r in report.rows(partial, SETTINGS)]
+    assert any(line.startswith("| 10,000") and "| -" in line for line in lines)
+    assert json.dumps(report.as_json(partial, SETTINGS))
 
 
 def _cells(lines: list[str]) -> list[list[str]]:
