@@ -13,6 +13,7 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
 
 from bazaar.chaos.processes import FRONTEND, ChaosCluster, free_ports, listening, replica_name, wait_for
 from bazaar.tools.cluster import ClusterError, operator_channel
@@ -91,6 +92,48 @@ class BenchCluster(ChaosCluster):
     def pid(self, name: str) -> int:
         return self.children[name].pid
 
+    def metric(self, name: str, sample: str, **labels: str) -> float:
+        """The sum of process `name`'s samples called `sample` with these labels (0 when its
+        /metrics cannot be read)."""
+        where = self.config.metrics_address(name)
+        if where is None:
+            return 0.0
+        try:
+            status, _, body = http_request(where.port, "GET", "/metrics")
+        except OSError:
+            return 0.0
+        return metric_sum(body.decode("utf-8", "replace"), sample, labels) if status == 200 else 0.0
+
+    def resident(self) -> dict[str, int | None]:
+        """Each running process's resident memory in bytes (None: gone, or no /proc)."""
+        return {name: resident_bytes(child.pid) if child.poll() is None else None
+                for name, child in self.children.items()}
+
+
+def metric_sum(text: str, sample: str, labels: dict[str, str]) -> float:
+    """The sum of the samples called `sample` whose labels include `labels`, in Prometheus's
+    text format."""
+    return sum(s.value for family in text_string_to_metric_families(text) for s in family.samples
+               if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items()))
+
+
+def parse_vm_rss(status: str) -> int | None:
+    """Resident memory in bytes from the text of /proc/<pid>/status ("VmRSS:  12345 kB")."""
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            fields = line.split()
+            if len(fields) >= 2 and fields[1].isdigit():
+                unit = fields[2].lower() if len(fields) > 2 else "kb"
+                return int(fields[1]) * {"kb": 1024, "mb": 1024 ** 2, "gb": 1024 ** 3}.get(unit, 1)
+    return None
+
+
+def resident_bytes(pid: int) -> int | None:
+    try:
+        return parse_vm_rss(Path(f"/proc/{pid}/status").read_text())
+    except OSError:
+        return None
+
 
 def log_count(directory: Path) -> int:
     """The number of trades in the log in `directory`: its last entry's `number` + 1, whatever
@@ -107,14 +150,17 @@ def log_count(directory: Path) -> int:
 
 
 class BareServer:
-    """The bare Klein baseline (bare.tac) in its own twistd, serving `body`."""
+    """The bare Klein baselines (bare.tac) in their own twistd: GET /stocks/<name> answering
+    `stock_body`, GET /orders/<number> answering `order_body`, and POST /orders parsing the
+    body as a trade and answering as one."""
 
-    def __init__(self, cluster: BenchCluster, body: bytes, content_type: str) -> None:
+    def __init__(self, cluster: BenchCluster, stock_body: bytes, order_body: bytes, content_type: str) -> None:
         self.port = free_ports(1)[0]
-        body_file = cluster.root / "bare-body"
-        body_file.write_bytes(body)
-        env = {**cluster.env, "BENCH_BARE_PORT": str(self.port), "BENCH_BARE_BODY": str(body_file),
-               "BENCH_BARE_CONTENT_TYPE": content_type}
+        env = {**cluster.env, "BENCH_BARE_PORT": str(self.port), "BENCH_BARE_CONTENT_TYPE": content_type}
+        for variable, name, body in (("BENCH_BARE_BODY", "bare-stock-body", stock_body),
+                                     ("BENCH_BARE_ORDER_BODY", "bare-order-body", order_body)):
+            (cluster.root / name).write_bytes(body)
+            env[variable] = str(cluster.root / name)
         self.process = subprocess.Popen(
             [cluster.twistd, "-n", "--logfile", str(cluster.root / "bare.log"), "--pidfile", "",
              "-y", str(BARE_TAC)],
@@ -129,6 +175,10 @@ class BareServer:
             return listening(self.port)
 
         wait_for(up, 30.0, "the bare Klein server to listen")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
         if self.process.poll() is None:

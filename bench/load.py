@@ -17,7 +17,7 @@ class LoadError(Exception):
 
 class Loader:
     """Runs loads: `kind` is "get" (the URL as is), "orders" (POST /orders, unique keys) or
-    "lookups" (GET /orders/<random n below `count`)."""
+    "lookups" (GET /orders/<n>, n cycling through `numbers`)."""
 
     def __init__(self, scripts: Path, prefer_wrk: bool = True, processes: int = 4) -> None:
         self.wrk = wrk.find_wrk() if prefer_wrk else None
@@ -32,15 +32,15 @@ class Loader:
         return f"python ({self.processes} processes, http.client keep-alive)"
 
     def run(self, base_url: str, kind: str, path: str, connections: int, seconds: float,
-            count: int = 1) -> LoadResult:
+            numbers: range = range(1)) -> LoadResult:
         self._runs += 1
         tag = f"r{os.getpid()}x{self._runs}"
         if self.wrk is None:
-            return pyload.run(base_url, kind, path, connections, seconds, self.processes, tag, count)
+            return pyload.run(base_url, kind, path, connections, seconds, self.processes, tag, numbers)
         script_path = self._scripts / f"{kind}.lua"
         script_path.write_text(wrk.script(kind))
-        args = {"orders": (tag,), "lookups": (str(count),)}.get(kind, ())
-        argv = wrk.command(self.wrk, base_url + path, str(script_path), connections, seconds, args)
+        argv = wrk.command(self.wrk, base_url + path, str(script_path), connections, seconds,
+                           wrk.arguments(kind, tag, numbers))
         before = _children_cpu()
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)

@@ -1,11 +1,13 @@
-"""Run every measure once on this machine and print one table of values, targets and ratios
-(also written to --out), then where the trade path's time goes.
+"""Run every measure once on this machine and print the table of targets (values, ratios to
+baselines measured in the same run, verdicts), the scale tables, and where the trade path's
+time goes (also written to --out, and the numbers as JSON to --json).
 
 Started as `python bench/run.py [--quick] ...` (what `tox -e bench` runs)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -36,19 +38,39 @@ def _positive(kind: type) -> object:
     return parse
 
 
+def _connection_counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(sorted({int(part) for part in text.split(",")}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+    if not counts or counts[0] <= 0:
+        raise argparse.ArgumentTypeError(f"expected positive numbers, got {text!r}")
+    return counts
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true",
                    help="a smoke run: 3 s per load, 10,000 orders of history (numbers are rough)")
     p.add_argument("--seconds", type=_positive(float), help="length of each load (default 10, --quick 3)")
     p.add_argument("--history", type=_positive(int),
-                   help="orders seeded for the history and catch-up measures (default 100000, --quick 10000)")
-    p.add_argument("--connections", type=_positive(int), default=16, help="concurrent connections (default 16)")
+                   help="the largest history seeded for the history, memory and catch-up measures; 10,000, "
+                        "100,000 and 1,000,000 below it are measured too (default 100000, --quick 10000; "
+                        "1000000 for the catch-up target, some 3 minutes more)")
+    p.add_argument("--connections", type=_positive(int), default=16,
+                   help="concurrent connections of the GET loads (default 16)")
+    p.add_argument("--curve", type=_connection_counts, default=(1, 4, 16, 64, 256),
+                   help="connections of the trade loads, comma-separated (default 1,4,16,64,256)")
     p.add_argument("--loader", choices=("auto", "wrk", "python"), default="auto",
                    help="auto: wrk when installed, else Python processes")
     p.add_argument("--no-profile", action="store_true", help="skip the py-spy profile of the trade path")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"also write the report here (default {DEFAULT_OUT})")
+    p.add_argument("--json", type=Path, help="write the numbers here as JSON (default: --out with .json)")
     return p
+
+
+def load_average() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
 
 
 def machine() -> str:
@@ -60,9 +82,8 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     return (f"{platform.node()}: {os.cpu_count()} cores, {model}, Python {platform.python_version()}, "
-            f"load average at start {load}")
+            f"load average at start {load_average()}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         connections=args.connections,
         history=args.history or (10_000 if args.quick else 100_000),
         profile_seconds=0.0 if args.no_profile else (2.0 if args.quick else 5.0),
+        curve=args.curve,
     )
     started = time.monotonic()
 
@@ -79,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"[{time.monotonic() - started:6.1f} s] {text}", flush=True)
 
     results = Results()
+    failed: str | None = None
     with tempfile.TemporaryDirectory(prefix="bazaar-bench-") as tmp:
         root = Path(tmp)
         loader = Loader(root, prefer_wrk=args.loader != "python")
@@ -91,30 +114,52 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             phases.empty_cluster(root / "empty", loader, settings, results, say)
             phases.plaintext_trades(root / "plaintext", loader, settings, results, say)
-            phases.history_cluster(root / "history", loader, settings, results, say)
+            phases.histories(root / "history", loader, settings, results, say)
         except (ClusterError, LoadError, SeedError) as e:  # a BenchError is a ClusterError
-            print(f"bench: error: {e}", file=sys.stderr)
-            return 1
+            # What was measured before is still reported, under the error.
+            failed = f"bench: error: {e}"
+            print(failed, file=sys.stderr)
+    elapsed = time.monotonic() - started
+    lines = report_lines(args.quick, settings, where, loader.name, results, elapsed)
+    if failed:
+        lines[1:1] = ["", f"**The run stopped early; what follows is what it measured before.** {failed}"]
+    text = "\n".join(lines) + "\n"
+    print()
+    print(text, end="")
+    json_path = args.json or args.out.with_suffix(".json")
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report.as_json(results, settings), indent=1) + "\n")
+        say(f"written to {args.out} and {json_path}")
+    except OSError as e:
+        print(f"bench: could not write {args.out} or {json_path}: {e}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def report_lines(quick: bool, settings: Settings, where: str, loader: str, results: Results,
+                 elapsed: float) -> list[str]:
+    histories = ", ".join(f"{h:,}" for h in settings.histories)
     lines = [
-        f"# Bazaar bench ({'quick' if args.quick else 'full'}: {settings.seconds:g} s per load, "
-        f"{settings.connections} connections, {settings.history:,} orders of history)",
+        f"# Bazaar bench ({'quick' if quick else 'full'}: {settings.seconds:g} s per load, GET loads at "
+        f"{settings.connections} connections, histories {histories}; {elapsed / 60:.1f} minutes)",
         "",
-        f"machine: {where}",
+        f"machine: {where}; at the end {load_average()}",
         "",
-        *table.render(report.rows(results, settings.history, settings.connections)),
+        "## Targets (each Bazaar figure beside its baseline, measured in turns in this run)",
         "",
-        *[f"- {n}" for n in report.notes(results, loader.name)],
+        *table.render(report.rows(results, settings)),
+        "",
+        "## Scale",
+        "",
+        *report.scale_lines(results, phases.TRADE_CONNECTIONS),
+        "",
+        "## Notes",
+        "",
+        *[f"- {n}" for n in report.notes(results, loader)],
     ]
     if results.profiles:
         lines += ["", "## Where the trade path's time goes: each process's reactor thread (py-spy --idle, wall clock)",
                   "", *report.profile_lines(results.profiles)]
-    text = "\n".join(lines) + "\n"
-    print()
-    print(text, end="")
-    try:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
-        say(f"written to {args.out}")
-    except OSError as e:
-        print(f"bench: could not write {args.out}: {e}", file=sys.stderr)
-    return 0
+    return lines

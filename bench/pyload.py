@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.client
 import json
 import multiprocessing
-import random
 import threading
 import time
 from typing import Any
@@ -23,10 +22,10 @@ from bench.result import LoadResult
 REQUEST_TIMEOUT = 5.0
 
 
-def request_for(kind: str, path: str, sent: int, tag: str, count: int, rng: random.Random
+def request_for(kind: str, path: str, sent: int, tag: str, numbers: range
                 ) -> tuple[str, str, bytes | None, dict[str, str]]:
     """(method, path, body, headers) of request number `sent` of a load of `kind`; the same
-    requests as the wrk scripts make."""
+    requests as the wrk scripts make (lookups cycle through `numbers`)."""
     if kind == "orders":
         name = STOCK_NAMES[sent % len(STOCK_NAMES)]
         side = "buy" if (sent // len(STOCK_NAMES)) % 2 == 0 else "sell"
@@ -34,20 +33,19 @@ def request_for(kind: str, path: str, sent: int, tag: str, count: int, rng: rand
         return "POST", "/orders", body, {"Content-Type": "application/json",
                                          "Idempotency-Key": f"{tag}-{sent}"}
     if kind == "lookups":
-        return "GET", f"/orders/{rng.randrange(max(1, count))}", None, {}
+        return "GET", f"/orders/{numbers[sent % len(numbers)]}", None, {}
     return "GET", path, None, {}
 
 
 def _connection_loop(host: str, port: int, kind: str, path: str, deadline: float, tag: str,
-                     count: int, out: list[Any]) -> None:
-    rng = random.Random(tag)
+                     numbers: range, start: int, out: list[Any]) -> None:
     requests = failures = 0
     latencies: list[float] = []
     conn = http.client.HTTPConnection(host, port, timeout=REQUEST_TIMEOUT)
-    sent = 0
+    sent = start
     while time.monotonic() < deadline:
         sent += 1
-        method, url, body, headers = request_for(kind, path, sent, tag, count, rng)
+        method, url, body, headers = request_for(kind, path, sent, tag, numbers)
         start = time.monotonic()
         try:
             conn.request(method, url, body=body, headers=headers)
@@ -67,13 +65,13 @@ def _connection_loop(host: str, port: int, kind: str, path: str, deadline: float
 
 
 def _worker(base_url: str, kind: str, path: str, connections: int, seconds: float, tag: str,
-            count: int) -> tuple[int, int, list[float]]:
+            numbers: range) -> tuple[int, int, list[float]]:
     parts = urlsplit(base_url)
     deadline = time.monotonic() + seconds
     out: list[Any] = []
     threads = [
         threading.Thread(target=_connection_loop, args=(
-            parts.hostname, parts.port, kind, path, deadline, f"{tag}-{i}", count, out))
+            parts.hostname, parts.port, kind, path, deadline, f"{tag}-{i}", numbers, 7919 * i, out))
         for i in range(connections)
     ]
     for t in threads:
@@ -85,13 +83,13 @@ def _worker(base_url: str, kind: str, path: str, connections: int, seconds: floa
 
 
 def run(base_url: str, kind: str, path: str, connections: int, seconds: float, processes: int,
-        tag: str, count: int = 1) -> LoadResult:
+        tag: str, numbers: range = range(1)) -> LoadResult:
     processes = max(1, min(processes, connections))
     shares = [connections // processes + (1 if i < connections % processes else 0) for i in range(processes)]
     context = multiprocessing.get_context("spawn")  # no fork of a process that has gRPC threads
     with context.Pool(processes) as pool:
         results = pool.starmap(_worker, [
-            (base_url, kind, path, share, seconds, f"{tag}-p{i}", count) for i, share in enumerate(shares)
+            (base_url, kind, path, share, seconds, f"{tag}-p{i}", numbers) for i, share in enumerate(shares)
         ])
     latencies = [x for _, _, lat in results for x in lat]
     return LoadResult(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bench.keys import KeyCost
 from bench.profile import Profile
 
 
@@ -54,6 +55,17 @@ def combined(parts: list[LoadResult]) -> LoadResult:
 
 
 @dataclass(frozen=True)
+class Pair:
+    """A load on Bazaar and the same load on its bare baseline, run in turns."""
+    measured: LoadResult
+    baseline: LoadResult
+
+    @property
+    def ratio(self) -> float | None:
+        return self.measured.per_second / self.baseline.per_second if self.baseline.per_second else None
+
+
+@dataclass(frozen=True)
 class Failover:
     signal_name: str
     leader: int
@@ -66,26 +78,52 @@ class Failover:
 @dataclass(frozen=True)
 class Settings:
     seconds: float  # of each load
-    connections: int
-    history: int  # orders seeded for the history and catch-up measures
+    connections: int  # of the GET loads
+    history: int  # the largest history seeded for the history, memory and catch-up measures
     profile_seconds: float  # 0: no profile
+    curve: tuple[int, ...] = (1, 4, 16, 64, 256)  # connections of the trade loads
+
+    @property
+    def histories(self) -> list[int]:
+        """The histories measured: the standard ones up to `history`, and `history` itself."""
+        return sorted({*(h for h in HISTORIES if h < self.history), self.history})
+
+
+HISTORIES = (10_000, 100_000, 1_000_000)
+
+
+@dataclass
+class HistoryLevel:
+    """A cluster on a seeded history of `orders`, beside an empty one started with it."""
+    orders: int
+    seeding: float | None = None  # seconds to write it offline (not a measure of the product)
+    catch_up: float | None = None  # from the lagging replica's start until its log is full
+    catch_up_listening: float | None = None  # from its start until it listened
+    trades: LoadResult | None = None  # on the seeded cluster, in turns with...
+    empty: LoadResult | None = None  # ...the same load on the empty one
+    resident: dict[str, int | None] = field(default_factory=dict)  # per process, bytes, after the loads
+    empty_resident: dict[str, int | None] = field(default_factory=dict)
+    keys: KeyCost | None = None  # on the seeded log
+    empty_keys: KeyCost | None = None  # on an empty log, measured just before
 
 
 @dataclass
 class Results:
-    cached: LoadResult | None = None
-    bare: LoadResult | None = None
-    same_answer: str = ""  # how the bare server's answer compares with the front end's
-    trades: LoadResult | None = None
-    trades_alone: LoadResult | None = None  # one connection: the latency of one trade
-    trades_plaintext: LoadResult | None = None  # the same load with TLS off: what mutual TLS costs
-    lookups: LoadResult | None = None
-    lookups_over: int = 0  # orders the lookups drew from
+    cached: Pair | None = None  # cached GET /stocks/<name> and the bare GET route
+    same_answer: list[str] = field(default_factory=list)  # how the bare routes' answers compare
+    trades: dict[int, Pair] = field(default_factory=dict)  # by connections: trades and the bare POST route
+    trades_plaintext: LoadResult | None = None  # trades with TLS off: what mutual TLS costs
+    plaintext_connections: int = 0
+    lookups: Pair | None = None  # GET /orders/<n> and the bare GET /orders route
+    lookup_numbers: range = range(0)  # the orders the lookups cycled through
     # Per load profiled: per process, its profile or why there is none.
     profiles: dict[str, dict[str, Profile | str]] = field(default_factory=dict)
     failovers: list[Failover] = field(default_factory=list)
-    seeding: float | None = None
-    catch_up: float | None = None  # from the lagging replica's start until its log is full
-    catch_up_listening: float | None = None  # from its start until it listened
-    history_trades: LoadResult | None = None
+    history: list[HistoryLevel] = field(default_factory=list)  # by orders, ascending
     checks: list[str] = field(default_factory=list)  # consistency checks passed, for the notes
+
+    def largest_history(self) -> HistoryLevel | None:
+        return self.history[-1] if self.history else None
+
+    def at_history(self, orders: int) -> HistoryLevel | None:
+        return next((h for h in self.history if h.orders == orders), None)

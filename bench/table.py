@@ -31,6 +31,14 @@ def duration(seconds: float | None) -> str:
     return f"{seconds:.2f} s"
 
 
+def micros(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1e6:.1f} µs"
+
+
+def mebibytes(count: int | None) -> str:
+    return "-" if count is None else f"{count / 2 ** 20:,.0f} MiB"
+
+
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
     if numerator is None or not denominator:
         return None
@@ -54,6 +62,11 @@ def at_most(value: float | None, target: float) -> str:
 
 def within(value: float | None, low: float, high: float) -> str:
     return FAIL if value is None or not low <= round(value, 2) <= high else PASS
+
+
+def worst(verdicts: list[str]) -> str:
+    """One verdict for several targets of one row: FAIL if any fails, else pass if any passed."""
+    return FAIL if FAIL in verdicts else PASS if PASS in verdicts else REPORT
 
 
 def render(rows: list[Row]) -> list[str]:

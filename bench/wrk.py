@@ -52,17 +52,22 @@ function request()
 end
 """
 
-# GET /orders/<n> for n drawn uniformly from 0..args[1]-1.
+# GET /orders/<n> for n cycling through args[1] .. args[1] + args[2] - 1, each thread from its own
+# place in the cycle: a fixed set of existing orders, so that after one round every answer is
+# one the front end keeps (its order cache) and the load measures that path, not the leader's.
 _LOOKUPS_LUA = r"""
-local count = 1
+local first, count, sent = 0, 1, 0
 
 function init(args)
-  count = math.max(1, tonumber(args[1]) or 1)
-  math.randomseed(7919 * tid)
+  first = tonumber(args[1]) or 0
+  count = math.max(1, tonumber(args[2]) or 1)
+  sent = 7919 * (tid - 1)
 end
 
 function request()
-  return wrk.format("GET", "/orders/" .. math.random(0, count - 1))
+  local n = first + sent % count
+  sent = sent + 1
+  return wrk.format("GET", "/orders/" .. n)
 end
 """
 
@@ -76,6 +81,16 @@ def find_wrk() -> str | None:
 def script(kind: str) -> str:
     """The Lua for a load of `kind` ("get": the URL as given; "orders"; "lookups")."""
     return _SUMMARY_LUA + SCRIPTS[kind]
+
+
+def arguments(kind: str, tag: str, numbers: range) -> tuple[str, ...]:
+    """What the script of `kind` is given after "--": a run's tag for the keys of "orders", the
+    first number and how many for "lookups"."""
+    if kind == "orders":
+        return (tag,)
+    if kind == "lookups":
+        return (str(numbers.start), str(len(numbers)))
+    return ()
 
 
 def command(wrk: str, url: str, script_path: str, connections: int, seconds: float,

@@ -134,6 +134,24 @@ class ChaosData:
     extra: dict[str, Any]  # what `bazaar chaos` adds beyond the format: clients, fault_every, orders...
 
 
+@dataclass(frozen=True)
+class ScalePoint:
+    """One point of a bench scale curve: a Bazaar load and its reference, run in turns."""
+    at: int  # connections, or orders of history
+    per_second: float | None
+    reference_per_second: float | None  # the bare Klein route's, or the empty cluster's
+    p99: float | None  # seconds
+    reference_p99: float | None
+
+
+@dataclass(frozen=True)
+class BenchData:
+    """What `python bench/run.py --json FILE` wrote, as far as the figures need it."""
+    path: Path
+    connections: list[ScalePoint]  # trades, beside the bare POST route
+    history: list[ScalePoint]  # trades on a seeded history, beside an empty cluster
+
+
 # ---- small checked accessors ------------------------------------------------------------------
 
 
@@ -269,3 +287,22 @@ def read_chaos(directory: Path) -> ChaosData:
     known = {"duration", "seed", "faults", "failovers", "invariants"}
     return ChaosData(directory, _number(_get(doc, "duration", where), where), seed if isinstance(seed, int) else None,
                      faults, failovers, invariants, attempts, {k: v for k, v in doc.items() if k not in known})
+
+
+def read_bench(path: Path) -> BenchData:
+    """The scale curves of the bench's JSON (bench/report.py's as_json)."""
+    if not path.is_file():
+        raise InputError(f"{path}: not found (expected the JSON of `python bench/run.py --json FILE`)")
+    doc = _read_json(path)
+    where = str(path)
+
+    def point(at: Any, measured: Any, reference: Any) -> ScalePoint:
+        m, r = measured or {}, reference or {}
+        return ScalePoint(int(_number(at, where) or 0), _number(m.get("per_second"), where, optional=True),
+                          _number(r.get("per_second"), where, optional=True),
+                          _number(m.get("p99"), where, optional=True), _number(r.get("p99"), where, optional=True))
+
+    connections = [point(_get(t, "connections", where), t.get("measured"), t.get("baseline"))
+                   for t in _get(doc, "trades", where)]
+    history = [point(_get(h, "orders", where), h.get("trades"), h.get("empty")) for h in _get(doc, "history", where)]
+    return BenchData(path, sorted(connections, key=lambda p: p.at), sorted(history, key=lambda p: p.at))

@@ -10,13 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from bazaar.evaluation.inputs import TYPES, CacheTimeline, ChaosData, LoadData
+from bazaar.evaluation.inputs import TYPES, BenchData, CacheTimeline, ChaosData, LoadData
 
 LATENCY = "latency_vs_p.png"
 HIT_RATE = "hit_rate_vs_p.png"
 LRU = "lru_timeline.png"
 FAILOVER = "failover_timeline.png"
 FIGURES = (LATENCY, HIT_RATE, LRU, FAILOVER)
+BENCH_SCALE = "bench_scale.png"  # from the bench's JSON, when given
 DPI = 120
 MAX_TIMELINE_EVENTS = 400  # more cache events than this and the LRU timeline shows only the start
 # Colour-blind-safe (Okabe-Ito) and told apart by marker and line too, so print in grey still works.
@@ -46,7 +47,8 @@ def pyplot() -> Any:
     return plt
 
 
-def plot_all(load: LoadData, chaos: ChaosData | None, figdir: Path, say: Say) -> dict[str, Path]:
+def plot_all(load: LoadData, chaos: ChaosData | None, figdir: Path, say: Say,
+             bench: BenchData | None = None) -> dict[str, Path]:
     """Draw every figure whose inputs exist; say why any other is skipped. Returns name -> path."""
     plt = pyplot()
     figdir.mkdir(parents=True, exist_ok=True)
@@ -62,6 +64,8 @@ def plot_all(load: LoadData, chaos: ChaosData | None, figdir: Path, say: Say) ->
          lambda path: lru_timeline(plt, timeline, load, path)),  # type: ignore[arg-type]
         (FAILOVER, None if chaos else "no chaos folder given (--chaos DIR)",
          lambda path: failover_timeline(plt, chaos, path)),  # type: ignore[arg-type]
+        (BENCH_SCALE, None if bench else "no bench results given (--bench FILE)",
+         lambda path: bench_scale(plt, bench, path)),  # type: ignore[arg-type]
     ]
     for name, missing, draw in plan:
         if missing:
@@ -287,3 +291,46 @@ def failover_timeline(plt: Any, chaos: ChaosData, path: Path) -> None:
 
 
 __all__ = ["FIGURES", "MissingMatplotlib", "plot_all", "choose_timeline", "cached_intervals"]
+
+
+# ---- the bench's scale curves ------------------------------------------------------------------
+
+
+def bench_scale(plt: Any, bench: BenchData, path: Path) -> None:
+    """Trades/s and p99 against connections, each beside the bare Klein POST route; trades/s
+    against history, beside the empty cluster measured in the same turns."""
+    fig, (rate, p99, history) = plt.subplots(1, 3, figsize=(15, 4.6))
+    ours, reference = CACHE_STYLE["on"], CACHE_STYLE["off"]
+    xs = [p.at for p in bench.connections]
+    for ax, value, unit in ((rate, "per_second", "requests/s"), (p99, "p99", "p99 latency (ms)")):
+        scale = 1000.0 if value == "p99" else 1.0
+        for style, label, field in ((reference, "bare Klein POST /orders", f"reference_{value}"),
+                                    (ours, "Bazaar trades (3 replicas, mutual TLS)", value)):
+            points = [(p.at, getattr(p, field)) for p in bench.connections if getattr(p, field) is not None]
+            ax.plot([x for x, _ in points], [y * scale for _, y in points], linewidth=2, label=label, **style)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(xs, [str(x) for x in xs])
+        ax.set_xlabel("connections")
+        ax.set_ylabel(unit)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    rate.set_title("throughput against connections")
+    p99.set_title("p99 against connections")
+    rate.legend(loc="best", frameon=False)
+    positions = range(len(bench.history))
+    width = 0.38
+    history.bar([i - width / 2 for i in positions], [p.reference_per_second or 0 for p in bench.history], width,
+                color=reference["color"], label="empty cluster, same turns")
+    history.bar([i + width / 2 for i in positions], [p.per_second or 0 for p in bench.history], width,
+                color=ours["color"], label="seeded history")
+    history.set_xticks(list(positions), [f"{p.at:,}" for p in bench.history])
+    history.set_xlabel("orders of history")
+    history.set_ylabel("trades/s")
+    history.set_title("trades against history")
+    tallest = max((x for p in bench.history for x in (p.per_second, p.reference_per_second) if x), default=1.0)
+    history.set_ylim(0, tallest * 1.3)  # room for the legend above the bars
+    history.legend(loc="upper center", ncol=2, frameon=False)
+    history.grid(alpha=0.3, axis="y")
+    fig.suptitle("The bench's scale curves (tox -e bench)")
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    _save(fig, path)

@@ -232,6 +232,7 @@ def _plot(args: argparse.Namespace) -> int:
     try:
         load = inputs.read_load(args.directory)
         chaos = inputs.read_chaos(args.chaos) if args.chaos is not None else None
+        bench = inputs.read_bench(args.bench) if args.bench is not None else None
     except inputs.InputError as e:
         return _fail(prog, str(e), USAGE_ERROR)
     if args.figures is not None:
@@ -239,11 +240,11 @@ def _plot(args: argparse.Namespace) -> int:
     else:  # beside the page when there is one, so its links stay short and in the repository
         figdir = (args.doc.parent if args.doc is not None else args.directory) / "figures"
     try:
-        figures = plot.plot_all(load, chaos, figdir, print)
+        figures = plot.plot_all(load, chaos, figdir, print, bench)
     except plot.MissingMatplotlib as e:
         return _fail(prog, str(e), 1)
     if args.doc is not None:
-        print(f"wrote {document.write(load, chaos, figures, args.doc)}")
+        print(f"wrote {document.write(load, chaos, figures, args.doc, bench)}")
     return 0
 
 
@@ -356,6 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "DIR`, and optionally write the evaluation page.")
     plot.add_argument("directory", type=Path, metavar="DIR", help="the folder `bazaar load --out` wrote")
     plot.add_argument("--chaos", type=Path, metavar="CHAOSDIR", help="the folder `bazaar chaos --out` wrote")
+    plot.add_argument("--bench", type=Path, metavar="JSON",
+                      help="the JSON `python bench/run.py --json` wrote: adds the bench's scale curves")
     plot.add_argument("--figures", type=_output_dir, metavar="FIGDIR",
                       help="where to write the PNGs (default: DIR/figures, or figures/ beside --doc)")
     plot.add_argument("--doc", type=_output_file, metavar="PATH",

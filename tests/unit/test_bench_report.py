@@ -3,6 +3,7 @@ the seeded history (written into stores in a temporary folder). No processes, no
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import pytest
@@ -12,9 +13,10 @@ from bazaar.chaos.invariants import expected_catalog
 from bazaar.core.chain import Kind, Record, chained, follows
 from bazaar.core.stock import DEFAULT_STOCKS, table_id
 from bazaar.order.store import OrderStore, read_entries, read_orders
-from bench import profile, report, seed, table, wrk
-from bench.cluster import log_count
-from bench.result import Failover, LoadResult, Results, combined
+from bench import keys, profile, report, seed, table, wrk
+from bench.cluster import log_count, metric_sum, parse_vm_rss
+from bench.keys import KeyCost
+from bench.result import Failover, HistoryLevel, LoadResult, Pair, Results, Settings, combined
 
 WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:8080/orders
   1 threads and 16 connections
@@ -43,6 +45,17 @@ def test_every_wrk_script_prints_the_summary_and_orders_carry_keys():
     argv = wrk.command("wrk", "http://127.0.0.1:1/orders", "/tmp/o.lua", 16, 2.6, ("tag",))
     assert argv[:7] == ["wrk", "-t", "1", "-c", "16", "-d", "3s"]
     assert argv[-3:] == ["http://127.0.0.1:1/orders", "--", "tag"]
+
+
+def test_lookups_cycle_through_a_fixed_range_of_orders():
+    assert wrk.arguments("lookups", "tag", range(5, 1005)) == ("5", "1000")
+    assert wrk.arguments("orders", "tag", range(1)) == ("tag",) and wrk.arguments("get", "tag", range(1)) == ()
+    lua = wrk.script("lookups")
+    assert "first + sent % count" in lua and "math.random" not in lua
+    from bench import pyload
+
+    paths = [pyload.request_for("lookups", "", sent, "t", range(10, 13))[1] for sent in range(7)]
+    assert paths == ["/orders/10", "/orders/11", "/orders/12", "/orders/10", "/orders/11", "/orders/12", "/orders/10"]
 
 
 def test_load_result_counts_only_successes_per_second():
@@ -85,31 +98,173 @@ def test_table_lines_up_in_markdown():
     assert "| FAIL" in lines[2]
 
 
-def _load(per_second: float) -> LoadResult:
-    return LoadResult("wrk", seconds=1.0, requests=int(per_second), failures=0, p50=0.001, p99=0.002)
+def _load(per_second: float, p99: float = 0.002) -> LoadResult:
+    return LoadResult("wrk", seconds=1.0, requests=int(per_second), failures=0, p50=0.001, p99=p99)
 
 
-def test_report_rows_judge_each_target():
-    results = Results(
-        cached=_load(900), bare=_load(1000), trades=_load(1200), trades_alone=_load(100), lookups=_load(2000),
-        lookups_over=5000, history_trades=_load(600), seeding=1.5, catch_up=2.5, catch_up_listening=0.5,
+SETTINGS = Settings(seconds=10.0, connections=16, history=100_000, profile_seconds=0.0)
+
+
+def _level(orders: int, trades: float, empty: float, catch_up: float, rss: int) -> HistoryLevel:
+    mib = 2 ** 20
+    return HistoryLevel(
+        orders, seeding=1.0, catch_up=catch_up, catch_up_listening=0.5, trades=_load(trades), empty=_load(empty),
+        resident={"catalog": 50 * mib, "order-1": rss * mib}, empty_resident={"catalog": 50 * mib, "order-1": 60 * mib},
+        keys=KeyCost(new=6e-6, held=15e-6, batch=1.2e-6), empty_keys=KeyCost(new=5e-6, held=None, batch=0.6e-6),
+    )
+
+
+def _results() -> Results:
+    return Results(
+        cached=Pair(_load(900), _load(1000)), lookups=Pair(_load(700), _load(1000)), lookup_numbers=range(1000),
+        trades={1: Pair(_load(100), _load(900)), 16: Pair(_load(1200), _load(4000)),
+                64: Pair(_load(2000, p99=0.0549), _load(4500))},
+        trades_plaintext=_load(2500), plaintext_connections=64,
+        history=[_level(10_000, 1950, 2000, 0.4, 61), _level(100_000, 1500, 2000, 2.5, 80)],
         failovers=[Failover("SIGKILL", 3, 0.05, 200, 0, ()), Failover("SIGSTOP", 2, 0.7, 180, 2, ("503 x",))],
     )
-    rows = {r.measure: r for r in report.rows(results, history=100_000, connections=16)}
-    assert rows["cached / bare"].ratio == "0.90×" and rows["cached / bare"].verdict == table.PASS
-    assert rows["trades (POST /orders), 16 conn, 3 replicas"].verdict == table.PASS
-    history = rows["trades with 100,000 orders of history"]
-    assert history.ratio == "0.50×" and history.verdict == table.FAIL
+
+
+def test_pairs_and_the_histories_a_run_measures():
+    assert Pair(_load(500), _load(1000)).ratio == 0.5
+    assert Pair(_load(500), _load(0)).ratio is None
+    assert SETTINGS.histories == [10_000, 100_000]
+    assert Settings(3.0, 16, 10_000, 0.0).histories == [10_000]
+    assert Settings(3.0, 16, 1_000_000, 0.0).histories == [10_000, 100_000, 1_000_000]
+    assert Settings(3.0, 16, 50_000, 0.0).histories == [10_000, 50_000]
+
+
+def test_report_rows_judge_each_target_as_a_ratio_to_its_baseline():
+    rows = {r.measure.strip(): r for r in report.rows(_results(), SETTINGS)}
+    assert rows["cached GET / bare GET"].ratio == "0.90×" and rows["cached GET / bare GET"].verdict == table.PASS
+    assert rows["order lookups / bare GET"].ratio == "0.70×" and rows["order lookups / bare GET"].verdict == table.FAIL
+    assert "cycling through 1,000 orders 0-999" in next(m for m in rows if m.startswith("GET /orders/<n>"))
+    at_16, at_64 = rows["trades / bare POST, 16 conn"], rows["trades / bare POST, 64 conn"]
+    assert (at_16.ratio, at_16.verdict, at_64.ratio, at_64.verdict) == ("0.30×", table.PASS, "0.44×", table.FAIL)
+    # 54.9 ms shows as "55 ms" and is judged so, though it rounds to 0.05 s.
+    p99 = rows["trades p99 at 64 conn"]
+    assert (p99.value, p99.ratio, p99.verdict) == ("55 ms", "1.10×", table.FAIL)
+    assert rows["trades at 16 conn, absolute"].verdict == table.PASS
+    assert rows["trades with TLS off, 64 conn (not a deployment)"].ratio == "0.80×"
+    history = rows["trades on 100,000 orders of history / empty, same turns"]
+    assert history.ratio == "0.75×" and history.verdict == table.FAIL
     assert rows["catch-up of a replica that missed 100,000"].verdict == table.PASS
+    missing = rows["catch-up of 1,000,000 missed orders"]
+    assert missing.value == "not measured (largest history: 100,000)" and missing.verdict == table.REPORT
     assert rows["leader failover, SIGKILL"].verdict == table.PASS
     assert rows["leader failover, SIGSTOP"].verdict == table.FAIL  # errors seen by clients
-    notes = report.notes(results, "wrk")
+    notes = report.notes(_results(), "wrk")
     assert "SIGSTOP errors seen by clients: 503 x" in notes
 
 
 def test_report_of_a_run_that_measured_nothing_has_no_verdict_pass():
-    rows = report.rows(Results(), history=10, connections=1)
+    rows = report.rows(Results(), Settings(1.0, 1, 10, 0.0))
     assert all(r.verdict in (table.FAIL, table.REPORT) for r in rows)
+    assert report.scale_lines(Results(), 64)[0].startswith("### Trades against connections")
+    # A run that stopped inside a history: its half-measured level is drawn with dashes.
+    partial = Results(history=[HistoryLevel(10_000, seeding=1.0)])
+    lines = report.scale_lines(partial, 64) + [f"{r}" for r in report.rows(partial, SETTINGS)]
+    assert any(line.startswith("| 10,000") and "| -" in line for line in lines)
+    assert json.dumps(report.as_json(partial, SETTINGS))
+
+
+def _cells(lines: list[str]) -> list[list[str]]:
+    return [[c.strip() for c in line.strip("|").split("|")] for line in lines if line.startswith("|")][2:]
+
+
+def test_scale_tables_have_a_ratio_and_a_verdict_for_each_target():
+    lines = report.scale_lines(_results(), 64)
+    titles = [line for line in lines if line.startswith("### ")]
+    assert [t.split(" (")[0] for t in titles] == [
+        "### Trades against connections", "### Trades against history", "### Catch-up against missed orders",
+        "### Resident memory", "### Idempotency-key lookups against history"]
+    tables_at = [lines.index(t) for t in titles] + [len(lines)]
+    connections, history, catch_up, memory, key = (_cells(lines[a:b]) for a, b in zip(tables_at, tables_at[1:]))
+    assert [row[0] for row in connections] == ["1", "16", "64"]
+    assert connections[0][-2:] == ["", ""] and connections[1][-3:] == ["0.30×", "≥ 0.3×", table.PASS]
+    assert [row[4:] for row in history] == [["0.97×", "0.9-1.1×", table.PASS], ["0.75×", "0.9-1.1×", table.FAIL]]
+    assert catch_up[0][-1] == "" and catch_up[1][-3:] == ["≤ 3 s", "0.83×", table.PASS]
+    assert memory == [["catalog", "50 MiB", "50 MiB", "50 MiB", "1.00×", "≤ 1.2×", table.PASS],
+                      ["order-1", "60 MiB", "61 MiB", "80 MiB", "1.33×", "≤ 1.2×", table.FAIL]]
+    # A batch twice as dear per key as on an empty log fails, though a single lookup does not.
+    assert key[1] == ["100,000", "6.0 µs", "5.0 µs", "1.20×", "1.2 µs", "0.6 µs", "2.00×", "15.0 µs", "≤ 1.5× each",
+                      table.FAIL]
+
+
+def test_the_json_has_every_number_of_the_tables():
+    data = json.loads(json.dumps(report.as_json(_results(), SETTINGS)))
+    assert [t["connections"] for t in data["trades"]] == [1, 16, 64]
+    assert data["trades"][1]["ratio"] == 0.3 and data["trades"][2]["measured"]["p99"] == 0.0549
+    assert data["lookups"]["numbers"] == [0, 1000]
+    assert [h["orders"] for h in data["history"]] == [10_000, 100_000]
+    assert data["history"][1]["resident"]["order-1"] == 80 * 2 ** 20 and data["history"][0]["keys"]["held"] == 15e-6
+
+
+def test_units_and_combined_verdicts():
+    assert table.micros(6.25e-6) == "6.2 µs" and table.micros(None) == "-"
+    assert table.mebibytes(3 * 2 ** 20) == "3 MiB" and table.mebibytes(None) == "-"
+    assert table.worst([table.PASS, table.FAIL]) == table.FAIL and table.worst([table.PASS]) == table.PASS
+    assert table.worst([table.REPORT]) == table.REPORT
+
+
+def test_resident_memory_and_metrics_are_parsed():
+    status = "Name:\ttwistd\nVmPeak:\t  300000 kB\nVmRSS:\t   61440 kB\nThreads:\t9\n"
+    assert parse_vm_rss(status) == 60 * 2 ** 20
+    assert parse_vm_rss("Name:\tkthreadd\n") is None
+    text = ('# TYPE bazaar_grpc_server_calls_total counter\n'
+            'bazaar_grpc_server_calls_total{service="bazaar.v1.OrderService",method="Lookup",code="OK"} 12.0\n'
+            'bazaar_grpc_server_calls_total{service="bazaar.v1.OrderService",method="Lookup",code="NOT_FOUND"} 3.0\n'
+            'bazaar_grpc_server_calls_total{service="bazaar.v1.OrderService",method="Request",code="OK"} 7.0\n')
+    assert metric_sum(text, "bazaar_grpc_server_calls_total", {"method": "Lookup"}) == 15
+    assert metric_sum(text, "bazaar_grpc_server_calls_total", {}) == 22
+    assert metric_sum("", "x", {}) == 0
+
+
+def test_turns_alternate_the_loads_and_combine_each():
+    from bench.phases import in_turns
+
+    ran = []
+
+    def run(name: str, per_second: int):
+        def go(seconds: float) -> LoadResult:
+            ran.append((name, seconds))
+            return LoadResult("wrk", seconds, int(per_second * seconds), 0, 0.001, 0.002)
+        return go
+
+    a, b = in_turns([run("a", 100), run("b", 300)], 10.0)
+    assert ran == [("a", 5.0), ("b", 5.0), ("a", 5.0), ("b", 5.0)]
+    assert (a.per_second, b.per_second, a.seconds) == (100, 300, 10.0)
+
+
+def test_the_bare_routes_answers_are_compared_byte_for_byte_numbers_aside_for_trades():
+    from bench.phases import compare
+
+    real = (200, {"Content-Type": "application/json", "Date": "x", "Idempotency-Key": "k"},
+            b'{"data": {"transaction_number": 1234}}')
+    bare = (200, {"content-type": "application/json", "Date": "y", "Idempotency-Key": "k"},
+            b'{"data": {"transaction_number": 0}}')
+    assert compare("POST /orders", bare, real, numbers=True).startswith("POST /orders: the bare route answers the same")
+    assert compare("POST /orders", bare, real).startswith("WARNING: POST /orders")
+    assert compare("GET", (200, {}, b"a"), (200, {"X": "1"}, b"a")).startswith("WARNING")
+
+
+def test_the_curve_option_takes_connection_counts():
+    from bench.main import parser
+
+    assert parser().parse_args(["--curve", "64,1,16,16"]).curve == (1, 16, 64)
+    assert parser().parse_args([]).curve == (1, 4, 16, 64, 256)
+    with pytest.raises(SystemExit):
+        parser().parse_args(["--curve", "0,4"])
+
+
+def test_key_lookups_are_timed_on_a_seeded_log(tmp_path):
+    assert keys.held_keys(0, 10) == [] and keys.held_keys(100, 4) == [f"fe-bench-seed-{n}" for n in (0, 25, 50, 75)]
+    assert not set(keys.new_keys(5, "t")) & set(keys.held_keys(5, 5))
+    seed.seed_log(tmp_path / "empty", seed.history(0), DEFAULT_STOCKS)
+    seed.seed_log(tmp_path / "some", seed.history(50), DEFAULT_STOCKS)
+    empty, some = keys.measure([(tmp_path / "empty", 0), (tmp_path / "some", 50)], DEFAULT_STOCKS, repeats=2)
+    assert empty.held is None and some.held is not None
+    assert all(x > 0 for x in (empty.new, empty.batch, some.new, some.batch, some.held))
 
 
 REACTOR = "<module> (twistd:8);ReactorBase.mainLoop (twisted/internet/base.py:694)"

@@ -1,6 +1,7 @@
 """`bazaar plot` on hand-made load and chaos folders: the four PNGs, the skipped ones, one-line
 errors, and an evaluation page whose sentences follow the data."""
 
+import json
 import re
 import sys
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from bazaar.tools.cli import main
 from bazaar.evaluation import document, inputs, observations
-from bazaar.evaluation.plot import FIGURES
+from bazaar.evaluation.plot import BENCH_SCALE, FIGURES
 from tests.unit.evaluation_data import write_chaos_dir, write_load_dir
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -219,3 +220,61 @@ def test_a_bar_in_a_cell_stays_in_its_cell(tmp_path):
 ])
 def test_change_has_a_noise_band(before, after, verb):
     assert observations.change(before, after) == verb
+
+
+# ---- the bench's scale curves -------------------------------------------------------------------------
+
+
+def _load_json(per_second: float, p99: float) -> dict:
+    return {"per_second": per_second, "requests": int(per_second * 10), "failures": 0, "seconds": 10.0,
+            "p50": p99 / 4, "p99": p99}
+
+
+def write_bench_json(path: Path) -> Path:
+    """The shape bench/report.py's as_json writes (the keys the figure and the page read)."""
+    path.write_text(json.dumps({
+        "settings": {"seconds": 10.0},
+        "trades": [{"connections": c, "measured": _load_json(100 * c ** 0.5, 0.01 * c),
+                    "baseline": _load_json(3000, 0.002 * c), "ratio": None} for c in (64, 1, 16)],
+        "history": [{"orders": 100_000, "trades": _load_json(1900, 0.05), "empty": _load_json(2000, 0.05)},
+                    {"orders": 10_000, "trades": None, "empty": _load_json(2000, 0.05)}],
+    }))
+    return path
+
+
+def test_the_bench_json_gives_the_curves_in_order(tmp_path):
+    bench = inputs.read_bench(write_bench_json(tmp_path / "bench.json"))
+    assert [p.at for p in bench.connections] == [1, 16, 64]
+    assert (bench.connections[1].per_second, bench.connections[1].reference_per_second) == (400, 3000)
+    assert bench.connections[2].p99 == 0.64 and bench.connections[0].reference_p99 == 0.002
+    assert [(p.at, p.per_second, p.reference_per_second) for p in bench.history] == [
+        (10_000, None, 2000), (100_000, 1900, 2000)]
+    with pytest.raises(inputs.InputError, match="not found"):
+        inputs.read_bench(tmp_path / "none.json")
+    (tmp_path / "bad.json").write_text('{"trades": []}')
+    with pytest.raises(inputs.InputError, match="missing 'history'"):
+        inputs.read_bench(tmp_path / "bad.json")
+
+
+def test_plot_with_the_bench_draws_its_scale_curves_onto_the_page(tmp_path, capsys):
+    load, chaos = write_load_dir(tmp_path / "load"), write_chaos_dir(tmp_path / "chaos")
+    bench = write_bench_json(tmp_path / "bench.json")
+    doc = tmp_path / "docs" / "evaluation.md"
+    code, out, err = run(capsys, "plot", load, "--chaos", chaos, "--bench", bench, "--doc", doc)
+    assert code == 0, err
+    assert_png(tmp_path / "docs" / "figures" / BENCH_SCALE)
+    text = doc.read_text()
+    assert f"](figures/{BENCH_SCALE})" in text and "## Scale (the bench)" in text
+    assert "--bench BENCH_DIR/bench.json --doc" in text
+    rows = markdown_rows(text)
+    assert ["16", "400", "3,000", "0.13×", "160.0", "32.0"] in rows
+    assert ["100,000", "1,900", "2,000", "0.95×"] in rows and ["10,000", "-", "2,000", "-"] in rows
+
+
+def test_without_the_bench_its_figure_is_skipped_and_the_page_has_no_scale_section(tmp_path, capsys):
+    load = write_load_dir(tmp_path / "load")
+    doc = tmp_path / "docs" / "evaluation.md"
+    code, out, err = run(capsys, "plot", load, "--doc", doc)
+    assert code == 0, err
+    assert f"skipped {BENCH_SCALE}: no bench results given (--bench FILE)" in out
+    assert "## Scale" not in doc.read_text()
