@@ -295,14 +295,17 @@ class FrontEnd:
         return json_response(request, 200, {"data": data})
 
     @app.route("/orders/<number>", methods=["GET"])
-    async def get_order(self, request: IRequest, number: str) -> bytes:
+    def get_order(self, request: IRequest, number: str) -> bytes | Deferred:
         wanted = _order_number(number)
         if wanted is None:
             raise transaction_not_found()
         known = self.orders.get(wanted)
-        if known is not None:
+        if known is not None:  # synchronously, as a cached stock: no coroutine, no Deferred
             request.setHeader(b"Content-Type", b"application/json")
             return known
+        return Deferred.fromCoroutine(self._get_unknown_order(request, wanted))
+
+    async def _get_unknown_order(self, request: IRequest, wanted: int) -> bytes:
         try:
             order = await self.leaders.call_leader(lambda replica: replica.lookup(wanted))
         except NoLeaderAvailable:
