@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
-from bazaar.config import FrontendConfig, load_config, parse_config
+from bazaar.config import load_config, parse_config
 from bazaar.plugins import frontend as frontend_plugin
 from bazaar.tls.identity import CATALOG, frontend_name, replica_name
 
@@ -154,11 +154,7 @@ def test_only_the_front_ends_public_ports_are_published(compose, config):
     for service in compose["services"].values():
         if process_of(service["command"]).startswith("frontend"):
             limit = service["ulimits"]["nofile"]
-            assert limit["soft"] == limit["hard"] >= FrontendConfig().max_connections + _front_end_spare()
-
-
-def _front_end_spare() -> int:
-    return frontend_plugin.INTERNAL_CONNECTIONS + frontend_plugin.SPARE_DESCRIPTORS
+            assert limit["soft"] == limit["hard"] >= frontend_plugin.descriptors_needed(config.frontend)
 
 
 def test_the_image_is_the_package_alone_run_by_twistd_as_a_user(dockerfile, compose):
@@ -205,7 +201,7 @@ def test_only_the_durable_services_may_write_and_only_the_data_dir(config):
         assert service["ReadWritePaths"] == str(config.data_dir) and service["StateDirectory"] == "bazaar"
     front_end = unit("bazaar-frontend@.service")["Service"]
     assert "ReadWritePaths" not in front_end and "StateDirectory" not in front_end
-    assert int(front_end["LimitNOFILE"]) >= FrontendConfig().max_connections + _front_end_spare()
+    assert int(front_end["LimitNOFILE"]) >= frontend_plugin.descriptors_needed(config.frontend)
 
 
 def test_the_admin_machine_makes_the_certificates_beside_the_config():
