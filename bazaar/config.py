@@ -33,11 +33,16 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Address:
-    host: str
+    host: str  # as written: an IPv6 host with or without its brackets
     port: int
 
     def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
+        """"host:port", an IPv6 host in brackets ("[::]:56892"): as gRPC binds and dials it,
+        and as a URL names it. A listener on a socket takes the host without brackets."""
+        host = self.host
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"{host}:{self.port}"
 
     @classmethod
     def parse(cls, text: Any, key: str) -> "Address":

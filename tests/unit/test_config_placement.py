@@ -126,7 +126,7 @@ def test_bad_placements_are_refused_naming_the_key(tmp_path, text, key):
      "frontend.metrics: 127.0.0.1:7011 is already used by replicas.1"),
     # Every loopback host is one machine, and [::1] is ::1.
     ('[catalog]\naddress = "[::1]:7000"\nmetrics = "::1:7000"\n',
-     r"catalog.metrics: ::1:7000 is already used by catalog.address"),
+     "catalog.metrics: [::1]:7000 is already used by catalog.address"),
 ])
 def test_a_port_one_machine_binds_twice_is_refused_naming_both_keys(tmp_path, text, refused):
     with pytest.raises(ConfigError) as raised:
@@ -156,3 +156,16 @@ metrics = "127.0.0.2:7000"
 def test_an_id_with_leading_zeros_is_refused_not_merged(tmp_path, text, key):
     with pytest.raises(ConfigError, match=rf"^{key.replace('.', '[.]')}: write the id without leading zeros"):
         parse_config(text, tmp_path)
+
+
+@pytest.mark.parametrize("text, bound", [
+    ('[catalog]\nlisten = "::"\n', "[::]:56892"),
+    ('[catalog]\nlisten = "[::]"\n', "[::]:56892"),
+    ('[catalog]\nlisten = "::1"\n', "[::1]:56892"),
+    ('[tls]\ninsecure = true\n[catalog]\naddress = "[::1]:7000"\n', "[::1]:7000"),
+    ('[tls]\ninsecure = true\n[catalog]\naddress = "::1:7000"\n', "[::1]:7000"),
+    ('[catalog]\nlisten = "0.0.0.0"\n', "0.0.0.0:56892"),
+])
+def test_an_ipv6_host_is_bracketed_where_grpc_binds_it(tmp_path, text, bound):
+    config = parse_config(text, tmp_path)
+    assert str(config.bind("catalog", config.catalog)) == bound
