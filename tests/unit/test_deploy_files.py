@@ -9,6 +9,7 @@ from __future__ import annotations
 import configparser
 import json
 import shlex
+import tomllib
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -167,10 +168,21 @@ def test_the_image_is_the_package_alone_run_by_twistd_as_a_user(dockerfile, comp
     runs = " ".join(argument for keyword, argument in dockerfile if keyword == "RUN")
     assert "pip install /src " in runs and "[" not in runs.split("pip install", 1)[1].split("&&")[0]  # no extras
     assert f"mkdir -p {IMAGE_DATA} {IMAGE_CERTS}" in runs
-    copied = [argument.split()[0] for keyword, argument in dockerfile if keyword == "COPY"]
-    assert copied == ["pyproject.toml", "bazaar", "twisted"]
+    copied = [source for keyword, argument in dockerfile if keyword == "COPY" for source in argument.split()[:-1]]
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
-    assert "*" in ignored and {"!pyproject.toml", "!README.md", "!bazaar", "!twisted"} <= set(ignored)
+    assert "*" in ignored and {f"!{source}" for source in copied} <= set(ignored)
+    assert {"pyproject.toml", "bazaar", "twisted"} <= set(copied)
+
+
+def test_the_image_copies_every_file_the_package_is_built_with(dockerfile):
+    """pyproject.toml's readme and license-files: without them in the copy, the installed
+    package's metadata lacks its README or its LICENSE (setuptools only warns)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    named = [project["readme"], *project["license-files"]]
+    copied = {source for keyword, argument in dockerfile if keyword == "COPY" for source in argument.split()[:-1]}
+    ignored = set((ROOT / ".dockerignore").read_text().splitlines())
+    assert "LICENSE" in named and all((ROOT / name).is_file() for name in named)
+    assert [name for name in named if name not in copied or f"!{name}" not in ignored] == []
 
 
 def unit(name: str) -> configparser.ConfigParser:
