@@ -10,7 +10,7 @@ ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # The package alone (no test or evaluation extras), from a copy that is removed again. Then
 # Twisted's plugin cache, written now: the service's user cannot write site-packages.
-COPY pyproject.toml README.md /src/
+COPY pyproject.toml README.md LICENSE /src/
 COPY bazaar /src/bazaar
 COPY twisted /src/twisted
 RUN pip install /src \

@@ -20,7 +20,11 @@ DEFAULT_CONFIG_PATH = "bazaar.toml"
 MAX_STOCKS = 10_000
 MAX_STOCK_NAME = 100  # characters: the front end finds no longer name (its MAX_NAME_LENGTH)
 MAX_PRICE = 1e9
-MAX_ORDER_CACHE = 10_000_000  # orders a front end may keep: about 100 bytes each
+# Orders a front end may keep (frontend.order_cache_size): each costs about 300 bytes in its
+# cache (its encoded answer of some 80 bytes, its number and the LRU's bookkeeping; measured
+# with tracemalloc and RSS over 100,000 to 3,000,000 entries), 350-400 with a 100-character
+# stock name: at most about 0.7-0.8 GB.
+MAX_ORDER_CACHE = 2_000_000
 MAX_SHARES = 10**15  # a stock's quantity or volume; far below where a float would round
 # A process's metrics endpoint, unless its config names one: on loopback (counters are for the
 # operator, not the public), at its own port plus this.
@@ -33,11 +37,16 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Address:
-    host: str
+    host: str  # as written: an IPv6 host with or without its brackets
     port: int
 
     def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
+        """"host:port", an IPv6 host in brackets ("[::]:56892"): as gRPC binds and dials it,
+        and as a URL names it. A listener on a socket takes the host without brackets."""
+        host = self.host
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"{host}:{self.port}"
 
     @classmethod
     def parse(cls, text: Any, key: str) -> "Address":
@@ -76,7 +85,8 @@ class FrontendConfig:
 
     cache: bool = True
     cache_size: int = 8
-    # Committed orders a front end keeps to answer GET /orders/<n> again (0: none).
+    # Committed orders a front end keeps to answer GET /orders/<n> again (0: none); about
+    # 300 bytes each (MAX_ORDER_CACHE).
     order_cache_size: int = 10_000
     # The public port against slow and greedy clients, and TLS (docs/api.md, "Configuration").
     read_timeout: float = 10.0  # a connection's first request, or a request once begun, all in
@@ -371,6 +381,9 @@ def _numbered(raw: dict[str, Any], name: str, expected: str) -> list[tuple[int, 
     for key, value in table.items():
         if not (key.isascii() and key.isdigit()) or not 1 <= int(key) <= 999_999_999:
             raise ConfigError(f"{name}.{key}: ids are whole numbers from 1 to 999999999")
+        if key != str(int(key)):
+            # "01" and "1" are two keys to TOML but one id: refused, not silently merged.
+            raise ConfigError(f"{name}.{key}: write the id without leading zeros ({int(key)})")
         numbered.append((int(key), f"{name}.{key}", value))
     return numbered
 
@@ -396,21 +409,47 @@ def _check_loopback_if_insecure(config: Config) -> Config:
 
 
 def _check_distinct(config: Config) -> Config:
-    """No two listeners on one port of one host. A process's host is its address's: metrics
-    on loopback or on every interface are per host, so two replicas on two hosts may both use
-    127.0.0.1:56904, or 0.0.0.0:56904."""
-    seen: dict[tuple[str, Address], str] = {}
-    named = [(key, address.host, address) for key, address in config.named_addresses()]
-    for name, address in config.addresses_of().items():
+    """No two listeners one machine cannot bind both. A process's machine is its address's
+    host (every loopback host is one machine); each of its listeners binds `listen` (else its
+    address's host) for its service port and a front end's internal port, and its metrics
+    address's host for metrics. Two listeners on one machine clash when their ports are equal
+    and so are their hosts, or either host is every interface ("0.0.0.0", "::"). So two
+    replicas on two hosts may both serve metrics on 127.0.0.1:56904, or 0.0.0.0:56904, but one
+    process may not serve its metrics on 0.0.0.0 at a port it binds for gRPC."""
+    machines = {name: _normal_host(address.host, machine=True) for name, address in config.addresses_of().items()}
+    listeners = [(CATALOG, "catalog.address", config.catalog)]
+    for i, frontend in config.frontends.items():
+        listeners += [(frontend_name(i), config.frontend_key(i, "address"), frontend.address),
+                      (frontend_name(i), config.frontend_key(i, "internal"), frontend.internal)]
+    listeners += [(replica_name(i), f"replicas.{i}", address) for i, address in config.replicas.items()]
+    bound = [(name, key, config.bind(name, address)) for name, key, address in listeners]
+    for name in config.addresses_of():
         metrics = config.metrics_address(name)
         if metrics is not None:
-            named.append((_metrics_key(config, name), address.host, metrics))
-    for key, host, address in named:
-        mine = (host if _loopback(address.host) or _unspecified(address.host) else address.host, address)
-        if mine in seen:
-            raise ConfigError(f"{key}: {address} is already used by {seen[mine]}")
-        seen[mine] = key
+            bound.append((name, _metrics_key(config, name), metrics))
+    seen: dict[tuple[str, int], list[tuple[str, str]]] = {}
+    for name, key, address in bound:
+        host = _normal_host(address.host)
+        others = seen.setdefault((machines[name], address.port), [])
+        for other_host, other_key in others:
+            if host == other_host or _unspecified(host) or _unspecified(other_host):
+                raise ConfigError(f"{key}: {address} is already used by {other_key}")
+        others.append((host, key))
     return config
+
+
+def _normal_host(host: str, machine: bool = False) -> str:
+    """`host` as one spelling of it: no brackets, lower case, an IP address in its compressed
+    form, localhost as 127.0.0.1; with `machine`, every loopback host as 127.0.0.1 (a process
+    dialled on loopback runs on the machine of every process dialled on loopback)."""
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return "127.0.0.1"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    return "127.0.0.1" if machine and ip.is_loopback else ip.compressed
 
 
 def _metrics_key(config: Config, name: str) -> str:

@@ -3,7 +3,8 @@
 Beyond `max_connections` in all, or `max_connections_per_peer` from one address, a new
 connection is answered 503 (JSON, `Connection: close`) without being parsed, and the clients
 already connected go on being served. The cap keeps the process below its file descriptor
-limit, where the listening port would stop accepting anyone.
+limit, where the listening port would stop accepting anyone. The front end's internal
+listener and every process's metrics listener are ApiSites too, with their own small limits.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ log = Logger()
 # A refused client gets this long to send its request head, so that the connection is closed
 # with nothing unread: closing over unread bytes resets it, and the client may lose the 503.
 LINGER = 1.0
-# Refused connections lingering at once; past these, a refusal is written and closed at once.
+# Refused connections lingering at once (unless a site is given fewer); past these, a refusal
+# is written and closed at once.
 MAX_LINGERING = 200
 _RETRY_AFTER = ((b"Retry-After", b"1"),)
 
@@ -39,14 +41,20 @@ class ApiSite(Site):
     # None: requests are not timed).
     observe: Callable[[Any, float, bool], None] | None = None
 
+    # Who is refusing, in the 503's message.
+    serving = "the front end"
+
     def __init__(self, resource: Any, limits: FrontendConfig, access_log: str | None = None,
-                 reactor: Any = None) -> None:
+                 reactor: Any = None, max_lingering: int = MAX_LINGERING) -> None:
+        """`limits`: its connection caps and timeouts (FrontendConfig's read_timeout,
+        idle_timeout, max_connections and max_connections_per_peer)."""
         # Bodies are JSON: parsing each POST's Content-Type for form fields (with the email
         # package) would cost more CPU than the rest of the request's HTTP handling.
         super().__init__(resource, requestFactory=ApiRequest, logPath=access_log, parsePOSTFormSubmission=False,
                          timeout=limits.idle_timeout, reactor=reactor)
         self.displayTracebacks = False
         self.limits = limits
+        self.max_lingering = max_lingering
         self.open = 0
         self.open_by_peer: Counter[str] = Counter()
         self.lingering = 0
@@ -55,6 +63,12 @@ class ApiSite(Site):
         # Answers written without serving a request, by status: 503 at the caps, and the
         # channel's refusals (408, 413, 414, 431, 400).
         self.refusals: Counter[int] = Counter()
+
+    @property
+    def descriptors(self) -> int:
+        """The most descriptors its connections hold at once: those served, and the refused
+        ones lingering."""
+        return self.limits.max_connections + self.max_lingering
 
     def log(self, request: Any) -> None:
         # Called by Request.finish, once the whole answer is written.
@@ -69,7 +83,7 @@ class ApiSite(Site):
     def buildProtocol(self, addr: Any) -> Any:
         peer = str(getattr(addr, "host", addr))
         if self.open >= self.limits.max_connections:
-            return self._refuse("the front end is serving as many connections as it can: retry later")
+            return self._refuse(f"{self.serving} is serving as many connections as it can: retry later")
         if self.open_by_peer[peer] >= self.limits.max_connections_per_peer:
             return self._refuse("too many connections from your address: retry later")
         channel = super().buildProtocol(addr)
@@ -92,8 +106,8 @@ class ApiSite(Site):
 
     def _refuse(self, message: str) -> Protocol:
         if not self.refused:
-            log.warn("refusing connections: {open} open, the cap is {cap} ({per_peer} per address)",
-                     open=self.open, cap=self.limits.max_connections,
+            log.warn("{serving}: refusing connections: {open} open, the cap is {cap} ({per_peer} per address)",
+                     serving=self.serving, open=self.open, cap=self.limits.max_connections,
                      per_peer=self.limits.max_connections_per_peer)
         self.refused += 1
         self.refusals[503] += 1
@@ -111,7 +125,7 @@ class Refusal(Protocol):
 
     def connectionMade(self) -> None:
         self.transport.write(self.answer)
-        if self.site.lingering >= MAX_LINGERING:
+        if self.site.lingering >= self.site.max_lingering:
             self.transport.loseConnection()
             return
         self.site.lingering += 1

@@ -30,8 +30,11 @@ TRADE_OUTCOMES = ("executed", "stock_not_found", "invalid_type", "invalid_quanti
                   "key_reused", "unavailable", "unknown")
 # Distinct (path, method, status) whose children are kept by the raw path, which spares the
 # route's matching: the paths clients use again and again. Beyond these (names made up by the
-# thousand), a request's route is matched each time and its children kept by route.
+# thousand), a request's route is matched each time and its children kept by route. Only
+# requests of a usual method and a path no longer than KEPT_PATH bytes are kept so (a stock's
+# name, percent-encoded), so that what a client makes up costs at most a few megabytes here.
 KNOWN_PATHS = 4096
+KEPT_PATH = 1024
 _VARIABLE = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")
 _ANY_SEGMENT = ("[^/]+", "[^/]{1,}")
 
@@ -98,23 +101,24 @@ class HttpMetrics:
             seen = (request.path, method, code)
             children = self._by_path.get(seen)
             if children is None:
-                children = self._children(request, method, code)
-                if len(self._by_path) < KNOWN_PATHS:
+                children = self._children(request, METHODS.get(method, OTHER), code)
+                if len(self._by_path) < KNOWN_PATHS and method in METHODS and len(request.path) <= KEPT_PATH:
                     self._by_path[seen] = children
             children[0].inc()
             children[1].observe(seconds)
         except Exception:
             log.failure("counting an HTTP request failed")
 
-    def _children(self, request: Any, method: bytes, code: int | None) -> tuple[Any, Any]:
+    def _children(self, request: Any, method: str, code: int | None) -> tuple[Any, Any]:
+        """`method`: its label (a usual method's name, or "other"), never the raw bytes a
+        client sent: the children are kept by a key of label values, of which there are few."""
         # Klein moves the segments it matched from postpath to prepath: together, the path's.
         route = self._routes.name(request.prepath + request.postpath)
-        key = (route, method, code)
+        status = ABORTED if code is None else str(code) if 100 <= code <= 599 else OTHER
+        key = (route, method, status)
         children = self._calls.children(key)
         if children is None:
-            name = METHODS.get(method, OTHER)
-            status = ABORTED if code is None else str(code) if 100 <= code <= 599 else OTHER
-            children = self._calls.add(key, (route, name, status), (route, name))
+            children = self._calls.add(key, key, (route, method))
         return children
 
 

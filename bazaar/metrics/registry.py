@@ -62,8 +62,10 @@ class ObjectCollector:
 
 class TimedCalls:
     """A counter of calls and a histogram of their seconds, for a hook on a hot path: each
-    label set's two children are looked up once, under a key of the caller's (raw values it
-    has at hand, turned into labels only the first time)."""
+    label set's two children are looked up once, under a key of the caller's (values it has at
+    hand, turned into labels only the first time). Every key is kept for good, as is every
+    label set: both must come from a small set the server bounds (a route template, a method
+    it serves), never from what a client may make up (a raw HTTP method, a path)."""
 
     def __init__(self, registry: CollectorRegistry, counted: tuple[str, str, Sequence[str]],
                  timed: tuple[str, str, Sequence[str]]) -> None:

@@ -16,18 +16,18 @@ from twisted.application.service import MultiService, Service
 from twisted.logger import Logger
 from twisted.python import usage
 
-from bazaar.config import Config, ConfigError
+from bazaar.config import Config, ConfigError, FrontendConfig
 from bazaar.core.lru import LRUCache
 from bazaar.frontend.app import FrontEnd
 from bazaar.frontend.backends import CatalogClient, ReplicaClient
 from bazaar.frontend.internal import CacheControl
 from bazaar.frontend.leader import LeaderTracker
 from bazaar.frontend.readiness import ReadinessCheck
-from bazaar.frontend.site import ApiSite
+from bazaar.frontend.site import MAX_LINGERING, ApiSite
 from bazaar.frontend.trading import TradePlacer
 from bazaar.metrics.frontend import register_frontend
 from bazaar.metrics.registry import process_registry
-from bazaar.metrics.server import metrics_service
+from bazaar.metrics.server import METRICS_DESCRIPTORS, metrics_service
 from bazaar.plugins.options import ConfigOptions
 from bazaar.rpc.services import Channels
 from bazaar.tls.identity import frontend_name
@@ -39,10 +39,10 @@ log = Logger()
 # Connections waiting to be accepted: a burst of clients beyond the cap is answered 503 at once
 # rather than left to retry their SYN.
 BACKLOG = 1024
-# File descriptors the front end needs besides its clients': gRPC channels, logs, refusals.
-SPARE_DESCRIPTORS = 300
-# The internal listener's connections at once, and the time one has to send its request
-# (its TLS handshake first).
+# File descriptors the front end needs besides its listeners' connections: gRPC channels, logs.
+SPARE_DESCRIPTORS = 100
+# The internal listener's connections at once (and its refusals lingering at once), and the
+# time one has to send its request (its TLS handshake first).
 INTERNAL_CONNECTIONS = 64
 INTERNAL_READ_TIMEOUT = 3.0
 
@@ -111,7 +111,7 @@ def makeService(options: Options) -> MultiService:
     name = frontend_name(options["id"])
     address = config.bind(name, config.frontend_address(options["id"]).address)
     interface = _interface(address)
-    _make_room_for(config.frontend.max_connections + INTERNAL_CONNECTIONS + SPARE_DESCRIPTORS)
+    _make_room_for(config.frontend)
     if options["tls"] is not None:
         server: Any = SSLServer(address.port, site, options["tls"], backlog=BACKLOG, interface=interface)
     else:
@@ -140,7 +140,7 @@ def internal_server(config: Config, credentials: Any, front_end: FrontEnd, front
         config.frontend, max_connections=INTERNAL_CONNECTIONS, max_connections_per_peer=INTERNAL_CONNECTIONS,
         read_timeout=min(config.frontend.read_timeout, INTERNAL_READ_TIMEOUT),
     )
-    site = ApiSite(control.app.resource(), limits, None)
+    site = ApiSite(control.app.resource(), limits, None, max_lingering=INTERNAL_CONNECTIONS)
     if credentials is None:
         return TCPServer(address.port, site, interface=_interface(address))
     return SSLServer(address.port, site, server_options(credentials), interface=_interface(address))
@@ -150,9 +150,19 @@ def _interface(address: Any) -> str:
     return address.host.strip("[]")  # "[::1]" in the config, "::1" to listen on
 
 
-def _make_room_for(descriptors: int) -> None:
-    """Raise the soft file descriptor limit to `descriptors` if it is lower and the hard limit
-    allows; say so when even the hard limit is lower, since the cap then cannot protect."""
+def descriptors_needed(frontend: FrontendConfig) -> int:
+    """The file descriptors a front end may hold at once: each listener's connections at its
+    cap and its refused connections lingering (the public port's, the internal listener's,
+    the metrics listener's), and SPARE_DESCRIPTORS."""
+    public = frontend.max_connections + MAX_LINGERING
+    return public + 2 * INTERNAL_CONNECTIONS + METRICS_DESCRIPTORS + SPARE_DESCRIPTORS
+
+
+def _make_room_for(frontend: FrontendConfig) -> None:
+    """Raise the soft file descriptor limit to what the front end needs if it is lower and the
+    hard limit allows; say so when even the hard limit is lower, since the caps then cannot
+    protect."""
+    descriptors = descriptors_needed(frontend)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY or soft >= descriptors:
         return
@@ -161,4 +171,4 @@ def _make_room_for(descriptors: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
     if wanted < descriptors:
         log.warn("the file descriptor limit {limit} is below frontend.max_connections plus {spare}: "
-                 "lower max_connections", limit=wanted, spare=INTERNAL_CONNECTIONS + SPARE_DESCRIPTORS)
+                 "lower max_connections", limit=wanted, spare=descriptors - frontend.max_connections)

@@ -34,8 +34,9 @@ _OWN = ("log_format", "log_level", "log_namespace", "log_time", "log_source", "l
 
 @implementer(ILogObserver)
 class JsonLinesObserver:
-    """One JSON object per line: time (ISO 8601, UTC), level, namespace, the formatted
-    message, the event's own fields (repr of what JSON cannot hold), and a failure's traceback."""
+    """One JSON object per line, strict JSON, for every event: time (ISO 8601, UTC), level,
+    namespace, the formatted message, the event's own fields (repr of what JSON cannot hold),
+    and a failure's traceback."""
 
     def __init__(self, out: IO[str]) -> None:
         self._out = out
@@ -55,12 +56,38 @@ class JsonLinesObserver:
         if failure is not None:
             record["error"] = failure.getErrorMessage()
             record["traceback"] = failure.getTraceback()
-        self._out.write(json.dumps(record, default=repr) + "\n")
+        self._out.write(_line(record) + "\n")
         self._out.flush()
 
 
 def _plain(value: Any) -> Any:
-    return value if isinstance(value, (str, int, float, bool, type(None), list, dict)) else repr(value)
+    return value if isinstance(value, (str, int, float, bool, type(None), list, dict)) else _repr(value)
+
+
+def _line(record: dict[str, Any]) -> str:
+    """`record` as one line of strict JSON, whatever its fields hold: a field JSON cannot hold
+    as it is (nan or infinity, which json would write as NaN and Infinity; a dict with keys
+    other than str, a list that holds itself) is written as its repr instead, so that no
+    event is lost to a field of its own."""
+    try:
+        return json.dumps(record, default=repr, allow_nan=False)
+    except Exception:
+        pass
+    fixed: dict[str, Any] = {}
+    for key, value in record.items():
+        try:
+            json.dumps(value, default=repr, allow_nan=False)
+            fixed[key] = value
+        except Exception:
+            fixed[key] = _repr(value)
+    return json.dumps(fixed, default=_repr, allow_nan=False)
+
+
+def _repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception:
+        return f"<{type(value).__name__} whose repr failed>"
 
 
 def observer(out: IO[str], form: str, level: str) -> ILogObserver:

@@ -6,10 +6,21 @@ per item, fired after the batch holding it is on disk. Under load batches grow b
 so throughput rises while each commit stays one fsync. An idle writer starts at the end of the
 reactor's turn, not at the first write: the writes one event makes (a batch of trades, a
 follower's batch of orders) then share one fsync instead of the first paying for its own.
+
+The writer is a daemon thread, so that it never keeps a process alive by itself: when a
+process's start fails after the writer started (its gRPC port taken), the main thread ends
+and the process exits, non-zero, for systemd or compose to restart it, instead of hanging.
+No acknowledged write can be lost to that: an item's Deferred fires only on the reactor,
+after `flush` returned, and `flush` returns once its transaction is committed and fsync'd; an
+orderly stop (stopService) waits for the batch on the thread before joining it. A process
+that ends otherwise only interrupts a batch nobody was told about, and the store's
+transaction is then rolled back at its next open.
 """
 
 from __future__ import annotations
 
+import functools
+import threading
 import time
 from typing import Any, Callable, Sequence
 
@@ -21,6 +32,12 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 log = Logger()
+
+
+class _WriterPool(ThreadPool):
+    """A thread pool of daemon threads (the module's docstring says why none is lost)."""
+
+    threadFactory = functools.partial(threading.Thread, daemon=True)
 
 
 class GroupCommitter(Service):
@@ -57,7 +74,7 @@ class GroupCommitter(Service):
         self._broken: Failure | None = None
 
     def startService(self) -> None:
-        self._pool = ThreadPool(minthreads=1, maxthreads=1, name=f"{self.name}-writer")
+        self._pool = _WriterPool(minthreads=1, maxthreads=1, name=f"{self.name}-writer")
         self._pool.start()
         super().startService()
 

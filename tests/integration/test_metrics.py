@@ -4,12 +4,16 @@ front end move the trade counters, the leader's commit point and the catalog's."
 from __future__ import annotations
 
 import http.client
-from contextlib import closing
+import os
+import socket
+import subprocess
+from contextlib import ExitStack, closing
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bazaar.metrics.server import METRICS_DESCRIPTORS
 from tests.integration.cluster import Cluster, wait_for
 
 pytestmark = pytest.mark.integration
@@ -104,3 +108,49 @@ def excerpt(cluster: Cluster, names: list[str]) -> None:
             lines: Any = conn.getresponse().read().decode().splitlines()
         print(f"--- {name}")
         print("\n".join(line for line in lines if line.startswith("bazaar_") and "_bucket" not in line))
+
+
+def descriptors(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def metrics_status(cluster: Cluster, name: str) -> int | None:
+    """The status of a GET /metrics on a new connection; None when the connection failed."""
+    try:
+        with closing(http.client.HTTPConnection("127.0.0.1", cluster.metrics_ports[name], timeout=5)) as conn:
+            conn.request("GET", "/metrics")
+            response = conn.getresponse()
+            response.read()
+            return response.status
+    except (OSError, http.client.HTTPException):
+        return None
+
+
+def test_connections_to_the_metrics_port_cannot_take_the_front_ends_descriptors(cluster: Cluster) -> None:
+    """Requests that never end, on many more connections than the metrics listener keeps,
+    while the front end may open only a few descriptors more than it holds: its public port
+    and its metrics still answer, and the connections it kept are cut at the read deadline."""
+    pid = cluster.processes["frontend"].pid
+    assert wait_for(lambda: metrics_status(cluster, "frontend") == 200, what="the front end's metrics")
+    before = descriptors(pid)
+    room = before + METRICS_DESCRIPTORS + 40
+    subprocess.run(["prlimit", "--pid", str(pid), f"--nofile={room}:{room}"], check=True)
+    connected = 0
+    with ExitStack() as held:
+        for _ in range(300):
+            try:
+                s = held.enter_context(closing(socket.create_connection(
+                    ("127.0.0.1", cluster.metrics_ports["frontend"]), timeout=5)))
+                connected += 1
+                s.sendall(b"GET /metr")  # a request that never ends
+            except OSError:
+                pass  # refused and closed already
+        assert connected >= 200
+        # Those past the caps are answered 503 and closed; the few kept hold no more than
+        # the listener's share of descriptors.
+        wait_for(lambda: descriptors(pid) <= before + METRICS_DESCRIPTORS, deadline=4,
+                 what="the refused connections to be closed")
+        assert cluster.request("GET", "/healthz").status == 200
+        # The kept ones are cut at the 5 s read deadline, and a scrape is served again.
+        wait_for(lambda: metrics_status(cluster, "frontend") == 200, deadline=15,
+                 what="a scrape past the held connections")

@@ -17,8 +17,8 @@ cache = false
 cache_size = 3
 
 [replicas]
-1 = "127.0.0.1:7011"
-4 = "127.0.0.1:7014"
+1 = "127.0.0.1:7021"
+4 = "127.0.0.1:7024"
 
 [timeouts]
 rpc = 1.5
@@ -34,7 +34,7 @@ def test_a_full_file_is_read(tmp_path: Path) -> None:
     assert (config.frontends[1].address, config.frontend.cache, config.frontend.cache_size) == (
         Address("localhost", 7001), False, 3
     )
-    assert config.replicas == {1: Address("127.0.0.1", 7011), 4: Address("127.0.0.1", 7014)}
+    assert config.replicas == {1: Address("127.0.0.1", 7021), 4: Address("127.0.0.1", 7024)}
     assert (config.timeouts.rpc, config.timeouts.probe, config.timeouts.http) == (1.5, 0.2, 3.0)
     assert config.replica_dir(4) == tmp_path / "state" / "order-4"
 

@@ -102,3 +102,70 @@ metrics = "0.0.0.0:56903"
 def test_bad_placements_are_refused_naming_the_key(tmp_path, text, key):
     with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
         parse_config(text, tmp_path)
+
+
+@pytest.mark.parametrize("text, refused", [
+    # The deploy file's style, a replica's metrics at its own gRPC port: both bind 0.0.0.0.
+    ("""
+[replicas]
+1 = { address = "order-1:56894", listen = "0.0.0.0", metrics = "0.0.0.0:56894" }
+2 = "order-2:56895"
+3 = "order-3:56896"
+""", "replicas.1.metrics: 0.0.0.0:56894 is already used by replicas.1"),
+    # Metrics on every interface at the catalog's own loopback port.
+    ('[catalog]\naddress = "127.0.0.1:56892"\nmetrics = "0.0.0.0:56892"\n',
+     "catalog.metrics: 0.0.0.0:56892 is already used by catalog.address"),
+    # A front end's metrics at its own internal port, which it binds on every interface.
+    ('[frontend]\naddress = "fe1:56893"\ninternal = "fe1:56897"\nlisten = "0.0.0.0"\nmetrics = "0.0.0.0:56897"\n',
+     "frontend.metrics: 0.0.0.0:56897 is already used by frontend.internal"),
+    # Listening on every IPv6 interface takes the port on every address, 127.0.0.1 too.
+    ('[catalog]\naddress = "cat:7000"\nlisten = "::"\nmetrics = "127.0.0.1:7000"\n',
+     "catalog.metrics: 127.0.0.1:7000 is already used by catalog.address"),
+    # localhost is 127.0.0.1: the front end's default metrics (port + 10) is replica 1's port.
+    ('[frontend]\naddress = "localhost:7001"\n[replicas]\n1 = "127.0.0.1:7011"\n2 = "127.0.0.1:7012"\n',
+     "frontend.metrics: 127.0.0.1:7011 is already used by replicas.1"),
+    # Every loopback host is one machine, and [::1] is ::1.
+    ('[catalog]\naddress = "[::1]:7000"\nmetrics = "::1:7000"\n',
+     "catalog.metrics: [::1]:7000 is already used by catalog.address"),
+])
+def test_a_port_one_machine_binds_twice_is_refused_naming_both_keys(tmp_path, text, refused):
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, tmp_path)
+    assert str(raised.value) == refused
+
+
+def test_one_port_on_two_hosts_of_one_machine_is_no_clash(tmp_path):
+    config = parse_config("""
+[catalog]
+address = "127.0.0.1:7000"
+metrics = "127.0.0.2:7000"
+[replicas]
+1 = { address = "order-1:7001", listen = "10.0.0.1", metrics = "127.0.0.1:7001" }
+2 = { address = "order-2:7001", listen = "0.0.0.0", metrics = "0.0.0.0:7002" }
+3 = { address = "order-3:7001", listen = "0.0.0.0", metrics = "0.0.0.0:7002" }
+""", tmp_path)
+    assert config.metrics_address("catalog") == Address("127.0.0.2", 7000)
+
+
+@pytest.mark.parametrize("text, key", [
+    ('[replicas]\n1 = "127.0.0.1:7001"\n01 = "127.0.0.1:7002"\n2 = "127.0.0.1:7003"\n', "replicas.01"),
+    ('[replicas]\n007 = "127.0.0.1:7001"\n', "replicas.007"),
+    ('[frontends.1]\naddress = "127.0.0.1:7001"\ninternal = "127.0.0.1:7002"\n'
+     '[frontends.01]\naddress = "127.0.0.1:7003"\ninternal = "127.0.0.1:7004"\n', "frontends.01"),
+])
+def test_an_id_with_leading_zeros_is_refused_not_merged(tmp_path, text, key):
+    with pytest.raises(ConfigError, match=rf"^{key.replace('.', '[.]')}: write the id without leading zeros"):
+        parse_config(text, tmp_path)
+
+
+@pytest.mark.parametrize("text, bound", [
+    ('[catalog]\nlisten = "::"\n', "[::]:56892"),
+    ('[catalog]\nlisten = "[::]"\n', "[::]:56892"),
+    ('[catalog]\nlisten = "::1"\n', "[::1]:56892"),
+    ('[tls]\ninsecure = true\n[catalog]\naddress = "[::1]:7000"\n', "[::1]:7000"),
+    ('[tls]\ninsecure = true\n[catalog]\naddress = "::1:7000"\n', "[::1]:7000"),
+    ('[catalog]\nlisten = "0.0.0.0"\n', "0.0.0.0:56892"),
+])
+def test_an_ipv6_host_is_bracketed_where_grpc_binds_it(tmp_path, text, bound):
+    config = parse_config(text, tmp_path)
+    assert str(config.bind("catalog", config.catalog)) == bound

@@ -9,12 +9,13 @@ from __future__ import annotations
 import configparser
 import json
 import shlex
+import tomllib
 from pathlib import Path, PurePosixPath
 
 import pytest
 import yaml
 
-from bazaar.config import FrontendConfig, load_config, parse_config
+from bazaar.config import load_config, parse_config
 from bazaar.plugins import frontend as frontend_plugin
 from bazaar.tls.identity import CATALOG, frontend_name, replica_name
 
@@ -154,11 +155,7 @@ def test_only_the_front_ends_public_ports_are_published(compose, config):
     for service in compose["services"].values():
         if process_of(service["command"]).startswith("frontend"):
             limit = service["ulimits"]["nofile"]
-            assert limit["soft"] == limit["hard"] >= FrontendConfig().max_connections + _front_end_spare()
-
-
-def _front_end_spare() -> int:
-    return frontend_plugin.INTERNAL_CONNECTIONS + frontend_plugin.SPARE_DESCRIPTORS
+            assert limit["soft"] == limit["hard"] >= frontend_plugin.descriptors_needed(config.frontend)
 
 
 def test_the_image_is_the_package_alone_run_by_twistd_as_a_user(dockerfile, compose):
@@ -171,10 +168,21 @@ def test_the_image_is_the_package_alone_run_by_twistd_as_a_user(dockerfile, comp
     runs = " ".join(argument for keyword, argument in dockerfile if keyword == "RUN")
     assert "pip install /src " in runs and "[" not in runs.split("pip install", 1)[1].split("&&")[0]  # no extras
     assert f"mkdir -p {IMAGE_DATA} {IMAGE_CERTS}" in runs
-    copied = [argument.split()[0] for keyword, argument in dockerfile if keyword == "COPY"]
-    assert copied == ["pyproject.toml", "bazaar", "twisted"]
+    copied = [source for keyword, argument in dockerfile if keyword == "COPY" for source in argument.split()[:-1]]
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
-    assert "*" in ignored and {"!pyproject.toml", "!README.md", "!bazaar", "!twisted"} <= set(ignored)
+    assert "*" in ignored and {f"!{source}" for source in copied} <= set(ignored)
+    assert {"pyproject.toml", "bazaar", "twisted"} <= set(copied)
+
+
+def test_the_image_copies_every_file_the_package_is_built_with(dockerfile):
+    """pyproject.toml's readme and license-files: without them in the copy, the installed
+    package's metadata lacks its README or its LICENSE (setuptools only warns)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    named = [project["readme"], *project["license-files"]]
+    copied = {source for keyword, argument in dockerfile if keyword == "COPY" for source in argument.split()[:-1]}
+    ignored = set((ROOT / ".dockerignore").read_text().splitlines())
+    assert "LICENSE" in named and all((ROOT / name).is_file() for name in named)
+    assert [name for name in named if name not in copied or f"!{name}" not in ignored] == []
 
 
 def unit(name: str) -> configparser.ConfigParser:
@@ -205,7 +213,7 @@ def test_only_the_durable_services_may_write_and_only_the_data_dir(config):
         assert service["ReadWritePaths"] == str(config.data_dir) and service["StateDirectory"] == "bazaar"
     front_end = unit("bazaar-frontend@.service")["Service"]
     assert "ReadWritePaths" not in front_end and "StateDirectory" not in front_end
-    assert int(front_end["LimitNOFILE"]) >= FrontendConfig().max_connections + _front_end_spare()
+    assert int(front_end["LimitNOFILE"]) >= frontend_plugin.descriptors_needed(config.frontend)
 
 
 def test_the_admin_machine_makes_the_certificates_beside_the_config():

@@ -279,3 +279,15 @@ def test_an_unconfigured_front_end_id_is_a_usage_error(tmp_path):
     path.write_text(SECOND_FRONT_END)
     with pytest.raises(usage.UsageError, match=r"no front end with id 3 \(configured ids: 1, 2\)"):
         options_for("--config", str(path), "--id", "3")
+
+
+def test_the_descriptor_limit_covers_every_listener_at_its_caps(config_file, monkeypatch):
+    asked = []
+    monkeypatch.setattr(plugin.resource, "getrlimit", lambda which: (256, 1 << 20))
+    monkeypatch.setattr(plugin.resource, "setrlimit", lambda which, limits: asked.append(limits))
+    service = plugin.makeService(options_for("--config", str(config_file)))
+    _, public, _, internal, metrics = list(service)
+    sites = [public.args[1], internal.args[1], metrics.args[1]]
+    assert isinstance(sites[2], MetricsSite) and sites[2].descriptors == 32, "16 connections, 16 refusals lingering"
+    needed = sum(site.descriptors for site in sites) + plugin.SPARE_DESCRIPTORS
+    assert asked == [(needed, 1 << 20)] and needed == plugin.descriptors_needed(load_config(config_file).frontend)

@@ -136,3 +136,31 @@ def test_a_failing_batch_hook_does_not_stop_the_answers():
         assert (yield committer.submit(6)) == 6
     finally:
         yield committer.stopService()
+
+
+@pytest_twisted.inlineCallbacks
+def test_the_writer_thread_never_keeps_the_process_alive_and_stopping_still_drains_it():
+    gate = threading.Event()
+    written: list[int] = []
+
+    def flush(items):
+        gate.wait(5)
+        written.extend(items)
+        return items
+
+    committer = GroupCommitter(reactor, flush, name="daemon-test")
+    committer.startService()
+    stopped = None
+    try:
+        writers = [t for t in threading.enumerate() if "daemon-test-writer" in t.name]
+        # A process whose start failed after this (its port taken) exits instead of hanging.
+        assert writers and all(t.daemon for t in writers)
+        done = committer.submit(7)
+        yield deferLater(reactor, 0, lambda: None)  # the batch is on the writer
+        stopped = committer.stopService()
+        assert not written and not done.called, "nothing acknowledged before it is written"
+    finally:
+        gate.set()
+        yield stopped if stopped is not None else committer.stopService()
+    assert written == [7] and (yield done) == 7
+    assert not any(t.is_alive() for t in writers)

@@ -93,3 +93,35 @@ def test_a_bad_log_option_is_a_usage_error(tmp_path, monkeypatch, args, complain
     monkeypatch.chdir(tmp_path)
     with pytest.raises(usage.UsageError, match=complaint):
         Options().parseOptions(args)
+
+
+def strict(line: str) -> dict:
+    """`line` parsed as strict JSON: NaN and Infinity are no JSON."""
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+    return json.loads(line, parse_constant=refuse)
+
+
+class BadRepr:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+def test_every_event_is_one_line_of_strict_json_whatever_its_fields_hold():
+    out = io.StringIO()
+    observer = logs.observer(out, "json", "info")
+    looped: list = [1]
+    looped.append(looped)
+    emit(observer, "info", "lag {lag}", lag=float("nan"), rate=float("inf"), low=-float("inf"), id=3)
+    emit(observer, "info", "by peer", counts={("10.0.0.1", 5): 2, "a": 1}, id=4)
+    emit(observer, "info", "looped", items=looped, nested={"x": [float("nan")]}, id=5)
+    emit(observer, "info", "hidden", thing=BadRepr(), id=6)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 4, out.getvalue()
+    records = [strict(line) for line in lines]
+    assert [r["id"] for r in records] == [3, 4, 5, 6], "the fields JSON can hold are kept as they are"
+    assert (records[0]["lag"], records[0]["rate"], records[0]["low"]) == ("nan", "inf", "-inf")
+    assert records[0]["message"] == "lag nan"
+    assert records[1]["counts"] == repr({("10.0.0.1", 5): 2, "a": 1})
+    assert records[2]["items"] == "[1, [...]]" and records[2]["nested"] == "{'x': [nan]}"
+    assert records[3]["thing"] == "<BadRepr whose repr failed>"

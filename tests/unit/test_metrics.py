@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest_twisted
 import treq
+from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.application.internet import TCPServer
 from twisted.application.service import IServiceCollection
@@ -19,13 +20,16 @@ from bazaar.chaos.processes import free_ports
 from bazaar.config import load_config
 from bazaar.core.learner import CommittedTrade
 from bazaar.core.lru import LRUCache
-from bazaar.metrics.server import MetricsSite
+from bazaar.metrics.server import (
+    METRICS_CONNECTIONS, METRICS_DESCRIPTORS, METRICS_IDLE_TIMEOUT, METRICS_PER_PEER, METRICS_READ_TIMEOUT, MetricsSite,
+)
 from bazaar.core.stock import table_id
 from bazaar.order.replica import Replica
 from bazaar.order.store import OrderStore
 from bazaar.plugins import catalog, frontend, order
 from bazaar.tools.cluster import make_certificates
 from bazaar.v1 import catalog_pb2, order_pb2
+from tests.unit.http_wire import Wire
 from tests.unit.test_order_log import ManualCommitter, fired
 from tests.unit.test_order_servicer import Channels, orders
 
@@ -258,3 +262,64 @@ def test_the_cache_counts_invalidations_and_the_entries_they_dropped():
     cache.invalidate("tesla")  # no longer cached
     cache.invalidate("never")
     assert (cache.invalidations, cache.invalidated) == (3, 1)
+
+
+class MetricsPort:
+    """A MetricsSite on a clock, reached through tests/unit/http_wire.py's Wire (no sockets)."""
+
+    def __init__(self) -> None:
+        self.clock = Clock()
+        self.site = MetricsSite(CollectorRegistry(), reactor=self.clock)
+
+    def connect(self, peer: str = "192.0.2.1", port: int = 40000) -> Wire:
+        return Wire(self, peer, port)  # type: ignore[arg-type]
+
+
+NOT_METRICS = b"GET /other HTTP/1.1\r\nHost: m\r\n\r\n"  # answered without the thread pool
+
+
+def test_the_metrics_listener_refuses_connections_past_its_small_caps():
+    port = MetricsPort()
+    held = [port.connect(f"192.0.2.{i // METRICS_PER_PEER}", 40000 + i) for i in range(METRICS_CONNECTIONS)]
+    assert not any(w.closing for w in held)
+    extra = port.connect("198.51.100.1")
+    assert "the metrics endpoint is serving as many connections as it can" in extra.answer().assert_error(503)
+    held[0].lose()
+    again = port.connect("198.51.100.1")
+    again.send(NOT_METRICS)
+    assert again.answer().status == 404, "a closed connection makes room"
+    assert port.site.descriptors == METRICS_DESCRIPTORS
+
+
+def test_one_address_cannot_take_every_metrics_connection():
+    port = MetricsPort()
+    mine = [port.connect("192.0.2.1", 40000 + i) for i in range(METRICS_PER_PEER)]
+    assert "your address" in port.connect("192.0.2.1", 41000).answer().assert_error(503)
+    scraper = port.connect("192.0.2.2")
+    scraper.send(NOT_METRICS)
+    assert scraper.answer().status == 404 and not any(w.closing for w in mine)
+
+
+def test_a_metrics_connection_that_never_finishes_a_request_is_cut_off():
+    port = MetricsPort()
+    silent, trickling = port.connect("192.0.2.1"), port.connect("192.0.2.2")
+    for byte in b"GET /":  # a byte a second, each restarting the idle timer
+        trickling.send(bytes([byte]))
+        port.clock.advance(1)
+        assert trickling.closing == (port.clock.seconds() >= METRICS_READ_TIMEOUT)
+    assert silent.closing
+    for wire in (silent, trickling):
+        assert "did not arrive within 5 seconds" in wire.answer().assert_error(408)
+        wire.lose()
+    assert port.site.open == 0
+
+
+def test_an_idle_kept_alive_metrics_connection_is_closed():
+    port = MetricsPort()
+    wire = port.connect()
+    wire.send(NOT_METRICS)
+    assert wire.answer().status == 404 and not wire.closing
+    port.clock.advance(METRICS_IDLE_TIMEOUT - 0.5)
+    assert not wire.closing, "no read deadline runs between requests"
+    port.clock.advance(1)
+    assert wire.closing

@@ -134,3 +134,32 @@ def test_a_failing_metric_does_not_break_the_answer():
     wire.send(get("/stocks/tesla"))
     wire.send(get("/stocks/tesla"))
     assert [a.status for a in wire.answers()] == [200, 200] and not wire.closing
+
+
+def test_made_up_methods_share_one_label_set_and_keep_nothing_more_in_memory():
+    port, registry = port_with_metrics()
+    wire = port.connect()
+    observe = port.site.observe
+
+    def made_up(start: int, n: int) -> list[int]:
+        for i in range(start, start + n):
+            wire.send(get("/stocks/tesla", f"M{i:06d}"))
+        return [a.status for a in wire.answers(["GET"] * (start + n))]
+
+    assert made_up(0, 3) == [405] * 3
+    kept = (len(observe._calls._children), len(observe._by_path))  # type: ignore[union-attr]
+    assert made_up(3, 300) == [405] * 303
+    assert requests(registry, "/stocks/{name}", "other", "405") == 303
+    # Each made-up method is counted under ("/stocks/{name}", "other", "405"), and neither the
+    # children's keys nor the paths kept grow with the methods a client makes up.
+    assert (len(observe._calls._children), len(observe._by_path)) == kept  # type: ignore[union-attr]
+
+
+def test_a_path_too_long_to_be_a_stock_name_is_not_kept():
+    port, registry = port_with_metrics()
+    wire = port.connect()
+    for i in range(20):
+        wire.send(get(f"/stocks/{'x' * 2000}{i}"))
+    assert [a.status for a in wire.answers(["GET"] * 20)] == [404] * 20
+    assert requests(registry, "/stocks/{name}", "GET", "404") == 20
+    assert port.site.observe._by_path == {}  # type: ignore[union-attr]

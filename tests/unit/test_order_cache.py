@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import tracemalloc
+
 import pytest
 
-from bazaar.config import ConfigError, parse_config
+from bazaar.config import MAX_ORDER_CACHE, MAX_STOCK_NAME, ConfigError, parse_config
+from bazaar.core.orders import MAX_TRADE_QUANTITY, Order
 from tests.unit.test_frontend_routes import World
 
 TESLA_BUY = {"name": "tesla", "quantity": 2, "type": "buy"}
@@ -63,3 +67,24 @@ def test_a_bad_order_cache_size_is_refused(tmp_path, value):
 def test_the_order_cache_size_is_read(tmp_path):
     assert parse_config("[frontend]\norder_cache_size = 0", tmp_path).frontend.order_cache_size == 0
     assert parse_config("", tmp_path).frontend.order_cache_size == 10_000
+
+
+def test_the_largest_order_cache_allowed_stays_below_a_gigabyte():
+    """frontend.order_cache_size's maximum, at the bytes one kept answer costs in the front
+    end's own cache (measured here, with the longest stock name and quantity allowed)."""
+    n = 10_000
+    world = World(order_cache_size=n)
+    kept = world.front_end.orders
+    first = 10**9  # a long-running cluster's transaction numbers
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for number in range(first, first + n):
+            order = Order(number, "x" * MAX_STOCK_NAME, "sell", MAX_TRADE_QUANTITY)
+            kept[number] = json.dumps({"data": order.as_json()}).encode("utf-8")  # as GET /orders/<n> keeps it
+        per_order = (tracemalloc.get_traced_memory()[0] - before) / n
+    finally:
+        tracemalloc.stop()
+    assert len(kept) == n
+    assert 200 < per_order < 600, "what docs/api.md says of frontend.order_cache_size"
+    assert MAX_ORDER_CACHE * per_order < 2**30

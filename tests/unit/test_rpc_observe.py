@@ -105,3 +105,33 @@ def test_the_insecure_transport_has_only_the_observer():
     registry = CollectorRegistry()
     observer = GrpcServerMetrics(registry).interceptor()
     assert INSECURE.observed(observer).interceptors == [observer] and INSECURE.interceptors == []
+
+
+class AnswersAnything(grpc.ServerInterceptor):
+    """A catch-all handler for names nobody serves: were one ever installed, every made-up
+    method would reach the observer with a handler."""
+
+    def intercept_service(self, continuation: Any, details: Any) -> Any:
+        return continuation(details) or grpc.unary_unary_rpc_method_handler(ok)
+
+
+def test_past_the_cap_new_methods_share_one_label_set():
+    registry = CollectorRegistry()
+    metrics = GrpcServerMetrics(registry, max_methods=3)
+    server = grpc.server(ThreadPoolExecutor(max_workers=2),
+                         interceptors=[metrics.interceptor(), AnswersAnything()])
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        assert {call(channel, f"M{i}") for i in range(10)} == {grpc.StatusCode.OK}
+        assert call(channel, "M0") == grpc.StatusCode.OK
+    finally:
+        channel.close()
+        server.stop(None).wait(5)
+    assert [calls(registry, f"M{i}", "OK") for i in range(4)] == [2, 1, 1, 0]
+    assert registry.get_sample_value("bazaar_grpc_server_calls_total",
+                                     {"service": "other", "method": "other", "code": "OK"}) == 7
+    labelled = {s.labels["method"] for f in registry.collect() for s in f.samples if "method" in s.labels}
+    assert labelled == {"M0", "M1", "M2", "other"}
+    assert len(metrics._calls._children) == 4

@@ -1,15 +1,23 @@
 """The bazaar-catalog and bazaar-order twistd plugins: options and the service trees they build."""
 
+import socket
+
+import grpc
 import pytest
+import pytest_twisted
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from twisted.application.internet import TCPServer
 from twisted.application.service import IServiceCollection, IServiceMaker, MultiService
 from twisted.plugin import getPlugins
+from twisted.internet.threads import deferToThread
 from twisted.python import usage
 
 from bazaar.catalog.service import CatalogService
+from bazaar.chaos.processes import free_ports
 from bazaar.reactor.group_commit import GroupCommitter
 from bazaar.order.service import OrderReplicaService
 from bazaar.plugins import catalog, order
+from bazaar.rpc.names import CATALOG_SERVICE
 from bazaar.rpc.services import Channels, GrpcServerService
 from bazaar.config import load_config
 from bazaar.tools.cluster import make_certificates
@@ -137,3 +145,38 @@ def test_a_file_that_is_not_a_store_is_refused_with_a_message(config_file, modul
     (directory / ("catalog.sqlite3" if module is catalog else "orders.sqlite3")).write_bytes(b"not sqlite at all" * 100)
     with pytest.raises(usage.UsageError, match="not a Bazaar store|cannot be opened"):
         parse(module, "--config", config_file, *args)
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def _serving(target: str) -> int:
+    with grpc.insecure_channel(target) as channel:
+        request = health_pb2.HealthCheckRequest(service=CATALOG_SERVICE)
+        return health_pb2_grpc.HealthStub(channel).Check(request, timeout=5).status
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+@pytest.mark.parametrize("listen, dialled", [("::1", ["[::1]"]), ("::", ["[::1]", "127.0.0.1"])])
+@pytest_twisted.ensureDeferred
+async def test_a_catalog_listening_on_an_ipv6_host_is_served_there(tmp_path, listen, dialled) -> None:
+    port = free_ports(1)[0]
+    path = tmp_path / "v6.toml"
+    path.write_text(f'data_dir = "data"\n[tls]\ninsecure = true\n'
+                    f'[catalog]\naddress = "127.0.0.1:{port}"\nlisten = "{listen}"\nmetrics = false\n')
+    root = catalog.makeService(parse(catalog, "--config", str(path)))
+    (service,) = children(root)
+    assert str(service.grpc.address) == f"[{listen}]:{port}"
+    root.startService()  # raised "cannot listen on :::<port>" before the brackets
+    try:
+        for host in dialled:
+            status = await deferToThread(_serving, f"{host}:{port}")
+            assert status == health_pb2.HealthCheckResponse.SERVING, host
+    finally:
+        await root.stopService()
