@@ -109,10 +109,13 @@ class _Lane:
         self._retry_at = float("-inf")
         self._backoff = 0.0  # seconds: 0 while pushes succeed
         self._next: Any = None
+        self._closed = False
         self.pushes = 0
         self.failures = 0  # pushes that got no answer (the front end down or too slow) or not 200
 
     def __call__(self, name: str | None) -> None:
+        if self._closed:
+            return
         if name is EVERYTHING:
             self._waiting.clear()  # dropping everything drops these too
             self._everything = True
@@ -121,7 +124,7 @@ class _Lane:
         self._push_next()
 
     def _push_next(self) -> None:
-        if self._pushing or not (self._waiting or self._everything) or self._next is not None:
+        if self._closed or self._pushing or not (self._waiting or self._everything) or self._next is not None:
             return
         wait = max(self._last_push + PUSH_SPACING, self._retry_at) - self._reactor.seconds()
         if wait > 0:
@@ -164,6 +167,8 @@ class _Lane:
     def _failed(self, failure: Any, name: str | None) -> None:
         """Send it again later: until the front end has it, its cache may hold the old value."""
         self.failures += 1
+        if self._closed:
+            return  # the process is stopping: a push cut short stays undone
         self._backoff = min(RETRY_MOST, max(RETRY_FIRST, 2 * self._backoff))
         self._retry_at = self._reactor.seconds() + self._backoff
         self(name) if name is EVERYTHING else self._waiting.setdefault(name, None)
@@ -180,6 +185,7 @@ class _Lane:
         self._push_next()
 
     def close(self) -> Any:
+        self._closed = True
         self._waiting.clear()
         self._everything = False
         if self._next is not None and self._next.active():

@@ -96,6 +96,16 @@ def test_closing_drops_what_waits(tmp_path, monkeypatch):
     assert front.names == ["tesla"]
 
 
+def test_a_push_cut_short_by_closing_is_not_sent_again(tmp_path, monkeypatch):
+    clock, front, push = invalidator(tmp_path, monkeypatch)
+    push("tesla")
+    push.close()
+    front.drop(0)  # the closing pool cut it off
+    push("ford")
+    clock.advance(RETRY_MOST)
+    assert front.names == ["tesla"] and clock.getDelayedCalls() == []
+
+
 def test_a_push_that_raises_does_not_stop_the_pushes_after_it(tmp_path, monkeypatch):
     clock, front = Clock(), FakeFrontEnd()
     calls = []
