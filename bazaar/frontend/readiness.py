@@ -72,9 +72,11 @@ class ReadinessCheck:
         for waiter in waiters:
             if not waiter.called:  # cancelled: its request went away
                 waiter.callback(result)
+
     async def _ask(self) -> Readiness:
         leading, serving = await defer.gatherResults(
-            [defer.ensureDeferred(self._leader()), self._catalog.probe()], consumeErrors=True,
+            [defer.ensureDeferred(self._leader()).addErrback(_not_ready, LEADER),
+             defer.maybeDeferred(self._catalog.probe).addErrback(_not_ready, CATALOG)],
         )
         missing = tuple(part for part, ok in ((LEADER, leading is not None), (CATALOG, serving)) if not ok)
         return Readiness(leading, missing)
@@ -98,3 +100,9 @@ class ReadinessCheck:
         log.info("readiness: replica {id} no longer leads; a new leader will be selected", id=leader.replica_id)
         self._leaders.failed(leader)
         return None
+
+
+def _not_ready(failure: Any, part: str) -> None:
+    """An unexpected error asking a part: it is missing (and the error is logged), never a 500."""
+    log.failure("readiness: asking the {part} failed", failure, part=part)
+    return None

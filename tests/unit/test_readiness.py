@@ -88,3 +88,12 @@ def test_a_leader_that_does_not_answer_in_time_is_not_ready_but_not_given_up():
     reply = world.finish(d)
     assert reply.code == 503 and reply.json["error"]["missing"] == ["leader"]
     assert world.leaders.current is not None and world.leaders.selections == 1, "no selection for a slow answer"
+
+
+def test_an_unexpected_error_asking_the_catalog_is_a_503_not_a_500(world):
+    def broken():
+        raise RuntimeError("no channel")
+
+    world.catalog.probe = broken
+    reply = readyz(world)
+    assert reply.code == 503 and reply.json["error"]["missing"] == ["catalog"]
