@@ -548,11 +548,12 @@ def _stocks(table: Any) -> tuple[Stock, ...]:
 
 def _stock(name: str, table: Any) -> Stock:
     key = _stock_key(name)
-    # TOML's quoted keys allow any string; a name must also survive a URL path and a log line.
-    if not 1 <= len(name) <= MAX_STOCK_NAME or not name.isprintable() or name != name.strip():
+    # TOML's quoted keys allow any string; a name must also survive a URL path and a log line:
+    # GET /stocks/<name> has one path segment, and a "/" (even as %2F) would make it two.
+    if not 1 <= len(name) <= MAX_STOCK_NAME or not name.isprintable() or name != name.strip() or "/" in name:
         raise ConfigError(
             f"{key}: a stock name is 1 to {MAX_STOCK_NAME} printable characters, "
-            "without leading or trailing spaces"
+            "without leading or trailing spaces and without \"/\""
         )
     if not isinstance(table, dict):
         raise ConfigError(f"{key}: expected a table {{ price = ..., quantity = ... }}, got {table!r}")

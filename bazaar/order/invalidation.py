@@ -109,6 +109,7 @@ class _Lane:
         self._retry_at = float("-inf")
         self._backoff = 0.0  # seconds: 0 while pushes succeed
         self._next: Any = None
+        self._in_flight: Deferred | None = None
         self._closed = False
         self.pushes = 0
         self.failures = 0  # pushes that got no answer (the front end down or too slow) or not 200
@@ -144,6 +145,7 @@ class _Lane:
         # maybeDeferred: a request that raises must not leave _pushing set, which would stop all pushes.
         how = {"pool": self._pool} if self._agent is None else {"agent": self._agent}
         d = maybeDeferred(self._request, method, url, timeout=self._timeout, **how)
+        self._in_flight = d
         d.addCallback(self._answered)
         d.addCallbacks(self._succeeded, self._failed, errbackArgs=(name,))
         d.addBoth(self._pushed)
@@ -182,6 +184,7 @@ class _Lane:
 
     def _pushed(self, _: Any) -> None:
         self._pushing = False
+        self._in_flight = None
         self._push_next()
 
     def close(self) -> Any:
@@ -191,4 +194,6 @@ class _Lane:
         if self._next is not None and self._next.active():
             self._next.cancel()
         self._next = None
+        if self._in_flight is not None:
+            self._in_flight.cancel()  # its timeout timer and connection go with it
         return self._pool.closeCachedConnections()

@@ -108,7 +108,7 @@ class OrderReplicaService(MultiService):
             if self.store is not None:
                 self.store.close()
             if self._invalidator is not None:
-                self._invalidator.close()
+                return self._invalidator.close().addBoth(lambda _: result)
             return result
 
         return d.addBoth(close)

@@ -185,6 +185,7 @@ def _stock_file(entry: str) -> str:
         (_stock_file('"tesla " = { price = 1, quantity = 1 }'), 'stocks."tesla ": a stock name'),
         (_stock_file('"te\\tsla" = { price = 1, quantity = 1 }'), 'stocks."te\\tsla": a stock name'),
         (_stock_file('"te\\u0000sla" = { price = 1, quantity = 1 }'), 'stocks."te\\u0000sla": a stock name'),
+        (_stock_file('"a/b" = { price = 1, quantity = 1 }'), 'stocks."a/b": a stock name is 1 to 100 printable characters, without leading or trailing spaces and without "/"'),
         (_stock_file("tesla = { price = 1, quantity = 1, colour = 1 }"), "unknown key 'stocks.tesla.colour'"),
         (_stock_file("tesla = { quantity = 1 }"), "stocks.tesla.price: expected a number in (0, 1,000,000,000], got nothing"),
         (_stock_file("tesla = { price = 0, quantity = 1 }"), "stocks.tesla.price: expected a number in (0, 1,000,000,000], got 0"),
