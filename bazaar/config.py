@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bazaar.core.stock import DEFAULT_STOCKS, Stock
-from bazaar.tls.identity import CATALOG, frontend_name, replica_name
+from bazaar.tls.identity import CATALOG, Role, frontend_name, identity_of, replica_name
 
 DEFAULT_CONFIG_PATH = "bazaar.toml"
 MAX_STOCKS = 10_000
@@ -453,11 +453,13 @@ def _normal_host(host: str, machine: bool = False) -> str:
 
 
 def _metrics_key(config: Config, name: str) -> str:
-    if name == CATALOG:
-        return "catalog.metrics"
-    if name.startswith("order-"):
-        return f"replicas.{name.removeprefix('order-')}.metrics"
-    return config.frontend_key(int(name.removeprefix("frontend-")) if "-" in name else 1, "metrics")
+    identity = identity_of(name)
+    assert identity is not None  # a name of config.addresses_of()
+    if identity.role is Role.REPLICA:
+        return f"replicas.{identity.replica_id}.metrics"
+    if identity.role is Role.FRONTEND:
+        return config.frontend_key(identity.frontend_id, "metrics")
+    return "catalog.metrics"
 
 
 def _unspecified(host: str) -> bool:

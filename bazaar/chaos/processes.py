@@ -240,21 +240,29 @@ class ChaosCluster:
         wait_for(leader_ready, deadline, "the front end to find a leader")
 
     def stop_all(self, deadline: float = STOP_DEADLINE) -> None:
-        """SIGCONT and SIGTERM to every child, SIGKILL to any still there after `deadline`."""
-        running = [c for c in self.children.values() if c.poll() is None]
-        for child in running:
-            try:
-                child.send_signal(signal.SIGCONT)
-                child.terminate()
-            except ProcessLookupError:
-                pass
-        end = time.monotonic() + deadline
-        for child in running:
-            try:
-                child.wait(max(0.0, end - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+        stop_children(self.children, deadline)
+
+
+def stop_children(children: Mapping[str, subprocess.Popen], deadline: float = STOP_DEADLINE) -> list[str]:
+    """SIGCONT and SIGTERM to every child still running (a frozen one must be able to exit),
+    SIGKILL to any still there `deadline` seconds later; the names that had to be killed."""
+    running = {name: child for name, child in children.items() if child.poll() is None}
+    for child in running.values():
+        try:
+            child.send_signal(signal.SIGCONT)
+            child.terminate()
+        except ProcessLookupError:
+            pass
+    end = time.monotonic() + deadline
+    killed = []
+    for name, child in running.items():
+        try:
+            child.wait(max(0.0, end - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+            killed.append(name)
+    return killed
 
 
 def wait_for(condition: Callable[[], Any], deadline: float, what: str) -> Any:

@@ -306,7 +306,7 @@ def up(config: Config, wait: float = READY_DEADLINE, say: Say = print) -> None:
     started: list[Process] = []
     try:
         deadline = time.monotonic() + wait
-        first_frontend = all_processes[1 + len(config.replicas)]
+        first_frontend = _first_frontend(config, all_processes)
         for process in all_processes:
             if process is first_frontend:
                 # A front end selects a leader as it starts: with every replica serving,
@@ -400,6 +400,12 @@ def leads(config: Config, address: str, timeout: float) -> bool:
     return described.role == order_pb2.REPLICA_ROLE_LEADER
 
 
+def _first_frontend(config: Config, all_processes: list[Process]) -> Process:
+    """The front end that frontend_url names by default."""
+    name = frontend_name(min(config.frontends))
+    return next(p for p in all_processes if p.name == name)
+
+
 def _await_leader(config: Config, all_processes: list[Process], wait: float) -> str:
     """The leader's address, once the front end names it and it serves with a majority."""
     deadline = time.monotonic() + wait
@@ -415,7 +421,7 @@ def _await_leader(config: Config, all_processes: list[Process], wait: float) -> 
                 return leader
         _check_running(all_processes)
         if time.monotonic() >= deadline:
-            frontend = all_processes[1 + len(config.replicas)]
+            frontend = _first_frontend(config, all_processes)
             raise ClusterError(
                 f"the front end at {frontend_url(config)} did not name a leader that serves with a "
                 f"majority (GET /leader) within {wait:g} s\n" + log_tail(frontend.logfile)

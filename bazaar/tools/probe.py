@@ -17,9 +17,7 @@ A front end's check needs no certificate: it asks the public port (over HTTPS, t
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import urllib.error
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -29,7 +27,7 @@ from bazaar.rpc.names import CATALOG_SERVICE, ORDER_SERVICE
 from bazaar.rpc.transport import Transport
 from bazaar.tls.files import TlsError
 from bazaar.tls.identity import Role, identity_of
-from bazaar.tools.cluster import _opener, frontend_url
+from bazaar.tools.cluster import fetch_json, frontend_url
 
 DEFAULT_TIMEOUT = 3.0  # seconds for the check; keep a health check's own timeout above it
 NOT_READY = 1
@@ -75,20 +73,22 @@ def _grpc_serving(config: Config, name: str, service: str, as_name: str, timeout
 def _frontend_ready(config: Config, frontend_id: int, timeout: float) -> str:
     url = frontend_url(config, frontend_id) + "/readyz"
     try:
-        with _opener(config).open(url, timeout=timeout) as response:
-            return f"{url}: {response.status}"
-    except urllib.error.HTTPError as e:  # an answer, but not a 2xx
-        raise NotReady(f"{url}: {e.code} {_error_message(e.read())}".rstrip()) from None
+        code, body = fetch_json(config, "/readyz", timeout, frontend_id)
+    except ValueError:  # an answer, but not the API's JSON
+        raise NotReady(f"{url}: not a JSON answer") from None
     except OSError as e:  # refused, timed out, TLS: urllib's errors are OSErrors
         raise NotReady(f"{url}: {getattr(e, 'reason', None) or e}") from None
+    if code == 200:
+        return f"{url}: {code}"
+    raise NotReady(f"{url}: {code} {_error_message(body)}".rstrip())
 
 
-def _error_message(body: bytes) -> str:
+def _error_message(body: object) -> str:
     """The API's error message, with what /readyz says is missing, from an error's body."""
     try:
-        error = json.loads(body)["error"]
+        error = body["error"]  # type: ignore[index]
         message, missing = str(error["message"]), error.get("missing")
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, AttributeError):
         return ""
     return f"{message} (missing: {', '.join(map(str, missing))})" if isinstance(missing, list) and missing else message
 

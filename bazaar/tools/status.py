@@ -20,7 +20,7 @@ from bazaar.rpc.convert import ROLE_NAMES
 from bazaar.rpc.transport import Transport
 from bazaar.tables import table
 from bazaar.tls.files import TlsError
-from bazaar.tls.identity import CATALOG, OPERATOR
+from bazaar.tls.identity import OPERATOR, Role, identity_of
 from bazaar.tools import cluster
 from bazaar.v1 import catalog_pb2, catalog_pb2_grpc, order_pb2, order_pb2_grpc
 
@@ -43,6 +43,7 @@ def collect(config: Config, timeout: float = ASK_TIMEOUT) -> dict[str, Any]:
         asked = {p.name: pool.submit(_ask, config, p, timeout) for p in askable}
         answers = {p.name: asked[p.name].result() if p.name in asked else {"answers": False} for p in processes}
     leader = next((a for a in answers.values() if a.get("role") == "leader"), None)
+    addresses = config.addresses_of()
     rows = []
     for process in processes:
         pid = cluster.running_pid(process)
@@ -50,7 +51,7 @@ def collect(config: Config, timeout: float = ASK_TIMEOUT) -> dict[str, Any]:
         row: dict[str, Any] = {
             "name": process.name, "running": pid is not None or answer["answers"], "pid": pid,
             "stale_pidfile": pid is None and process.pidfile.exists(),
-            "address": str(config.addresses_of()[process.name]), "role": None,
+            "address": str(addresses[process.name]), "role": None,
             "epoch": None, "last": None, "committed": None, "lag": None, "applied_through": None,
             "metrics": _metrics_url(config, process.name),
             **({"ready": None, "uses_leader": None, "missing": None} if _is_frontend(process.name) else {}),
@@ -100,7 +101,8 @@ def status(config: Config, as_json: bool = False, say: Callable[[str], None] = p
 
 
 def _is_frontend(name: str) -> bool:
-    return name != CATALOG and not name.startswith("order-")
+    identity = identity_of(name)
+    return identity is not None and identity.role is Role.FRONTEND
 
 
 def _metrics_url(config: Config, name: str) -> str | None:
@@ -110,12 +112,14 @@ def _metrics_url(config: Config, name: str) -> str | None:
 
 def _ask(config: Config, process: cluster.Process, timeout: float) -> dict[str, Any]:
     """What the process says of itself; {"answers": False} when it does not say."""
+    identity = identity_of(process.name)
+    assert identity is not None  # cluster.processes names each as its certificate is named
     try:
-        if process.name == CATALOG:
+        if identity.role is Role.CATALOG:
             return _ask_catalog(config, timeout)
-        if _is_frontend(process.name):
-            return _ask_frontend(config, process.name, timeout)
-        return _ask_replica(config, int(process.name.removeprefix("order-")), timeout)
+        if identity.role is Role.FRONTEND:
+            return _ask_frontend(config, identity.frontend_id, timeout)
+        return _ask_replica(config, identity.replica_id, timeout)
     except (grpc.RpcError, OSError, ValueError, KeyError, TypeError):
         return {"answers": False}
 
@@ -137,8 +141,7 @@ def _ask_replica(config: Config, replica_id: int, timeout: float) -> dict[str, A
     }
 
 
-def _ask_frontend(config: Config, name: str, timeout: float) -> dict[str, Any]:
-    frontend_id = 1 if "-" not in name else int(name.removeprefix("frontend-"))
+def _ask_frontend(config: Config, frontend_id: int, timeout: float) -> dict[str, Any]:
     code, body = cluster.fetch_json(config, "/readyz", timeout, frontend_id)
     if code not in (200, 503):
         return {"answers": False}

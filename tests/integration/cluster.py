@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 
 import tomli_w
 
-from bazaar.chaos.processes import free_ports
+from bazaar.chaos.processes import free_ports, stop_children
 from bazaar.config import load_config
 from bazaar.tls.client import ClusterHTTPSConnection
 from bazaar.tls.identity import frontend_name, replica_name
@@ -175,19 +175,7 @@ class Cluster:
 
     def stop_all(self) -> list[str]:
         """SIGTERM to every process, SIGKILL to any still there 10 s later; the names killed."""
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGCONT)
-                process.terminate()
-        killed = []
-        for name, process in self.processes.items():
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-                killed.append(name)
-        return killed
+        return stop_children(self.processes, deadline=10.0)
 
     def leader_id(self) -> int:
         address = self.get("/leader").json["data"]["leader"]

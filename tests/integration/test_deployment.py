@@ -35,7 +35,7 @@ import pytest
 import tomli_w
 
 from bazaar.chaos import hosts
-from bazaar.chaos.processes import NAMES
+from bazaar.chaos.processes import NAMES, stop_children
 from bazaar.config import load_config
 from bazaar.tls.identity import OPERATOR, identity_of
 from bazaar.tools.cluster import child_environment, find_twistd
@@ -139,16 +139,7 @@ class Deployment:
                 raise AssertionError(f"{name} exited with {child.returncode}:\n{log[-3000:]}")
 
     def stop_all(self) -> None:
-        running = [c for c in self.children.values() if c.poll() is None]
-        for child in running:
-            child.terminate()
-        end = time.monotonic() + STOP_DEADLINE
-        for child in running:
-            try:
-                child.wait(max(0.0, end - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait(STOP_DEADLINE)
+        stop_children(self.children, STOP_DEADLINE)
 
     # -- readiness ---------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from grpc_health.v1 import health_pb2
 from bazaar.config import load_config
 from bazaar.rpc.names import CATALOG_SERVICE, ORDER_SERVICE
 from bazaar.tls import certs
-from bazaar.tools import probe
+from bazaar.tools import cluster, probe
 from bazaar.tools.cli import main
 
 
@@ -64,6 +64,9 @@ class Answer:
     def __init__(self, status):
         self.status = status
 
+    def read(self):
+        return json.dumps({"data": {"ready": True, "leader": 3, "missing": []}}).encode()
+
     def __enter__(self):
         return self
 
@@ -82,7 +85,7 @@ def answering(monkeypatch, status, body=None):
                 return Answer(200)
             raise urllib.error.HTTPError(url, status, "", {}, io.BytesIO(json.dumps(body).encode() if body else b""))
 
-    monkeypatch.setattr(probe, "_opener", lambda config: Opener())
+    monkeypatch.setattr(cluster, "_opener", lambda config: Opener())
     return asked
 
 
