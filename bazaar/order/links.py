@@ -22,6 +22,9 @@ log = Logger()
 # After a failed call: 50 ms, doubling to at most 0.5 s between attempts, so a peer that
 # thaws or heals is caught up (and renews the leader's lease) well within a second.
 RETRY_FIRST, RETRY_MAX = 0.05, 0.5
+# A peer that stays unreachable is logged again this often, with its latest error: one line
+# at the first failure alone would leave an operator guessing whether it ever came back.
+STILL_UNREACHABLE_EVERY = 30.0
 
 
 class Feed(Protocol):
@@ -52,6 +55,7 @@ class Link:
         # a call waits for it (within its deadline) instead of failing at once.
         self._reachable = False
         self._failures = 0
+        self._logged_at = 0.0  # when a failure was last logged
         self.closed = False
 
     def kick(self) -> None:
@@ -87,9 +91,15 @@ class Link:
         if self.closed:
             return
         if is_peer_failure(failure.value):
+            now = self._reactor.seconds()
             if self._failures == 0:
+                self._logged_at = now
                 log.warn("{name} unreachable ({error}); retrying with backoff",
                          name=self.name, error=_short(failure.value))
+            elif now - self._logged_at >= STILL_UNREACHABLE_EVERY:
+                self._logged_at = now
+                log.warn("{name} still unreachable after {attempts} attempts ({error}); retrying",
+                         name=self.name, attempts=self._failures + 1, error=_short(failure.value))
         else:
             log.failure("sending to {name} failed", failure, name=self.name)
         self._feed.unreachable()

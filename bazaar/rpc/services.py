@@ -10,12 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from twisted.application.service import Service
 from twisted.internet import threads
 from twisted.logger import Logger
 
 from bazaar.config import Address
+from bazaar.rpc.health import HealthServicer
 from bazaar.rpc.transport import Transport
 from bazaar.rpc.limits import MAX_CONCURRENT_RPCS, MAX_CONNECTIONS, MAX_MESSAGE
 from bazaar.rpc.names import HOLD_SERVICE
@@ -82,7 +83,7 @@ class GrpcServerService(Service):
         # front end does not pick a replica that is still catching up.
         self._serving = serving
         self.server: grpc.Server | None = None
-        self.health: health.HealthServicer | None = None
+        self.health: HealthServicer | None = None
 
     def startService(self) -> None:
         server = grpc.server(
@@ -92,7 +93,7 @@ class GrpcServerService(Service):
             maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
         )
         self._register(server)
-        self.health = health.HealthServicer()
+        self.health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         try:
             self._transport.listen(server, str(self.address))
@@ -138,7 +139,7 @@ class Channels(Service):
     thread per channel that polls its calls, and ends it whenever no call is open; a peer
     called one RPC at a time (a follower link, a batch to the catalog) would cost a new
     thread, started on the reactor thread, for nearly every call. The hold keeps that thread
-    alive. The server answers a Watch without tying up a handler thread (grpcio-health's
+    alive. The server answers a Watch without tying up a handler thread (rpc/health.py's
     non-blocking Watch, which the role check keeps so), and never writes to this one again
     (HOLD_SERVICE).
     """

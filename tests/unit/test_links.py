@@ -7,8 +7,9 @@ import grpc
 import pytest
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
+from twisted.logger import capturedLogs
 
-from bazaar.order.links import RETRY_FIRST, RETRY_MAX, Link
+from bazaar.order.links import RETRY_FIRST, RETRY_MAX, STILL_UNREACHABLE_EVERY, Link
 
 
 class Down(grpc.RpcError):
@@ -113,6 +114,27 @@ def test_failures_back_off_doubling_up_to_a_limit() -> None:
     assert delays == pytest.approx([min(RETRY_MAX, RETRY_FIRST * 2 ** i) for i in range(8)])
     assert delays[-1] == pytest.approx(RETRY_MAX)
     assert feed.unreachable_count == 8
+
+
+def test_a_peer_that_stays_unreachable_is_logged_again_now_and_then() -> None:
+    clock, feed, peer, link = link_with("a", "b")
+    with capturedLogs() as events:
+        link.kick()
+        attempts = 0
+        while clock.seconds() < 2.5 * STILL_UNREACHABLE_EVERY:
+            peer.fail()
+            attempts += 1
+            clock.advance(RETRY_MAX)
+        peer.answer()  # "b" goes at once; a new run of failures is logged at once
+        peer.fail()
+    lines = [e["log_format"] for e in events if e.get("name") == "peer"]
+    assert attempts > 100
+    assert lines == [
+        "{name} unreachable ({error}); retrying with backoff",
+        "{name} still unreachable after {attempts} attempts ({error}); retrying",
+        "{name} still unreachable after {attempts} attempts ({error}); retrying",
+        "{name} unreachable ({error}); retrying with backoff",
+    ]
 
 
 def test_an_answer_resets_the_backoff() -> None:
