@@ -9,16 +9,20 @@ report. The process's own calls out keep working; nothing reaches its handlers a
 whose watches end and start again together (they reconnect at once after this process was
 frozen, or renew their holds at the same moment) make that likely.
 
-Here the lock guards only the tables and is never held while sending. Each watcher sends one
-answer at a time, and always the status current when it sends, so answers never arrive out
-of order. Checks and watches answer as grpcio-health's do (an unknown name: NOT_FOUND for a
-check, SERVICE_UNKNOWN for a watch); a watch needs the server's non-blocking streams, which
-hold no handler thread.
+Here the lock guards only the tables and is never held while sending. Nor does any caller's
+thread send: neither a handler thread (whose Watch would otherwise wait for its first answer)
+nor the reactor (whose set() would wait for every watcher). A few sender threads do, one send
+per watcher at a time and always the status current when it goes, so answers never arrive out
+of order; a send that waits longer than STALL for its reader (one that stopped reading, or
+made its window tiny) cancels that watch, which frees the sender. Checks and watches answer as
+grpcio-health's do (an unknown name: NOT_FOUND for a check, SERVICE_UNKNOWN for a watch); a
+watch needs the server's non-blocking streams, which hold no handler thread.
 """
 
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 import grpc
@@ -28,22 +32,50 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 SERVICE_UNKNOWN = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
 
+# A send waits at most this long for its reader before its watch is cancelled.
+STALL = 2.0
+SENDERS = 2
+
 Send = Callable[[Any], Any]
 
 
 class _Watcher:
-    def __init__(self, send: Send, current: Callable[[], int]) -> None:
+    def __init__(self, send: Send, current: Callable[[], int], cancel: Callable[[], Any],
+                 senders: ThreadPoolExecutor) -> None:
         self._send = send
         self._current = current
-        self._lock = threading.Lock()  # one send at a time, each with the status of its time
+        self._cancel = cancel
+        self._senders = senders
+        self._lock = threading.Lock()  # never held while sending
         self._sent: int | None = None
+        self._draining = False
 
     def update(self) -> None:
+        """Have the current status sent, unless it was; returns at once."""
         with self._lock:
-            status = self._current()
-            if status != self._sent:
+            if self._draining:
+                return  # the send under way reads the status again before it stops
+            self._draining = True
+        self._senders.submit(self._drain)
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                status = self._current()
+                if status == self._sent:
+                    self._draining = False
+                    return
                 self._sent = status
+            watchdog = threading.Timer(STALL, self._cancel)
+            watchdog.daemon = True
+            watchdog.start()
+            try:
                 self._send(health_pb2.HealthCheckResponse(status=status))
+            except Exception:
+                self._cancel()  # a watch we cannot answer is ended, not left silent
+                return
+            finally:
+                watchdog.cancel()
 
 
 class HealthServicer(health_pb2_grpc.HealthServicer):
@@ -52,6 +84,7 @@ class HealthServicer(health_pb2_grpc.HealthServicer):
         self._status: dict[str, int] = {"": SERVING}
         self._watchers: dict[str, set[_Watcher]] = {}
         self._shut_down = False
+        self._senders = ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="health-send")
 
     def _status_of(self, service: str) -> int | None:
         with self._lock:
@@ -72,7 +105,8 @@ class HealthServicer(health_pb2_grpc.HealthServicer):
         if send_response_callback is None:
             context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server cannot hold a watch without a thread")
         service = request.service
-        watcher = _Watcher(send_response_callback, lambda: self._watched_status(service))
+        watcher = _Watcher(send_response_callback, lambda: self._watched_status(service), context.cancel,
+                           self._senders)
         with self._lock:
             self._watchers.setdefault(service, set()).add(watcher)
 

@@ -5,7 +5,8 @@ refuses. It knows nothing of how calls are counted: `record(method, code, second
 (bazaar/metrics/rpc.py). A unary call is recorded when its handler returns or raises; a
 response stream when its generator ends (closed early: CANCELLED); a non-blocking stream (the
 health service's Watch) when the call terminates. The code is the one the handler set or
-aborted with, else OK on return and UNKNOWN on an exception, as gRPC answers.
+aborted with, else OK on return and UNKNOWN on an exception, as gRPC answers; a watch that
+nobody ended with a code ran out of time (DEADLINE_EXCEEDED) or was cancelled.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class CallObserver(grpc.ServerInterceptor):
                 started = perf_counter()
 
                 def ended() -> None:
-                    record(method, context.code() or grpc.StatusCode.OK, perf_counter() - started)
+                    record(method, context.code() or _watch_end(context), perf_counter() - started)
 
                 if not context.add_callback(ended):
                     ended()  # the call has ended already
@@ -74,3 +75,9 @@ class CallObserver(grpc.ServerInterceptor):
                 record(method, code or context.code() or grpc.StatusCode.OK, perf_counter() - started)
 
         return grpc.unary_stream_rpc_method_handler(stream, handler.request_deserializer, handler.response_serializer)
+
+
+def _watch_end(context: Any) -> grpc.StatusCode:
+    """How a watch ended that no handler gave a code: a watch is only ever ended by its caller."""
+    left = context.time_remaining()
+    return grpc.StatusCode.DEADLINE_EXCEEDED if left is not None and left <= 0 else grpc.StatusCode.CANCELLED

@@ -1,5 +1,6 @@
-"""The health service: grpc.health.v1's answers, and no send while its lock is held (the
-lock that the completion-queue thread needs to forget an ended watch)."""
+"""The health service: grpc.health.v1's answers; no send while its lock is held (the lock
+that the completion-queue thread needs to forget an ended watch), none on the caller's thread
+(a handler's, the reactor's), and none that waits for its reader for ever."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bazaar.rpc import health
 from bazaar.rpc.health import NOT_SERVING, SERVICE_UNKNOWN, SERVING, HealthServicer
 
 
@@ -23,6 +25,7 @@ class Context:
         self.callbacks: list[Callable[[], None]] = []
         self.code: grpc.StatusCode | None = None
         self.ended = False
+        self.cancelled = threading.Event()
 
     def add_callback(self, callback: Callable[[], None]) -> bool:
         if self.ended:
@@ -36,6 +39,9 @@ class Context:
     def abort(self, code: grpc.StatusCode, details: str) -> None:
         raise AssertionError(f"aborted {code}: {details}")
 
+    def cancel(self) -> None:
+        self.cancelled.set()
+
     def end(self) -> None:
         self.ended = True
         for callback in self.callbacks:
@@ -48,6 +54,16 @@ def watch(servicer: HealthServicer, service: str, send: Callable[[Any], None] | 
     servicer.Watch(health_pb2.HealthCheckRequest(service=service), context,
                    send or (lambda r: sent.append(None if r is None else r.status)))
     return sent, context
+
+
+def eventually(condition: Callable[[], bool]) -> bool:
+    """Whether `condition` holds within 2 s (sends go out on the servicer's own threads)."""
+    give_up = time.monotonic() + 2.0
+    while not condition():
+        if time.monotonic() > give_up:
+            return False
+        time.sleep(0.001)
+    return True
 
 
 def ends_on_another_thread(context: Context) -> bool:
@@ -76,15 +92,19 @@ def test_a_check_answers_the_status_set_and_not_found_for_other_names():
 def test_a_watch_gets_the_status_then_each_change_and_nothing_once_ended():
     servicer = HealthServicer()
     sent, context = watch(servicer, "svc")
-    assert sent == [SERVICE_UNKNOWN]
+    assert eventually(lambda: sent == [SERVICE_UNKNOWN])
     servicer.set("svc", NOT_SERVING)
+    assert eventually(lambda: sent == [SERVICE_UNKNOWN, NOT_SERVING])
     servicer.set("svc", NOT_SERVING)  # no change, no answer
     servicer.set("svc", SERVING)
     servicer.set("other", NOT_SERVING)
-    assert sent == [SERVICE_UNKNOWN, NOT_SERVING, SERVING]
+    assert eventually(lambda: sent == [SERVICE_UNKNOWN, NOT_SERVING, SERVING])
     context.end()
     assert sent[-1] is None  # the call is ended with its status
+    still, _ = watch(servicer, "svc")
+    assert eventually(lambda: still == [SERVING])
     servicer.set("svc", NOT_SERVING)
+    assert eventually(lambda: still == [SERVING, NOT_SERVING])
     assert sent == [SERVICE_UNKNOWN, NOT_SERVING, SERVING, None]
 
 
@@ -92,9 +112,11 @@ def test_shutting_down_makes_everything_not_serving_for_good():
     servicer = HealthServicer()
     servicer.set("svc", SERVING)
     sent, _ = watch(servicer, "")
+    assert eventually(lambda: sent == [SERVING])
     servicer.enter_graceful_shutdown()
     servicer.set("svc", SERVING)
-    assert sent == [SERVING, NOT_SERVING]
+    servicer.set("", SERVING)
+    assert eventually(lambda: sent == [SERVING, NOT_SERVING])
     assert servicer.Check(health_pb2.HealthCheckRequest(service="svc"), Context()).status == NOT_SERVING
 
 
@@ -105,7 +127,7 @@ def test_a_watch_can_end_while_another_watch_is_sent_its_first_answer():
     _, other = watch(servicer, "svc")
     ended: list[bool] = []
     watch(servicer, "svc", send=lambda response: ended.append(ends_on_another_thread(other)))
-    assert ended == [True]
+    assert eventually(lambda: ended == [True])
 
 
 def test_a_watch_can_end_while_a_status_change_is_being_sent():
@@ -119,7 +141,41 @@ def test_a_watch_can_end_while_a_status_change_is_being_sent():
 
     watch(servicer, "svc", send=send)
     servicer.set("svc", NOT_SERVING)
-    assert ended == [True]
+    assert eventually(lambda: ended == [True])
+
+
+def test_neither_a_watch_nor_a_status_change_waits_for_a_reader():
+    # A handler thread (Watch) and the reactor (set) return at once, whatever the reader does;
+    # the reader gets the latest status once it reads again.
+    servicer = HealthServicer()
+    reading = threading.Event()
+    sent: list = []
+
+    def send(response: Any) -> None:
+        reading.wait(5)
+        sent.append(response.status)
+
+    started = time.monotonic()
+    _, context = watch(servicer, "svc", send=send)
+    for status in (NOT_SERVING, SERVING, NOT_SERVING):
+        servicer.set("svc", status)
+    assert time.monotonic() - started < 0.5
+    reading.set()
+    assert eventually(lambda: sent == [SERVICE_UNKNOWN, NOT_SERVING])
+    assert not context.cancelled.is_set()
+
+
+def test_a_reader_that_takes_too_long_has_its_watch_cancelled(monkeypatch):
+    monkeypatch.setattr(health, "STALL", 0.05)
+    servicer = HealthServicer()
+    released = threading.Event()
+    _, context = watch(servicer, "svc", send=lambda response: released.wait(5))
+    assert context.cancelled.wait(2)
+    released.set()  # as a cancelled call's send returns
+    sent, other = watch(servicer, "")  # the senders are free again
+    servicer.set("", NOT_SERVING)
+    assert eventually(lambda: sent == [SERVING, NOT_SERVING])
+    assert not other.cancelled.is_set()
 
 
 def test_a_real_server_keeps_answering_while_watches_end_and_start_together():

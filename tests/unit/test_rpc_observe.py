@@ -3,14 +3,17 @@ Transport.observed installs it, and what each call leaves in the registry."""
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry
 
 from bazaar.metrics.rpc import GrpcServerMetrics
+from bazaar.rpc.health import HealthServicer
 from bazaar.rpc.transport import INSECURE, Transport
 
 SERVICE = "test.v1.Probe"
@@ -55,6 +58,7 @@ def served() -> Iterator[tuple[grpc.Channel, CollectorRegistry]]:
                 (("Ok", ok), ("Refused", refused), ("Broken", broken), ("Secret", ok))}
     handlers["Stream"] = grpc.unary_stream_rpc_method_handler(stream)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+    health_pb2_grpc.add_HealthServicer_to_server(HealthServicer(), server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
@@ -99,6 +103,29 @@ def test_a_response_stream_is_recorded_when_it_ends(served):
     assert list(channel.unary_stream(f"/{SERVICE}/Stream")(b"x", timeout=5)) == [b"a", b"b"]
     # The server sends the stream's status once the generator has ended, and so recorded it.
     assert calls(registry, "Stream", "OK") == 1
+
+
+def watch_ends(registry: CollectorRegistry, code: str) -> float:
+    return registry.get_sample_value("bazaar_grpc_server_calls_total",
+                                     {"service": "grpc.health.v1.Health", "method": "Watch", "code": code}) or 0.0
+
+
+def test_a_watch_is_recorded_as_its_caller_ended_it(served):
+    channel, registry = served
+    stub = health_pb2_grpc.HealthStub(channel)
+    timed_out = stub.Watch(health_pb2.HealthCheckRequest(service=""), timeout=0.2)
+    assert next(timed_out).status == health_pb2.HealthCheckResponse.SERVING
+    with pytest.raises(grpc.RpcError) as ended:
+        next(timed_out)
+    assert ended.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    cancelled = stub.Watch(health_pb2.HealthCheckRequest(service=""), timeout=30)
+    assert next(cancelled).status == health_pb2.HealthCheckResponse.SERVING
+    cancelled.cancel()
+    give_up = time.monotonic() + 5  # the server records each end once it learns of it
+    while (watch_ends(registry, "DEADLINE_EXCEEDED"), watch_ends(registry, "CANCELLED")) != (1, 1):
+        assert time.monotonic() < give_up, [s for f in registry.collect() for s in f.samples]
+        time.sleep(0.01)
+    assert watch_ends(registry, "OK") == 0
 
 
 def test_the_insecure_transport_has_only_the_observer():
