@@ -14,19 +14,26 @@ thread send: neither a handler thread (whose Watch would otherwise wait for its 
 nor the reactor (whose set() would wait for every watcher). A few sender threads do, one send
 per watcher at a time and always the status current when it goes, so answers never arrive out
 of order; a send that waits longer than STALL for its reader (one that stopped reading, or
-made its window tiny) cancels that watch, which frees the sender. Checks and watches answer as
+made its window tiny) cancels that watch, which frees the sender. Slow readers can delay the
+others' answers by up to STALL each (only outside tools watch a service that changes: the
+cluster's own holds watch one that never does). Checks and watches answer as
 grpcio-health's do (an unknown name: NOT_FOUND for a check, SERVICE_UNKNOWN for a watch); a
 watch needs the server's non-blocking streams, which hold no handler thread.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+import time
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from twisted.logger import Logger
+
+log = Logger()
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -39,9 +46,53 @@ SENDERS = 2
 Send = Callable[[Any], Any]
 
 
+class _Senders:
+    """Daemon threads that send watchers their status, and one that cancels each send that has
+    waited STALL for its reader (one watchdog, not a timer per send). Started by the first
+    watch; daemons, so a send stuck at exit does not hold the process."""
+
+    def __init__(self, count: int) -> None:
+        self._count = count
+        self._queue: queue.SimpleQueue[_Watcher] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._sending: dict[_Watcher, float] = {}
+        self._started = False
+
+    def submit(self, watcher: "_Watcher") -> None:
+        with self._lock:
+            start, self._started = not self._started, True
+        if start:
+            for i in range(self._count):
+                threading.Thread(target=self._send_loop, name=f"health-send-{i}", daemon=True).start()
+            threading.Thread(target=self._watch_loop, name="health-watchdog", daemon=True).start()
+        self._queue.put(watcher)
+
+    @contextmanager
+    def sending(self, watcher: "_Watcher") -> Iterator[None]:
+        with self._lock:
+            self._sending[watcher] = time.monotonic()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._sending.pop(watcher, None)
+
+    def _send_loop(self) -> None:
+        while True:
+            self._queue.get().drain(self)
+
+    def _watch_loop(self) -> None:
+        while True:
+            time.sleep(STALL / 4)
+            now = time.monotonic()
+            with self._lock:
+                stuck = [w for w, since in self._sending.items() if now - since >= STALL]
+            for watcher in stuck:
+                watcher.cancel()
+
+
 class _Watcher:
-    def __init__(self, send: Send, current: Callable[[], int], cancel: Callable[[], Any],
-                 senders: ThreadPoolExecutor) -> None:
+    def __init__(self, send: Send, current: Callable[[], int], cancel: Callable[[], Any], senders: _Senders) -> None:
         self._send = send
         self._current = current
         self._cancel = cancel
@@ -54,28 +105,31 @@ class _Watcher:
         """Have the current status sent, unless it was; returns at once."""
         with self._lock:
             if self._draining:
-                return  # the send under way reads the status again before it stops
+                return  # the drain under way reads the status again before it stops
             self._draining = True
-        self._senders.submit(self._drain)
+        self._senders.submit(self)
 
-    def _drain(self) -> None:
-        while True:
-            with self._lock:
-                status = self._current()
-                if status == self._sent:
-                    self._draining = False
-                    return
-                self._sent = status
-            watchdog = threading.Timer(STALL, self._cancel)
-            watchdog.daemon = True
-            watchdog.start()
-            try:
-                self._send(health_pb2.HealthCheckResponse(status=status))
-            except Exception:
-                self._cancel()  # a watch we cannot answer is ended, not left silent
-                return
-            finally:
-                watchdog.cancel()
+    def drain(self, senders: _Senders) -> None:
+        try:
+            while True:
+                with self._lock:
+                    status = self._current()
+                    if status == self._sent:
+                        self._draining = False
+                        return
+                    self._sent = status
+                with senders.sending(self):
+                    self._send(health_pb2.HealthCheckResponse(status=status))
+        except Exception:
+            # A watch we cannot answer is ended, not left silent: its caller watches again.
+            log.failure("answering a health watch failed")
+            self.cancel()
+
+    def cancel(self) -> None:
+        try:
+            self._cancel()
+        except Exception:
+            log.failure("cancelling a health watch failed")
 
 
 class HealthServicer(health_pb2_grpc.HealthServicer):
@@ -84,7 +138,7 @@ class HealthServicer(health_pb2_grpc.HealthServicer):
         self._status: dict[str, int] = {"": SERVING}
         self._watchers: dict[str, set[_Watcher]] = {}
         self._shut_down = False
-        self._senders = ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="health-send")
+        self._senders = _Senders(SENDERS)
 
     def _status_of(self, service: str) -> int | None:
         with self._lock:

@@ -161,8 +161,8 @@ def test_neither_a_watch_nor_a_status_change_waits_for_a_reader():
         servicer.set("svc", status)
     assert time.monotonic() - started < 0.5
     reading.set()
-    assert eventually(lambda: sent == [SERVICE_UNKNOWN, NOT_SERVING])
-    assert not context.cancelled.is_set()
+    assert eventually(lambda: sent[-1:] == [NOT_SERVING])
+    assert len(sent) <= 2 and not context.cancelled.is_set()  # the first it had, then the latest
 
 
 def test_a_reader_that_takes_too_long_has_its_watch_cancelled(monkeypatch):
@@ -173,9 +173,22 @@ def test_a_reader_that_takes_too_long_has_its_watch_cancelled(monkeypatch):
     assert context.cancelled.wait(2)
     released.set()  # as a cancelled call's send returns
     sent, other = watch(servicer, "")  # the senders are free again
+    assert eventually(lambda: sent == [SERVING])
     servicer.set("", NOT_SERVING)
     assert eventually(lambda: sent == [SERVING, NOT_SERVING])
     assert not other.cancelled.is_set()
+
+
+def test_a_watch_that_cannot_be_answered_is_cancelled_and_the_others_still_are():
+    servicer = HealthServicer()
+
+    def broken(response: Any) -> None:
+        raise RuntimeError("no such call")
+
+    _, context = watch(servicer, "", send=broken)
+    assert context.cancelled.wait(2)
+    sent, _ = watch(servicer, "")
+    assert eventually(lambda: sent == [SERVING])
 
 
 def test_a_real_server_keeps_answering_while_watches_end_and_start_together():
