@@ -53,6 +53,8 @@ class Leader(Protocol):
 
     def follower_unreachable(self, address: str) -> None: ...
 
+    def is_streaming(self, address: str) -> bool: ...
+
     def catalog_applied(self, trades: list[Entry]) -> None: ...
 
 
@@ -69,7 +71,15 @@ class FollowerFeed:
 
     def next_request(self) -> order_pb2.PropagateRequest | None:
         leader = self._leader
-        batch = leader.replication.to_send(self.address, leader.last_index, BATCH_LIMIT)
+        if leader.is_streaming(self.address):
+            # It is reading our log on a rejoin stream (order/rejoin.py): entries sent here too
+            # would race the stream for its reactor and its disk, and ours. Heartbeats still
+            # go, so that it keeps faith with us.
+            if not self.heartbeat_due:
+                return None
+            batch: tuple[int, range] | None = (leader.last_index, range(leader.last_index + 1, leader.last_index + 1))
+        else:
+            batch = leader.replication.to_send(self.address, leader.last_index, BATCH_LIMIT)
         if batch is None:
             # Up to date: an empty batch, as a heartbeat (it renews the leader's lease), or to
             # tell how far the log is committed if that moved, so the follower can answer

@@ -57,6 +57,10 @@ _VERDICT_STATUS = {
 }
 
 
+# How long a rejoin stream's last batch keeps the link from sending the same replica entries.
+STREAMING_HOLD = 1.0
+
+
 class LostLeadership(Exception):
     """This replica stopped leading while a trade waited for replication."""
 
@@ -107,6 +111,9 @@ class Leadership:
         self._quorum_waiters: list[Deferred] = []
         self._links: dict[str, Link] = {}
         self._feeds: dict[str, FollowerFeed] = {}
+        # Replicas reading our log on a rejoin stream, and until when that holds without word
+        # from the stream: their links send them heartbeats only.
+        self._streaming: dict[str, float] = {}
         self._catalog_link: Link | None = None
         # What the catalog last said it applied through (its `applied`; None before it answered).
         self.catalog_feed = CatalogFeed(self)
@@ -160,10 +167,22 @@ class Leadership:
         self._heartbeats.start(HEARTBEAT_INTERVAL, now=False)
         self._release()
 
+    def streaming(self, address: str) -> None:
+        """A rejoin stream to `address` sent it a batch."""
+        self._streaming[address] = self.now() + STREAMING_HOLD
+
+    def is_streaming(self, address: str) -> bool:
+        until = self._streaming.get(address)
+        if until is not None and until <= self.now():
+            del self._streaming[address]  # the stream fell silent: the link feeds it again
+            until = None
+        return until is not None
+
     def add_follower(self, address: str, fresh: bool = True) -> None:
         """Feed `address` from now on (`fresh`: it just rejoined, offer it our last entry)."""
         if self.stopped:
             return
+        self._streaming.pop(address, None)
         if fresh:
             self.replication.add(address, self.last_index)
             self.lease.add(address)

@@ -266,6 +266,11 @@ class Replica:
         self.leadership.start()
         return self.leadership
 
+    def streaming_to(self, address: str) -> None:
+        """A rejoin stream from our log sent `address` a batch (the servicer's thread says so)."""
+        if self.leadership is not None:
+            self.leadership.streaming(address)
+
     def register_follower(self, address: str) -> bool:
         """A rejoining replica finished its catch-up stream; feed it from now on."""
         leadership = self.leadership

@@ -154,7 +154,11 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         if request.caller and not leading:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "not the leader")
         with self._replica.store.snapshot() as snapshot:
-            yield from _stream(snapshot, request, epoch)
+            for response in _stream(snapshot, request, epoch):
+                if request.caller:
+                    # While it reads this stream, its link sends it heartbeats only.
+                    self._hop.reactor.callFromThread(self._replica.streaming_to, request.caller)
+                yield response
         if request.caller and not self._in_reactor(context, self._replica.register_follower, request.caller):
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "no longer the leader")
 
