@@ -31,6 +31,8 @@ class Follower:
     match: int | None = None
     step: int = 1
     reachable: bool = False
+    # Until when it reads our log on a rejoin stream, as far as we know (-inf: it does not).
+    streaming_until: float = float("-inf")
 
 
 class Replication:
@@ -99,6 +101,28 @@ class Replication:
             follower.reachable = True
             follower.prev = max(-1, follower.prev - follower.step)
             follower.step *= 2
+
+    def heard(self, address: str) -> None:
+        """It answered, and the answer says nothing of where its log matches ours."""
+        follower = self._followers.get(address)
+        if follower is not None:
+            follower.reachable = True
+
+    def stream(self, address: str, until: float) -> None:
+        """`address` reads our log on a rejoin stream; with no more word of it, until `until`.
+        A follower added afresh (its stream ended) starts without."""
+        follower = self._followers.get(address)
+        if follower is not None:
+            follower.streaming_until = until
+
+    def streaming(self, address: str, now: float) -> bool:
+        """Whether `address` should get heartbeats only: it reads our log on a stream (entries
+        sent besides would race it), and the other reachable followers make a majority without
+        it. Else its entries may be what commits trades, and it is fed as usual."""
+        follower = self._followers.get(address)
+        if follower is None or follower.streaming_until <= now:
+            return False
+        return len([a for a in self.reachable if a != address]) >= self.needed
 
     def unreachable(self, address: str) -> None:
         follower = self._followers.get(address)

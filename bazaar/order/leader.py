@@ -111,9 +111,6 @@ class Leadership:
         self._quorum_waiters: list[Deferred] = []
         self._links: dict[str, Link] = {}
         self._feeds: dict[str, FollowerFeed] = {}
-        # Replicas reading our log on a rejoin stream, and until when that holds without word
-        # from the stream: their links send them heartbeats only.
-        self._streaming: dict[str, float] = {}
         self._catalog_link: Link | None = None
         # What the catalog last said it applied through (its `applied`; None before it answered).
         self.catalog_feed = CatalogFeed(self)
@@ -169,20 +166,15 @@ class Leadership:
 
     def streaming(self, address: str) -> None:
         """A rejoin stream to `address` sent it a batch."""
-        self._streaming[address] = self.now() + STREAMING_HOLD
+        self.replication.stream(address, self.now() + STREAMING_HOLD)
 
     def is_streaming(self, address: str) -> bool:
-        until = self._streaming.get(address)
-        if until is not None and until <= self.now():
-            del self._streaming[address]  # the stream fell silent: the link feeds it again
-            until = None
-        return until is not None
+        return self.replication.streaming(address, self.now())
 
     def add_follower(self, address: str, fresh: bool = True) -> None:
         """Feed `address` from now on (`fresh`: it just rejoined, offer it our last entry)."""
         if self.stopped:
             return
-        self._streaming.pop(address, None)
         if fresh:
             self.replication.add(address, self.last_index)
             self.lease.add(address)
@@ -300,6 +292,10 @@ class Leadership:
             self.replication.matched(address, last_index)
         elif status == order_pb2.PROPAGATE_STATUS_GAP:
             self.replication.gap(address, last_index)
+        elif self.is_streaming(address):
+            # Its heartbeat claimed our last entry, not the point its link goes on from: a
+            # conflict there moves nothing back.
+            self.replication.heard(address)
         else:
             self.replication.conflict(address)
         if self.replication.quorum_reachable:

@@ -156,7 +156,8 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         with self._replica.store.snapshot() as snapshot:
             for response in _stream(snapshot, request, epoch):
                 if request.caller:
-                    # While it reads this stream, its link sends it heartbeats only.
+                    # While it reads this stream, its link sends it heartbeats only. Queued
+                    # in order with the register hop below, so the last mark lands before it.
                     self._hop.reactor.callFromThread(self._replica.streaming_to, request.caller)
                 yield response
         if request.caller and not self._in_reactor(context, self._replica.register_follower, request.caller):

@@ -13,6 +13,7 @@ import pytest
 
 from bazaar.v1 import order_pb2
 from tests.integration.cluster import Cluster, wait_for
+from tests.integration.test_metrics import sample, scrape
 
 pytestmark = pytest.mark.integration
 
@@ -112,9 +113,16 @@ def test_a_front_end_killed_and_added_while_the_other_trades(cluster_factory) ->
              what="the added front end to be ready")
     assert trade_until_acknowledged(cluster, "frontend-2", "ford") == TRADES
     nothing_lost(cluster, traders, ["frontend", "frontend-2"])
+    # The added front end adopted the leader and assigned none. (The leader's epoch may still
+    # move if a loaded machine stalls its followers' answers for a lease: it stands again on
+    # its own, which is no doing of the front end's.)
+    results = scrape(cluster, "frontend-2")
+    assert sample(results, "bazaar_leader_selection_results_total", result="adopted") >= 1
+    assert sample(results, "bazaar_leader_selection_results_total", result="assigned") == 0
     described = cluster.describe(3)
-    assert (described.role, described.leader_epoch) == (order_pb2.REPLICA_ROLE_LEADER, epoch), \
-        "the added front end adopted the leader: no new epoch"
+    assert described.role == order_pb2.REPLICA_ROLE_LEADER
+    if described.leader_epoch != epoch:
+        assert "no majority within the lease" in cluster.log("order-3"), "a new epoch with no lease lost"
 
 
 def test_readyz_is_503_while_the_leader_has_no_majority_and_200_again_after(cluster: Cluster) -> None:

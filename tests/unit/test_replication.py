@@ -128,3 +128,25 @@ def test_assign_replaces_the_follower_set() -> None:
     r.assign(["b"], 3)
     assert r.followers == ["b"]
     assert r.match("a") is None and r.match("b") is None
+
+
+def test_a_follower_reading_our_log_on_a_stream_gets_heartbeats_only_while_the_others_make_a_majority():
+    r = Replication()
+    r.assign(["b", "c"], leader_last=10)
+    r.stream("b", until=5.0)
+    assert not r.streaming("b", now=1.0), "c has not answered: b's entries may be what commits"
+    r.matched("c", 10)
+    assert r.streaming("b", now=1.0)
+    r.unreachable("c")
+    assert not r.streaming("b", now=1.0), "with c gone, b is fed as usual so that trades commit"
+    r.heard("c")
+    assert r.streaming("b", now=1.0) and not r.streaming("b", now=5.0), "no word of the stream for its hold"
+    r.add("b", leader_last=10)  # its stream ended and it was added afresh
+    assert not r.streaming("b", now=1.0)
+
+
+def test_heard_marks_a_follower_reachable_and_moves_nothing():
+    r = Replication()
+    r.assign(["b", "c"], leader_last=10)
+    r.heard("b")
+    assert r.reachable == ["b"] and r.to_send("b", 10, 100) == (10, range(11, 11)) and r.match("b") is None
