@@ -40,7 +40,7 @@ def synchronize_request(
     return order_pb2.SynchronizeRequest(checkpoints=checkpoints, caller=caller, epoch=epoch, candidate_id=candidate_id)
 
 
-Batch = Callable[[int, bytes, list[Record], int], None]
+Batch = Callable[[int, bytes, list[Record], int, int], None]
 
 
 def stream_log(channel: Any, request: order_pb2.SynchronizeRequest, deadline: float,
@@ -49,7 +49,7 @@ def stream_log(channel: Any, request: order_pb2.SynchronizeRequest, deadline: fl
     sends nothing for that long (frozen, cut off) is given up on, while a long stream that
     keeps coming may take its time.
     With `on_batch`, each batch is handed over as it comes (prev index, prev chain, records,
-    epoch) instead of being kept. A failed or abandoned stream raises grpc.RpcError; a stream
+    epoch, the streaming replica's commit point) instead of being kept. A failed or abandoned stream raises grpc.RpcError; a stream
     carrying an entry no leader writes raises ValueError."""
     stub = order_pb2_grpc.OrderServiceStub(channel)
     responses = stub.Synchronize(request, timeout=deadline)
@@ -80,7 +80,7 @@ def stream_log(channel: Any, request: order_pb2.SynchronizeRequest, deadline: fl
                 log.shared, log.shared_chain, first = response.prev_index, response.prev_chain, False
             log.epoch = max(log.epoch, response.epoch)
             if on_batch is not None:
-                on_batch(response.prev_index, response.prev_chain, records, response.epoch)
+                on_batch(response.prev_index, response.prev_chain, records, response.epoch, response.leader_commit)
             else:
                 log.records += records
             watch()  # the wait for the next message, not our own work on this one

@@ -57,10 +57,12 @@ async def rejoin(replica: Replica, hop: ReactorHop) -> bool:
     request = synchronize_request(replica.log, caller=replica.address)
     count = 0
 
-    def write(prev: int, prev_chain: bytes, records: list[Record], epoch: int) -> None:
+    def write(prev: int, prev_chain: bytes, records: list[Record], epoch: int, leader_commit: int) -> None:
         nonlocal count
         # Each batch is committed before the next is read: a crash mid-stream keeps a prefix.
-        status, *_ = hop.call(replica.receive, prev, prev_chain, records, None, epoch, timeout=SYNC_DEADLINE)
+        # With the leader's commit point, what it covers leaves memory once on disk.
+        status, *_ = hop.call(replica.receive, prev, prev_chain, records, None, epoch, leader_commit,
+                              timeout=SYNC_DEADLINE)
         if status != order_pb2.PROPAGATE_STATUS_OK:
             raise RejoinRefused(f"the leader's stream does not fit this log (status {status})")
         count += len(records)

@@ -150,11 +150,14 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
             if not granted:
                 yield order_pb2.SynchronizeResponse(refused=True, epoch=epoch, leader_alive=leader_alive)
                 return
-        leading, epoch = self._in_reactor(context, lambda: (self._replica.core.is_leader, self._replica.core.epoch))
+        # The commit point is read before the snapshot opens: every entry through it is on our
+        # disk already, so the snapshot holds it.
+        leading, epoch, committed = self._in_reactor(
+            context, lambda: (self._replica.core.is_leader, self._replica.core.epoch, self._replica.log.committed))
         if request.caller and not leading:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "not the leader")
         with self._replica.store.snapshot() as snapshot:
-            for response in _stream(snapshot, request, epoch):
+            for response in _stream(snapshot, request, epoch, committed):
                 if request.caller:
                     # While it reads this stream, its link sends it heartbeats only. Queued
                     # in order with the register hop below, so the last mark lands before it.
@@ -171,7 +174,8 @@ def _in_doubt(failure: Failure, name: str) -> tuple[int, int]:
     return order_pb2.REQUEST_STATUS_IN_DOUBT, -1
 
 
-def _stream(log: LogSnapshot, request: order_pb2.SynchronizeRequest, epoch: int) -> Iterator[order_pb2.SynchronizeResponse]:
+def _stream(log: LogSnapshot, request: order_pb2.SynchronizeRequest, epoch: int,
+            committed: int = -1) -> Iterator[order_pb2.SynchronizeResponse]:
     """Every entry after the point where the caller's log and ours part, in batches."""
     cursor = shared_point(log, [(c.index, c.chain) for c in request.checkpoints])
     chain = log.chain(cursor)
@@ -180,7 +184,8 @@ def _stream(log: LogSnapshot, request: order_pb2.SynchronizeRequest, epoch: int)
     batch = log.after(cursor, SYNC_BATCH)
     while True:  # the first message goes out even if empty: it says where the logs part
         yield order_pb2.SynchronizeResponse(
-            prev_index=cursor, prev_chain=chain, entries=[record_to_proto(e) for e in batch], epoch=epoch
+            prev_index=cursor, prev_chain=chain, entries=[record_to_proto(e) for e in batch], epoch=epoch,
+            leader_commit=committed,
         )
         if not batch:
             return

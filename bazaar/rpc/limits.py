@@ -176,6 +176,7 @@ LARGEST = {
     "SynchronizeResponse": _repeated_size(
         order_pb2.SynchronizeResponse, "entries", WIDEST_ENTRY, SYNC_BATCH,
         prev_index=-1, prev_chain=bytes(CHAIN_BYTES), epoch=MAX_EPOCH, refused=True, leader_alive=True,
+        leader_commit=-1,
     ),
     "PropagateRequest": _repeated_size(
         order_pb2.PropagateRequest, "entries", WIDEST_ENTRY, MAX_BATCH,

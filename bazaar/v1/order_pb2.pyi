@@ -166,20 +166,22 @@ class SynchronizeRequest(_message.Message):
     def __init__(self, checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., caller: _Optional[str] = ..., epoch: _Optional[int] = ..., candidate_id: _Optional[int] = ...) -> None: ...
 
 class SynchronizeResponse(_message.Message):
-    __slots__ = ("prev_index", "prev_chain", "entries", "epoch", "refused", "leader_alive")
+    __slots__ = ("prev_index", "prev_chain", "entries", "epoch", "refused", "leader_alive", "leader_commit")
     PREV_INDEX_FIELD_NUMBER: _ClassVar[int]
     PREV_CHAIN_FIELD_NUMBER: _ClassVar[int]
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     REFUSED_FIELD_NUMBER: _ClassVar[int]
     LEADER_ALIVE_FIELD_NUMBER: _ClassVar[int]
+    LEADER_COMMIT_FIELD_NUMBER: _ClassVar[int]
     prev_index: int
     prev_chain: bytes
     entries: _containers.RepeatedCompositeFieldContainer[_trade_pb2.LogEntry]
     epoch: int
     refused: bool
     leader_alive: bool
-    def __init__(self, prev_index: _Optional[int] = ..., prev_chain: _Optional[bytes] = ..., entries: _Optional[_Iterable[_Union[_trade_pb2.LogEntry, _Mapping]]] = ..., epoch: _Optional[int] = ..., refused: _Optional[bool] = ..., leader_alive: _Optional[bool] = ...) -> None: ...
+    leader_commit: int
+    def __init__(self, prev_index: _Optional[int] = ..., prev_chain: _Optional[bytes] = ..., entries: _Optional[_Iterable[_Union[_trade_pb2.LogEntry, _Mapping]]] = ..., epoch: _Optional[int] = ..., refused: _Optional[bool] = ..., leader_alive: _Optional[bool] = ..., leader_commit: _Optional[int] = ...) -> None: ...
 
 class DescribeRequest(_message.Message):
     __slots__ = ()

@@ -69,7 +69,7 @@ def test_a_peer_that_falls_silent_between_two_batches_is_given_up_on():
 def test_a_stream_that_keeps_coming_is_read_to_its_end_however_slow_its_reader():
     seen = []
 
-    def slow_write(prev: int, chain: bytes, records: list, epoch: int) -> None:
+    def slow_write(prev: int, chain: bytes, records: list, epoch: int, leader_commit: int) -> None:
         time.sleep(0.15)  # our own work on a batch is not the peer's silence
         seen.append(prev)
 

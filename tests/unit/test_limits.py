@@ -21,7 +21,7 @@ from bazaar.v1 import order_pb2
 def test_the_size_limit_is_the_largest_correct_message_computed_not_guessed():
     widest = order_pb2.SynchronizeResponse(
         prev_index=-1, prev_chain=bytes(16), entries=[limits.WIDEST_ENTRY] * limits.SYNC_BATCH,
-        epoch=MAX_EPOCH, refused=True, leader_alive=True,
+        epoch=MAX_EPOCH, refused=True, leader_alive=True, leader_commit=-1,
     )
     assert widest.ByteSize() == limits.LARGEST["SynchronizeResponse"] == limits.MAX_MESSAGE
     assert 1_000_000 < limits.MAX_MESSAGE < 1_300_000, "about 1.1 MB, not gRPC's default 4 MB"

@@ -26,6 +26,7 @@ from bazaar.v1 import order_pb2, order_pb2_grpc
 WORKERS = 6
 STALL = 0.5
 ENTRIES = 40_000
+COMMITTED = 12_345
 
 
 class StreamingReplica:
@@ -37,6 +38,7 @@ class StreamingReplica:
     def __init__(self, store: OrderStore) -> None:
         self.store = store
         self.core = SimpleNamespace(is_leader=True, epoch=1)
+        self.log = SimpleNamespace(committed=COMMITTED)
 
     def describe(self) -> order_pb2.DescribeResponse:
         return order_pb2.DescribeResponse(replica_id=1, last_index=self.store.last_index)
@@ -105,6 +107,12 @@ def status(call: Any) -> grpc.StatusCode:
     except grpc.RpcError as e:
         return e.code()
     return grpc.StatusCode.OK
+
+
+def test_every_message_carries_the_commit_point_the_stream_began_with(server: Server):
+    messages = list(server.stub.Synchronize(order_pb2.SynchronizeRequest(), timeout=30))
+    assert sum(len(m.entries) for m in messages) == ENTRIES
+    assert {m.leader_commit for m in messages} == {COMMITTED}
 
 
 def test_unread_streams_leave_threads_for_unary_calls_and_are_cancelled(server: Server):
