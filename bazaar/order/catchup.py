@@ -49,8 +49,8 @@ def stream_log(channel: Any, request: order_pb2.SynchronizeRequest, deadline: fl
     sends nothing for that long (frozen, cut off) is given up on, while a long stream that
     keeps coming may take its time.
     With `on_batch`, each batch is handed over as it comes (prev index, prev chain, records,
-    epoch, the streaming replica's commit point) instead of being kept. A failed or abandoned stream raises grpc.RpcError; a stream
-    carrying an entry no leader writes raises ValueError."""
+    epoch, the streaming replica's commit point) instead of being kept. A failed or abandoned
+    stream raises grpc.RpcError; a stream carrying an entry no leader writes raises ValueError."""
     stub = order_pb2_grpc.OrderServiceStub(channel)
     responses = stub.Synchronize(request, timeout=deadline)
     watchdog: threading.Timer | None = None

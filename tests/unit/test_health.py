@@ -15,6 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bazaar.rpc import health
 from bazaar.rpc.health import NOT_SERVING, SERVICE_UNKNOWN, SERVING, HealthServicer
+from tests.integration.cluster import wait_for
 
 
 class Context:
@@ -56,16 +57,6 @@ def watch(servicer: HealthServicer, service: str, send: Callable[[Any], None] | 
     return sent, context
 
 
-def eventually(condition: Callable[[], bool]) -> bool:
-    """Whether `condition` holds within 2 s (sends go out on the servicer's own threads)."""
-    give_up = time.monotonic() + 2.0
-    while not condition():
-        if time.monotonic() > give_up:
-            return False
-        time.sleep(0.001)
-    return True
-
-
 def ends_on_another_thread(context: Context) -> bool:
     """Whether `context`'s call can end (its callbacks run) on another thread within 2 s."""
     done = threading.Event()
@@ -92,19 +83,19 @@ def test_a_check_answers_the_status_set_and_not_found_for_other_names():
 def test_a_watch_gets_the_status_then_each_change_and_nothing_once_ended():
     servicer = HealthServicer()
     sent, context = watch(servicer, "svc")
-    assert eventually(lambda: sent == [SERVICE_UNKNOWN])
+    wait_for(lambda: sent == [SERVICE_UNKNOWN], deadline=2.0)
     servicer.set("svc", NOT_SERVING)
-    assert eventually(lambda: sent == [SERVICE_UNKNOWN, NOT_SERVING])
+    wait_for(lambda: sent == [SERVICE_UNKNOWN, NOT_SERVING], deadline=2.0)
     servicer.set("svc", NOT_SERVING)  # no change, no answer
     servicer.set("svc", SERVING)
     servicer.set("other", NOT_SERVING)
-    assert eventually(lambda: sent == [SERVICE_UNKNOWN, NOT_SERVING, SERVING])
+    wait_for(lambda: sent == [SERVICE_UNKNOWN, NOT_SERVING, SERVING], deadline=2.0)
     context.end()
     assert sent[-1] is None  # the call is ended with its status
     still, _ = watch(servicer, "svc")
-    assert eventually(lambda: still == [SERVING])
+    wait_for(lambda: still == [SERVING], deadline=2.0)
     servicer.set("svc", NOT_SERVING)
-    assert eventually(lambda: still == [SERVING, NOT_SERVING])
+    wait_for(lambda: still == [SERVING, NOT_SERVING], deadline=2.0)
     assert sent == [SERVICE_UNKNOWN, NOT_SERVING, SERVING, None]
 
 
@@ -112,11 +103,11 @@ def test_shutting_down_makes_everything_not_serving_for_good():
     servicer = HealthServicer()
     servicer.set("svc", SERVING)
     sent, _ = watch(servicer, "")
-    assert eventually(lambda: sent == [SERVING])
+    wait_for(lambda: sent == [SERVING], deadline=2.0)
     servicer.enter_graceful_shutdown()
     servicer.set("svc", SERVING)
     servicer.set("", SERVING)
-    assert eventually(lambda: sent == [SERVING, NOT_SERVING])
+    wait_for(lambda: sent == [SERVING, NOT_SERVING], deadline=2.0)
     assert servicer.Check(health_pb2.HealthCheckRequest(service="svc"), Context()).status == NOT_SERVING
 
 
@@ -127,7 +118,7 @@ def test_a_watch_can_end_while_another_watch_is_sent_its_first_answer():
     _, other = watch(servicer, "svc")
     ended: list[bool] = []
     watch(servicer, "svc", send=lambda response: ended.append(ends_on_another_thread(other)))
-    assert eventually(lambda: ended == [True])
+    wait_for(lambda: ended == [True], deadline=2.0)
 
 
 def test_a_watch_can_end_while_a_status_change_is_being_sent():
@@ -141,7 +132,7 @@ def test_a_watch_can_end_while_a_status_change_is_being_sent():
 
     watch(servicer, "svc", send=send)
     servicer.set("svc", NOT_SERVING)
-    assert eventually(lambda: ended == [True])
+    wait_for(lambda: ended == [True], deadline=2.0)
 
 
 def test_neither_a_watch_nor_a_status_change_waits_for_a_reader():
@@ -161,7 +152,7 @@ def test_neither_a_watch_nor_a_status_change_waits_for_a_reader():
         servicer.set("svc", status)
     assert time.monotonic() - started < 0.5
     reading.set()
-    assert eventually(lambda: sent[-1:] == [NOT_SERVING])
+    wait_for(lambda: sent[-1:] == [NOT_SERVING], deadline=2.0)
     assert len(sent) <= 2 and not context.cancelled.is_set()  # the first it had, then the latest
 
 
@@ -173,9 +164,9 @@ def test_a_reader_that_takes_too_long_has_its_watch_cancelled(monkeypatch):
     assert context.cancelled.wait(2)
     released.set()  # as a cancelled call's send returns
     sent, other = watch(servicer, "")  # the senders are free again
-    assert eventually(lambda: sent == [SERVING])
+    wait_for(lambda: sent == [SERVING], deadline=2.0)
     servicer.set("", NOT_SERVING)
-    assert eventually(lambda: sent == [SERVING, NOT_SERVING])
+    wait_for(lambda: sent == [SERVING, NOT_SERVING], deadline=2.0)
     assert not other.cancelled.is_set()
 
 
@@ -188,7 +179,7 @@ def test_a_watch_that_cannot_be_answered_is_cancelled_and_the_others_still_are()
     _, context = watch(servicer, "", send=broken)
     assert context.cancelled.wait(2)
     sent, _ = watch(servicer, "")
-    assert eventually(lambda: sent == [SERVING])
+    wait_for(lambda: sent == [SERVING], deadline=2.0)
 
 
 def test_a_real_server_keeps_answering_while_watches_end_and_start_together():
