@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bazaar.core.bounds import MAX_INDEX
+from bazaar.core.snapshot import SNAPSHOT_GAP
 from bazaar.core.stock import DEFAULT_STOCKS, Stock
 from bazaar.tls.identity import CATALOG, Role, frontend_name, identity_of, replica_name
 
@@ -123,6 +125,9 @@ class Config:
         }
     )
     timeouts: Timeouts = Timeouts()
+    # Entries a rejoining replica may miss before it installs a snapshot of the leader's
+    # committed log instead of streaming them one by one (bazaar.core.snapshot).
+    snapshot_gap: int = SNAPSHOT_GAP
     tls: TlsConfig = TlsConfig()
     # The initial stock table, in the file's order; every process must be given the same.
     stocks: tuple[Stock, ...] = DEFAULT_STOCKS
@@ -231,13 +236,14 @@ def _frontend_limits(table: dict[str, Any], base: Path) -> dict[str, Any]:
 _PLACEMENT = ("listen", "metrics")
 
 _SECTION_KEYS = {
-    "": {"data_dir", "catalog", "frontend", "frontends", "replicas", "timeouts", "tls", "stocks"},
+    "": {"data_dir", "catalog", "frontend", "frontends", "replicas", "replication", "timeouts", "tls", "stocks"},
     "catalog": {"address", *_PLACEMENT},
     # address, internal, listen and metrics here are front end 1's, when there is no [frontends]
     "frontend": {"address", "internal", "cache", "cache_size", "order_cache_size", *_FRONTEND_LIMITS, *_PLACEMENT},
     "frontends.*": {"address", "internal", *_PLACEMENT},
     "replicas.*": {"address", *_PLACEMENT},
     "timeouts": {"rpc", "probe", "http", "request"},
+    "replication": {"snapshot_gap"},
     "tls": {"dir", "insecure"},
     "stocks.*": {"price", "quantity", "volume"},  # each stock's table
 }
@@ -286,6 +292,7 @@ def _build(raw: dict[str, Any], path: Path) -> Config:
     catalog = _section(raw, "catalog")
     frontend = _section(raw, "frontend")
     timeouts = _section(raw, "timeouts")
+    replication = _section(raw, "replication")
     tls = _section(raw, "tls")
     placement = _Placement()
     placement.read(CATALOG, catalog, "catalog")
@@ -306,6 +313,7 @@ def _build(raw: dict[str, Any], path: Path) -> Config:
         timeouts=Timeouts(
             **{k: _seconds(timeouts, k) for k in ("rpc", "probe", "http", "request") if k in timeouts}
         ),
+        snapshot_gap=_snapshot_gap(replication, defaults.snapshot_gap),
         tls=TlsConfig(
             dir=_folder(tls, "dir", path.parent) if "dir" in tls else None,
             insecure=_bool(tls, "insecure", False, "tls"),
@@ -506,6 +514,13 @@ def _positive_int(table: dict[str, Any], key: str, default: int) -> int:
     value = table.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"frontend.{key}: expected a whole number >= 1, got {value!r}")
+    return value
+
+
+def _snapshot_gap(table: dict[str, Any], default: int) -> int:
+    value = table.get("snapshot_gap", default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_INDEX:
+        raise ConfigError(f"replication.snapshot_gap: expected a whole number in [1, 2^62], got {value!r}")
     return value
 
 

@@ -63,6 +63,10 @@ class StockBook:
                 return record
         return None
 
+    def reset(self, stocks: Iterable[Stock]) -> None:
+        """The book becomes `stocks` (a snapshot's, installed in place of the log)."""
+        self._stocks = {s.name: s for s in stocks}
+
     def apply_totals(self, totals: Iterable[tuple[str, str, int]]) -> None:
         """Add (name, type, total quantity) sums, as a store reads them from a whole log."""
         for name, type_, quantity in totals:

@@ -76,13 +76,21 @@ class Entry(Record):
 # to it changes every chain value on disk, so it goes with a new store format.
 _FIXED = struct.Struct(">qqqqBIII")
 _KIND_CODES = {Kind.TRADE: 1, Kind.REFUSED: 2, Kind.LEADER: 3}
+KIND_CODES_BY_NAME = {kind.value: code for kind, code in _KIND_CODES.items()}
 
 
 def link(prev: bytes, record: Record) -> bytes:
-    name, type_, key = record.name.encode(), record.type.encode(), record.key.encode()
-    fixed = _FIXED.pack(record.index, record.epoch, record.number, record.quantity, _KIND_CODES[record.kind],
-                        len(name), len(type_), len(key))
-    return hashlib.blake2b(prev + fixed + name + type_ + key, digest_size=16).digest()
+    return link_fields(prev, record.index, record.epoch, _KIND_CODES[record.kind], record.number, record.name,
+                       record.type, record.quantity, record.key)
+
+
+def link_fields(prev: bytes, index: int, epoch: int, kind_code: int, number: int, name: str, type_: str,
+                quantity: int, key: str) -> bytes:
+    """`link` of an entry given field by field (a snapshot's rows are checked without making
+    a Record of each)."""
+    name_bytes, type_bytes, key_bytes = name.encode(), type_.encode(), key.encode()
+    fixed = _FIXED.pack(index, epoch, number, quantity, kind_code, len(name_bytes), len(type_bytes), len(key_bytes))
+    return hashlib.blake2b(prev + fixed + name_bytes + type_bytes + key_bytes, digest_size=16).digest()
 
 
 def entry_of(record: Record, chain: bytes) -> Entry:

@@ -34,7 +34,7 @@ from bazaar.core.book import StockBook
 from bazaar.core.bounds import MAX_EPOCH, MAX_INDEX, valid_key
 from bazaar.core.chain import GENESIS, Entry, Kind, Record, entry_of, follows, link
 from bazaar.core.orders import TRADE_TYPES, valid_quantity
-from bazaar.core.stock import TradeCheck
+from bazaar.core.stock import Stock, TradeCheck
 
 
 class Role(enum.Enum):
@@ -296,6 +296,21 @@ class ReplicaCore:
                 if holder is not None and holder <= kept:
                     raise MalformedBatch(f"entry {entry.index} has the key of entry {holder}: a key is logged once")
         return entries, truncate_after, dropped
+
+    def may_install(self, last_index: int, epoch: int) -> bool:
+        """Whether a snapshot of a leader of `epoch` ending at `last_index` may replace this
+        log: from a leader this replica follows, not while it leads or stands, and only when
+        it holds less (an entry of ours beyond the snapshot might be committed)."""
+        return (not self.is_leader and self._standing is None and epoch >= self.floor
+                and last_index > self.last_index)
+
+    def installed(self, last: Entry, stocks: list[Stock], epoch: int) -> None:
+        """A snapshot ending at `last` replaced this log, and is on disk."""
+        self.book.reset(stocks)
+        self._set_last(last)
+        self.last_durable = last.index
+        self.epoch, self.floor = max(self.epoch, epoch, last.epoch), max(self.floor, epoch, last.epoch)
+        self.follow()
 
     def holds_newer_than(self, epoch: int) -> bool:
         """Whether this log holds entries of an epoch after `epoch`: a leader of it was

@@ -43,6 +43,25 @@ def synchronize_request(
 Batch = Callable[[int, bytes, list[Record], int, int], None]
 
 
+class IdleWatch:
+    """Cancels a stream (`cancel`) whose sender sends nothing for `within` seconds between
+    `watch` and `unwatch` (None: never)."""
+
+    def __init__(self, cancel: Callable[[], Any], within: float | None) -> None:
+        self._cancel, self._within = cancel, within
+        self._timer: threading.Timer | None = None
+
+    def watch(self) -> None:
+        if self._within is not None:
+            self._timer = threading.Timer(self._within, self._cancel)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def unwatch(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
 def stream_log(channel: Any, request: order_pb2.SynchronizeRequest, deadline: float,
                on_batch: Batch | None = None, idle_within: float | None = None) -> RemoteLog:
     """Blocking: read the whole stream within `deadline`. With `idle_within`, a replica that
@@ -53,19 +72,8 @@ def stream_log(channel: Any, request: order_pb2.SynchronizeRequest, deadline: fl
     stream raises grpc.RpcError; a stream carrying an entry no leader writes raises ValueError."""
     stub = order_pb2_grpc.OrderServiceStub(channel)
     responses = stub.Synchronize(request, timeout=deadline)
-    watchdog: threading.Timer | None = None
-
-    def watch() -> None:
-        nonlocal watchdog
-        if idle_within is not None:
-            watchdog = threading.Timer(idle_within, responses.cancel)
-            watchdog.daemon = True
-            watchdog.start()
-
-    def unwatch() -> None:
-        if watchdog is not None:
-            watchdog.cancel()
-
+    idle = IdleWatch(responses.cancel, idle_within)
+    watch, unwatch = idle.watch, idle.unwatch
     log = RemoteLog()
     first = True
     watch()

@@ -9,6 +9,8 @@ leader's batch here, and the leader appends its own entries here.
 
 from __future__ import annotations
 
+from concurrent.futures import Future
+from pathlib import Path
 from typing import Any, Callable
 
 from twisted.internet.defer import Deferred, succeed
@@ -18,7 +20,8 @@ from bazaar.core.book import StockBook
 from bazaar.core.bounds import MAX_EPOCH
 from bazaar.core.chain import GENESIS, Entry, Record
 from bazaar.core.replica import Accepted, Conflict, Gap, ReplicaCore, Stale
-from bazaar.order.store import Append, OrderStore, SetCommitted, SetEpoch, Truncate
+from bazaar.core.snapshot import CheckedSnapshot
+from bazaar.order.store import Append, Install, OrderStore, SetCommitted, SetEpoch, Truncate, snapshot_chain
 from bazaar.reactor.group_commit import GroupCommitter
 from bazaar.v1 import order_pb2
 
@@ -63,6 +66,8 @@ class ReplicaLog:
         self.committed = store.committed
         self._persist_call: Any = None
         self._writing = 0  # writes submitted and not yet on disk
+        # A snapshot is on its way to disk (`install`): no batch is taken meanwhile.
+        self.installing = False
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -138,6 +143,8 @@ class ReplicaLog:
         """A leader's batch (propagated or streamed): (a Deferred firing with (PropagateStatus,
         index, epoch) once everything it changed is on disk, whether it made us step down,
         whether it was refused as coming from a leader of a stale epoch)."""
+        if self.installing:
+            return succeed((order_pb2.PROPAGATE_STATUS_GAP, self.core.last_index, self.core.epoch)), False, False
         was_leader, floor_before = self.core.is_leader, self.core.floor
         outcome = self.core.accept(prev_index, prev_chain, records, self.entry_at, leader_last, leader_epoch,
                                    keep_through=min(self.committed, self.core.last_index),
@@ -163,6 +170,56 @@ class ReplicaLog:
             status, index = _OUTCOME_STATUS[type(outcome)], outcome.last
         self.write(operations)
         return self._committer.barrier().addCallback(lambda _: (status, index, self.core.epoch)), deposed, False
+
+    def install(self, path: Path, last_index: int, epoch: int, checking: Deferred) -> Deferred:
+        """Replace this log with a leader's snapshot (the file at `path`, said to end at entry
+        `last_index` and come from the leader of `epoch`), where it agrees with ours on every
+        entry we know committed, once `checking` fires with it checked (CheckedSnapshot).
+        Fires True once it is on disk; False when it may not replace this log (we hold as
+        much, or lead, or it differs from an entry we know committed), failed its check, or
+        its rows did not fit. Batches that come meanwhile are answered as a gap: they are
+        sent again once the log has its new end."""
+        passed: Future[bool] = Future()
+        checked: list[CheckedSnapshot] = []
+
+        def settle(result: Any) -> Any:
+            if isinstance(result, CheckedSnapshot) and result.last.index == last_index and result.epoch == epoch:
+                checked.append(result)
+            passed.set_result(bool(checked))
+            return result  # a failure is the caller's to report
+
+        checking.addBoth(settle)
+        if self.installing or not self.core.may_install(last_index, epoch):
+            return succeed(False)
+        # The latest entry both logs hold: our last, or else the last we know committed.
+        after = next((i for i in (self.core.last_index, min(self.committed, self.core.last_index))
+                      if snapshot_chain(path, i) == self.chain_at(i)), None)
+        if after is None:
+            log.error("a snapshot from the leader differs from entry {index}, known committed here: not installed",
+                      index=min(self.committed, self.core.last_index))
+            return succeed(False)
+        self.installing = True
+        d = self._committer.submit_all([Install(path, after, last_index, epoch, passed)])
+
+        def done(index: int) -> bool:
+            self.installing = False
+            if index != last_index or not checked:
+                return False
+            snapshot = checked[0]
+            self.core.installed(snapshot.last, snapshot.stocks, snapshot.epoch)
+            self._recent.clear()
+            self._recent_keys.clear()
+            self._pruned.clear()
+            self.committed = max(self.committed, last_index)
+            self._on_durable()
+            return True
+
+        def failed(failure: Any) -> Any:
+            self.installing = False
+            self._on_write_failed(failure)
+            return failure
+
+        return d.addCallbacks(done, failed)
 
     def promise(self, epoch: int, own: bool = False, candidate: int = 0) -> Deferred:
         """A candidate (or, `own`, we, standing) asks for `epoch`; fires with (granted, our

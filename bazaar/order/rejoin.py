@@ -6,6 +6,7 @@ the front end's leader selection will hand this replica its role.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -16,6 +17,7 @@ from bazaar.core.chain import Record
 from bazaar.rpc.bridge import ReactorHop, ReactorUnavailable, call
 from bazaar.order.catchup import stream_log, synchronize_request
 from bazaar.order.replica import Replica
+from bazaar.order.snapshot import install_snapshot
 from bazaar.v1 import order_pb2, order_pb2_grpc
 
 log = Logger()
@@ -28,9 +30,15 @@ class RejoinRefused(Exception):
     """The leader's stream does not fit this replica's log."""
 
 
-async def find_leader(replica: Replica) -> str | None:
-    """The address of the replica that leads, as its peers describe themselves: one that says
-    it leads, else the leader a follower keeps faith with; None when none is known."""
+@dataclass(frozen=True)
+class FoundLeader:
+    address: str
+    committed: int  # the highest index it said was on a majority (-1: not known)
+
+
+async def find_leader(replica: Replica) -> FoundLeader | None:
+    """The replica that leads, as its peers describe themselves: one that says it leads, else
+    the leader a follower keeps faith with; None when none is known."""
 
     def ask(address: str) -> Any:
         stub = order_pb2_grpc.OrderServiceStub(replica.channel(address))
@@ -41,19 +49,28 @@ async def find_leader(replica: Replica) -> str | None:
     by_id = {i: a for a, i in replica.ids.items()}
     leading = [v for v in views if v is not None and v.role == order_pb2.REPLICA_ROLE_LEADER]
     if leading:
-        return by_id.get(max(leading, key=lambda v: v.leader_epoch).replica_id)
+        view = max(leading, key=lambda v: v.leader_epoch)
+        address = by_id.get(view.replica_id)
+        return None if address is None else FoundLeader(address, view.committed_index)
     followed = [v.leader_id for v in views if v is not None and v.leader_id and v.leader_id != replica.replica_id]
     if not followed:
         log.info("no peer leads or follows a leader; not rejoining")
         return None
-    return by_id.get(followed[0])
+    address = by_id.get(followed[0])
+    return None if address is None else FoundLeader(address, -1)
 
 
 async def rejoin(replica: Replica, hop: ReactorHop) -> bool:
     """Catch up from the current leader and become its follower; False if there is none."""
-    leader = await find_leader(replica)
-    if leader is None or leader == replica.address:
+    found = await find_leader(replica)
+    if found is None or found.address == replica.address:
         return False
+    leader = found.address
+    if found.committed - replica.core.last_index >= replica.config.snapshot_gap:
+        # Far behind: the committed log as one file, then the stream for what came since.
+        log.info("{missed} or more entries behind leader {leader}: fetching a snapshot",
+                 missed=found.committed - replica.core.last_index, leader=leader)
+        await install_snapshot(replica, leader, SYNC_DEADLINE, replica.config.timeouts.rpc / 2)
     request = synchronize_request(replica.log, caller=replica.address)
     count = 0
 

@@ -9,6 +9,7 @@ every handler thread.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Iterator
 
 import grpc
@@ -117,6 +118,16 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         self, request: order_pb2.SynchronizeRequest, context: Any
     ) -> Iterator[order_pb2.SynchronizeResponse]:
         limits.enforce(context, limits.check_synchronize, request, self._replicas)
+        yield from self._serve_stream(context, self._synchronize(request, context))
+
+    def FetchSnapshot(
+        self, request: order_pb2.FetchSnapshotRequest, context: Any
+    ) -> Iterator[order_pb2.FetchSnapshotResponse]:
+        limits.enforce(context, limits.check_fetch_snapshot, request, self._replicas)
+        yield from self._serve_stream(context, self._snapshot(request, context))
+
+    def _serve_stream(self, context: Any, responses: Iterator[Any]) -> Iterator[Any]:
+        """A stream's messages, holding a slot while it runs and under a watchdog."""
         slot = self._streams.take()
         if slot is None:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -130,7 +141,7 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         watchdog = Watchdog(context.cancel, self._stall,
                             limits.STREAM_DEADLINE if left is None else min(left, limits.STREAM_DEADLINE))
         try:
-            for response in self._synchronize(request, context):
+            for response in responses:
                 if not context.is_active():
                     return  # cancelled: its reader is told so, never that the log ended here
                 watchdog.sending()
@@ -165,6 +176,31 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
                 yield response
         if request.caller and not self._in_reactor(context, self._replica.register_follower, request.caller):
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "no longer the leader")
+
+
+    def _snapshot(
+        self, request: order_pb2.FetchSnapshotRequest, context: Any
+    ) -> Iterator[order_pb2.FetchSnapshotResponse]:
+        # As in _synchronize: every entry through the commit point read first is on our disk.
+        leading, epoch, committed = self._in_reactor(
+            context, lambda: (self._replica.core.is_leader, self._replica.core.epoch, self._replica.log.committed))
+        if not leading:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "not the leader")
+        if committed < 0:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "nothing is committed yet")
+        logger.info("sending a snapshot of entries 0 to {last} to {caller}", last=committed, caller=request.caller)
+        with self._replica.store.committed_copy(committed) as snapshot:
+            yield order_pb2.FetchSnapshotResponse(
+                last_index=snapshot.last_index, last_chain=snapshot.last_chain, epoch=epoch, size=snapshot.size,
+            )
+            digest = hashlib.sha256()
+            with snapshot.path.open("rb") as file:
+                while data := file.read(limits.SNAPSHOT_CHUNK):
+                    digest.update(data)
+                    # Its link holds off meanwhile, as for a stream (_synchronize).
+                    self._hop.reactor.callFromThread(self._replica.streaming_to, request.caller)
+                    yield order_pb2.FetchSnapshotResponse(data=data)
+            yield order_pb2.FetchSnapshotResponse(digest=digest.digest())
 
 
 def _in_doubt(failure: Failure, name: str) -> tuple[int, int]:

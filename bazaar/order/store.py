@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import uuid
+from concurrent.futures import CancelledError, Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +26,7 @@ from bazaar.core.chain import GENESIS, Entry, Kind
 from bazaar.core.orders import Order
 from bazaar.storefile import FORMAT_VERSION, StoreError, check_format, check_table, meta
 
-__all__ = ["OrderStore", "StoreError", "read_entries", "read_orders"]
+__all__ = ["OrderStore", "SnapshotFile", "schema_of", "snapshot_chain", "StoreError", "read_entries", "read_orders"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS log (
@@ -84,7 +86,27 @@ class SetCommitted:
     index: int
 
 
-Operation = Append | Truncate | SetEpoch | SetCommitted
+# How long a write waits for a snapshot's check to finish (it checks a million rows in seconds).
+CHECK_WAIT = 300.0
+
+
+@dataclass(frozen=True)
+class Install:
+    """Replace every entry after `after` with a snapshot's entries through `through` (the file
+    at `path`), and take its leader's `epoch` as the floor: all at once once `passed` says the
+    snapshot passed its check (bazaar.core.snapshot, running meanwhile on another thread: the
+    copy costs SQLite's time, the check Python's), or, should it fail, or the rows not fit (a
+    key the log holds already), not at all, the rest of the write going ahead. Its result is
+    the last index after it either way."""
+
+    path: Path
+    after: int
+    through: int
+    epoch: int
+    passed: Future[bool]
+
+
+Operation = Append | Truncate | SetEpoch | SetCommitted | Install
 
 
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
@@ -106,6 +128,22 @@ def _row(e: Entry) -> tuple[Any, ...]:
     return (e.index, e.epoch, e.kind.value, e.number, e.name, e.type, e.quantity, e.key, e.chain)
 
 
+# Files a snapshot is made in (the leader) or received into (a replica far behind): one a
+# process left when it died is removed when the store opens again.
+SNAPSHOT_PREFIX = "snapshot-"
+RECEIVED_PREFIX = "received-"
+
+
+@dataclass(frozen=True)
+class SnapshotFile:
+    """A copy of a log's entries 0 to `last_index`, whose last chain value is `last_chain`."""
+
+    path: Path
+    last_index: int
+    last_chain: bytes
+    size: int
+
+
 class OrderStore:
     """The log file of one replica. Writes come from one thread at a time."""
 
@@ -113,6 +151,9 @@ class OrderStore:
 
     def __init__(self, directory: Path, table_id: str) -> None:
         directory.mkdir(parents=True, exist_ok=True)
+        for prefix in (SNAPSHOT_PREFIX, RECEIVED_PREFIX):
+            for leftover in directory.glob(f"{prefix}*.sqlite3*"):
+                leftover.unlink(missing_ok=True)
         self.path = directory / self.FILENAME
         self._writer = _connect(self.path, readonly=False)
         try:
@@ -160,12 +201,22 @@ class OrderStore:
                 conn.executemany(f"INSERT INTO log ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
                 rows.clear()
 
+        installs = [op for op in operations if isinstance(op, Install)]
+        for i, op in enumerate(installs):  # SQLite attaches only outside a transaction
+            conn.execute(f"ATTACH DATABASE ? AS snapshot{i}", (str(op.path),))
         conn.execute("BEGIN IMMEDIATE")
         try:
             for op in operations:
                 if not isinstance(op, Append):
                     insert_rows()
-                if isinstance(op, Truncate):
+                if isinstance(op, Install):
+                    installed = self._install(f"snapshot{installs.index(op)}", op, last)
+                    if installed is not None:
+                        last = installed
+                        epoch, floor, committed = max(epoch, op.epoch), max(floor, op.epoch), max(committed, op.through)
+                        for key, value in (("epoch", epoch), ("floor", floor), ("committed", committed)):
+                            conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+                elif isinstance(op, Truncate):
                     conn.execute("DELETE FROM log WHERE idx > ?", (op.after,))
                     if last is not None and op.after < last.index:
                         row = conn.execute(f"SELECT {_COLUMNS} FROM log WHERE idx = ?", (op.after,)).fetchone()
@@ -194,8 +245,60 @@ class OrderStore:
             if conn.in_transaction:  # SQLite may have rolled back already (a full disk)
                 conn.execute("ROLLBACK")
             raise
+        finally:
+            for i in range(len(installs)):
+                conn.execute(f"DETACH DATABASE snapshot{i}")
         self.last_entry, self.epoch, self.floor, self.committed = last, epoch, floor, committed
         return results
+
+    def _install(self, schema: str, op: Install, last: Entry | None) -> Entry | None:
+        """One Install, inside the write's transaction: the new last entry, or None when the
+        rows did not fit (undone, so nothing of it stays)."""
+        conn = self._writer
+        conn.execute("SAVEPOINT install")
+        try:
+            conn.execute("DELETE FROM log WHERE idx > ?", (op.after,))
+            conn.execute(f"INSERT INTO log ({_COLUMNS}) SELECT {_COLUMNS} FROM {schema}.log "
+                         "WHERE idx > ? AND idx <= ? ORDER BY idx", (op.after, op.through))
+            row = conn.execute(f"SELECT {_COLUMNS} FROM log ORDER BY idx DESC LIMIT 1").fetchone()
+            if row is None or row[0] != op.through:
+                raise sqlite3.IntegrityError(f"the snapshot does not hold entries {op.after + 1} to {op.through}")
+            try:
+                passed = op.passed.result(timeout=CHECK_WAIT)
+            except (TimeoutError, CancelledError):
+                passed = False
+            if not passed:
+                raise sqlite3.IntegrityError("the snapshot did not pass its check")
+        except sqlite3.DatabaseError:  # a key the log holds already, a file that is no log
+            conn.execute("ROLLBACK TO install")
+            conn.execute("RELEASE install")
+            return None
+        conn.execute("RELEASE install")
+        return _entry(row)
+
+    @contextmanager
+    def committed_copy(self, through: int) -> Iterator["SnapshotFile"]:
+        """A copy of this log through entry `through` (every entry through it on disk), as a
+        file of its own in the store's folder, removed afterwards. SQLite's backup reads one
+        snapshot of the log while the writer goes on."""
+        path = self.path.parent / f"{SNAPSHOT_PREFIX}{uuid.uuid4().hex}.sqlite3"
+        try:
+            source = _connect(self.path, readonly=True)
+            copy = sqlite3.connect(path, isolation_level=None)
+            try:
+                source.backup(copy)
+                # A file of its own: no write-ahead log beside it, no entry past `through`.
+                copy.execute("PRAGMA journal_mode=DELETE")
+                copy.execute("DELETE FROM log WHERE idx > ?", (through,))
+                row = copy.execute("SELECT chain FROM log WHERE idx = ?", (through,)).fetchone()
+            finally:
+                copy.close()
+                source.close()
+            if row is None:
+                raise StoreError(f"entry {through} is not on disk")
+            yield SnapshotFile(path, through, bytes(row[0]), path.stat().st_size)
+        finally:
+            path.unlink(missing_ok=True)
 
     def append(self, entries: Sequence[Entry]) -> int:
         self.write([Append(e) for e in entries])
@@ -296,6 +399,31 @@ class LogSnapshot:
             f"SELECT {_COLUMNS} FROM log WHERE idx > ? ORDER BY idx LIMIT ?", (index, limit)
         ).fetchall()
         return [_entry(r) for r in rows]
+
+
+def schema_of(conn: sqlite3.Connection | None) -> list[tuple[str, str, str]]:
+    """The tables and indexes of a log file (None: those a new log gets)."""
+    query = "SELECT type, name, COALESCE(sql, '') FROM sqlite_master"
+    if conn is not None:
+        return sorted(conn.execute(query).fetchall())
+    new = sqlite3.connect(":memory:")
+    try:
+        new.executescript(_SCHEMA)
+        return sorted(new.execute(query).fetchall())
+    finally:
+        new.close()
+
+
+def snapshot_chain(path: Path, index: int) -> bytes | None:
+    """The chain value of entry `index` in a snapshot file (GENESIS for -1; None: no such entry)."""
+    if index == -1:
+        return GENESIS
+    conn = _connect(path, readonly=True)
+    try:
+        row = conn.execute("SELECT chain FROM log WHERE idx = ?", (index,)).fetchone()
+    finally:
+        conn.close()
+    return bytes(row[0]) if row else None
 
 
 def read_entries(directory: Path, batch: int = 10_000) -> Iterator[Entry]:

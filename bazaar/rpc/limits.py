@@ -33,6 +33,11 @@ CHAIN_BYTES = len(GENESIS)
 # "host:port": a DNS name is at most 253 characters.
 MAX_ADDRESS = 253 + len(":65535")
 
+# Bytes of a snapshot file per FetchSnapshot message (order/snapshot.py).
+SNAPSHOT_CHUNK = 1 << 20
+# A snapshot no larger than this is received (a terabyte: far beyond any log of a cluster
+# of this kind, and well below what a disk would hold).
+MAX_SNAPSHOT_BYTES = 1 << 40
 # Synchronize streams one replica serves at once. Each holds a handler thread for as long as
 # it runs; a correct cluster has at most one per other replica (a rejoin, or a candidate's
 # read), and the other handler threads stay free for trades, Propagate, Describe and health.
@@ -114,6 +119,11 @@ def check_synchronize(request: order_pb2.SynchronizeRequest, replicas: Replicas)
     _replica_id(request.candidate_id, replicas, "candidate_id")
 
 
+def check_fetch_snapshot(request: order_pb2.FetchSnapshotRequest, replicas: Replicas) -> None:
+    if request.caller not in replicas.others:
+        raise Invalid(f"caller {request.caller[:MAX_ADDRESS]!r} is not another configured replica's address")
+
+
 def check_assign(request: order_pb2.AssignFollowersRequest, replicas: Replicas) -> None:
     """Which followers is the replica's to check (every other configured replica); this
     bounds what it has to read to find out."""
@@ -178,6 +188,10 @@ LARGEST = {
         prev_index=-1, prev_chain=bytes(CHAIN_BYTES), epoch=MAX_EPOCH, refused=True, leader_alive=True,
         leader_commit=-1,
     ),
+    "FetchSnapshotResponse": order_pb2.FetchSnapshotResponse(
+        last_index=MAX_INDEX, last_chain=bytes(CHAIN_BYTES), epoch=MAX_EPOCH, size=MAX_SNAPSHOT_BYTES,
+        data=bytes(SNAPSHOT_CHUNK), digest=bytes(32),
+    ).ByteSize(),
     "PropagateRequest": _repeated_size(
         order_pb2.PropagateRequest, "entries", WIDEST_ENTRY, MAX_BATCH,
         prev_index=-1, prev_chain=bytes(CHAIN_BYTES), leader_last=MAX_INDEX, epoch=MAX_EPOCH,

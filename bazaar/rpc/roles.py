@@ -49,6 +49,12 @@ def _stands_or_rejoins_itself(request: Any, caller: Identity, config: Config) ->
     return None
 
 
+def _fetches_for_itself(request: Any, caller: Identity, config: Config) -> str | None:
+    if request.caller != str(config.replicas.get(caller.replica_id)):
+        return f"replica {caller.replica_id} cannot fetch a snapshot as {request.caller!r}"
+    return None
+
+
 def _known_service(request: Any, caller: Identity, config: Config) -> str | None:
     if request.service not in HEALTH_NAMES:
         return "no such service to check"  # grpcio-health would keep the name for good
@@ -72,6 +78,7 @@ POLICY: dict[str, Rule] = {
     ORDER + "Describe": Rule(LOOKERS),
     ORDER + "Propagate": Rule(REPLICA, _leads_itself),
     ORDER + "Synchronize": Rule(REPLICA, _stands_or_rejoins_itself),
+    ORDER + "FetchSnapshot": Rule(REPLICA, _fetches_for_itself),
     CATALOG + "Lookup": Rule(FRONTEND),
     CATALOG + "Trade": Rule(REPLICA),
     CATALOG + "TradeBatch": Rule(REPLICA),

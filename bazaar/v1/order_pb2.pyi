@@ -183,6 +183,28 @@ class SynchronizeResponse(_message.Message):
     leader_commit: int
     def __init__(self, prev_index: _Optional[int] = ..., prev_chain: _Optional[bytes] = ..., entries: _Optional[_Iterable[_Union[_trade_pb2.LogEntry, _Mapping]]] = ..., epoch: _Optional[int] = ..., refused: _Optional[bool] = ..., leader_alive: _Optional[bool] = ..., leader_commit: _Optional[int] = ...) -> None: ...
 
+class FetchSnapshotRequest(_message.Message):
+    __slots__ = ("caller",)
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    caller: str
+    def __init__(self, caller: _Optional[str] = ...) -> None: ...
+
+class FetchSnapshotResponse(_message.Message):
+    __slots__ = ("last_index", "last_chain", "epoch", "size", "data", "digest")
+    LAST_INDEX_FIELD_NUMBER: _ClassVar[int]
+    LAST_CHAIN_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    last_index: int
+    last_chain: bytes
+    epoch: int
+    size: int
+    data: bytes
+    digest: bytes
+    def __init__(self, last_index: _Optional[int] = ..., last_chain: _Optional[bytes] = ..., epoch: _Optional[int] = ..., size: _Optional[int] = ..., data: _Optional[bytes] = ..., digest: _Optional[bytes] = ...) -> None: ...
+
 class DescribeRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -65,6 +65,11 @@ class OrderServiceStub:
                 request_serializer=bazaar_dot_v1_dot_order__pb2.SynchronizeRequest.SerializeToString,
                 response_deserializer=bazaar_dot_v1_dot_order__pb2.SynchronizeResponse.FromString,
                 _registered_method=True)
+        self.FetchSnapshot = channel.unary_stream(
+                '/bazaar.v1.OrderService/FetchSnapshot',
+                request_serializer=bazaar_dot_v1_dot_order__pb2.FetchSnapshotRequest.SerializeToString,
+                response_deserializer=bazaar_dot_v1_dot_order__pb2.FetchSnapshotResponse.FromString,
+                _registered_method=True)
         self.Describe = channel.unary_unary(
                 '/bazaar.v1.OrderService/Describe',
                 request_serializer=bazaar_dot_v1_dot_order__pb2.DescribeRequest.SerializeToString,
@@ -118,6 +123,13 @@ class OrderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FetchSnapshot(self, request, context):
+        """Rejoining replica far behind, to leader: the leader's committed log as one file.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Describe(self, request, context):
         """What this replica knows of itself and of the cluster: front ends select from it.
         """
@@ -157,6 +169,11 @@ def add_OrderServiceServicer_to_server(servicer, server):
                     servicer.Synchronize,
                     request_deserializer=bazaar_dot_v1_dot_order__pb2.SynchronizeRequest.FromString,
                     response_serializer=bazaar_dot_v1_dot_order__pb2.SynchronizeResponse.SerializeToString,
+            ),
+            'FetchSnapshot': grpc.unary_stream_rpc_method_handler(
+                    servicer.FetchSnapshot,
+                    request_deserializer=bazaar_dot_v1_dot_order__pb2.FetchSnapshotRequest.FromString,
+                    response_serializer=bazaar_dot_v1_dot_order__pb2.FetchSnapshotResponse.SerializeToString,
             ),
             'Describe': grpc.unary_unary_rpc_method_handler(
                     servicer.Describe,
@@ -327,6 +344,33 @@ class OrderService:
             '/bazaar.v1.OrderService/Synchronize',
             bazaar_dot_v1_dot_order__pb2.SynchronizeRequest.SerializeToString,
             bazaar_dot_v1_dot_order__pb2.SynchronizeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FetchSnapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/bazaar.v1.OrderService/FetchSnapshot',
+            bazaar_dot_v1_dot_order__pb2.FetchSnapshotRequest.SerializeToString,
+            bazaar_dot_v1_dot_order__pb2.FetchSnapshotResponse.FromString,
             options,
             channel_credentials,
             insecure,

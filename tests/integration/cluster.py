@@ -74,9 +74,11 @@ class Response:
 
 class Cluster:
     def __init__(self, root: Path, cache: bool = True, cache_size: int = 8, frontends: int = 1,
-                 frontend_settings: dict[str, Any] | None = None, log_format: str = "text") -> None:
+                 frontend_settings: dict[str, Any] | None = None, log_format: str = "text",
+                 settings: dict[str, Any] | None = None) -> None:
         """`frontends` front ends (named frontend, frontend-2, ...), all in the one config;
-        `frontend_settings`: more keys of [frontend]; `log_format`: every process's."""
+        `frontend_settings`: more keys of [frontend]; `log_format`: every process's;
+        `settings`: more tables of the file ({"replication": {...}})."""
         self.root = root
         self.log_format = log_format
         root.mkdir(parents=True, exist_ok=True)
@@ -91,7 +93,8 @@ class Cluster:
         self.metrics_ports = {name: next(ports) for name in names}
         self.config = root / "bazaar.toml"
         here = "127.0.0.1:{}".format
-        settings: dict[str, Any] = {
+        extra = settings
+        settings = {
             "data_dir": "data",
             "catalog": {"address": here(self.catalog_port), "metrics": here(self.metrics_ports["catalog"])},
             "frontend": {"cache": cache, "cache_size": cache_size, **(frontend_settings or {})},
@@ -105,7 +108,7 @@ class Cluster:
                 for i, p in self.replica_ports.items()
             },
         }
-        self.config.write_text(tomli_w.dumps(settings))
+        self.config.write_text(tomli_w.dumps({**settings, **(extra or {})}))
         make_certificates(load_config(self.config), say=lambda _: None)
         self.processes: dict[str, subprocess.Popen] = {}
 

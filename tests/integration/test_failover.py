@@ -62,6 +62,28 @@ def test_a_restarted_replica_catches_up_and_follows(cluster: Cluster) -> None:
     assert_dumps_identical(cluster, 28)
 
 
+def test_a_replica_far_behind_installs_a_snapshot_then_streams_and_follows(cluster_factory) -> None:
+    cluster = cluster_factory(settings={"replication": {"snapshot_gap": 10}})
+    cluster.start_all()
+    for _ in range(3):
+        trade(cluster, "intel", 1, "buy")
+    cluster.signal("order-1", signal.SIGKILL)  # misses 30 orders: more than the gap
+    for i in range(30):
+        trade(cluster, "intel", 1 + i % 3, "buy" if i % 2 else "sell")
+    cluster.start("order-1")
+    wait_for(lambda: "rejoined leader" in cluster.log("order-1"), what="order-1 to rejoin")
+    assert "installed a snapshot of entries 0 to" in cluster.log("order-1")
+    assert "sending a snapshot of entries 0 to" in cluster.log(f"order-{cluster.leader_id()}")
+    for _ in range(5):  # propagated to it as well
+        trade(cluster, "intel", 1, "sell")
+    assert_dumps_identical(cluster, 38)
+    # The same log, chain values and all, and no file of the snapshot left on either side.
+    logs = [list(read_entries(cluster.root / "data" / f"order-{i}")) for i in (1, 2, 3)]
+    assert logs[0] == logs[1] == logs[2]
+    assert not [p for i in (1, 2, 3) for p in (cluster.root / "data" / f"order-{i}").iterdir()
+                if p.name.startswith(("snapshot-", "received-"))]
+
+
 def test_a_restarted_leader_rejoins_without_an_election(cluster: Cluster) -> None:
     trade(cluster, "nvidia", 1, "buy")
     cluster.signal("order-3", signal.SIGKILL)

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from bazaar.config import Address, Config, ConfigError, load_config, parse_config
+from bazaar.core.snapshot import SNAPSHOT_GAP
 from bazaar.core.stock import DEFAULT_STOCKS, Stock
 
 FULL = """
@@ -94,6 +95,10 @@ def test_a_named_file_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
         ("[timeouts]\nrpc = 0", "timeouts.rpc"),
         ("[timeouts]\nprobe = -1", "timeouts.probe"),
         ("[timeouts]\nhttp = true", "timeouts.http"),
+        ("[replication]\nsnapshot_gap = 0", "replication.snapshot_gap"),
+        ("[replication]\nsnapshot_gap = true", "replication.snapshot_gap"),
+        ("[replication]\nsnapshot_gap = 1.5", "replication.snapshot_gap"),
+        ("[replication]\nsnapshot = 5", "'replication.snapshot'"),
         ('[replicas]\n1 = "127.0.0.1:56892"', "replicas.1"),  # the catalog's address
         ("= broken", "not valid TOML"),
     ],
@@ -219,3 +224,8 @@ def test_a_config_named_through_dot_dot_is_the_same_cluster(tmp_path, monkeypatc
     config = load_config("../c/bazaar.toml")
     assert config.data_dir == tmp_path.resolve() / "c" / "var"
     assert config.tls_dir == tmp_path.resolve() / "c" / "certs"
+
+
+def test_the_snapshot_gap_is_read_and_has_a_default(tmp_path: Path) -> None:
+    assert parse_config("[replication]\nsnapshot_gap = 10", tmp_path).snapshot_gap == 10
+    assert parse_config("", tmp_path).snapshot_gap == SNAPSHOT_GAP

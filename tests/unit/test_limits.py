@@ -51,6 +51,14 @@ def test_epochs_and_indexes_leave_room_for_their_successor():
     (limits.check_synchronize, order_pb2.SynchronizeRequest(
         checkpoints=[order_pb2.Checkpoint(index=i, chain=bytes(16)) for i in checkpoint_numbers(MAX_INDEX)],
         caller="127.0.0.1:56895", epoch=MAX_EPOCH, candidate_id=3)),
+    (limits.check_fetch_snapshot, order_pb2.FetchSnapshotRequest(caller="127.0.0.1:56896")),
 ])
 def test_correct_requests_at_their_widest_pass(check, request_):
     check(request_, limits.Replicas([1, 2, 3], ["127.0.0.1:56895", "127.0.0.1:56896"]))
+
+
+@pytest.mark.parametrize("caller", ["", "127.0.0.1:1", "127.0.0.1:56894"])
+def test_a_snapshot_goes_only_to_another_configured_replica(caller):
+    with pytest.raises(limits.Invalid):
+        limits.check_fetch_snapshot(order_pb2.FetchSnapshotRequest(caller=caller),
+                                    limits.Replicas([1, 2, 3], ["127.0.0.1:56895", "127.0.0.1:56896"]))

@@ -112,6 +112,8 @@ def test_only_replicas_replicate_and_promise(caller):
     assert call(ORDER + "Propagate", order_pb2.PropagateRequest(leader_id=3), caller) is grpc.StatusCode.PERMISSION_DENIED
     sync = order_pb2.SynchronizeRequest(epoch=5, candidate_id=3)
     assert call(ORDER + "Synchronize", sync, caller, streaming=True) is grpc.StatusCode.PERMISSION_DENIED
+    fetch = order_pb2.FetchSnapshotRequest(caller=str(CONFIG.replicas[1]))
+    assert call(ORDER + "FetchSnapshot", fetch, caller, streaming=True) is grpc.StatusCode.PERMISSION_DENIED
 
 
 @pytest.mark.parametrize("caller", ["order-1", "operator", "catalog", None])
@@ -140,6 +142,11 @@ def test_a_replica_speaks_only_for_itself():
     assert call(ORDER + "Synchronize", rejoin, "order-2", streaming=True) == ["answered"]
     assert call(ORDER + "Synchronize", rejoin, "order-1", streaming=True) is grpc.StatusCode.PERMISSION_DENIED
     assert call(ORDER + "Synchronize", order_pb2.SynchronizeRequest(), "order-1", streaming=True) == ["answered"]
+    fetch = order_pb2.FetchSnapshotRequest(caller=str(CONFIG.replicas[2]))
+    assert call(ORDER + "FetchSnapshot", fetch, "order-2", streaming=True) == ["answered"]
+    assert call(ORDER + "FetchSnapshot", fetch, "order-1", streaming=True) is grpc.StatusCode.PERMISSION_DENIED
+    assert call(ORDER + "FetchSnapshot", order_pb2.FetchSnapshotRequest(), "order-1", streaming=True) \
+        is grpc.StatusCode.PERMISSION_DENIED
 
 
 def test_anyone_of_the_cluster_may_look_and_check_health():

@@ -1,0 +1,134 @@
+"""A far-behind replica's log takes a leader's snapshot in place of its own (ReplicaLog.install)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from twisted.internet.defer import Deferred, fail, succeed
+
+from bazaar.core.book import StockBook
+from bazaar.core.chain import Kind
+from bazaar.core.snapshot import MalformedSnapshot
+from bazaar.core.stock import table_id
+from bazaar.order.snapshot import Received, check_snapshot_file
+from bazaar.order.store import OrderStore
+from bazaar.v1 import order_pb2
+from tests.unit.test_order_log import STOCKS, Replica, fired, leader_batch
+from tests.unit.test_replica_core import log_of
+
+TRADES = [("ford", "buy", 1), ("tesla", "buy", 2), ("ford", "sell", 3), ("tesla", "sell", 1)] * 5
+
+
+@pytest.fixture
+def leader(tmp_path: Path):
+    """The leader's log: its leader entry of epoch 2 and twenty trades, as a store of its own."""
+    store = OrderStore(tmp_path / "leader", table_id(STOCKS))
+    entries = leader_batch(2, None, *TRADES)
+    store.append(entries)
+    return store, entries
+
+
+def snapshot_of(leader, through: int):
+    store, _ = leader
+    copy = store.committed_copy(through)
+    made = copy.__enter__()
+    received = Received(made.path, made.last_index, made.last_chain, 2)
+    return received, copy
+
+
+def checked(received: Received) -> Deferred:
+    try:
+        return succeed(check_snapshot_file(received, STOCKS))
+    except MalformedSnapshot as e:
+        return fail(e)
+
+
+def test_a_snapshot_replaces_a_shorter_log_and_batches_wait_for_it(tmp_path: Path, leader) -> None:
+    _, entries = leader
+    replica = Replica(tmp_path / "follower")
+    replica.log.receive(-1, bytes(16), [e.record() for e in entries[:4]], 20, 2, 3)
+    replica.committer.flush()
+    received, copy = snapshot_of(leader, 15)
+    installing = replica.log.install(received.path, 15, 2, checked(received))
+    assert replica.log.installing and replica.committer.pending == 1
+    # A batch meanwhile is a gap: it is sent again once the log has its new end.
+    answer = fired(replica.log.receive(15, entries[15].chain, [entries[16].record()], 20, 2)[0])
+    assert answer[:2] == (order_pb2.PROPAGATE_STATUS_GAP, 3)
+    replica.committer.flush()
+    copy.__exit__(None, None, None)
+    assert fired(installing) is True
+    log = replica.log
+    assert not log.installing
+    assert (log.core.last_index, log.core.last_durable, log.committed) == (15, 15, 15)
+    assert (log.core.epoch, log.core.floor) == (2, 2)
+    book = StockBook(STOCKS)
+    for e in entries[:16]:
+        book.apply(e)
+    assert log.core.book.stocks() == book.stocks()
+    assert log.logged_under(entries[9].key) == entries[9]
+    assert log.entry_at(12) == entries[12]
+    # The leader's next batch follows on.
+    written = log.receive(15, entries[15].chain, [e.record() for e in entries[16:]], 20, 2, 20)[0]
+    replica.committer.flush()
+    answer = fired(written)
+    assert answer[0] == order_pb2.PROPAGATE_STATUS_OK and log.core.last_index == 20
+
+
+def test_a_snapshot_is_not_installed_over_as_much_log_nor_while_leading_nor_from_an_older_epoch(
+    tmp_path: Path, leader,
+) -> None:
+    _, entries = leader
+    received, copy = snapshot_of(leader, 10)
+    try:
+        full = Replica(tmp_path / "full")
+        full.log.receive(-1, bytes(16), [e.record() for e in entries[:12]], 20, 2)
+        full.committer.flush()
+        assert fired(full.log.install(received.path, 10, 2, checked(received))) is False
+
+        leading = Replica(tmp_path / "leading")
+        leading.lead(epoch=1)
+        assert fired(leading.log.install(received.path, 10, 2, checked(received))) is False
+
+        newer = Replica(tmp_path / "newer")
+        newer.log.receive(-1, bytes(16), [e.record() for e in leader_batch(3, None)], 0, 3)  # follows epoch 3
+        newer.committer.flush()
+        assert newer.log.core.floor == 3
+        assert fired(newer.log.install(received.path, 10, 2, checked(received))) is False
+        assert [r.committer.pending for r in (full, leading, newer)] == [0, 1, 0]  # leading: its own entry
+    finally:
+        copy.__exit__(None, None, None)
+
+
+def test_a_snapshot_that_differs_from_an_entry_known_committed_is_not_installed(tmp_path: Path, leader) -> None:
+    received, copy = snapshot_of(leader, 10)
+    replica = Replica(tmp_path / "follower")
+    other = log_of((Kind.LEADER,), (Kind.TRADE, "ford", "buy", 2), epoch=1, tag="other")
+    replica.log.receive(-1, bytes(16), [e.record() for e in other], 1, 1, 1)
+    replica.committer.flush()
+    try:
+        assert fired(replica.log.install(received.path, 10, 2, checked(received))) is False
+        assert replica.committer.pending == 0 and replica.log.core.last_index == 1
+    finally:
+        copy.__exit__(None, None, None)
+
+
+def test_a_snapshot_that_fails_its_check_leaves_the_log_as_it_was(tmp_path: Path, leader) -> None:
+    _, entries = leader
+    received, copy = snapshot_of(leader, 10)
+    replica = Replica(tmp_path / "follower")
+    replica.log.receive(-1, bytes(16), [e.record() for e in entries[:3]], 20, 2, 2)
+    replica.committer.flush()
+    lying = Received(received.path, 10, bytes(16), 2)  # announces another last chain value
+    try:
+        checking = checked(lying)
+        installing = replica.log.install(received.path, 10, 2, checking)
+        with pytest.raises(MalformedSnapshot):
+            fired(checking).raiseException()
+        replica.committer.flush()
+        assert fired(installing) is False
+    finally:
+        copy.__exit__(None, None, None)
+    log = replica.log
+    assert not log.installing and (log.core.last_index, log.core.last_durable) == (2, 2)
+    assert replica.store.last_index == 2 and replica.write_failures == []
