@@ -5,6 +5,7 @@ from __future__ import annotations
 from twisted.python import usage
 
 from bazaar.plugins import logs
+from bazaar.plugins.runtime import ProcessRoot
 from bazaar.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
 from bazaar.rpc.transport import Transport
 from bazaar.tls.files import TlsError
@@ -26,9 +27,9 @@ class ConfigOptions(usage.Options):
         except ConfigError as e:
             raise usage.UsageError(str(e)) from None
 
-    def root(self) -> logs.LoggedService:
+    def root(self) -> ProcessRoot:
         """The plugin's root service, which sets up the log as these options say."""
-        return logs.LoggedService(getattr(self, "parent", None), self["log-format"], self["log-level"])
+        return ProcessRoot(getattr(self, "parent", None), self["log-format"], self["log-level"])
 
     def identify(self, name: str) -> None:
         """Read this process's credentials (its certificate's name is `name`): a process
