@@ -76,6 +76,9 @@ class SnapshotCheck:
         row: Row | None = None
         for row in rows:
             index, epoch, kind, row_number, name, type_, quantity, key, row_chain = row
+            if not (type(index) is type(row_number) is type(quantity) is int
+                    and type(name) is type(type_) is type(key) is str and type(row_chain) is bytes):
+                raise MalformedSnapshot(f"entry {expected} has a field of the wrong type")
             if index != expected:
                 raise MalformedSnapshot(f"entry {index} where entry {expected} was due")
             if index > self._last_index:
@@ -93,7 +96,7 @@ class SnapshotCheck:
                     raise MalformedSnapshot(f"leader entry {index} carries a trade")
             else:
                 stock = held.get(name)
-                if (stock is None or type_ not in TRADE_TYPES or type(quantity) is not int
+                if (stock is None or type_ not in TRADE_TYPES
                         or not 1 <= quantity <= MAX_TRADE_QUANTITY or (key and not valid_key(key))):
                     raise MalformedSnapshot(f"entry {index} is not a well-formed trade")
                 short = type_ == BUY and quantity > stock[0]
@@ -106,8 +109,8 @@ class SnapshotCheck:
                     stock[1] += quantity
             try:
                 chain = link(chain, index, epoch, code, row_number, name, type_, quantity, key)
-            except (AttributeError, TypeError, OverflowError, struct.error):  # a field of the wrong type
-                raise MalformedSnapshot(f"entry {index} has a field of the wrong type") from None
+            except (UnicodeEncodeError, OverflowError, struct.error):  # a lone surrogate; out of range
+                raise MalformedSnapshot(f"entry {index} has a field out of range") from None
             if chain != row_chain:
                 raise MalformedSnapshot(f"entry {index} does not chain onto the entry before it")
             expected, number, entry_epoch = index + 1, row_number, epoch

@@ -16,8 +16,11 @@ from bazaar.v1 import catalog_pb2, order_pb2
 log = Logger()
 
 BATCH_LIMIT = MAX_BATCH  # what a follower or the catalog takes in one call (rpc/limits.py)
-# A follower that answers GAP without progress is still writing an earlier batch: retry soon.
+# A follower that answers GAP without progress is still writing an earlier batch: retry soon,
+# then less and less often while it makes none (a replica installing a snapshot answers GAP
+# for seconds: a batch of 1000 entries every 20 ms would take its reactor from the check).
 GAP_RETRY_DELAY = 0.02
+GAP_RETRY_MAX = 0.5
 # A catalog that refuses a committed trade was made from another stock table: an operator
 # must step in; asking again now and then shows when it has.
 INCONSISTENT_RETRY_DELAY = 5.0
@@ -66,6 +69,7 @@ class FollowerFeed:
         self._sending_committed = -1
         self._sent_at = 0.0
         self._last_gap: int | None = None
+        self._stalls = 0  # GAP answers in a row without progress
         # Set every heartbeat interval: the next request goes out even if it carries nothing.
         self.heartbeat_due = False
 
@@ -111,7 +115,8 @@ class FollowerFeed:
         gap = response.status == order_pb2.PROPAGATE_STATUS_GAP
         stalled = gap and self._last_gap == response.last_index
         self._last_gap = response.last_index if gap else None
-        return GAP_RETRY_DELAY if stalled else None
+        self._stalls = self._stalls + 1 if stalled else 0
+        return min(GAP_RETRY_MAX, GAP_RETRY_DELAY * 2 ** (self._stalls - 1)) if stalled else None
 
     def unreachable(self) -> None:
         self._leader.follower_unreachable(self.address)

@@ -15,13 +15,14 @@ from typing import Any, Callable
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from bazaar.core.book import StockBook
 from bazaar.core.bounds import MAX_EPOCH
 from bazaar.core.chain import GENESIS, Entry, Record
 from bazaar.core.replica import Accepted, Conflict, Gap, ReplicaCore, Stale
 from bazaar.core.snapshot import CheckedSnapshot
-from bazaar.order.store import Append, Install, OrderStore, SetCommitted, SetEpoch, Truncate, snapshot_chain
+from bazaar.order.store import Append, Install, OrderStore, SetCommitted, SetEpoch, Truncate
 from bazaar.reactor.group_commit import GroupCommitter
 from bazaar.v1 import order_pb2
 
@@ -144,6 +145,9 @@ class ReplicaLog:
         index, epoch) once everything it changed is on disk, whether it made us step down,
         whether it was refused as coming from a leader of a stale epoch)."""
         if self.installing:
+            if leader_epoch is not None and leader_epoch < self.core.floor:  # as `accept` would say
+                return succeed((order_pb2.PROPAGATE_STATUS_STALE_EPOCH, self.core.last_index, self.core.epoch)), \
+                    False, True
             return succeed((order_pb2.PROPAGATE_STATUS_GAP, self.core.last_index, self.core.epoch)), False, False
         was_leader, floor_before = self.core.is_leader, self.core.floor
         outcome = self.core.accept(prev_index, prev_chain, records, self.entry_at, leader_last, leader_epoch,
@@ -171,39 +175,58 @@ class ReplicaLog:
         self.write(operations)
         return self._committer.barrier().addCallback(lambda _: (status, index, self.core.epoch)), deposed, False
 
-    def install(self, path: Path, last_index: int, epoch: int, checking: Deferred) -> Deferred:
+    def install_points(self) -> tuple[int, int]:
+        """Where a snapshot may start to replace this log: after our last entry, or else after
+        the last we know committed, whichever of the two it holds as we do."""
+        return self.core.last_index, min(self.committed, self.core.last_index)
+
+    def install(self, path: Path, last_index: int, epoch: int, chains: dict[int, bytes | None],
+                check: Callable[[], Deferred]) -> Deferred:
         """Replace this log with a leader's snapshot (the file at `path`, said to end at entry
-        `last_index` and come from the leader of `epoch`), where it agrees with ours on every
-        entry we know committed, once `checking` fires with it checked (CheckedSnapshot).
-        Fires True once it is on disk; False when it may not replace this log (we hold as
-        much, or lead, or it differs from an entry we know committed), failed its check, or
-        its rows did not fit. Batches that come meanwhile are answered as a gap: they are
-        sent again once the log has its new end."""
-        passed: Future[bool] = Future()
-        checked: list[CheckedSnapshot] = []
-
-        def settle(result: Any) -> Any:
-            if isinstance(result, CheckedSnapshot) and result.last.index == last_index and result.epoch == epoch:
-                checked.append(result)
-            passed.set_result(bool(checked))
-            return result  # a failure is the caller's to report
-
-        checking.addBoth(settle)
+        `last_index` and come from the leader of `epoch`; `chains`: its chain values at our
+        `install_points`), where it agrees with ours on every entry we know committed, once
+        `check()` fires with it checked (a CheckedSnapshot; it runs while the rows are copied
+        in). Fires True once it is on disk; False, with the reason logged, when it may not
+        replace this log (we hold as much, or lead, or stand, or it comes from an epoch below
+        our floor, or differs from an entry we know committed, or our log moved on since
+        `chains` were read), or it failed its check, or its rows did not fit. Batches that come
+        meanwhile are answered as a gap: they are sent again once the log has its new end."""
         if self.installing or not self.core.may_install(last_index, epoch):
+            log.info("a snapshot of entries 0 to {last} from the leader of epoch {epoch} may not replace this "
+                     "log (entries 0 to {ours}, epoch {floor}, {role})", last=last_index, epoch=epoch,
+                     ours=self.core.last_index, floor=self.core.floor, role=self.core.role.value)
             return succeed(False)
-        # The latest entry both logs hold: our last, or else the last we know committed.
-        after = next((i for i in (self.core.last_index, min(self.committed, self.core.last_index))
-                      if snapshot_chain(path, i) == self.chain_at(i)), None)
+        points = self.install_points()
+        if any(point not in chains for point in points):
+            log.info("this log moved on while a snapshot was fetched: not installed")
+            return succeed(False)
+        after = next((point for point in points if chains[point] == self.chain_at(point)), None)
         if after is None:
             log.error("a snapshot from the leader differs from entry {index}, known committed here: not installed",
-                      index=min(self.committed, self.core.last_index))
+                      index=points[1])
+            return succeed(False)
+        passed: Future[bool] = Future()
+        try:
+            d = self._committer.submit_all([Install(path, after, last_index, epoch, passed)])
+        except RuntimeError:  # the writer is stopping
             return succeed(False)
         self.installing = True
-        d = self._committer.submit_all([Install(path, after, last_index, epoch, passed)])
+        checked: list[CheckedSnapshot] = []
+
+        def settle(result: Any) -> None:
+            if isinstance(result, CheckedSnapshot) and result.last.index == last_index and result.epoch == epoch:
+                checked.append(result)
+            elif isinstance(result, Failure):
+                log.error("a snapshot from the leader was refused: {error}", error=result.getErrorMessage())
+            passed.set_result(bool(checked))
+
+        check().addBoth(settle)
 
         def done(index: int) -> bool:
             self.installing = False
             if index != last_index or not checked:
+                if checked:
+                    log.warn("a snapshot's entries do not fit this log (a key it holds already): not installed")
                 return False
             snapshot = checked[0]
             self.core.installed(snapshot.last, snapshot.stocks, snapshot.epoch)

@@ -10,6 +10,9 @@ every handler thread.
 from __future__ import annotations
 
 import hashlib
+import shutil
+import threading
+from concurrent.futures import Future
 from typing import Any, Iterator
 
 import grpc
@@ -23,7 +26,7 @@ from bazaar.rpc.convert import order_to_proto, record_from_proto, record_to_prot
 from bazaar.rpc.bridge import ReactorHop, ReactorUnavailable, remaining
 from bazaar.rpc.streams import StreamSlots, Watchdog
 from bazaar.order.replica import NotLeading, Replica
-from bazaar.order.store import LogSnapshot
+from bazaar.order.store import LogSnapshot, SnapshotFile
 from bazaar.v1 import order_pb2, order_pb2_grpc
 
 logger = Logger()
@@ -31,6 +34,11 @@ logger = Logger()
 SYNC_BATCH = limits.SYNC_BATCH
 # A batch of orders is answered this long before the caller's deadline, so the answer arrives.
 ANSWER_MARGIN = 0.1
+# While the leader copies its log for a snapshot, the reader hears from it this often, so that
+# a copy longer than the reader's idle timeout is not taken for a silent leader.
+SNAPSHOT_KEEPALIVE = 0.25
+# Free disk a snapshot's copy leaves besides the copy itself, for the log's own writes.
+SNAPSHOT_SPARE = 64 * 2**20
 
 
 class OrderServicer(order_pb2_grpc.OrderServiceServicer):
@@ -41,6 +49,8 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         self._timeout = timeout
         self._replicas = limits.Replicas(replica.ids.values(), replica.peers)
         self._streams = streams or StreamSlots(limits.MAX_STREAMS)
+        # One snapshot at a time: each is a copy of the whole log on our disk.
+        self._copying = threading.Lock()
         self._stall = stall
 
     def _in_reactor(self, context: Any, f: Any, *args: Any) -> Any:
@@ -177,7 +187,6 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
         if request.caller and not self._in_reactor(context, self._replica.register_follower, request.caller):
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "no longer the leader")
 
-
     def _snapshot(
         self, request: order_pb2.FetchSnapshotRequest, context: Any
     ) -> Iterator[order_pb2.FetchSnapshotResponse]:
@@ -188,8 +197,29 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "not the leader")
         if committed < 0:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "nothing is committed yet")
+        store = self._replica.store
+        free, needed = shutil.disk_usage(store.path.parent).free, store.size() + SNAPSHOT_SPARE
+        if free < needed:
+            # Our own log's writes come first: a copy must never be what fills the disk.
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          f"a snapshot needs {needed:,} bytes free here, and {free:,} are: try again later")
+        if not self._copying.acquire(blocking=False):
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "a snapshot is being sent already: try again later")
         logger.info("sending a snapshot of entries 0 to {last} to {caller}", last=committed, caller=request.caller)
-        with self._replica.store.committed_copy(committed) as snapshot:
+        copy = _Copy(store, committed, self._copying)
+        # However the call ends (a cancelled stream's generator is only closed when collected).
+        if not context.add_callback(copy.end):
+            copy.end()
+            return
+        try:
+            while True:
+                try:
+                    snapshot = copy.result(SNAPSHOT_KEEPALIVE)
+                    break
+                except TimeoutError:
+                    yield order_pb2.FetchSnapshotResponse()  # still copying: the reader waits on
+                except Exception as e:  # StoreError: no such entry; sqlite3.Error: a full disk
+                    context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"no snapshot could be made: {e}")
             yield order_pb2.FetchSnapshotResponse(
                 last_index=snapshot.last_index, last_chain=snapshot.last_chain, epoch=epoch, size=snapshot.size,
             )
@@ -201,6 +231,45 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
                     self._hop.reactor.callFromThread(self._replica.streaming_to, request.caller)
                     yield order_pb2.FetchSnapshotResponse(data=data)
             yield order_pb2.FetchSnapshotResponse(digest=digest.digest())
+        finally:
+            copy.end()
+
+
+class _Copy:
+    """A snapshot's copy of the log, made on a thread of its own (a call's reader hears from
+    it meanwhile). Its file goes, and the next snapshot may be made, once both the copy is done
+    and the call that asked for it has ended (`end`), whichever comes last."""
+
+    def __init__(self, store: Any, through: int, lock: threading.Lock) -> None:
+        self.path = store.snapshot_path()
+        self._lock = lock
+        self._made: Future[SnapshotFile] = Future()
+        self._mutex = threading.Lock()
+        self._ended = self._finished = False
+        threading.Thread(target=self._copy, args=(store, through), name="snapshot-copy", daemon=True).start()
+
+    def _copy(self, store: Any, through: int) -> None:
+        try:
+            self._made.set_result(store.copy_committed(self.path, through))
+        except BaseException as e:
+            self._made.set_exception(e)
+        self._finish_if_over()
+
+    def result(self, timeout: float) -> SnapshotFile:
+        return self._made.result(timeout)
+
+    def end(self) -> None:
+        with self._mutex:
+            self._ended = True
+        self._finish_if_over()
+
+    def _finish_if_over(self) -> None:
+        with self._mutex:
+            if self._finished or not (self._ended and self._made.done()):
+                return
+            self._finished = True
+        self.path.unlink(missing_ok=True)
+        self._lock.release()
 
 
 def _in_doubt(failure: Failure, name: str) -> tuple[int, int]:

@@ -1,16 +1,18 @@
 """A replica far behind installs the leader's committed log as a file (the client side of
 FetchSnapshot), before it streams what the leader logged since (rejoin.py).
 
-Three steps, each bounded: receive the file on a worker thread (the leader's idle stream is
-given up on, as a rejoin stream is), check it on a worker thread (its format, its stock table,
-every row: bazaar.core.snapshot), and hand it to the log, which copies its rows in with one
-transaction on the writer thread (store.py). A failure anywhere leaves the log as it was, and
-the stream that follows catches up entry by entry instead.
+Each step is bounded and off the reactor: receive the file (if the disk has room; a leader
+idle longer than the stream's timeout is given up on, as a rejoin stream is), inspect it (an
+order log's format, stock table, tables and indexes, and nothing else, before any of its rows
+is read), and hand it to the log, which copies its rows in on the writer thread while a worker
+checks them (bazaar.core.snapshot), committing only if they pass. A failure anywhere leaves
+the log as it was, and the stream that follows catches up entry by entry instead.
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sqlite3
 import time
 import uuid
@@ -22,10 +24,11 @@ import grpc
 from twisted.internet import threads
 from twisted.logger import Logger
 
+from bazaar.core.chain import GENESIS
 from bazaar.core.snapshot import CheckedSnapshot, MalformedSnapshot, SnapshotCheck
 from bazaar.core.stock import Stock, table_id
 from bazaar.order.catchup import IdleWatch
-from bazaar.order.store import RECEIVED_PREFIX, StoreError, schema_of
+from bazaar.order.store import RECEIVED_PREFIX, schema_of
 from bazaar.rpc.limits import MAX_SNAPSHOT_BYTES
 from bazaar.storefile import check_format, check_table
 from bazaar.v1 import order_pb2, order_pb2_grpc
@@ -43,20 +46,30 @@ class Received:
     epoch: int
 
 
+class NoRoom(Exception):
+    """Not enough free disk for a snapshot: it is not fetched."""
+
+
+# Free disk a snapshot needs beside it: the file received, the copy of its rows in the log,
+# and the write-ahead log of that copy until it is checkpointed.
+ROOM_FACTOR = 3
+
+
 def fetch_snapshot(channel: Any, caller: str, directory: Path, deadline: float, idle_within: float) -> Received:
     """Blocking: the leader's snapshot, received whole into a new file in `directory`.
-    Raises grpc.RpcError (a failed or abandoned stream) or MalformedSnapshot (one that is
-    not what it announced); the file is removed then."""
+    Raises grpc.RpcError (a failed or abandoned stream), MalformedSnapshot (one that is not
+    what it announced) or NoRoom; the file is removed then. Empty messages before the header
+    say the leader is still making its copy."""
     stub = order_pb2_grpc.OrderServiceStub(channel)
     responses = stub.FetchSnapshot(order_pb2.FetchSnapshotRequest(caller=caller), timeout=deadline)
     idle = IdleWatch(responses.cancel, idle_within)
     path = directory / f"{RECEIVED_PREFIX}{uuid.uuid4().hex}.sqlite3"
     try:
-        idle.watch()
-        header = next(responses, None)
-        idle.unwatch()
-        if header is None or header.data or header.digest or not 0 < header.size <= MAX_SNAPSHOT_BYTES:
-            raise MalformedSnapshot("the snapshot's first message does not describe a file")
+        header = _header(responses, idle)
+        free = shutil.disk_usage(directory).free
+        if free < ROOM_FACTOR * header.size:
+            raise NoRoom(f"a snapshot of {header.size:,} bytes needs {ROOM_FACTOR} times that free, "
+                         f"and {directory} has {free:,}")
         digest = hashlib.sha256()
         size = 0
         with path.open("xb") as file:
@@ -83,31 +96,79 @@ def fetch_snapshot(channel: Any, caller: str, directory: Path, deadline: float, 
         idle.unwatch()
 
 
-def check_snapshot_file(received: Received, stocks: Iterable[Stock]) -> CheckedSnapshot:
-    """Blocking: the file checked whole (bazaar.core.snapshot); raises MalformedSnapshot."""
-    stocks = list(stocks)
+_KEEPALIVE = order_pb2.FetchSnapshotResponse()
+
+
+def _header(responses: Any, idle: IdleWatch) -> order_pb2.FetchSnapshotResponse:
+    while True:
+        idle.watch()
+        header = next(responses, None)
+        idle.unwatch()
+        if header != _KEEPALIVE:
+            break
+    if header is None or header.data or header.digest or not 0 < header.size <= MAX_SNAPSHOT_BYTES:
+        raise MalformedSnapshot("the snapshot's first message does not describe a file")
+    return header
+
+
+def _open(received: Received) -> sqlite3.Connection:
     try:
-        conn = sqlite3.connect(f"{received.path.absolute().as_uri()}?mode=ro", uri=True)
+        return sqlite3.connect(f"{received.path.absolute().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as e:
         raise MalformedSnapshot(f"the snapshot cannot be opened: {e}") from None
+
+
+def inspect_snapshot(received: Received, stocks: Iterable[Stock], indexes: Iterable[int]) -> dict[int, bytes | None]:
+    """Blocking: whether the file is an order log at all (its format, its stock table, exactly
+    the tables and indexes of one: no view or trigger runs, whatever the file holds, and
+    SQLite's quick check), and then its chain values at `indexes` (None: no such entry).
+    Raises MalformedSnapshot. Nothing reads the file's rows before this passed."""
+    conn = _open(received)
     try:
         check_format(conn, received.path)
-        check_table(conn, received.path, table_id(stocks))
+        check_table(conn, received.path, table_id(list(stocks)))
         if schema_of(conn) != schema_of(None):
             raise MalformedSnapshot("the snapshot's tables are not those of an order log")
         if conn.execute("PRAGMA quick_check").fetchone() != ("ok",):
             raise MalformedSnapshot("the snapshot file is damaged")
-        check = SnapshotCheck(stocks, received.last_index, received.last_chain, received.epoch)
+        chains: dict[int, bytes | None] = {}
+        for index in indexes:
+            row = conn.execute("SELECT chain FROM log WHERE idx = ?", (index,)).fetchone() if index >= 0 else (GENESIS,)
+            chains[index] = row[0] if row is not None and type(row[0]) is bytes else None
+        return chains
+    except MalformedSnapshot:
+        raise
+    except Exception as e:  # whatever a file that is no order log makes SQLite or the checks raise
+        raise MalformedSnapshot(f"the snapshot is not an order log: {e}") from None
+    finally:
+        conn.close()
+
+
+def check_snapshot_rows(received: Received, stocks: Iterable[Stock]) -> CheckedSnapshot:
+    """Blocking: every row of a file inspect_snapshot passed (bazaar.core.snapshot); raises
+    MalformedSnapshot."""
+    conn = _open(received)
+    try:
+        check = SnapshotCheck(list(stocks), received.last_index, received.last_chain, received.epoch)
         rows = conn.execute(
             "SELECT idx, epoch, kind, number, name, type, quantity, key, chain FROM log ORDER BY idx"
         )
         while batch := rows.fetchmany(ROWS_PER_READ):
             check.feed(batch)
         return check.finish()
-    except (sqlite3.DatabaseError, StoreError) as e:
+    except MalformedSnapshot:
+        raise
+    except Exception as e:
         raise MalformedSnapshot(f"the snapshot is not an order log: {e}") from None
     finally:
         conn.close()
+
+
+def check_snapshot_file(received: Received, stocks: Iterable[Stock]) -> CheckedSnapshot:
+    """Blocking: the whole file checked, as an install checks it."""
+    stocks = list(stocks)
+    inspect_snapshot(received, stocks, ())
+    return check_snapshot_rows(received, stocks)
 
 
 async def install_snapshot(replica: Any, leader: str, deadline: float, idle_within: float) -> bool:
@@ -115,27 +176,29 @@ async def install_snapshot(replica: Any, leader: str, deadline: float, idle_with
     the reason logged) when it was not installed, and the log is as it was."""
     directory = replica.store.path.parent
     channel = replica.channel(leader)
+    stocks = list(replica.config.stocks)
     received: Received | None = None
     began = time.monotonic()
     try:
         received = await threads.deferToThread(
             fetch_snapshot, channel, replica.address, directory, deadline, idle_within)
         fetched = time.monotonic()
-        # Checked while the log copies its rows in, on two threads: the copy is SQLite's work
-        # and waits for the check's verdict before it commits.
-        checking = threads.deferToThread(check_snapshot_file, received, replica.config.stocks)
-        installing = replica.log.install(received.path, received.last_index, received.epoch, checking)
-        try:
-            await checking
-        except MalformedSnapshot as e:
-            log.error("a snapshot from {leader} was refused: {error}", leader=leader, error=str(e))
-        installed = await installing
+        points = replica.log.install_points()
+        chains = await threads.deferToThread(inspect_snapshot, received, stocks, points)
+        # The rows are checked while the log copies them in, on two threads: the copy is
+        # SQLite's work, and waits for the check's verdict before it commits.
+        file = received
+        installed = await replica.log.install(file.path, file.last_index, file.epoch, chains,
+                                              lambda: threads.deferToThread(check_snapshot_rows, file, stocks))
     except grpc.RpcError as e:
         log.warn("fetching a snapshot from {leader} failed: {code} {details}",
                  leader=leader, code=e.code().name, details=e.details())
         return False
     except MalformedSnapshot as e:
         log.error("a snapshot from {leader} was refused: {error}", leader=leader, error=str(e))
+        return False
+    except (NoRoom, OSError) as e:
+        log.error("no snapshot could be fetched from {leader}: {error}", leader=leader, error=str(e))
         return False
     finally:
         if received is not None:

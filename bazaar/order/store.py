@@ -201,16 +201,23 @@ class OrderStore:
                 conn.executemany(f"INSERT INTO log ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
                 rows.clear()
 
-        installs = [op for op in operations if isinstance(op, Install)]
-        for i, op in enumerate(installs):  # SQLite attaches only outside a transaction
-            conn.execute(f"ATTACH DATABASE ? AS snapshot{i}", (str(op.path),))
-        conn.execute("BEGIN IMMEDIATE")
+        # SQLite attaches only outside a transaction. A file it cannot attach is an install
+        # refused, never a failed write.
+        attached: dict[int, str] = {}
+        for op in operations:
+            if isinstance(op, Install):
+                try:
+                    conn.execute(f"ATTACH DATABASE ? AS snapshot{len(attached)}", (str(op.path),))
+                    attached[id(op)] = f"snapshot{len(attached)}"
+                except sqlite3.DatabaseError:
+                    pass
         try:
+            conn.execute("BEGIN IMMEDIATE")
             for op in operations:
                 if not isinstance(op, Append):
                     insert_rows()
                 if isinstance(op, Install):
-                    installed = self._install(f"snapshot{installs.index(op)}", op, last)
+                    installed = self._install(attached[id(op)], op) if id(op) in attached else None
                     if installed is not None:
                         last = installed
                         epoch, floor, committed = max(epoch, op.epoch), max(floor, op.epoch), max(committed, op.through)
@@ -246,12 +253,15 @@ class OrderStore:
                 conn.execute("ROLLBACK")
             raise
         finally:
-            for i in range(len(installs)):
-                conn.execute(f"DETACH DATABASE snapshot{i}")
+            for schema in attached.values():
+                conn.execute(f"DETACH DATABASE {schema}")
         self.last_entry, self.epoch, self.floor, self.committed = last, epoch, floor, committed
+        if attached:
+            # An install wrote the whole log through the write-ahead log: give its space back.
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return results
 
-    def _install(self, schema: str, op: Install, last: Entry | None) -> Entry | None:
+    def _install(self, schema: str, op: Install) -> Entry | None:
         """One Install, inside the write's transaction: the new last entry, or None when the
         rows did not fit (undone, so nothing of it stays)."""
         conn = self._writer
@@ -278,27 +288,39 @@ class OrderStore:
 
     @contextmanager
     def committed_copy(self, through: int) -> Iterator["SnapshotFile"]:
-        """A copy of this log through entry `through` (every entry through it on disk), as a
-        file of its own in the store's folder, removed afterwards. SQLite's backup reads one
-        snapshot of the log while the writer goes on."""
-        path = self.path.parent / f"{SNAPSHOT_PREFIX}{uuid.uuid4().hex}.sqlite3"
+        """A copy of this log through entry `through` (copy_committed), removed afterwards."""
+        path = self.snapshot_path()
         try:
-            source = _connect(self.path, readonly=True)
-            copy = sqlite3.connect(path, isolation_level=None)
-            try:
-                source.backup(copy)
-                # A file of its own: no write-ahead log beside it, no entry past `through`.
-                copy.execute("PRAGMA journal_mode=DELETE")
-                copy.execute("DELETE FROM log WHERE idx > ?", (through,))
-                row = copy.execute("SELECT chain FROM log WHERE idx = ?", (through,)).fetchone()
-            finally:
-                copy.close()
-                source.close()
-            if row is None:
-                raise StoreError(f"entry {through} is not on disk")
-            yield SnapshotFile(path, through, bytes(row[0]), path.stat().st_size)
+            yield self.copy_committed(path, through)
         finally:
             path.unlink(missing_ok=True)
+
+    def snapshot_path(self) -> Path:
+        """A new name for a copy of this log, in the store's folder."""
+        return self.path.parent / f"{SNAPSHOT_PREFIX}{uuid.uuid4().hex}.sqlite3"
+
+    def copy_committed(self, path: Path, through: int) -> "SnapshotFile":
+        """Blocking: a copy of this log through entry `through` (every entry through it on
+        disk) as a file of its own at `path`. SQLite's backup reads one snapshot of the log
+        while the writer goes on. Raises StoreError when it holds no entry `through`."""
+        source = _connect(self.path, readonly=True)
+        copy = sqlite3.connect(path, isolation_level=None)
+        try:
+            source.backup(copy)
+            # A file of its own: no write-ahead log beside it, no entry past `through`.
+            copy.execute("PRAGMA journal_mode=DELETE")
+            copy.execute("DELETE FROM log WHERE idx > ?", (through,))
+            row = copy.execute("SELECT chain FROM log WHERE idx = ?", (through,)).fetchone()
+        finally:
+            copy.close()
+            source.close()
+        if row is None:
+            raise StoreError(f"entry {through} is not on disk")
+        return SnapshotFile(path, through, bytes(row[0]), path.stat().st_size)
+
+    def size(self) -> int:
+        """Bytes the log takes on disk, its write-ahead log included."""
+        return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
 
     def append(self, entries: Sequence[Entry]) -> int:
         self.write([Append(e) for e in entries])

@@ -70,3 +70,21 @@ def test_while_it_streams_our_log_it_gets_heartbeats_only_then_entries_again():
     leader.clock = 1.0  # the stream fell silent, or ended without registering it
     request = feed.next_request()
     assert [e.index for e in request.entries] == [2, 3, 4]
+
+
+def test_a_follower_that_answers_gap_without_progress_is_asked_again_less_and_less_often():
+    from bazaar.order.feeds import GAP_RETRY_DELAY, GAP_RETRY_MAX
+    from bazaar.v1 import order_pb2
+
+    feed = FollowerFeed(Leader(5), FOLLOWER)
+
+    def gap(last: int) -> float | None:
+        return feed.answered(order_pb2.PropagateResponse(status=order_pb2.PROPAGATE_STATUS_GAP, last_index=last))
+
+    assert gap(1) is None  # a first gap: sent again at once, from where it is
+    delays = [gap(1) for _ in range(8)]  # still writing (or installing a snapshot)
+    assert delays[0] == GAP_RETRY_DELAY and delays == sorted(delays) and delays[-1] == GAP_RETRY_MAX
+    assert gap(3) is None  # it moved on: at once again
+    assert gap(3) == GAP_RETRY_DELAY
+    ok = order_pb2.PropagateResponse(status=order_pb2.PROPAGATE_STATUS_OK, last_index=4)
+    assert feed.answered(ok) is None and gap(4) is None and gap(4) == GAP_RETRY_DELAY

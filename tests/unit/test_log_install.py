@@ -11,7 +11,7 @@ from bazaar.core.book import StockBook
 from bazaar.core.chain import Kind
 from bazaar.core.snapshot import MalformedSnapshot
 from bazaar.core.stock import table_id
-from bazaar.order.snapshot import Received, check_snapshot_file
+from bazaar.order.snapshot import Received, check_snapshot_file, inspect_snapshot
 from bazaar.order.store import OrderStore
 from bazaar.v1 import order_pb2
 from tests.unit.test_order_log import STOCKS, Replica, fired, leader_batch
@@ -44,13 +44,27 @@ def checked(received: Received) -> Deferred:
         return fail(e)
 
 
+def install(replica: Replica, received: Received, checks: list | None = None, chains: dict | None = None) -> Deferred:
+    """The install as install_snapshot asks for it: the file inspected, its rows checked only
+    if the log takes it (each check counted in `checks`)."""
+    if chains is None:
+        chains = inspect_snapshot(received, STOCKS, replica.log.install_points())
+
+    def check() -> Deferred:
+        if checks is not None:
+            checks.append(received)
+        return checked(received)
+
+    return replica.log.install(received.path, received.last_index, received.epoch, chains, check)
+
+
 def test_a_snapshot_replaces_a_shorter_log_and_batches_wait_for_it(tmp_path: Path, leader) -> None:
     _, entries = leader
     replica = Replica(tmp_path / "follower")
     replica.log.receive(-1, bytes(16), [e.record() for e in entries[:4]], 20, 2, 3)
     replica.committer.flush()
     received, copy = snapshot_of(leader, 15)
-    installing = replica.log.install(received.path, 15, 2, checked(received))
+    installing = install(replica, received)
     assert replica.log.installing and replica.committer.pending == 1
     # A batch meanwhile is a gap: it is sent again once the log has its new end.
     answer = fired(replica.log.receive(15, entries[15].chain, [entries[16].record()], 20, 2)[0])
@@ -80,22 +94,24 @@ def test_a_snapshot_is_not_installed_over_as_much_log_nor_while_leading_nor_from
 ) -> None:
     _, entries = leader
     received, copy = snapshot_of(leader, 10)
+    checks: list = []
     try:
         full = Replica(tmp_path / "full")
         full.log.receive(-1, bytes(16), [e.record() for e in entries[:12]], 20, 2)
         full.committer.flush()
-        assert fired(full.log.install(received.path, 10, 2, checked(received))) is False
+        assert fired(install(full, received, checks)) is False
 
         leading = Replica(tmp_path / "leading")
         leading.lead(epoch=1)
-        assert fired(leading.log.install(received.path, 10, 2, checked(received))) is False
+        assert fired(install(leading, received, checks)) is False
 
         newer = Replica(tmp_path / "newer")
         newer.log.receive(-1, bytes(16), [e.record() for e in leader_batch(3, None)], 0, 3)  # follows epoch 3
         newer.committer.flush()
         assert newer.log.core.floor == 3
-        assert fired(newer.log.install(received.path, 10, 2, checked(received))) is False
+        assert fired(install(newer, received, checks)) is False
         assert [r.committer.pending for r in (full, leading, newer)] == [0, 1, 0]  # leading: its own entry
+        assert checks == [], "a snapshot the log does not take is not checked"
     finally:
         copy.__exit__(None, None, None)
 
@@ -107,7 +123,7 @@ def test_a_snapshot_that_differs_from_an_entry_known_committed_is_not_installed(
     replica.log.receive(-1, bytes(16), [e.record() for e in other], 1, 1, 1)
     replica.committer.flush()
     try:
-        assert fired(replica.log.install(received.path, 10, 2, checked(received))) is False
+        assert fired(install(replica, received)) is False
         assert replica.committer.pending == 0 and replica.log.core.last_index == 1
     finally:
         copy.__exit__(None, None, None)
@@ -121,10 +137,7 @@ def test_a_snapshot_that_fails_its_check_leaves_the_log_as_it_was(tmp_path: Path
     replica.committer.flush()
     lying = Received(received.path, 10, bytes(16), 2)  # announces another last chain value
     try:
-        checking = checked(lying)
-        installing = replica.log.install(received.path, 10, 2, checking)
-        with pytest.raises(MalformedSnapshot):
-            fired(checking).raiseException()
+        installing = install(replica, lying)
         replica.committer.flush()
         assert fired(installing) is False
     finally:
@@ -132,3 +145,37 @@ def test_a_snapshot_that_fails_its_check_leaves_the_log_as_it_was(tmp_path: Path
     log = replica.log
     assert not log.installing and (log.core.last_index, log.core.last_durable) == (2, 2)
     assert replica.store.last_index == 2 and replica.write_failures == []
+
+
+def test_a_log_that_moved_on_since_the_snapshot_was_inspected_is_not_replaced(tmp_path: Path, leader) -> None:
+    _, entries = leader
+    received, copy = snapshot_of(leader, 15)
+    replica = Replica(tmp_path / "follower")
+    try:
+        chains = inspect_snapshot(received, STOCKS, replica.log.install_points())
+        replica.log.receive(-1, bytes(16), [e.record() for e in entries[:3]], 20, 2, 2)
+        replica.committer.flush()
+        assert fired(install(replica, received, chains=chains)) is False
+        assert replica.committer.pending == 0 and not replica.log.installing
+    finally:
+        copy.__exit__(None, None, None)
+
+
+def test_while_installing_a_leader_of_an_epoch_below_the_floor_is_told_it_is_stale(tmp_path: Path, leader) -> None:
+    _, entries = leader
+    received, copy = snapshot_of(leader, 15)
+    replica = Replica(tmp_path / "follower")
+    replica.log.receive(-1, bytes(16), [e.record() for e in entries[:3]], 20, 2, 2)
+    replica.committer.flush()
+    try:
+        installing = install(replica, received)
+        assert replica.log.installing
+        promised = replica.log.promise(3, candidate=1)  # a candidate of epoch 3, meanwhile
+        written, deposed, stale = replica.log.receive(15, entries[15].chain, [entries[16].record()], 20, 2)
+        assert stale and fired(written)[0] == order_pb2.PROPAGATE_STATUS_STALE_EPOCH
+        replica.committer.flush()
+        # The committed prefix is installed all the same, and the promise kept.
+        assert fired(installing) is True and fired(promised)[0] is True
+        assert (replica.log.core.last_index, replica.log.core.floor) == (15, 3)
+    finally:
+        copy.__exit__(None, None, None)

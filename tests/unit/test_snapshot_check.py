@@ -83,7 +83,7 @@ def changed(table: list[tuple], at: int, **fields) -> list[tuple]:
     kind = Kind(row["kind"]) if row["kind"] in {k.value for k in Kind} else Kind.TRADE
     try:
         chain = chained([Record(row["index"], row["epoch"], kind, *[row[n] for n in names[3:]])], prev)[0].chain
-    except (AttributeError, TypeError, struct.error):  # a field of the wrong type has no chain value
+    except (AttributeError, TypeError, UnicodeEncodeError, struct.error):  # no chain value for it
         chain = table[at][8]
     copy[at] = (*[row[n] for n in names], chain)
     return copy
@@ -107,7 +107,13 @@ def first_trade(table: list[tuple], type_: str = "buy") -> int:
     (lambda t: changed(t, first_trade(t), quantity=10**6), "more than is held"),
     (lambda t: changed(t, first_trade(t), kind="refused", number=t[first_trade(t)][3] - 1), "refusal no leader logs"),
     (lambda t: changed(t, first_trade(t), index=1.0 * first_trade(t)), "wrong type"),
-    (lambda t: changed(t, first_trade(t), name=b"tesla"), "not a well-formed trade"),
+    (lambda t: changed(t, first_trade(t), name=b"tesla"), "wrong type"),
+    (lambda t: changed(t, first_trade(t), key=b"k"), "wrong type"),
+    (lambda t: changed(t, first_trade(t), quantity=2.0), "wrong type"),
+    (lambda t: changed(t, 0, quantity=0.0), "wrong type"),
+    (lambda t: t[:4] + [(*t[4][:8], "text")] + t[5:], "wrong type"),
+    (lambda t: changed(t, first_trade(t), key="\ud800"), "not a well-formed trade"),
+    (lambda t: changed(t, first_trade(t), name="tes\ud800"), "not a well-formed trade"),
     (lambda t: t[:4] + [(*t[4][:8], bytes(16))] + t[5:], "does not chain"),
 ])
 def test_a_row_no_leader_writes_is_refused(change, why: str) -> None:

@@ -16,7 +16,9 @@ import pytest
 
 from bazaar.core.chain import Kind, Record, chained
 from bazaar.core.stock import DEFAULT_STOCKS, table_id
+from bazaar.order import servicer as servicer_module
 from bazaar.order.servicer import OrderServicer
+from bazaar.order.snapshot import check_snapshot_file, fetch_snapshot
 from bazaar.order.store import OrderStore
 from bazaar.rpc import limits
 from bazaar.rpc.services import CHANNEL_OPTIONS, SERVER_OPTIONS
@@ -46,8 +48,13 @@ class StreamingReplica:
     def register_follower(self, address: str) -> bool:
         return True
 
+    def streaming_to(self, address: str) -> None:
+        pass
+
 
 class DirectHop:
+    reactor = SimpleNamespace(callFromThread=lambda f, *args: f(*args))
+
     def call(self, f: Any, *args: Any, timeout: float | None = None) -> Any:
         return f(*args)
 
@@ -143,3 +150,55 @@ def test_a_request_larger_than_any_correct_message_is_refused_before_it_is_parse
         with pytest.raises(grpc.RpcError) as refused:
             order_pb2_grpc.OrderServiceStub(channel).RequestBatch(request, timeout=5)
     assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+# ---- snapshots ------------------------------------------------------------------------------
+
+
+def leftovers(server: Server) -> list[str]:
+    return [p.name for p in server.store.path.parent.iterdir() if p.name.startswith("snapshot-")]
+
+
+def wait_until(condition: Any, deadline: float = 10.0) -> None:
+    end = time.monotonic() + deadline
+    while not condition():
+        assert time.monotonic() < end, f"timed out waiting for {condition}"
+        time.sleep(0.02)
+
+
+def test_a_snapshot_is_the_committed_log_as_a_file_and_the_leaders_copy_goes(server: Server, tmp_path: Path):
+    received = fetch_snapshot(server.channel, "127.0.0.1:2", tmp_path, 30.0, 5.0)
+    checked = check_snapshot_file(received, DEFAULT_STOCKS)
+    assert checked.last.index == received.last_index == COMMITTED
+    assert checked.last == server.store.entry(COMMITTED)
+    wait_until(lambda: leftovers(server) == [])
+
+
+def test_a_slow_copy_keeps_its_reader_waiting_instead_of_silent(server: Server, tmp_path: Path, monkeypatch):
+    made = server.store.copy_committed
+
+    def slow(path: Path, through: int) -> Any:
+        time.sleep(1.0)  # longer than the reader's idle timeout below
+        return made(path, through)
+
+    monkeypatch.setattr(server.store, "copy_committed", slow)
+    received = fetch_snapshot(server.channel, "127.0.0.1:2", tmp_path, 30.0, 0.4)
+    assert received.last_index == COMMITTED
+
+
+def test_one_snapshot_at_a_time_and_the_next_once_the_first_reader_is_gone(server: Server, tmp_path: Path):
+    first = server.stub.FetchSnapshot(order_pb2.FetchSnapshotRequest(caller="127.0.0.1:2"), timeout=30)
+    header = next(m for m in first if m.size)
+    assert header.last_index == COMMITTED and len(leftovers(server)) == 1
+    second = server.stub.FetchSnapshot(order_pb2.FetchSnapshotRequest(caller="127.0.0.1:3"), timeout=30)
+    assert status(second) is grpc.StatusCode.RESOURCE_EXHAUSTED
+    first.cancel()
+    wait_until(lambda: leftovers(server) == [])
+    assert fetch_snapshot(server.channel, "127.0.0.1:3", tmp_path, 30.0, 5.0).last_index == COMMITTED
+
+
+def test_no_snapshot_without_room_for_it_beside_the_log(server: Server, monkeypatch):
+    monkeypatch.setattr(servicer_module.shutil, "disk_usage", lambda path: SimpleNamespace(free=1000))
+    call = server.stub.FetchSnapshot(order_pb2.FetchSnapshotRequest(caller="127.0.0.1:2"), timeout=30)
+    assert status(call) is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert leftovers(server) == []
