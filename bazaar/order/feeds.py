@@ -18,9 +18,10 @@ log = Logger()
 BATCH_LIMIT = MAX_BATCH  # what a follower or the catalog takes in one call (rpc/limits.py)
 # A follower that answers GAP without progress is still writing an earlier batch: retry soon,
 # then less and less often while it makes none (a replica installing a snapshot answers GAP
-# for seconds: a batch of 1000 entries every 20 ms would take its reactor from the check).
+# for seconds: a batch of 1000 entries every 20 ms would take its reactor from the check), but
+# always well within a lease, which its answers renew (core/lease.py: LEASE 0.5 s).
 GAP_RETRY_DELAY = 0.02
-GAP_RETRY_MAX = 0.5
+GAP_RETRY_MAX = 0.1
 # A catalog that refuses a committed trade was made from another stock table: an operator
 # must step in; asking again now and then shows when it has.
 INCONSISTENT_RETRY_DELAY = 5.0

@@ -9,6 +9,7 @@ leader's batch here, and the leader appends its own entries here.
 
 from __future__ import annotations
 
+import sqlite3
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Callable
@@ -22,7 +23,7 @@ from bazaar.core.bounds import MAX_EPOCH
 from bazaar.core.chain import GENESIS, Entry, Record
 from bazaar.core.replica import Accepted, Conflict, Gap, ReplicaCore, Stale
 from bazaar.core.snapshot import CheckedSnapshot
-from bazaar.order.store import Append, Install, OrderStore, SetCommitted, SetEpoch, Truncate
+from bazaar.order.store import Append, Install, OrderStore, SetCommitted, SetEpoch, Truncate, snapshot_chain
 from bazaar.reactor.group_commit import GroupCommitter
 from bazaar.v1 import order_pb2
 
@@ -175,32 +176,27 @@ class ReplicaLog:
         self.write(operations)
         return self._committer.barrier().addCallback(lambda _: (status, index, self.core.epoch)), deposed, False
 
-    def install_points(self) -> tuple[int, int]:
-        """Where a snapshot may start to replace this log: after our last entry, or else after
-        the last we know committed, whichever of the two it holds as we do."""
-        return self.core.last_index, min(self.committed, self.core.last_index)
-
-    def install(self, path: Path, last_index: int, epoch: int, chains: dict[int, bytes | None],
-                check: Callable[[], Deferred]) -> Deferred:
-        """Replace this log with a leader's snapshot (the file at `path`, said to end at entry
-        `last_index` and come from the leader of `epoch`; `chains`: its chain values at our
-        `install_points`), where it agrees with ours on every entry we know committed, once
-        `check()` fires with it checked (a CheckedSnapshot; it runs while the rows are copied
-        in). Fires True once it is on disk; False, with the reason logged, when it may not
-        replace this log (we hold as much, or lead, or stand, or it comes from an epoch below
-        our floor, or differs from an entry we know committed, or our log moved on since
-        `chains` were read), or it failed its check, or its rows did not fit. Batches that come
-        meanwhile are answered as a gap: they are sent again once the log has its new end."""
+    def install(self, path: Path, last_index: int, epoch: int, check: Callable[[], Deferred]) -> Deferred:
+        """Replace this log with a leader's snapshot: the file at `path`, inspected already
+        (an order log, snapshot.inspect_snapshot), said to end at entry `last_index` and come
+        from the leader of `epoch`. It replaces our entries after the last one both logs hold
+        (our last, or else the last we know committed), once `check()` fires with it checked
+        (a CheckedSnapshot; it runs while the rows are copied in). Fires True once it is on
+        disk; False, with the reason logged, when it may not replace this log (we hold as much,
+        or lead, or stand, or it comes from an epoch below our floor, or it differs from an
+        entry we know committed), or it failed its check, or its rows did not fit. Batches that
+        come meanwhile are answered as a gap: they are sent again once the log has its new end."""
         if self.installing or not self.core.may_install(last_index, epoch):
             log.info("a snapshot of entries 0 to {last} from the leader of epoch {epoch} may not replace this "
-                     "log (entries 0 to {ours}, epoch {floor}, {role})", last=last_index, epoch=epoch,
+                     "log (entries 0 to {ours}, floor {floor}, {role})", last=last_index, epoch=epoch,
                      ours=self.core.last_index, floor=self.core.floor, role=self.core.role.value)
             return succeed(False)
-        points = self.install_points()
-        if any(point not in chains for point in points):
-            log.info("this log moved on while a snapshot was fetched: not installed")
+        points = (self.core.last_index, min(self.committed, self.core.last_index))
+        try:
+            after = next((point for point in points if snapshot_chain(path, point) == self.chain_at(point)), None)
+        except sqlite3.Error as e:
+            log.error("a snapshot from the leader cannot be read: {error}", error=str(e))
             return succeed(False)
-        after = next((point for point in points if chains[point] == self.chain_at(point)), None)
         if after is None:
             log.error("a snapshot from the leader differs from entry {index}, known committed here: not installed",
                       index=points[1])
@@ -212,21 +208,24 @@ class ReplicaLog:
             return succeed(False)
         self.installing = True
         checked: list[CheckedSnapshot] = []
+        over = False
 
         def settle(result: Any) -> None:
             if isinstance(result, CheckedSnapshot) and result.last.index == last_index and result.epoch == epoch:
                 checked.append(result)
-            elif isinstance(result, Failure):
+            elif isinstance(result, Failure) and not over:
                 log.error("a snapshot from the leader was refused: {error}", error=result.getErrorMessage())
             passed.set_result(bool(checked))
 
         check().addBoth(settle)
 
         def done(index: int) -> bool:
-            self.installing = False
+            nonlocal over
+            self.installing, over = False, True
             if index != last_index or not checked:
-                if checked:
-                    log.warn("a snapshot's entries do not fit this log (a key it holds already): not installed")
+                reason = self.store.install_refusal
+                if reason is not None:
+                    log.warn("a snapshot's entries were not installed: {reason}", reason=reason)
                 return False
             snapshot = checked[0]
             self.core.installed(snapshot.last, snapshot.stocks, snapshot.epoch)
@@ -238,7 +237,8 @@ class ReplicaLog:
             return True
 
         def failed(failure: Any) -> Any:
-            self.installing = False
+            nonlocal over
+            self.installing, over = False, True
             self._on_write_failed(failure)
             return failure
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from typing import Any, Iterator
 
 import grpc
@@ -213,13 +213,15 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
             return
         try:
             while True:
+                # Its link sends it heartbeats only meanwhile, as for a stream (_synchronize).
+                self._hop.reactor.callFromThread(self._replica.streaming_to, request.caller)
                 try:
                     snapshot = copy.result(SNAPSHOT_KEEPALIVE)
-                    break
-                except TimeoutError:
-                    yield order_pb2.FetchSnapshotResponse()  # still copying: the reader waits on
                 except Exception as e:  # StoreError: no such entry; sqlite3.Error: a full disk
                     context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"no snapshot could be made: {e}")
+                if snapshot is not None:
+                    break
+                yield order_pb2.FetchSnapshotResponse()  # still copying: the reader waits on
             yield order_pb2.FetchSnapshotResponse(
                 last_index=snapshot.last_index, last_chain=snapshot.last_chain, epoch=epoch, size=snapshot.size,
             )
@@ -246,7 +248,11 @@ class _Copy:
         self._made: Future[SnapshotFile] = Future()
         self._mutex = threading.Lock()
         self._ended = self._finished = False
-        threading.Thread(target=self._copy, args=(store, through), name="snapshot-copy", daemon=True).start()
+        try:
+            threading.Thread(target=self._copy, args=(store, through), name="snapshot-copy", daemon=True).start()
+        except BaseException:
+            lock.release()
+            raise
 
     def _copy(self, store: Any, through: int) -> None:
         try:
@@ -255,8 +261,10 @@ class _Copy:
             self._made.set_exception(e)
         self._finish_if_over()
 
-    def result(self, timeout: float) -> SnapshotFile:
-        return self._made.result(timeout)
+    def result(self, timeout: float) -> SnapshotFile | None:
+        """The copy once made (None: not yet, after `timeout` seconds); raises what it raised."""
+        wait([self._made], timeout)
+        return self._made.result() if self._made.done() else None
 
     def end(self) -> None:
         with self._mutex:
@@ -268,8 +276,10 @@ class _Copy:
             if self._finished or not (self._ended and self._made.done()):
                 return
             self._finished = True
-        self.path.unlink(missing_ok=True)
-        self._lock.release()
+        try:
+            self.path.unlink(missing_ok=True)
+        finally:
+            self._lock.release()
 
 
 def _in_doubt(failure: Failure, name: str) -> tuple[int, int]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import sqlite3
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -24,11 +25,10 @@ import grpc
 from twisted.internet import threads
 from twisted.logger import Logger
 
-from bazaar.core.chain import GENESIS
 from bazaar.core.snapshot import CheckedSnapshot, MalformedSnapshot, SnapshotCheck
 from bazaar.core.stock import Stock, table_id
 from bazaar.order.catchup import IdleWatch
-from bazaar.order.store import RECEIVED_PREFIX, schema_of
+from bazaar.order.store import CHECK_WAIT, RECEIVED_PREFIX, schema_of
 from bazaar.rpc.limits import MAX_SNAPSHOT_BYTES
 from bazaar.storefile import check_format, check_table
 from bazaar.v1 import order_pb2, order_pb2_grpc
@@ -111,31 +111,36 @@ def _header(responses: Any, idle: IdleWatch) -> order_pb2.FetchSnapshotResponse:
     return header
 
 
-def _open(received: Received) -> sqlite3.Connection:
+# How long SQLite may work on a received file for one inspection: whatever the file holds,
+# no query on it runs longer (a quick check of a million entries takes about 0.2 s).
+INSPECT_DEADLINE = 60.0
+
+
+def _open(received: Received, deadline: float, stop: threading.Event | None = None) -> sqlite3.Connection:
+    """A read-only connection to a received file, whose every query is abandoned once
+    `deadline` seconds have passed (or `stop` is set)."""
     try:
-        return sqlite3.connect(f"{received.path.absolute().as_uri()}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"{received.path.absolute().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as e:
         raise MalformedSnapshot(f"the snapshot cannot be opened: {e}") from None
+    end = time.monotonic() + deadline
+    conn.set_progress_handler(lambda: time.monotonic() > end or (stop is not None and stop.is_set()), 10_000)
+    return conn
 
 
-def inspect_snapshot(received: Received, stocks: Iterable[Stock], indexes: Iterable[int]) -> dict[int, bytes | None]:
-    """Blocking: whether the file is an order log at all (its format, its stock table, exactly
-    the tables and indexes of one: no view or trigger runs, whatever the file holds, and
-    SQLite's quick check), and then its chain values at `indexes` (None: no such entry).
-    Raises MalformedSnapshot. Nothing reads the file's rows before this passed."""
-    conn = _open(received)
+def inspect_snapshot(received: Received, stocks: Iterable[Stock]) -> None:
+    """Blocking: whether the file is an order log at all: exactly the tables and indexes of
+    one (read from SQLite's own catalogue first, so no view or trigger of the file ever runs),
+    its format, its stock table, and SQLite's quick check. Raises MalformedSnapshot. Nothing
+    reads the file's rows before this passed."""
+    conn = _open(received, INSPECT_DEADLINE)
     try:
-        check_format(conn, received.path)
-        check_table(conn, received.path, table_id(list(stocks)))
         if schema_of(conn) != schema_of(None):
             raise MalformedSnapshot("the snapshot's tables are not those of an order log")
+        check_format(conn, received.path)
+        check_table(conn, received.path, table_id(list(stocks)))
         if conn.execute("PRAGMA quick_check").fetchone() != ("ok",):
             raise MalformedSnapshot("the snapshot file is damaged")
-        chains: dict[int, bytes | None] = {}
-        for index in indexes:
-            row = conn.execute("SELECT chain FROM log WHERE idx = ?", (index,)).fetchone() if index >= 0 else (GENESIS,)
-            chains[index] = row[0] if row is not None and type(row[0]) is bytes else None
-        return chains
     except MalformedSnapshot:
         raise
     except Exception as e:  # whatever a file that is no order log makes SQLite or the checks raise
@@ -144,10 +149,11 @@ def inspect_snapshot(received: Received, stocks: Iterable[Stock], indexes: Itera
         conn.close()
 
 
-def check_snapshot_rows(received: Received, stocks: Iterable[Stock]) -> CheckedSnapshot:
+def check_snapshot_rows(received: Received, stocks: Iterable[Stock], stop: threading.Event | None = None,
+                        deadline: float = CHECK_WAIT) -> CheckedSnapshot:
     """Blocking: every row of a file inspect_snapshot passed (bazaar.core.snapshot); raises
-    MalformedSnapshot."""
-    conn = _open(received)
+    MalformedSnapshot, also when `stop` is set or `deadline` seconds pass first."""
+    conn = _open(received, deadline, stop)
     try:
         check = SnapshotCheck(list(stocks), received.last_index, received.last_chain, received.epoch)
         rows = conn.execute(
@@ -158,6 +164,10 @@ def check_snapshot_rows(received: Received, stocks: Iterable[Stock]) -> CheckedS
         return check.finish()
     except MalformedSnapshot:
         raise
+    except sqlite3.OperationalError as e:
+        if stop is not None and stop.is_set():
+            raise MalformedSnapshot("the check was given up: the install is over") from None
+        raise MalformedSnapshot(f"the snapshot could not be checked: {e}") from None
     except Exception as e:
         raise MalformedSnapshot(f"the snapshot is not an order log: {e}") from None
     finally:
@@ -167,7 +177,7 @@ def check_snapshot_rows(received: Received, stocks: Iterable[Stock]) -> CheckedS
 def check_snapshot_file(received: Received, stocks: Iterable[Stock]) -> CheckedSnapshot:
     """Blocking: the whole file checked, as an install checks it."""
     stocks = list(stocks)
-    inspect_snapshot(received, stocks, ())
+    inspect_snapshot(received, stocks)
     return check_snapshot_rows(received, stocks)
 
 
@@ -183,13 +193,16 @@ async def install_snapshot(replica: Any, leader: str, deadline: float, idle_with
         received = await threads.deferToThread(
             fetch_snapshot, channel, replica.address, directory, deadline, idle_within)
         fetched = time.monotonic()
-        points = replica.log.install_points()
-        chains = await threads.deferToThread(inspect_snapshot, received, stocks, points)
+        await threads.deferToThread(inspect_snapshot, received, stocks)
         # The rows are checked while the log copies them in, on two threads: the copy is
         # SQLite's work, and waits for the check's verdict before it commits.
-        file = received
-        installed = await replica.log.install(file.path, file.last_index, file.epoch, chains,
-                                              lambda: threads.deferToThread(check_snapshot_rows, file, stocks))
+        file, stop = received, threading.Event()
+        try:
+            installed = await replica.log.install(
+                file.path, file.last_index, file.epoch,
+                lambda: threads.deferToThread(check_snapshot_rows, file, stocks, stop))
+        finally:
+            stop.set()  # a check still running is of no use any more
     except grpc.RpcError as e:
         log.warn("fetching a snapshot from {leader} failed: {code} {details}",
                  leader=leader, code=e.code().name, details=e.details())

@@ -109,6 +109,9 @@ class Install:
 Operation = Append | Truncate | SetEpoch | SetCommitted | Install
 
 
+BUSY_TIMEOUT_MS = 5000
+
+
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
     if readonly:
         conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, check_same_thread=False)
@@ -116,7 +119,7 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     return conn
 
 
@@ -162,6 +165,9 @@ class OrderStore:
             self._writer.close()
             raise
         self._readers = threading.local()
+        # Why the last Install was refused (None: it was not). Set on the writer thread, read
+        # once its write's Deferred fired.
+        self.install_refusal: str | None = None
 
     def _open(self, table_id: str) -> None:
         conn = self._writer
@@ -209,8 +215,8 @@ class OrderStore:
                 try:
                     conn.execute(f"ATTACH DATABASE ? AS snapshot{len(attached)}", (str(op.path),))
                     attached[id(op)] = f"snapshot{len(attached)}"
-                except sqlite3.DatabaseError:
-                    pass
+                except sqlite3.DatabaseError as e:
+                    self.install_refusal = f"the file cannot be attached: {e}"
         try:
             conn.execute("BEGIN IMMEDIATE")
             for op in operations:
@@ -257,9 +263,20 @@ class OrderStore:
                 conn.execute(f"DETACH DATABASE {schema}")
         self.last_entry, self.epoch, self.floor, self.committed = last, epoch, floor, committed
         if attached:
-            # An install wrote the whole log through the write-ahead log: give its space back.
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._give_back_wal()
         return results
+
+    def _give_back_wal(self) -> None:
+        """An install wrote the whole log through the write-ahead log: give its space back,
+        now if no reader holds an older snapshot (else SQLite reuses it as it goes)."""
+        conn = self._writer
+        try:
+            conn.execute("PRAGMA busy_timeout=0")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error:
+            pass
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     def _install(self, schema: str, op: Install) -> Entry | None:
         """One Install, inside the write's transaction: the new last entry, or None when the
@@ -276,14 +293,16 @@ class OrderStore:
             try:
                 passed = op.passed.result(timeout=CHECK_WAIT)
             except (TimeoutError, CancelledError):
-                passed = False
+                raise sqlite3.IntegrityError(f"its check did not finish within {CHECK_WAIT:g} s") from None
             if not passed:
-                raise sqlite3.IntegrityError("the snapshot did not pass its check")
-        except sqlite3.DatabaseError:  # a key the log holds already, a file that is no log
+                raise sqlite3.IntegrityError("it did not pass its check")
+        except sqlite3.DatabaseError as e:  # a key the log holds already, a file that is no log
             conn.execute("ROLLBACK TO install")
             conn.execute("RELEASE install")
+            self.install_refusal = str(e)
             return None
         conn.execute("RELEASE install")
+        self.install_refusal = None
         return _entry(row)
 
     @contextmanager
@@ -424,16 +443,17 @@ class LogSnapshot:
 
 
 def schema_of(conn: sqlite3.Connection | None) -> list[tuple[str, str, str]]:
-    """The tables and indexes of a log file (None: those a new log gets)."""
-    query = "SELECT type, name, COALESCE(sql, '') FROM sqlite_master"
-    if conn is not None:
-        return sorted(conn.execute(query).fetchall())
-    new = sqlite3.connect(":memory:")
-    try:
-        new.executescript(_SCHEMA)
-        return sorted(new.execute(query).fetchall())
-    finally:
-        new.close()
+    """The tables and indexes of a log file, as SQLite's catalogue holds them, white space
+    aside (None: those a new log gets)."""
+    if conn is None:
+        new = sqlite3.connect(":memory:")
+        try:
+            new.executescript(_SCHEMA)
+            return schema_of(new)
+        finally:
+            new.close()
+    rows = conn.execute("SELECT type, name, COALESCE(sql, '') FROM sqlite_master").fetchall()
+    return sorted((str(kind), str(name), " ".join(str(sql).split())) for kind, name, sql in rows)
 
 
 def snapshot_chain(path: Path, index: int) -> bytes | None:
@@ -445,7 +465,7 @@ def snapshot_chain(path: Path, index: int) -> bytes | None:
         row = conn.execute("SELECT chain FROM log WHERE idx = ?", (index,)).fetchone()
     finally:
         conn.close()
-    return bytes(row[0]) if row else None
+    return row[0] if row is not None and type(row[0]) is bytes else None
 
 
 def read_entries(directory: Path, batch: int = 10_000) -> Iterator[Entry]:

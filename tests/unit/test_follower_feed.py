@@ -73,8 +73,11 @@ def test_while_it_streams_our_log_it_gets_heartbeats_only_then_entries_again():
 
 
 def test_a_follower_that_answers_gap_without_progress_is_asked_again_less_and_less_often():
+    from bazaar.core.lease import LEASE
     from bazaar.order.feeds import GAP_RETRY_DELAY, GAP_RETRY_MAX
     from bazaar.v1 import order_pb2
+
+    assert GAP_RETRY_MAX * 4 <= LEASE  # its answers renew the leader's lease: never that long a wait
 
     feed = FollowerFeed(Leader(5), FOLLOWER)
 

@@ -83,6 +83,9 @@ def view_sql() -> str:
 CASES = {
     "not a database": dict(raw=b"not a database " * 1000),
     "an endless view for its log": dict(sql=view_sql()),
+    "an endless view for its meta": dict(sql="""DROP TABLE meta;
+        CREATE VIEW meta AS WITH RECURSIVE r(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM r)
+        SELECT printf('k%d', i) AS key, 2 AS value FROM r;"""),
     "a trigger": dict(sql="CREATE TRIGGER t AFTER INSERT ON meta BEGIN SELECT 1; END;"),
     "a chain value as text": dict(sql="UPDATE log SET chain = 'x' WHERE idx = 3"),
     "a key as a blob": dict(sql="UPDATE log SET key = x'6b' WHERE idx = 2"),

@@ -89,7 +89,25 @@ def test_an_install_whose_rows_hold_a_key_the_log_holds_changes_nothing(tmp_path
     with leader.committed_copy(15) as copy:
         assert follower.write([Install(copy.path, 3, 15, 2, verdict(True))]) == [3]
     assert list(read_entries(tmp_path / "follower")) == entries[:3] + mine
+    assert "UNIQUE" in follower.install_refusal
 
+
+def test_an_install_whose_check_fails_or_whose_file_cannot_be_attached_says_why(tmp_path: Path) -> None:
+    leader, entries = leader_log(tmp_path)
+    follower = OrderStore(tmp_path / "follower", TABLE)
+    with leader.committed_copy(15) as copy:
+        assert follower.write([Install(copy.path, -1, 15, 2, verdict(False))]) == [-1]
+        assert follower.install_refusal == "it did not pass its check"
+        assert follower.write([Install(copy.path, -1, 15, 2, verdict(True))]) == [15]
+        assert follower.install_refusal is None
+    utf16 = tmp_path / "utf16.sqlite3"
+    conn = sqlite3.connect(utf16)
+    conn.execute("PRAGMA encoding = 'UTF-16'")
+    conn.execute("CREATE TABLE t (x)")
+    conn.close()
+    other = OrderStore(tmp_path / "other", TABLE)
+    assert other.write([Install(utf16, -1, 15, 2, verdict(True)), Append(entries[0])]) == [-1, 0]
+    assert "cannot be attached" in other.install_refusal
 
 def test_an_install_replaces_a_tail_that_differs_from_the_leaders(tmp_path: Path) -> None:
     leader, entries = leader_log(tmp_path)

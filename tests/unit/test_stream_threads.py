@@ -68,6 +68,7 @@ class Server:
         self.store.append(chained(records))
         servicer = OrderServicer(StreamingReplica(self.store), DirectHop(), timeout=2.0,  # type: ignore[arg-type]
                                  streams=StreamSlots(limits.MAX_STREAMS), stall=STALL)
+        self.servicer = servicer
         self.server = grpc.server(ThreadPoolExecutor(max_workers=WORKERS), options=SERVER_OPTIONS,
                                   maximum_concurrent_rpcs=limits.MAX_CONCURRENT_RPCS)
         order_pb2_grpc.add_OrderServiceServicer_to_server(servicer, self.server)
@@ -186,14 +187,23 @@ def test_a_slow_copy_keeps_its_reader_waiting_instead_of_silent(server: Server, 
     assert received.last_index == COMMITTED
 
 
+def no_snapshot_under_way(server: Server) -> bool:
+    lock = server.servicer._copying
+    if not lock.acquire(blocking=False):
+        return False
+    lock.release()
+    return True
+
+
 def test_one_snapshot_at_a_time_and_the_next_once_the_first_reader_is_gone(server: Server, tmp_path: Path):
+    wait_until(lambda: no_snapshot_under_way(server))  # the tests before: their calls end a little after
     first = server.stub.FetchSnapshot(order_pb2.FetchSnapshotRequest(caller="127.0.0.1:2"), timeout=30)
     header = next(m for m in first if m.size)
     assert header.last_index == COMMITTED and len(leftovers(server)) == 1
     second = server.stub.FetchSnapshot(order_pb2.FetchSnapshotRequest(caller="127.0.0.1:3"), timeout=30)
     assert status(second) is grpc.StatusCode.RESOURCE_EXHAUSTED
     first.cancel()
-    wait_until(lambda: leftovers(server) == [])
+    wait_until(lambda: leftovers(server) == [] and no_snapshot_under_way(server))
     assert fetch_snapshot(server.channel, "127.0.0.1:3", tmp_path, 30.0, 5.0).last_index == COMMITTED
 
 
