@@ -84,11 +84,11 @@ def config_text(
 
 def addresses_config_text(
     addresses: Mapping[str, str], cache: bool = True, stocks: Sequence[Stock] = (), insecure: bool = False,
-    metrics: Mapping[str, str] | None = None,
+    metrics: Mapping[str, str] | None = None, snapshot_gap: int | None = None,
 ) -> str:
     """The cluster's bazaar.toml with each service (catalog, frontend, order-N, and perhaps the
     front end's internal listener) at its "host:port"; `metrics`: where each named process
-    serves its metrics (the others: their default)."""
+    serves its metrics (the others: their default); `snapshot_gap`: replication.snapshot_gap."""
     metrics = metrics or {}
 
     def place(name: str, **table: Any) -> dict[str, Any]:
@@ -108,6 +108,8 @@ def addresses_config_text(
     }
     if insecure:
         settings["tls"] = {"insecure": True}
+    if snapshot_gap is not None:
+        settings["replication"] = {"snapshot_gap": snapshot_gap}
     if stocks:
         settings["stocks"] = {s.name: {"price": s.price, "quantity": s.quantity, "volume": s.volume} for s in stocks}
     return tomli_w.dumps(settings)
@@ -122,12 +124,13 @@ def listening(port: int, host: str = LOOPBACK) -> bool:
 class ChaosCluster:
     def __init__(
         self, root: Path, cache: bool = True, stocks: Sequence[Stock] = (), hosts: Hosts | None = None,
-        insecure: bool = False,
+        insecure: bool = False, snapshot_gap: int | None = None,
     ) -> None:
         """`cache=False` writes `[frontend] cache = false` (bazaar load measures both modes);
         `stocks` is the initial stock table (default: the built-in one); `hosts` runs each
         service on a test host of its own (see the module's docstring); `insecure` turns TLS
-        off (the bench's reference for what mutual TLS costs)."""
+        off (the bench's reference for what mutual TLS costs); `snapshot_gap`: from how many
+        missed entries a replica rejoins through a snapshot (default: the built-in one)."""
         self.root = root
         self._hosts = hosts
         metrics: dict[str, str] = {}
@@ -144,7 +147,7 @@ class ChaosCluster:
         self.config_path = root / "bazaar.toml"
         where = {name: f"{self.addresses[name]}:{self.ports[name]}" for name in NAMES}
         where[INTERNAL] = f"{self.addresses[FRONTEND]}:{self.ports[INTERNAL]}"
-        self.config_path.write_text(addresses_config_text(where, cache, stocks, insecure, metrics))
+        self.config_path.write_text(addresses_config_text(where, cache, stocks, insecure, metrics, snapshot_gap))
         make_certificates(load_config(self.config_path), say=lambda _: None)
         self.twistd = find_twistd()
         self.env = child_environment()

@@ -54,6 +54,9 @@ INTERRUPTED = 130
 Say = Callable[[str], None]
 
 
+CHAOS_SNAPSHOT_GAP = 100
+
+
 @dataclass(frozen=True)
 class ChaosSettings:
     duration: float = 120.0
@@ -65,6 +68,9 @@ class ChaosSettings:
     keyless: int | None = None  # clients that send no key (default: every other one)
     pauses: bool = True  # idle pauses between the clients' bursts
     network: bool = False  # network faults on test hosts (hosts.py, network.py) instead of process faults
+    # A replica that missed this many entries rejoins through a snapshot: small, so that the
+    # replicas a run kills or freezes rejoin through snapshots, faults and all, not streams only.
+    snapshot_gap: int = CHAOS_SNAPSHOT_GAP
 
 
 @dataclass
@@ -120,7 +126,7 @@ def main(settings: ChaosSettings, say: Say = print) -> int:
             net = NetworkSetup.install(hosts)
             say(f"{hosts.describe()} (run {hosts.run_id}); slow links "
                 + ("add delay (NFQUEUE delayer)" if net.delay else f"lose packets only: no delay ({net.why})"))
-        cluster = ChaosCluster(root, stocks=initial_stocks(seed), hosts=hosts)
+        cluster = ChaosCluster(root, stocks=initial_stocks(seed), hosts=hosts, snapshot_gap=settings.snapshot_gap)
         cluster.start_all(lambda: _ready(cluster.addresses[FRONTEND], cluster.ports[FRONTEND]))  # type: ignore[union-attr]
         say(f"cluster up: front end {cluster.frontend_url}; trading for {settings.duration:g} s")
         _, phase = run_on_reactor(lambda reactor: _phase(reactor, cluster, settings, seed, say, net))

@@ -203,6 +203,7 @@ def _chaos(args: argparse.Namespace) -> int:
         keep=args.keep,
         out=args.out,
         network=args.network,
+        **({} if args.snapshot_gap is None else {"snapshot_gap": args.snapshot_gap}),
     )
     return run.main(settings)
 
@@ -328,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds between faults (default 5)")
     chaos.add_argument("--seed", type=int, help="seed for the faults and trades (default: random, printed)")
     chaos.add_argument("--keep", action="store_true", help="keep the run's directory (config, data, logs)")
+    chaos.add_argument("--snapshot-gap", dest="snapshot_gap", type=_whole_number(1), metavar="N",
+                       help="a replica that missed N entries or more rejoins through a snapshot (default: so few "
+                            "that most rejoins of a run do; a large N: through streams)")
     chaos.add_argument("--network", action="store_true",
                        help="network faults instead of process faults: each service on a test host of its own "
                             "(a network namespace), partitions and slow lossy links by iptables (needs root, "

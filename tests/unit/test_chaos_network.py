@@ -18,7 +18,7 @@ from bazaar.chaos.network import (
 )
 from bazaar.chaos.processes import NAMES, SERVICE_PORTS, ChaosCluster, addresses_config_text, config_text
 from bazaar.chaos.run import first_success_since
-from bazaar.config import Address, parse_config
+from bazaar.config import Address, Config, parse_config
 
 REPLICAS = {"order-1", "order-2", "order-3"}
 IPS = {"catalog": "10.213.0.1", "frontend": "10.213.0.2", "order-1": "10.213.0.11", "order-2": "10.213.0.12",
@@ -339,6 +339,9 @@ def test_the_loopback_config_names_every_service_at_its_port(tmp_path):
                                  metrics={"order-1": "127.0.0.1:9"})
     config = parse_config(text, tmp_path)
     assert not config.frontend.cache and config.metrics_address("order-1") == Address("127.0.0.1", 9)
+    assert config.snapshot_gap == Config().snapshot_gap
+    text = addresses_config_text({"catalog": "a:1", "frontend": "b:2", "order-1": "c:3"}, snapshot_gap=7)
+    assert parse_config(text, tmp_path).snapshot_gap == 7
 
 
 # ---- the delayer's netlink messages -------------------------------------------------------------------
