@@ -54,7 +54,7 @@ INTERRUPTED = 130
 Say = Callable[[str], None]
 
 
-CHAOS_SNAPSHOT_GAP = 100
+CHAOS_SNAPSHOT_GAP = 20
 
 
 @dataclass(frozen=True)
