@@ -11,6 +11,7 @@ the log as it was, and the stream that follows catches up entry by entry instead
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import shutil
 import sqlite3
@@ -216,8 +217,21 @@ async def install_snapshot(replica: Any, leader: str, deadline: float, idle_with
     finally:
         if received is not None:
             received.path.unlink(missing_ok=True)
+    _give_back_memory()
     if installed:
         log.info("installed a snapshot of entries 0 to {last} from {leader}: received in {fetch:.1f} s, "
                  "checked and written in {write:.1f} s", last=received.last_index, leader=leader,
                  fetch=fetched - began, write=time.monotonic() - fetched)
     return bool(installed)
+
+
+def _give_back_memory() -> None:
+    """Return the C heap's free memory to the system. The snapshot came as a hundred messages of
+    a mebibyte each per million entries: once glibc has freed one such block it serves the next
+    from its heap instead of a mapping of its own, and keeps those pages after they are freed
+    (a replica that had just installed a million entries held some 20 MiB more than its peers).
+    Nothing to do where the C library is not glibc."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
