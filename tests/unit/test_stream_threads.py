@@ -179,11 +179,11 @@ def test_a_slow_copy_keeps_its_reader_waiting_instead_of_silent(server: Server, 
     made = server.store.copy_committed
 
     def slow(path: Path, through: int) -> Any:
-        time.sleep(1.0)  # longer than the reader's idle timeout below
+        time.sleep(3.0)  # three times the reader's idle timeout below (its keepalives: every 0.25 s)
         return made(path, through)
 
     monkeypatch.setattr(server.store, "copy_committed", slow)
-    received = fetch_snapshot(server.channel, "127.0.0.1:2", tmp_path, 30.0, 0.4)
+    received = fetch_snapshot(server.channel, "127.0.0.1:2", tmp_path, 30.0, 1.0)
     assert received.last_index == COMMITTED
 
 
