@@ -73,13 +73,12 @@ def stream_log(channel: Any, request: order_pb2.SynchronizeRequest, deadline: fl
     stub = order_pb2_grpc.OrderServiceStub(channel)
     responses = stub.Synchronize(request, timeout=deadline)
     idle = IdleWatch(responses.cancel, idle_within)
-    watch, unwatch = idle.watch, idle.unwatch
     log = RemoteLog()
     first = True
-    watch()
+    idle.watch()
     try:
         for response in responses:
-            unwatch()
+            idle.unwatch()
             if response.refused:
                 log.refused, log.epoch, log.leader_alive = True, response.epoch, response.leader_alive
                 return log
@@ -91,7 +90,7 @@ def stream_log(channel: Any, request: order_pb2.SynchronizeRequest, deadline: fl
                 on_batch(response.prev_index, response.prev_chain, records, response.epoch, response.leader_commit)
             else:
                 log.records += records
-            watch()  # the wait for the next message, not our own work on this one
+            idle.watch()  # the wait for the next message, not our own work on this one
     finally:
-        unwatch()
+        idle.unwatch()
     return log

@@ -171,28 +171,32 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
             if not granted:
                 yield order_pb2.SynchronizeResponse(refused=True, epoch=epoch, leader_alive=leader_alive)
                 return
-        # The commit point is read before the snapshot opens: every entry through it is on our
-        # disk already, so the snapshot holds it.
-        leading, epoch, committed = self._in_reactor(
-            context, lambda: (self._replica.core.is_leader, self._replica.core.epoch, self._replica.log.committed))
+        leading, epoch, committed = self._position(context)
         if request.caller and not leading:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "not the leader")
         with self._replica.store.snapshot() as snapshot:
             for response in _stream(snapshot, request, epoch, committed):
                 if request.caller:
-                    # While it reads this stream, its link sends it heartbeats only. Queued
-                    # in order with the register hop below, so the last mark lands before it.
-                    self._hop.reactor.callFromThread(self._replica.streaming_to, request.caller)
+                    # Queued in order with the register hop below, so the last mark lands before it.
+                    self._hold_feed(request.caller)
                 yield response
         if request.caller and not self._in_reactor(context, self._replica.register_follower, request.caller):
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "no longer the leader")
 
+    def _position(self, context: Any) -> tuple[bool, int, int]:
+        """Whether we lead, our epoch, and our commit point. Read before a stream's log is: every
+        entry through that point is on our disk already, so what the stream reads holds it."""
+        return self._in_reactor(
+            context, lambda: (self._replica.core.is_leader, self._replica.core.epoch, self._replica.log.committed))
+
+    def _hold_feed(self, caller: str) -> None:
+        """`caller` reads our log on a stream meanwhile: its link sends it heartbeats only."""
+        self._hop.reactor.callFromThread(self._replica.streaming_to, caller)
+
     def _snapshot(
         self, request: order_pb2.FetchSnapshotRequest, context: Any
     ) -> Iterator[order_pb2.FetchSnapshotResponse]:
-        # As in _synchronize: every entry through the commit point read first is on our disk.
-        leading, epoch, committed = self._in_reactor(
-            context, lambda: (self._replica.core.is_leader, self._replica.core.epoch, self._replica.log.committed))
+        leading, epoch, committed = self._position(context)
         if not leading:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "not the leader")
         if committed < 0:
@@ -213,8 +217,7 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
             return
         try:
             while True:
-                # Its link sends it heartbeats only meanwhile, as for a stream (_synchronize).
-                self._hop.reactor.callFromThread(self._replica.streaming_to, request.caller)
+                self._hold_feed(request.caller)
                 try:
                     snapshot = copy.result(SNAPSHOT_KEEPALIVE)
                 except Exception as e:  # StoreError: no such entry; sqlite3.Error: a full disk
@@ -229,8 +232,7 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
             with snapshot.path.open("rb") as file:
                 while data := file.read(limits.SNAPSHOT_CHUNK):
                     digest.update(data)
-                    # Its link holds off meanwhile, as for a stream (_synchronize).
-                    self._hop.reactor.callFromThread(self._replica.streaming_to, request.caller)
+                    self._hold_feed(request.caller)
                     yield order_pb2.FetchSnapshotResponse(data=data)
             yield order_pb2.FetchSnapshotResponse(digest=digest.digest())
         finally:

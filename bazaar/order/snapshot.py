@@ -89,7 +89,6 @@ def fetch_snapshot(channel: Any, caller: str, directory: Path, deadline: float, 
                 idle.watch()
         raise MalformedSnapshot("the snapshot stream ended before the file's digest")
     except BaseException:
-        idle.unwatch()
         responses.cancel()
         path.unlink(missing_ok=True)
         raise
