@@ -9,7 +9,6 @@ with exactly the same numbers.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Iterable
 
 from bazaar.core.chain import Kind, Record
@@ -85,4 +84,4 @@ class StockBook:
 def _moved(stock: Stock, type_: str, quantity: int, sign: int) -> Stock:
     """A buy takes `quantity` out, a sell puts it back; both add it to the volume. sign -1 undoes."""
     held = -quantity if type_ == BUY else quantity
-    return replace(stock, quantity=stock.quantity + sign * held, volume=stock.volume + sign * quantity)
+    return Stock(stock.name, stock.price, stock.quantity + sign * held, stock.volume + sign * quantity)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Iterable
 
 from bazaar.core.orders import BUY, SELL, valid_quantity
@@ -37,11 +37,12 @@ def apply_trade(stock: Stock | None, type_: str | None, quantity: int) -> tuple[
         return TradeCheck.INVALID_TYPE, stock
     if not valid_quantity(quantity):
         return TradeCheck.INVALID_QUANTITY, stock
+    # The constructor, not dataclasses.replace: this runs for every trade on every replica.
     if type_ == BUY:
         if quantity > stock.quantity:
             return TradeCheck.NOT_ENOUGH_STOCK, stock
-        return TradeCheck.OK, replace(stock, quantity=stock.quantity - quantity, volume=stock.volume + quantity)
-    return TradeCheck.OK, replace(stock, quantity=stock.quantity + quantity, volume=stock.volume + quantity)
+        return TradeCheck.OK, Stock(stock.name, stock.price, stock.quantity - quantity, stock.volume + quantity)
+    return TradeCheck.OK, Stock(stock.name, stock.price, stock.quantity + quantity, stock.volume + quantity)
 
 
 DEFAULT_STOCKS = tuple(

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from twisted.logger import Logger
 
-from bazaar.core.chain import Entry
+from bazaar.core.chain import Entry, Kind
 from bazaar.core.replication import Replication
 from bazaar.rpc.convert import record_to_proto, trade_type_to_proto
 from bazaar.rpc.limits import MAX_BATCH
@@ -66,8 +66,6 @@ class FollowerFeed:
     def __init__(self, leader: Leader, address: str) -> None:
         self._leader = leader
         self.address = address
-        self._told_committed = -1  # the commit point the follower has acknowledged
-        self._sending_committed = -1
         self._sent_at = 0.0
         self._last_gap: int | None = None
         self._stalls = 0  # GAP answers in a row without progress
@@ -86,16 +84,17 @@ class FollowerFeed:
         else:
             batch = leader.replication.to_send(self.address, leader.last_index, BATCH_LIMIT)
         if batch is None:
-            # Up to date: an empty batch, as a heartbeat (it renews the leader's lease), or to
-            # tell how far the log is committed if that moved, so the follower can answer
-            # lookups of those entries even when no leader can be reached.
+            # Up to date: an empty batch only as a heartbeat (it renews the leader's lease).
+            # It carries the commit point too, so the follower can answer lookups of
+            # committed entries even when no leader can be reached; a commit point that moved
+            # waits for it (at most a heartbeat interval) rather than cost a call of its own,
+            # which under load would be every other call.
             match = leader.replication.match(self.address)
-            if match is None or (leader.committed_index <= self._told_committed and not self.heartbeat_due):
+            if match is None or not self.heartbeat_due:
                 return None
             batch = (match, range(match + 1, match + 1))
         prev, indexes = batch
         self.heartbeat_due = False
-        self._sending_committed = leader.committed_index
         self._sent_at = leader.now()
         return order_pb2.PropagateRequest(
             prev_index=prev,
@@ -103,13 +102,11 @@ class FollowerFeed:
             entries=[record_to_proto(e) for e in leader.entries_in(indexes)],
             leader_last=leader.last_index,
             epoch=leader.epoch,
-            leader_commit=self._sending_committed,
+            leader_commit=leader.committed_index,
             leader_id=leader.replica_id,
         )
 
     def answered(self, response: order_pb2.PropagateResponse) -> float | None:
-        if response.status == order_pb2.PROPAGATE_STATUS_OK:
-            self._told_committed = max(self._told_committed, min(self._sending_committed, response.last_index))
         self._leader.follower_answered(
             self.address, response.status, response.last_index, response.epoch, self._sent_at, response.replaced,
         )
@@ -136,6 +133,9 @@ class CatalogFeed:
         self.applied: int | None = None
         self._sent: list[Entry] = []
         self._inherited: int | None = None  # what was committed when the catalog first answered
+        # The index the trades after `applied` start from, once an answer tells (None: unknown,
+        # found by number on disk): then the next batch comes from the leader's memory.
+        self._from_index: int | None = None
 
     def next_request(self) -> catalog_pb2.TradeBatchRequest | None:
         if self.applied is None:
@@ -143,8 +143,7 @@ class CatalogFeed:
             return catalog_pb2.TradeBatchRequest()
         if self.applied >= self._leader.committed_number:
             return None
-        through = self._leader.committed_index
-        self._sent = [e for e in self._leader.trades_after(self.applied, BATCH_LIMIT) if e.index <= through]
+        self._sent = self._unapplied(self.applied, self._leader.committed_index)
         if not self._sent:
             return None
         return catalog_pb2.TradeBatchRequest(trades=[
@@ -154,12 +153,27 @@ class CatalogFeed:
             for e in self._sent
         ])
 
+    def _unapplied(self, applied: int, through: int) -> list[Entry]:
+        """Up to BATCH_LIMIT committed trades (entries through index `through`) numbered after
+        `applied`, in order."""
+        start = self._from_index
+        if start is not None and start <= through:
+            entries = self._leader.entries_in(range(start, min(through, start + BATCH_LIMIT - 1) + 1))
+            trades = [e for e in entries if e.kind is Kind.TRADE]
+            if trades and trades[0].number == applied + 1:
+                return trades
+        return [e for e in self._leader.trades_after(applied, BATCH_LIMIT) if e.index <= through]
+
     def answered(self, response: catalog_pb2.TradeBatchResponse) -> float | None:
         before = self.applied if self.applied is not None else -1
         if self.applied is None and self._inherited is None:
             self._inherited = self._leader.committed_number
         self.applied = response.applied_through
         applied = [e for e in self._sent if before < e.number <= self.applied]
+        if applied and applied[-1].number == self.applied:
+            self._from_index = applied[-1].index + 1
+        elif self.applied != before:
+            self._from_index = None  # it applied trades it was not sent here: look them up by number
         if applied:
             self._leader.catalog_applied(applied)
         if self._inherited is not None and self.applied >= self._inherited:

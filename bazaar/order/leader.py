@@ -215,12 +215,13 @@ class Leadership:
             check = self._log.core.book.check(name, type_name, quantity)
             if check in _CHECK_STATUS:
                 return _CHECK_STATUS[check], -1
-            if not await self._quorum_reachable(deadline):
-                # "Not executed" is definite only while no other leader can exist: with the lease.
-                still = not self.stopped and self.lease.holds(self.now())
-                return (order_pb2.REQUEST_STATUS_UNAVAILABLE if still else order_pb2.REQUEST_STATUS_NOT_LEADER), -1
-            # A request under the same key may have logged it while this one waited.
-            earlier = self._log.logged_under(key)
+            if not self.replication.quorum_reachable:
+                if not await self._quorum_reachable(deadline):
+                    # "Not executed" is definite only while no other leader can exist: with the lease.
+                    still = not self.stopped and self.lease.holds(self.now())
+                    return (order_pb2.REQUEST_STATUS_UNAVAILABLE if still else order_pb2.REQUEST_STATUS_NOT_LEADER), -1
+                # A request under the same key may have logged it while this one waited.
+                earlier = self._log.logged_under(key)
         if earlier is None:
             if self.stopped:
                 return order_pb2.REQUEST_STATUS_NOT_LEADER, -1

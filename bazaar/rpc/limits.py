@@ -253,8 +253,16 @@ def _chain(chain: bytes, field: str) -> None:
         raise Invalid(f"{field}: {len(chain)} bytes, a chain value has {CHAIN_BYTES}")
 
 
+_ENUM_VALUES: dict[str, frozenset[int]] = {}
+
+
 def _enum(value: int, enum: Any, field: str) -> None:
-    if value not in enum.values():
+    # The values as a set, made once: `values()` builds a list on every call, and this runs for
+    # every entry of every batch.
+    values = _ENUM_VALUES.get(enum.DESCRIPTOR.full_name)
+    if values is None:
+        values = _ENUM_VALUES[enum.DESCRIPTOR.full_name] = frozenset(enum.values())
+    if value not in values:
         raise Invalid(f"{field}: {value} is not a {enum.DESCRIPTOR.name}")
 
 
