@@ -108,6 +108,10 @@ class Reachability:
         if peer in self.peers:
             self._answered[peer] = max(self._answered.get(peer, -math.inf), sent_at)
 
+    def answered_at(self, peer: str) -> float:
+        """When the latest call `peer` answered was sent (-inf: none)."""
+        return self._answered.get(peer, -math.inf)
+
     def reachable(self, now: float) -> list[str]:
         return [p for p in self.peers if now < self._answered.get(p, -math.inf) + self.window]
 

@@ -89,7 +89,10 @@ class TradePlacer:
     ) -> tuple[Final | None, PlacedOrder | None, bool]:
         """(final outcome or None, the definite answer, whether a leader took the attempt)."""
         try:
-            leader = await self._leaders.leader().addTimeout(deadline - self._clock.seconds(), self._clock)
+            found = self._leaders.leader()
+            if not found.called:  # a selection: no timer when the leader is known, as it mostly is
+                found.addTimeout(deadline - self._clock.seconds(), self._clock)
+            leader = await found
         except (NoLeaderAvailable, TimeoutError) as e:
             final = attempts.no_leader()
             if final is None:

@@ -78,11 +78,14 @@ class Leadership:
         clock: Callable[[], float],
         stand_again: Callable[[str, int], None],
         lost_majority: Callable[[str], None],
+        heard: Callable[[str, float], None] = lambda address, sent_at: None,
     ) -> None:
         """`replaced(reason, epoch)`: a newer leader exists; `stand_again(reason, epoch)`: a
         follower keeps refusing us for an epoch only promised; `lost_majority(reason)`: no
-        majority answered within the lease."""
+        majority answered within the lease; `heard(address, sent_at)`: a follower answered a
+        call sent at `sent_at` (it is reachable)."""
         self._log = replica_log
+        self._heard = heard
         self.replica_id = replica_id
         self._clock = clock
         self._stand_again = stand_again
@@ -275,6 +278,7 @@ class Leadership:
     ) -> None:
         if self.stopped:
             return
+        self._heard(address, sent_at)
         if status == order_pb2.PROPAGATE_STATUS_STALE_EPOCH:
             if replaced:
                 log.warn("follower {address} follows epoch {epoch}: we were replaced", address=address, epoch=epoch)

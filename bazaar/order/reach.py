@@ -1,4 +1,6 @@
-"""Which peers this replica reaches: a health check to each one, every heartbeat interval.
+"""Which peers this replica reaches: a health check to each one, every heartbeat interval,
+unless it answered another call sent within the interval (a leader's followers answer its
+heartbeats: checking them too would double the calls of an idle cluster's leader).
 
 The front end picks a new leader only among replicas that reach a majority (see
 bazaar.core.lease.Reachability), and a replica's description carries what this finds.
@@ -6,6 +8,7 @@ bazaar.core.lease.Reachability), and a replica's description carries what this f
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -30,6 +33,7 @@ class PeerWatch:
         self._channels = channels
         self._reachability = reachability
         self._in_flight: set[str] = set()
+        self._checked_at: dict[str, float] = {}  # when each peer's latest check was sent
         self._loop = LoopingCall(self._check_all)
         self._loop.clock = reactor
 
@@ -41,8 +45,9 @@ class PeerWatch:
             self._loop.stop()
 
     def _check_all(self) -> None:
+        now = self._clock()
         for peer in self._reachability.peers:
-            if peer not in self._in_flight:
+            if peer not in self._in_flight and not self._heard_otherwise(peer, now):
                 self._check(peer)
         if self._tick is not None:
             try:
@@ -50,9 +55,14 @@ class PeerWatch:
             except Exception:  # the watch must go on: it is what makes a replica reachable
                 log.failure("after checking the peers")
 
+    def _heard_otherwise(self, peer: str, now: float) -> bool:
+        """Whether `peer` answered another call than our checks, sent within the interval."""
+        latest = self._reachability.answered_at(peer)
+        return latest > self._checked_at.get(peer, -math.inf) and now - latest < HEARTBEAT_INTERVAL
+
     def _check(self, peer: str) -> None:
         self._in_flight.add(peer)
-        sent = self._clock()
+        sent = self._checked_at[peer] = self._clock()
         stub = health_pb2_grpc.HealthStub(self._channels.get(peer))
         # Waits for a reconnecting channel within the deadline: a peer that just restarted
         # counts as soon as it listens.

@@ -261,7 +261,7 @@ class Replica:
         self.initiative.led()
         self.leadership = Leadership(
             self.log, followers, self._channels, self.config, self._invalidate, self._replaced, self.replica_id,
-            self.now, self._stand_again, self._majority_lost,
+            self.now, self._stand_again, self._majority_lost, self.reachability.answered,
         )
         self.leadership.start()
         return self.leadership

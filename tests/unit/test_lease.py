@@ -16,6 +16,7 @@ from bazaar.core.lease import LEASE, FollowerLease, LeaderLease, Reachability
 from bazaar.core.replica import Accepted, ReplicaCore, Stale
 from bazaar.core.stock import DEFAULT_STOCKS, table_id
 from bazaar.core.takeover import Candidacy, Lost, Refused, StandAgain
+from bazaar.order.reach import PeerWatch
 from bazaar.order.replica import Replica
 from bazaar.order.store import OrderStore
 from bazaar.v1 import order_pb2
@@ -87,6 +88,39 @@ def test_reachable_peers_are_those_that_answered_a_call_sent_within_the_window()
     reach.answered("nobody", sent_at=1.0)
     assert reach.reachable(1.4) == ["a"]
     assert reach.reachable(1.5) == []
+    assert reach.answered_at("a") == 1.0 and reach.answered_at("b") == -math.inf
+
+
+def test_a_leader_reaches_the_followers_that_answer_it(tmp_path: Path):
+    replica, committer, clock = replica_at(tmp_path, replica_id=3)
+    leadership = lead(replica, committer)
+    sent = clock.seconds()
+    clock.advance(0.05)
+    leadership.follower_answered(FOLLOWERS[1], order_pb2.PROPAGATE_STATUS_STALE_EPOCH, -1, 4, sent, False)
+    assert replica.reachability.reachable(clock.seconds()) == [FOLLOWERS[1]], "a refusal is an answer too"
+    assert replica.reachability.answered_at(FOLLOWERS[1]) == sent
+
+
+def test_the_peer_watch_checks_a_peer_unless_it_answered_another_call_within_the_interval():
+    now = [10.0]
+    reach = Reachability(["a", "b", "c"])
+    reach.answered("a", 9.95)  # a heartbeat's answer, say
+    reach.answered("b", 9.85)
+    watch = PeerWatch(Clock(), None, reach, lambda: now[0])
+    checked: list[str] = []
+
+    def check(peer: str) -> None:  # sent now, answered at once
+        checked.append(peer)
+        watch._checked_at[peer] = now[0]
+        reach.answered(peer, now[0])
+
+    watch._check = check  # type: ignore[method-assign]
+    watch._check_all()
+    assert checked == ["b", "c"]
+    now[0] += 0.099  # the next round comes a little early: our own checks' answers do not count
+    reach.answered("a", 10.05)
+    watch._check_all()
+    assert checked == ["b", "c", "b", "c"]
 
 
 # ---- a failed candidacy unseats no one ----------------------------------------------------------
