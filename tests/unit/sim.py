@@ -101,6 +101,7 @@ class SimReplica:
         self.replication: Replication | None = None
         self.followers: tuple[str, ...] = ()
         self.in_flight: dict[str, tuple[int, int, int]] = {}  # follower -> (call, sent at, commit sent)
+        self.told_committed: dict[str, int] = {}
         self.candidacy: Candidacy | None = None
         self.initiative = Initiative(INITIATIVE)
         self.asked: dict[str, tuple[int, int]] = {}  # follower -> (call, sent at), this attempt
@@ -387,6 +388,7 @@ class Cluster:
             replica.replication = Replication()
             replica.followers = candidacy.followers
             replica.replication.assign(list(candidacy.followers), replica.core.last_index)
+            replica.told_committed = {}
             self._release(replica)
 
     def _propagate(self, leader: SimReplica) -> None:
@@ -400,7 +402,7 @@ class Cluster:
             if batch is None:
                 match = replication.match(follower)
                 due = follower in leader.heartbeat_due
-                if match is None or not due:
+                if match is None or (leader.committed <= leader.told_committed.get(follower, -1) and not due):
                     continue
                 batch = (match, range(match + 1, match + 1))
             leader.heartbeat_due.discard(follower)
@@ -458,6 +460,7 @@ class Cluster:
         leader.lease.acked(m.src, sent[1])
         if b["status"] == "ok":
             replication.matched(m.src, b["index"])
+            leader.told_committed[m.src] = max(leader.told_committed.get(m.src, -1), min(sent[2], b["index"]))
         elif b["status"] == "gap":
             replication.gap(m.src, b["index"])
         else:

@@ -23,7 +23,6 @@ class Leader:
         self.replication.assign([FOLLOWER], self.last_index)
         self.streaming_until = -1.0
         self.clock = 0.0
-        self.committed = -1
 
     def now(self) -> float:
         return self.clock
@@ -34,7 +33,7 @@ class Leader:
 
     @property
     def committed_index(self) -> int:
-        return self.committed
+        return -1
 
     def chain_at(self, index: int) -> bytes:
         return GENESIS if index < 0 else self.log[index].chain
@@ -55,21 +54,6 @@ def test_a_follower_that_lags_gets_the_entries_it_lacks():
     leader.replication.gap(FOLLOWER, 1)  # it holds entries 0 and 1
     request = feed.next_request()
     assert request.prev_index == 1 and [e.index for e in request.entries] == [2, 3, 4]
-
-
-def test_a_commit_point_that_moved_waits_for_the_next_batch_or_heartbeat():
-    leader = Leader(5)
-    feed = FollowerFeed(leader, FOLLOWER)
-    leader.replication.matched(FOLLOWER, 4)  # it holds everything
-    leader.committed = 4
-    assert feed.next_request() is None  # no call of its own for the commit point
-    feed.heartbeat_due = True
-    heartbeat = feed.next_request()
-    assert list(heartbeat.entries) == [] and heartbeat.prev_index == 4 and heartbeat.leader_commit == 4
-    leader.log = chained([Record(i, 1, Kind.TRADE, i, "tesla", "buy", 1, f"k{i}") for i in range(6)])
-    leader.committed = 5
-    batch = feed.next_request()  # a batch of entries carries it as well
-    assert [e.index for e in batch.entries] == [5] and batch.leader_commit == 5
 
 
 def test_while_it_streams_our_log_it_gets_heartbeats_only_then_entries_again():
