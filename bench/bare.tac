@@ -1,7 +1,7 @@
 # The baselines: bare Klein routes in a twistd of their own, configured like the front end's site
 # (no access log, no tracebacks, no form parsing of POST bodies), so that each comparison
 # measures the route, not the logging:
-#   GET /stocks/<name>    the very bytes and Content-Type of a cached stock lookup;
+#   GET /stocks/<name>    the very bytes, Content-Type and Content-Length of a cached stock lookup;
 #   GET /orders/<number>  the very bytes of one order lookup, whatever the number;
 #   POST /orders          parses the body as JSON, checks its three fields, and answers what a
 #                         trade answers: the Idempotency-Key header sent back and
@@ -30,29 +30,32 @@ class Bare:
 
     @app.route("/stocks/<name>", methods=["GET"])
     def stock(self, request, name):
-        request.setHeader(b"Content-Type", self.content_type)
-        return self.body
+        return self._answer(request, self.body)
 
     @app.route("/orders/<number>", methods=["GET"])
     def order(self, request, number):
+        return self._answer(request, self.order_body)
+
+    def _answer(self, request, body):
+        # As the front end answers: its length given, so not written in HTTP/1.1 chunks.
         request.setHeader(b"Content-Type", self.content_type)
-        return self.order_body
+        request.setHeader(b"Content-Length", b"%d" % len(body))
+        return body
 
     @app.route("/orders", methods=["POST"])
     def place(self, request):
         key = request.getHeader(b"idempotency-key")
         if key is not None:
             request.setHeader(b"Idempotency-Key", key)
-        request.setHeader(b"Content-Type", self.content_type)
         try:
             order = json.loads(request.content.read())
         except ValueError:
             order = None
         if not isinstance(order, dict) or any(field not in order for field in FIELDS):
             request.setResponseCode(400)
-            return json.dumps({"error": {"code": 400, "message": "bad order"}}).encode()
+            return self._answer(request, json.dumps({"error": {"code": 400, "message": "bad order"}}).encode())
         number, self.placed = self.placed, self.placed + 1
-        return json.dumps({"data": {"transaction_number": number}}).encode("utf-8")
+        return self._answer(request, json.dumps({"data": {"transaction_number": number}}).encode("utf-8"))
 
 
 def _read(variable: str) -> bytes:

@@ -16,7 +16,7 @@ from klein import Klein
 from klein._resource import extractURLparts, route_metadata
 from klein.interfaces import IKleinRequest
 from klein.resource import KleinResource
-from twisted.internet.defer import CancelledError, Deferred, maybeDeferred
+from twisted.internet.defer import CancelledError, Deferred, fail, maybeDeferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
@@ -102,8 +102,15 @@ def cache_counters(cache: LRUCache[Any] | None) -> dict[str, Any]:
 
 def json_response(request: IRequest, code: int, body: dict[str, Any]) -> bytes:
     request.setResponseCode(code)
+    return json_bytes(request, json.dumps(body).encode("utf-8"))
+
+
+def json_bytes(request: IRequest, data: bytes) -> bytes:
+    """`data`, a JSON document, as the answer. With its length given, Twisted writes it in one
+    piece, not as HTTP/1.1 chunks with a closing chunk of their own."""
     request.setHeader(b"Content-Type", b"application/json")
-    return json.dumps(body).encode("utf-8")
+    request.setHeader(b"Content-Length", b"%d" % len(data))
+    return data
 
 
 def _stock_response(request: IRequest, stock: StockInfo) -> bytes:
@@ -156,7 +163,20 @@ class _Utf8CheckedResource(KleinResource):
         mapper = self._app.url_map.bind(server_name, script_name, path_info=path_info,
                                         default_method=request.method.decode("utf-8"), url_scheme=url_scheme)
         IKleinRequest(request).mapper = mapper
-        d = maybeDeferred(_execute, self._app, mapper, request)
+        try:
+            answer = _execute(self._app, mapper, request)
+        except Exception:
+            d = fail()
+        else:
+            if answer is None or isinstance(answer, (bytes, str)):
+                # Answered at once (a cached lookup): written now, with no Deferred at all.
+                try:
+                    _write(answer, request)
+                except Exception:
+                    _unwritten(Failure(), request)
+                return NOT_DONE_YET
+            d = maybeDeferred(lambda: answer)  # a Deferred, or a coroutine to run as one
+        request.notifyFinish().addBoth(_ended, request)
         # A client that goes away cancels its request's work (as Klein does).
         request.notifyFinish().addErrback(_cancel, d)
         d.addErrback(_handle_error, self._app, request)
@@ -170,7 +190,6 @@ def _execute(app: Klein, mapper: Any, request: IRequest) -> Any:
     segments = route_metadata(app.endpoints[rule.endpoint]).segment_count
     request.prepath.extend(request.postpath[:segments])
     request.postpath = request.postpath[segments:]
-    request.notifyFinish().addBoth(_ended, request)
     return app.execute_endpoint(rule.endpoint, request, **arguments)
 
 
@@ -365,8 +384,7 @@ class FrontEnd:
             raise transaction_not_found()
         known = self.orders.get(wanted)
         if known is not None:  # synchronously, as a cached stock: no coroutine, no Deferred
-            request.setHeader(b"Content-Type", b"application/json")
-            return known
+            return json_bytes(request, known)
         return Deferred.fromCoroutine(self._get_unknown_order(request, wanted))
 
     async def _get_unknown_order(self, request: IRequest, wanted: int) -> bytes:
