@@ -14,7 +14,6 @@ from typing import Any
 import cachetools
 from klein import Klein
 from klein._resource import extractURLparts, route_metadata
-from klein.interfaces import IKleinRequest
 from klein.resource import KleinResource
 from twisted.internet.defer import CancelledError, Deferred, fail, maybeDeferred
 from twisted.logger import Logger
@@ -130,6 +129,11 @@ def error_response(request: IRequest, error: BaseException) -> bytes:
     return json_response(request, code, error_document(code, message))
 
 
+# The routes found for this many (method, path) pairs are kept at most (then forgotten, and
+# found again): every cached stock's and order's path, with room to spare.
+ROUTES_KEPT = 4096
+
+
 class _Utf8CheckedResource(KleinResource):
     """Klein answers a URL that is not UTF-8 with a plain-text 400; this makes it JSON.
 
@@ -137,6 +141,10 @@ class _Utf8CheckedResource(KleinResource):
     segments to match them, which drops a leading empty one, so "//stocks/tesla" would be
     served as "/stocks/tesla". No route has an empty segment.
     """
+
+    def __init__(self, app: Klein) -> None:
+        super().__init__(app)
+        self._routes: dict[tuple[bytes, bytes], tuple[str, dict[str, Any], int]] = {}
 
     def render(self, request: IRequest) -> Any:
         if b"" in request.postpath:
@@ -158,13 +166,10 @@ class _Utf8CheckedResource(KleinResource):
         """Klein's own rendering (KleinResource.render) for routes that answer bytes, without
         its reference cycle: its error callback refers to itself, so every request and all it
         held stayed alive until the garbage collector found them, a fifth of the front end's
-        time under load. Here each step is a module function given what it needs."""
-        url_scheme, server_name, _, path_info, script_name = extractURLparts(request)  # UTF-8, checked above
-        mapper = self._app.url_map.bind(server_name, script_name, path_info=path_info,
-                                        default_method=request.method.decode("utf-8"), url_scheme=url_scheme)
-        IKleinRequest(request).mapper = mapper
+        time under load. Here each step is a function given what it needs, or a method run
+        before this returns."""
         try:
-            answer = _execute(self._app, mapper, request)
+            answer = self._execute(request)
         except Exception:
             d = fail()
         else:
@@ -184,13 +189,26 @@ class _Utf8CheckedResource(KleinResource):
         d.addErrback(_unwritten, request)
         return NOT_DONE_YET
 
-
-def _execute(app: Klein, mapper: Any, request: IRequest) -> Any:
-    rule, arguments = mapper.match(return_rule=True)
-    segments = route_metadata(app.endpoints[rule.endpoint]).segment_count
-    request.prepath.extend(request.postpath[:segments])
-    request.postpath = request.postpath[segments:]
-    return app.execute_endpoint(rule.endpoint, request, **arguments)
+    def _execute(self, request: IRequest) -> Any:
+        """The route's answer. A route is found by a request's method and path, which alone
+        decide the match here (no host or subdomain rules): the matches of the paths seen
+        last are kept, so a hot path (a cached stock's) skips Klein's URL parts, werkzeug's
+        binding and its matcher."""
+        key = (request.method, request.path)
+        route = self._routes.get(key)
+        if route is None:
+            url_scheme, server_name, _, path_info, script_name = extractURLparts(request)  # UTF-8, checked
+            mapper = self._app.url_map.bind(server_name, script_name, path_info=path_info,
+                                            default_method=request.method.decode("utf-8"), url_scheme=url_scheme)
+            rule, arguments = mapper.match(return_rule=True)
+            route = (rule.endpoint, arguments, route_metadata(self._app.endpoints[rule.endpoint]).segment_count)
+            if len(self._routes) >= ROUTES_KEPT:
+                self._routes.clear()  # bounded, whatever paths clients send
+            self._routes[key] = route
+        endpoint, arguments, segments = route
+        request.prepath.extend(request.postpath[:segments])
+        request.postpath = request.postpath[segments:]
+        return self._app.execute_endpoint(endpoint, request, **arguments)
 
 
 def _ended(_: Any, request: IRequest) -> None:
