@@ -1,11 +1,13 @@
 """The front end's internal endpoints, on a listener of their own that takes only clients with
 a certificate of the cluster's authority (docs/security.md): the leader's cache invalidation
-push, `GET /cache/<name>`, and the cache's full report, which shows what other clients traded
-and when. On the public port, neither exists (`GET /cache` there gives counters only).
+push (`POST /cache/invalidations`, or `GET /cache/<name>` for one name), and the cache's full
+report, which shows what other clients traded and when. On the public port, none exists
+(`GET /cache` there gives counters only).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Callable
 
@@ -50,6 +52,17 @@ class CacheControl:
             self.cache.invalidate(name)
         return json_response(request, 200, {"data": {}})
 
+    @app.route("/cache/invalidations", methods=["POST"])
+    def invalidate_names(self, request: IRequest) -> bytes:
+        """The leader's push after the catalog applied trades of these names: one request for
+        every name waiting (`GET /cache/<name>` does one)."""
+        self._allow(request, {Role.REPLICA})
+        names = _names(request.content.read())
+        if self.cache is not None:
+            for name in names:
+                self.cache.invalidate(name)
+        return json_response(request, 200, {"data": {}})
+
     @app.route("/cache", methods=["DELETE"])
     def invalidate_all(self, request: IRequest) -> bytes:
         """A new leader's first push: drop everything, since it cannot know which pushes of
@@ -71,6 +84,22 @@ class CacheControl:
         events = [{"seq": e.seq, "time": e.time, "kind": e.kind, "name": e.name} for e in cache.events(since)]
         data = {**cache_counters(cache), "names": cache.names(), "events": events}
         return json_response(request, 200, {"data": data})
+
+
+MAX_PUSHED_NAMES = 1000
+_BAD_NAMES = f'the body must be {{"names": [...]}} with 1 to {MAX_PUSHED_NAMES} stock names'
+
+
+def _names(body: bytes) -> list[str]:
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        raise ApiError(400, _BAD_NAMES) from None
+    names = document.get("names") if isinstance(document, dict) and set(document) == {"names"} else None
+    if not isinstance(names, list) or not 0 < len(names) <= MAX_PUSHED_NAMES \
+            or not all(isinstance(n, str) for n in names):
+        raise ApiError(400, _BAD_NAMES)
+    return names
 
 
 def since_argument(request: IRequest) -> int:

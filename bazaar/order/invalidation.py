@@ -1,13 +1,14 @@
-"""The leader's push to every front end after a trade: GET /cache/<name> (docs/api.md), and,
-once per leadership, DELETE /cache.
+"""The leader's push to every front end after a trade: POST /cache/invalidations with the
+names of the stocks traded (docs/api.md), and, once per leadership, DELETE /cache.
 
 One push is in flight at a time per front end, pushes start at least PUSH_SPACING apart, and
-names traded meanwhile wait in a set: under load a stock traded a hundred times while a push was
-under way costs one more push, not a hundred (each is a whole HTTP request, for the leader and
-for the front end, which also serves the clients). A name traded while its own push is in
-flight is pushed again afterwards, since that push may have reached the front end before the new
-trade. The delay costs little: the front end drops the entry itself when it sees the trade
-succeed; the push is for trades whose answer it never saw.
+names traded meanwhile wait in a set; the next push carries all of them (up to PUSH_NAMES):
+under load, stocks traded a hundred times while a push was under way cost one more push, not a
+hundred (each is a whole HTTPS request, for the leader and for the front end, which also
+serves the clients). A name traded while its own push is in flight is pushed again afterwards,
+since that push may have reached the front end before the new trade. The delay costs little:
+the front end drops the entry itself when it sees the trade succeed; the push is for trades
+whose answer it never saw.
 
 A push that gets no answer, or any answer but 200, is sent again (after RETRY_FIRST seconds,
 doubling up to RETRY_MOST while they keep failing): a front end that was frozen, restarting or
@@ -18,8 +19,9 @@ pushes were lost, so its first push to each front end drops everything (EVERYTHI
 
 from __future__ import annotations
 
+import itertools
+import json
 from typing import Any, Callable
-from urllib.parse import quote
 
 import treq
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
@@ -33,7 +35,10 @@ from bazaar.tls.web import cluster_agent, internal_url
 
 log = Logger()
 
-PUSH_SPACING = 0.01  # seconds between the starts of two pushes
+PUSH_SPACING = 0.05  # seconds between the starts of two pushes
+# Names in one push at most: 100 of the longest (100 characters, each up to 6 bytes in JSON)
+# stay well inside the 64 KiB a front end reads of a body.
+PUSH_NAMES = 100
 RETRY_FIRST = 0.05  # seconds before a failed push is sent again; doubled while they fail
 RETRY_MOST = 1.0
 # What invalidate(EVERYTHING) drops: every entry of every front end's cache.
@@ -132,22 +137,25 @@ class _Lane:
             self._next = self._reactor.callLater(wait, self._push_now)
             return
         self._last_push = self._reactor.seconds()
-        name: str | None
+        names: list[str] | None
+        how: dict[str, Any] = {"pool": self._pool} if self._agent is None else {"agent": self._agent}
         if self._everything:
-            name, self._everything = EVERYTHING, False
+            names, self._everything = EVERYTHING, False
             method, url = "DELETE", self._base
         else:
-            name = next(iter(self._waiting))
-            del self._waiting[name]
-            method, url = "GET", f"{self._base}/{quote(name, safe='')}"
+            names = list(itertools.islice(self._waiting, PUSH_NAMES))
+            for name in names:
+                del self._waiting[name]
+            method, url = "POST", f"{self._base}/invalidations"
+            how["data"] = json.dumps({"names": names}).encode("utf-8")
+            how["headers"] = {b"Content-Type": [b"application/json"]}
         self._pushing = True
         self.pushes += 1
         # maybeDeferred: a request that raises must not leave _pushing set, which would stop all pushes.
-        how = {"pool": self._pool} if self._agent is None else {"agent": self._agent}
         d = maybeDeferred(self._request, method, url, timeout=self._timeout, **how)
         self._in_flight = d
         d.addCallback(self._answered)
-        d.addCallbacks(self._succeeded, self._failed, errbackArgs=(name,))
+        d.addCallbacks(self._succeeded, self._failed, errbackArgs=(names,))
         d.addBoth(self._pushed)
 
     @property
@@ -166,17 +174,20 @@ class _Lane:
     def _succeeded(self, _: Any) -> None:
         self._backoff = 0.0
 
-    def _failed(self, failure: Any, name: str | None) -> None:
-        """Send it again later: until the front end has it, its cache may hold the old value."""
+    def _failed(self, failure: Any, names: list[str] | None) -> None:
+        """Send it again later: until the front end has it, its cache may hold the old values."""
         self.failures += 1
         if self._closed:
             return  # the process is stopping: a push cut short stays undone
         self._backoff = min(RETRY_MOST, max(RETRY_FIRST, 2 * self._backoff))
         self._retry_at = self._reactor.seconds() + self._backoff
-        self(name) if name is EVERYTHING else self._waiting.setdefault(name, None)
-        log.debug("cache invalidation of {name} at front end {frontend} failed ({error}); again in {delay} s",
-                  name=name or "everything", frontend=self.frontend_id, error=failure.getErrorMessage(),
-                  delay=self._backoff)
+        if names is EVERYTHING:
+            self(EVERYTHING)
+        elif not self._everything:  # first, as they were: the oldest waiting
+            self._waiting = {**dict.fromkeys(names), **self._waiting}
+        log.debug("cache invalidation of {names} at front end {frontend} failed ({error}); again in {delay} s",
+                  names=", ".join(names) if names is not EVERYTHING else "everything", frontend=self.frontend_id,
+                  error=failure.getErrorMessage(), delay=self._backoff)
 
     def _push_now(self) -> None:
         self._next = None

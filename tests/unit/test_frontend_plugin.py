@@ -179,17 +179,29 @@ def get(site: Site, path: str) -> tuple[int, object]:
     return replies[0]
 
 
+def post(site: Site, path: str, body: bytes) -> tuple[int, object]:
+    http = StubTreq(site.resource)
+    d = http.post("http://frontend.test" + path, data=body)
+    http.flush()
+    replies: list = []
+    d.addCallback(lambda r: http.content(r).addCallback(lambda body: replies.append((r.code, json.loads(body)))))
+    http.flush()
+    return replies[0]
+
+
 def test_site_serves_the_front_end(service):
     site = list(service)[1].args[1]
     assert get(site, "/cache") == (200, {"data": {"enabled": True, "capacity": 3, "hits": 0, "misses": 0,
                                                   "evictions": 0}})
     assert get(site, "/cache/tesla")[0] == 404, "the invalidation push is internal only"
+    assert post(site, "/cache/invalidations", b'{"names": ["tesla"]}')[0] == 404
 
 
 def test_the_internal_site_takes_invalidations_from_replicas_only(service):
     site = list(service)[3].args[1]
     assert get(site, "/cache/tesla") == (403, {"error": {"code": 403, "message": "this endpoint is for the "
                                                          "cluster's own processes"}})
+    assert post(site, "/cache/invalidations", b'{"names": ["tesla"]}')[0] == 403
 
 
 def test_selector_tracks_the_configured_replicas(service):

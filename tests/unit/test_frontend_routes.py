@@ -372,6 +372,30 @@ def test_invalidation_endpoint_drops_the_stock(world):
     assert world.catalog.lookups == ["tesla", "tesla"]
 
 
+def test_one_push_drops_every_stock_it_names(world):
+    world.call("GET", "/stocks/tesla")
+    world.call("GET", "/stocks/ford")
+    world.book.stocks["tesla"][1] = 990
+    world.book.stocks["ford"][1] = 1
+    reply = world.call("POST", "/cache/invalidations", {"names": ["tesla", "ford", "never-looked-up"]}, internal=True)
+    assert (reply.code, reply.json) == (200, {"data": {}})
+    assert world.call("GET", "/stocks/tesla").json["data"]["quantity"] == 990
+    assert world.call("GET", "/stocks/ford").json["data"]["quantity"] == 1
+
+
+@pytest.mark.parametrize("body", [
+    b"", b"{", b"[]", b'{"names": []}', b'{"names": "tesla"}', b'{"names": ["tesla", 3]}',
+    b'{"names": ["tesla"], "more": 1}', b'{"name": ["tesla"]}', b'{"names": [' + b'"a",' * 1000 + b'"a"]}',
+    b'[' * 100000 + b']' * 100000,
+])
+def test_a_push_that_is_not_a_list_of_names_is_refused_and_changes_nothing(world, body):
+    world.call("GET", "/stocks/tesla")
+    world.book.stocks["tesla"][1] = 990
+    reply = world.call("POST", "/cache/invalidations", body, internal=True)
+    assert reply.code == 400 and "names" in reply.json["error"]["message"]
+    assert world.call("GET", "/stocks/tesla").json["data"]["quantity"] != 990, "still cached"
+
+
 def test_invalidating_an_uncached_name_is_fine(world):
     assert world.call("GET", "/cache/never-looked-up", internal=True).json == {"data": {}}
 

@@ -1,8 +1,10 @@
-"""The leader's cache pushes: one in flight per front end, spaced, coalesced, a name traded
+"""The leader's cache pushes: one in flight per front end, spaced, the names waiting in one push, a name traded
 during its own push pushed again, a push that fails sent again, and once per leadership a push
 that drops everything."""
 
 from __future__ import annotations
+
+import json
 
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
@@ -10,7 +12,7 @@ from twisted.python.failure import Failure
 from twisted.web.client import ResponseDone
 
 from bazaar.config import load_config, parse_config
-from bazaar.order.invalidation import EVERYTHING, PUSH_SPACING, RETRY_FIRST, RETRY_MOST, CacheInvalidator
+from bazaar.order.invalidation import EVERYTHING, PUSH_NAMES, PUSH_SPACING, RETRY_FIRST, RETRY_MOST, CacheInvalidator
 
 
 class Answer:
@@ -25,13 +27,21 @@ class Answer:
         protocol.connectionLost(Failure(ResponseDone()))
 
 
+def pushed(method: str, url: str, **kwargs) -> str:
+    """A push as the tests name it: the names it carries, comma-separated, or the request."""
+    if method == "POST" and url.endswith("/cache/invalidations"):
+        assert kwargs["headers"] == {b"Content-Type": [b"application/json"]}
+        return ",".join(json.loads(kwargs["data"])["names"])
+    return f"{method} {url}"
+
+
 class FakeFrontEnd:
     def __init__(self) -> None:
         self.requests: list[tuple[str, Deferred]] = []
 
     def request(self, method: str, url: str, **kwargs) -> Deferred:
         d: Deferred = Deferred()
-        self.requests.append((url.rsplit("/", 1)[1] if method == "GET" else f"{method} {url}", d))
+        self.requests.append((pushed(method, url, **kwargs), d))
         return d
 
     def answer(self, index: int, code: int = 200) -> None:
@@ -68,13 +78,38 @@ def test_names_traded_during_a_push_wait_and_repeats_coalesce(tmp_path, monkeypa
     front.answer(0)
     assert front.names == ["tesla"]  # spaced: not before PUSH_SPACING after the last start
     clock.advance(PUSH_SPACING)
-    assert front.names == ["tesla", "ford"]
+    assert front.names == ["tesla", "ford,apple"], "every name waiting, oldest first, in one push"
+    front.answer(1)
+    clock.advance(1)
+    assert len(front.requests) == 2 and push.lanes[0].failures == 0
+
+
+def test_a_push_carries_at_most_push_names(tmp_path, monkeypatch):
+    clock, front, push = invalidator(tmp_path, monkeypatch)
+    push("first")
+    names = [f"s{i}" for i in range(PUSH_NAMES + 5)]
+    for name in names:
+        push(name)
+    front.answer(0)
+    clock.advance(PUSH_SPACING)
+    assert front.names[1] == ",".join(names[:PUSH_NAMES])
     front.answer(1)
     clock.advance(PUSH_SPACING)
-    assert front.names == ["tesla", "ford", "apple"]
-    front.answer(2)
-    clock.advance(1)
-    assert len(front.requests) == 3 and push.lanes[0].failures == 0
+    assert front.names[2] == ",".join(names[PUSH_NAMES:])
+
+
+def test_the_names_of_a_failed_push_go_again_first(tmp_path, monkeypatch):
+    clock, front, push = invalidator(tmp_path, monkeypatch)
+    push("tesla")
+    push("ford")
+    push("apple")
+    front.answer(0)
+    clock.advance(PUSH_SPACING)
+    push("nike")
+    front.drop(1)  # "ford,apple" got no answer
+    push("ford")  # traded again meanwhile: still once
+    clock.advance(RETRY_FIRST)
+    assert front.names == ["tesla", "ford,apple", "ford,apple,nike"]
 
 
 def test_a_name_traded_during_its_own_push_is_pushed_again(tmp_path, monkeypatch):
@@ -111,7 +146,7 @@ def test_a_push_that_raises_does_not_stop_the_pushes_after_it(tmp_path, monkeypa
     calls = []
 
     def request(method, url, **kwargs):
-        calls.append(url.rsplit("/", 1)[1])
+        calls.append(pushed(method, url, **kwargs))
         if len(calls) == 1:
             raise ValueError("bad URL")
         return front.request(method, url, **kwargs)
@@ -120,10 +155,10 @@ def test_a_push_that_raises_does_not_stop_the_pushes_after_it(tmp_path, monkeypa
     push("tesla")
     push("ford")
     clock.advance(RETRY_FIRST)
-    assert calls == ["tesla", "tesla"], "the one that raised is sent again, first"
+    assert calls == ["tesla", "tesla,ford"], "the one that raised is sent again, first"
     front.answer(0)
     clock.advance(PUSH_SPACING)
-    assert calls == ["tesla", "tesla", "ford"]
+    assert calls == ["tesla", "tesla,ford"]
 
 
 def test_a_push_with_no_answer_or_not_200_is_sent_again_until_it_is_taken(tmp_path, monkeypatch):
@@ -187,16 +222,17 @@ def test_every_front_end_gets_each_push_and_a_silent_one_holds_up_only_its_own(t
 
     def request(method, url, **kwargs):
         d: Deferred = Deferred()
-        asked.append((url, d))
+        asked.append((url, pushed(method, url, **kwargs), d))
         return d
 
     push = CacheInvalidator(clock, parse_config(TWO_FRONT_ENDS, tmp_path), None, request=request)
     push("tesla")
-    assert sorted(url for url, _ in asked) == ["http://127.0.0.1:7002/cache/tesla", "http://127.0.0.1:7004/cache/tesla"]
+    assert sorted((url, names) for url, names, _ in asked) == [
+        ("http://127.0.0.1:7002/cache/invalidations", "tesla"), ("http://127.0.0.1:7004/cache/invalidations", "tesla")]
     push("ford")  # both lanes are busy: ford waits in each
-    next(d for url, d in asked if ":7002/" in url).callback(Answer(200))  # front end 2 never answers
+    next(d for url, _, d in asked if ":7002/" in url).callback(Answer(200))  # front end 2 never answers
     clock.advance(1)
-    assert [url for url, _ in asked[2:]] == ["http://127.0.0.1:7002/cache/ford"]
+    assert [(url, names) for url, names, _ in asked[2:]] == [("http://127.0.0.1:7002/cache/invalidations", "ford")]
     assert push.pushes == 3
     lanes = {lane.frontend_id: lane for lane in push.lanes}
     assert (lanes[1].pushes, lanes[1].failures, lanes[1].waiting) == (2, 0, 0)
