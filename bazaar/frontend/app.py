@@ -132,6 +132,9 @@ def error_response(request: IRequest, error: BaseException) -> bytes:
 # The routes found for this many (method, path) pairs are kept at most (then forgotten, and
 # found again): every cached stock's and order's path, with room to spare.
 ROUTES_KEPT = 4096
+# Bytes of a path whose route is kept, at most: the longest a stock's can be (100 characters
+# of up to 4 bytes, percent-encoded), so that kept routes cannot pin much memory.
+MAX_KEPT_PATH = 1280
 
 
 class _Utf8CheckedResource(KleinResource):
@@ -202,9 +205,10 @@ class _Utf8CheckedResource(KleinResource):
                                             default_method=request.method.decode("utf-8"), url_scheme=url_scheme)
             rule, arguments = mapper.match(return_rule=True)
             route = (rule.endpoint, arguments, route_metadata(self._app.endpoints[rule.endpoint]).segment_count)
-            if len(self._routes) >= ROUTES_KEPT:
-                self._routes.clear()  # bounded, whatever paths clients send
-            self._routes[key] = route
+            if len(request.path) <= MAX_KEPT_PATH:
+                if len(self._routes) >= ROUTES_KEPT:
+                    self._routes.clear()  # bounded, whatever paths clients send
+                self._routes[key] = route
         endpoint, arguments, segments = route
         request.prepath.extend(request.postpath[:segments])
         request.postpath = request.postpath[segments:]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import json
 from typing import Any, Callable
+from urllib.parse import quote
 
 import treq
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
@@ -36,13 +37,27 @@ from bazaar.tls.web import cluster_agent, internal_url
 log = Logger()
 
 PUSH_SPACING = 0.05  # seconds between the starts of two pushes
-# Names in one push at most: 100 of the longest (100 characters, each up to 6 bytes in JSON)
-# stay well inside the 64 KiB a front end reads of a body.
+# Names in one push at most, and its body's bytes at most (UTF-8 JSON): well inside the 64 KiB
+# a front end reads of a body, whatever the names (up to 100 characters of up to 4 bytes each).
 PUSH_NAMES = 100
+PUSH_BYTES = 32 * 1024
 RETRY_FIRST = 0.05  # seconds before a failed push is sent again; doubled while they fail
 RETRY_MOST = 1.0
 # What invalidate(EVERYTHING) drops: every entry of every front end's cache.
 EVERYTHING = None
+
+
+def _batch(waiting: dict[str, None]) -> tuple[list[str], bytes]:
+    """The oldest names waiting that fit one push (at least one), and the push's body."""
+    names: list[str] = []
+    size = len(b'{"names":[]}')
+    for name in itertools.islice(waiting, PUSH_NAMES):
+        more = len(json.dumps(name, ensure_ascii=False).encode("utf-8")) + 1
+        if names and size + more > PUSH_BYTES:
+            break
+        names.append(name)
+        size += more
+    return names, json.dumps({"names": names}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 class PushRefused(Exception):
@@ -116,6 +131,7 @@ class _Lane:
         self._next: Any = None
         self._in_flight: Deferred | None = None
         self._closed = False
+        self._one_by_one = False  # the front end takes GET /cache/<name> only (an earlier release)
         self.pushes = 0
         self.failures = 0  # pushes that got no answer (the front end down or too slow) or not 200
 
@@ -142,12 +158,16 @@ class _Lane:
         if self._everything:
             names, self._everything = EVERYTHING, False
             method, url = "DELETE", self._base
+        elif self._one_by_one:
+            names = [next(iter(self._waiting))]
+            del self._waiting[names[0]]
+            method, url = "GET", f"{self._base}/{quote(names[0], safe='')}"
         else:
-            names = list(itertools.islice(self._waiting, PUSH_NAMES))
+            names, body = _batch(self._waiting)
             for name in names:
                 del self._waiting[name]
             method, url = "POST", f"{self._base}/invalidations"
-            how["data"] = json.dumps({"names": names}).encode("utf-8")
+            how["data"] = body
             how["headers"] = {b"Content-Type": [b"application/json"]}
         self._pushing = True
         self.pushes += 1
@@ -162,10 +182,15 @@ class _Lane:
     def waiting(self) -> int:
         return len(self._waiting) + self._everything
 
-    @staticmethod
-    def _answered(response: Any) -> Deferred:
+    def _answered(self, response: Any) -> Deferred:
         """The body read (which frees the connection), then a failure unless it was a 200."""
         def check(_: bytes) -> None:
+            if response.code in (404, 405) and not self._one_by_one:
+                # A front end of an earlier release, without POST /cache/invalidations: from
+                # now on, one name a push, as it takes them.
+                log.info("front end {frontend} takes no batched invalidations: pushing one name at a time",
+                         frontend=self.frontend_id)
+                self._one_by_one = True
             if response.code != 200:
                 raise PushRefused(f"answered {response.code}")
 

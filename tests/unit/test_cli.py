@@ -46,16 +46,23 @@ def closed_port():
 
 @pytest.fixture
 def config_file(tmp_path, closed_port):
-    path = tmp_path / "bazaar.toml"
-    path.write_text(textwrap.dedent(f"""
-        data_dir = "data"
-        [frontend]
-        address = "127.0.0.1:{closed_port}"
-        [replicas]
-        1 = "127.0.0.1:56894"
-        2 = "127.0.0.1:56895"
-    """))
-    return path
+    # Every process's address refuses connections, so that `status` finds nothing running even
+    # while a cluster on the default ports runs beside the tests.
+    with socket.socket() as catalog, socket.socket() as one, socket.socket() as two:
+        for s in (catalog, one, two):
+            s.bind(("127.0.0.1", 0))
+        path = tmp_path / "bazaar.toml"
+        path.write_text(textwrap.dedent(f"""
+            data_dir = "data"
+            [catalog]
+            address = "127.0.0.1:{catalog.getsockname()[1]}"
+            [frontend]
+            address = "127.0.0.1:{closed_port}"
+            [replicas]
+            1 = "127.0.0.1:{one.getsockname()[1]}"
+            2 = "127.0.0.1:{two.getsockname()[1]}"
+        """))
+        yield path
 
 
 # ---- parsing ------------------------------------------------------------------------------

@@ -43,3 +43,11 @@ def test_the_routes_kept_are_bounded(monkeypatch):
     assert all(a.status in (200, 404) for a in wire.answers())
     resource = port.site.resource
     assert 0 < len(resource._routes) <= 3
+
+
+def test_a_long_path_is_answered_but_its_route_not_kept():
+    port = Port()
+    wire = port.connect()
+    _get(wire, "/stocks/" + "x" * 2000)
+    assert [a.status for a in wire.answers()] == [404]  # no stock has so long a name
+    assert port.site.resource._routes == {}

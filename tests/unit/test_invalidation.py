@@ -11,8 +11,11 @@ from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 from twisted.web.client import ResponseDone
 
-from bazaar.config import load_config, parse_config
-from bazaar.order.invalidation import EVERYTHING, PUSH_NAMES, PUSH_SPACING, RETRY_FIRST, RETRY_MOST, CacheInvalidator
+from bazaar.config import MAX_STOCK_NAME, load_config, parse_config
+from bazaar.frontend.channel import MAX_BODY
+from bazaar.order.invalidation import (
+    EVERYTHING, PUSH_BYTES, PUSH_NAMES, PUSH_SPACING, RETRY_FIRST, RETRY_MOST, CacheInvalidator,
+)
 
 
 class Answer:
@@ -38,10 +41,12 @@ def pushed(method: str, url: str, **kwargs) -> str:
 class FakeFrontEnd:
     def __init__(self) -> None:
         self.requests: list[tuple[str, Deferred]] = []
+        self.bodies: list[bytes | None] = []
 
     def request(self, method: str, url: str, **kwargs) -> Deferred:
         d: Deferred = Deferred()
         self.requests.append((pushed(method, url, **kwargs), d))
+        self.bodies.append(kwargs.get("data"))
         return d
 
     def answer(self, index: int, code: int = 200) -> None:
@@ -96,6 +101,38 @@ def test_a_push_carries_at_most_push_names(tmp_path, monkeypatch):
     front.answer(1)
     clock.advance(PUSH_SPACING)
     assert front.names[2] == ",".join(names[PUSH_NAMES:])
+
+
+def test_a_push_of_the_longest_names_stays_well_inside_what_a_front_end_reads(tmp_path, monkeypatch):
+    clock, front, push = invalidator(tmp_path, monkeypatch)
+    push("first")
+    names = [f"{i:03d}" + "\U0001f4c8" * (MAX_STOCK_NAME - 3) for i in range(PUSH_NAMES)]
+    for name in names:
+        push(name)
+    bodies = []
+    for i in range(1, 10):
+        front.answer(i - 1)
+        clock.advance(PUSH_SPACING)
+        if len(front.requests) == i:
+            break
+        bodies.append(front.bodies[i])
+    assert all(len(body) <= PUSH_BYTES < MAX_BODY for body in bodies) and len(bodies) > 1
+    assert [n for body in bodies for n in json.loads(body)["names"]] == names, "every name, once, in order"
+
+
+def test_a_front_end_without_batched_pushes_gets_one_name_a_push(tmp_path, monkeypatch):
+    clock, front, push = invalidator(tmp_path, monkeypatch)
+    push("tesla")
+    push("ford")
+    push("apple")
+    front.answer(0, 405)  # an earlier release: POST /cache/invalidations is not a route there
+    clock.advance(RETRY_FIRST)
+    assert front.names[1:] == ["GET http://127.0.0.1:56897/cache/tesla"]
+    front.answer(1)
+    clock.advance(PUSH_SPACING)
+    front.answer(2)
+    clock.advance(PUSH_SPACING)
+    assert front.names[2:] == ["GET http://127.0.0.1:56897/cache/ford", "GET http://127.0.0.1:56897/cache/apple"]
 
 
 def test_the_names_of_a_failed_push_go_again_first(tmp_path, monkeypatch):
