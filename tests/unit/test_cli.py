@@ -3,7 +3,6 @@ handling (with stand-in processes, no real services)."""
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from bazaar.core.chain import Kind, Record, chained
 from bazaar.core.orders import Order
 from bazaar.core.stock import table_id
 from bazaar.order.store import OrderStore
+from tests.unit.ports import refusing_ports
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -37,32 +37,33 @@ def one_line_error(err: str) -> str:
 
 
 @pytest.fixture
-def closed_port():
-    """A loopback port that refuses connections for the test's duration: bound, never listening."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        yield s.getsockname()[1]
+def closed_ports():
+    """The processes' ports (catalog, replicas 1 and 2, front end), refusing connections for the
+    test's duration: `status` finds nothing running even beside a cluster on the default ports."""
+    with refusing_ports(4) as ports:
+        yield ports
 
 
 @pytest.fixture
-def config_file(tmp_path, closed_port):
-    # Every process's address refuses connections, so that `status` finds nothing running even
-    # while a cluster on the default ports runs beside the tests.
-    with socket.socket() as catalog, socket.socket() as one, socket.socket() as two:
-        for s in (catalog, one, two):
-            s.bind(("127.0.0.1", 0))
-        path = tmp_path / "bazaar.toml"
-        path.write_text(textwrap.dedent(f"""
-            data_dir = "data"
-            [catalog]
-            address = "127.0.0.1:{catalog.getsockname()[1]}"
-            [frontend]
-            address = "127.0.0.1:{closed_port}"
-            [replicas]
-            1 = "127.0.0.1:{one.getsockname()[1]}"
-            2 = "127.0.0.1:{two.getsockname()[1]}"
-        """))
-        yield path
+def closed_port(closed_ports):
+    return closed_ports[3]
+
+
+@pytest.fixture
+def config_file(tmp_path, closed_ports):
+    catalog, one, two, frontend = closed_ports
+    path = tmp_path / "bazaar.toml"
+    path.write_text(textwrap.dedent(f"""
+        data_dir = "data"
+        [catalog]
+        address = "127.0.0.1:{catalog}"
+        [frontend]
+        address = "127.0.0.1:{frontend}"
+        [replicas]
+        1 = "127.0.0.1:{one}"
+        2 = "127.0.0.1:{two}"
+    """))
+    return path
 
 
 # ---- parsing ------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import pytest
 from bazaar.tools.cli import build_parser
 from bazaar.evaluation import run as load
 from bazaar.evaluation.run import LoadSettings, UsageError, cache_modes, output_directory
+from tests.unit.ports import refusing_ports
 from tests.unit.test_cli import run as run_cli
 
 
@@ -88,11 +89,8 @@ def test_the_default_output_directory_is_new(tmp_path, monkeypatch):
 
 @pytest.fixture
 def unused_port():
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        yield s.getsockname()[1]
+    with refusing_ports(1) as ports:
+        yield ports[0]
 
 
 @pytest.mark.parametrize("cache", [True, False])

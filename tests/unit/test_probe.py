@@ -5,7 +5,6 @@ connection is real (a loopback port bound but never listening)."""
 
 import io
 import json
-import socket
 import textwrap
 import urllib.error
 
@@ -18,6 +17,7 @@ from bazaar.rpc.names import CATALOG_SERVICE, ORDER_SERVICE
 from bazaar.tls import certs
 from bazaar.tools import cluster, probe
 from bazaar.tools.cli import main
+from tests.unit.ports import refusing_ports
 
 
 def run(capsys, *argv):
@@ -28,11 +28,9 @@ def run(capsys, *argv):
 
 @pytest.fixture
 def closed_ports():
-    """Two loopback ports that refuse connections for the test's duration: bound, never listening."""
-    with socket.socket() as a, socket.socket() as b:
-        a.bind(("127.0.0.1", 0))
-        b.bind(("127.0.0.1", 0))
-        yield a.getsockname()[1], b.getsockname()[1]
+    """Two loopback ports that refuse connections for the test's duration."""
+    with refusing_ports(2) as ports:
+        yield ports
 
 
 @pytest.fixture
