@@ -7,11 +7,20 @@ import socket
 from contextlib import ExitStack, contextmanager
 from typing import Iterator
 
+from bazaar.config import METRICS_PORT_OFFSET
+
 
 @contextmanager
 def refusing_ports(count: int) -> Iterator[list[int]]:
+    """`count` such ports, no two METRICS_PORT_OFFSET apart: a configuration that takes a
+    process's metrics port from its address (port + offset) must not find it taken by
+    another's address, as the kernel's next free ports can make it."""
     with ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for s in sockets:
+        ports: list[int] = []
+        while len(ports) < count:
+            s = stack.enter_context(socket.socket())  # held, if refused too: not handed out again
             s.bind(("127.0.0.1", 0))
-        yield [s.getsockname()[1] for s in sockets]
+            port = s.getsockname()[1]
+            if all(abs(port - other) != METRICS_PORT_OFFSET for other in ports):
+                ports.append(port)
+        yield ports
