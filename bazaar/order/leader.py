@@ -219,7 +219,7 @@ class Leadership:
             if check in _CHECK_STATUS:
                 return _CHECK_STATUS[check], -1
             if not self.replication.quorum_reachable:
-                if not await self._quorum_reachable(deadline):
+                if not await self._wait_for_quorum(deadline):
                     # "Not executed" is definite only while no other leader can exist: with the lease.
                     still = not self.stopped and self.lease.holds(self.now())
                     return (order_pb2.REQUEST_STATUS_UNAVAILABLE if still else order_pb2.REQUEST_STATUS_NOT_LEADER), -1
@@ -247,11 +247,9 @@ class Leadership:
             return False
         return True
 
-    async def _quorum_reachable(self, deadline: float) -> bool:
-        """Whether a majority is reachable, waiting a little for followers that are being
-        retried to answer."""
-        if self.replication.quorum_reachable:
-            return True
+    async def _wait_for_quorum(self, deadline: float) -> bool:
+        """With no majority reachable now: whether one becomes so, waiting a little for
+        followers that are being retried to answer."""
         if self.stopped:
             return False
         waiter: Deferred = Deferred()
