@@ -1,11 +1,14 @@
 """What the leader's catalog feed sends: committed trades in number order, each batch after what
 the catalog says it applied; found by number on the leader's disk until an answer tells where
-they start, then read by index from the leader's memory."""
+they start, then read by index from the leader's memory; under load, at most one batch every
+CATALOG_SPACING seconds."""
 
 from __future__ import annotations
 
+import pytest
+
 from bazaar.core.chain import Kind, Record, chained
-from bazaar.order.feeds import CatalogFeed
+from bazaar.order.feeds import BATCH_LIMIT, CATALOG_SPACING, CatalogFeed
 from bazaar.v1 import catalog_pb2
 
 
@@ -28,6 +31,10 @@ class Leader:
         self.disk_reads = 0
         self.memory_reads = 0
         self.applied: list[int] = []
+        self.clock = 100.0
+
+    def now(self) -> float:
+        return self.clock
 
     @property
     def committed_number(self) -> int:
@@ -95,3 +102,34 @@ def test_a_catalog_ahead_of_what_it_was_sent_is_served_by_number_again():
     feed.answered(answer(8))  # 7 and 8 too: as if an earlier leader's batch had reached it
     leader.committed_index = 11
     assert numbers(feed.next_request()) == [9] and leader.disk_reads == reads + 1
+
+
+def test_the_next_batch_waits_until_the_spacing_has_passed_since_the_last_one_left():
+    leader = Leader(committed_index=4)  # trades 0..3
+    feed = CatalogFeed(leader)
+    feed.next_request()
+    assert feed.answered(answer(-1)) is None, "the question how far it applied is not spaced"
+    assert numbers(feed.next_request()) == [0, 1, 2, 3]  # sent at 100.0
+    leader.clock += 0.01
+    assert feed.answered(answer(3)) == pytest.approx(CATALOG_SPACING - 0.01)
+    leader.committed_index = 8
+    leader.clock += CATALOG_SPACING
+    assert numbers(feed.next_request()) == [4, 5, 6]
+    leader.clock += CATALOG_SPACING + 0.001  # a slow answer: the spacing has passed already
+    assert feed.answered(answer(6)) is None
+
+
+def test_a_full_batch_is_followed_at_once():
+    # A long run of trades: the catalog is far behind, and every batch it gets is full.
+    records = [Record(0, 1, Kind.LEADER, -1)] + [
+        Record(i, 1, Kind.TRADE, i - 1, "tesla", "buy", 1, f"k{i}") for i in range(1, BATCH_LIMIT + 11)
+    ]
+    leader = Leader(committed_index=BATCH_LIMIT + 10)
+    leader.log = chained(records)
+    feed = CatalogFeed(leader)
+    feed.next_request()
+    feed.answered(answer(-1))
+    assert len(feed.next_request().trades) == BATCH_LIMIT
+    assert feed.answered(answer(BATCH_LIMIT - 1)) is None
+    assert numbers(feed.next_request()) == list(range(BATCH_LIMIT, BATCH_LIMIT + 10))
+    assert feed.answered(answer(BATCH_LIMIT + 9)) == pytest.approx(CATALOG_SPACING)

@@ -14,6 +14,9 @@ class Leader:
         self.caught_up = 0
         self.applied: list[int] = []
 
+    def now(self) -> float:
+        return 0.0
+
     def trades_after(self, number: int, limit: int) -> list:
         return []
 
