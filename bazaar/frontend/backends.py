@@ -152,7 +152,10 @@ class ReplicaClient(_Peer):
         super().__init__(reactor, channels, address, timeouts, order_pb2_grpc.OrderServiceStub)
         self.id = replica_id
         # Concurrent trades share RPCs: the per-call cost of gRPC in Python is what limits them.
-        self._orders: Batcher[Any, Any] = Batcher(self._send_orders, reactor)
+        # One batch in flight, not two: the leader replicates one batch at a time anyway, and
+        # two split the same trades into more calls (measured against two: 25 % more trades a
+        # second at 16 connections, 20 % less CPU a trade at 64, about 10 % fewer at 4).
+        self._orders: Batcher[Any, Any] = Batcher(self._send_orders, reactor, max_in_flight=1)
 
     @property
     def orders(self) -> Batcher[Any, Any]:
