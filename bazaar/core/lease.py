@@ -103,10 +103,22 @@ class Reachability:
         self.peers = tuple(sorted(set(peers)))
         self.window = window
         self._answered: dict[str, float] = {}
+        self._since: dict[str, float] = {}  # a forgotten peer counts again from calls sent since
 
     def answered(self, peer: str, sent_at: float) -> None:
-        if peer in self.peers:
+        if peer in self.peers and sent_at >= self._since.get(peer, -math.inf):
             self._answered[peer] = max(self._answered.get(peer, -math.inf), sent_at)
+
+    def forget(self, peers: Iterable[str], now: float) -> None:
+        """`peers` fell silent for a whole lease (a leader steps down without them): they
+        are unreachable until they answer a call sent from `now` on. The window is longer than
+        the leader's lease, so otherwise they would still count for a moment, and the leader
+        that just stepped down would stand again at once against the candidate its followers
+        are electing, holding its front ends' requests while its candidacy fails."""
+        for peer in peers:
+            if peer in self.peers:
+                self._answered.pop(peer, None)
+                self._since[peer] = now
 
     def answered_at(self, peer: str) -> float:
         """When the latest call `peer` answered was sent (-inf: none)."""

@@ -77,12 +77,12 @@ class Leadership:
         replica_id: int,
         clock: Callable[[], float],
         stand_again: Callable[[str, int], None],
-        lost_majority: Callable[[str], None],
+        lost_majority: Callable[[str, list[str]], None],
         heard: Callable[[str, float], None] = lambda address, sent_at: None,
     ) -> None:
         """`replaced(reason, epoch)`: a newer leader exists; `stand_again(reason, epoch)`: a
-        follower keeps refusing us for an epoch only promised; `lost_majority(reason)`: no
-        majority answered within the lease; `heard(address, sent_at)`: a follower answered a
+        follower keeps refusing us for an epoch only promised; `lost_majority(reason, silent)`:
+        no majority answered within the lease (`silent`: the followers that did not); `heard(address, sent_at)`: a follower answered a
         call sent at `sent_at` (it is reachable)."""
         self._log = replica_log
         self._heard = heard
@@ -328,10 +328,10 @@ class Leadership:
     def _heartbeat(self) -> None:
         now = self.now()
         if self.lease.lapsed(now):
-            silent = ", ".join(self.lease.silent(now))
+            silent = self.lease.silent(now)
             log.warn("no majority within the lease ({lease:g}s; silent: {silent}): stepping down",
-                     lease=self.lease.duration, silent=silent)
-            self._lost_majority(f"lost its majority (silent: {silent})")
+                     lease=self.lease.duration, silent=", ".join(silent))
+            self._lost_majority(f"lost its majority (silent: {', '.join(silent)})", silent)
             return
         for address, feed in self._feeds.items():
             feed.heartbeat_due = True

@@ -298,8 +298,10 @@ class Replica:
         self.step_down(reason)
         self.log.learn_epoch(epoch)
 
-    def _majority_lost(self, reason: str) -> None:
-        # No other replica made us stop: we stand again as soon as we reach a majority.
+    def _majority_lost(self, reason: str, silent: list[str]) -> None:
+        # No other replica made us stop: we stand again as soon as we reach a majority, which
+        # the followers that fell silent must show anew (Reachability.forget says why).
+        self.reachability.forget(silent, self.now())
         self._stop_leading(reason)
 
     def tick(self) -> None:

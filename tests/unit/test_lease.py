@@ -91,6 +91,18 @@ def test_reachable_peers_are_those_that_answered_a_call_sent_within_the_window()
     assert reach.answered_at("a") == 1.0 and reach.answered_at("b") == -math.inf
 
 
+def test_a_forgotten_peer_counts_again_only_for_calls_sent_since():
+    reach = Reachability(["a", "b"], window=0.5)
+    reach.answered("a", sent_at=1.0)
+    reach.answered("b", sent_at=1.0)
+    reach.forget(["a", "stranger"], now=1.2)
+    assert reach.reachable(1.2) == ["b"] and reach.answered_at("a") == -math.inf
+    reach.answered("a", sent_at=1.1)  # a late answer to a call sent before
+    assert reach.reachable(1.2) == ["b"]
+    reach.answered("a", sent_at=1.2)
+    assert reach.reachable(1.3) == ["a", "b"]
+
+
 def test_a_leader_reaches_the_followers_that_answer_it(tmp_path: Path):
     replica, committer, clock = replica_at(tmp_path, replica_id=3)
     leadership = lead(replica, committer)
@@ -378,6 +390,28 @@ def test_a_leader_that_lost_its_majority_stands_again_once_it_reaches_one(tmp_pa
     replica.reachability.answered(FOLLOWERS[1], clock.seconds())
     replica.tick()
     assert replica.describe().role == order_pb2.REPLICA_ROLE_CANDIDATE, "with a majority, it stands again"
+
+
+def test_a_leader_cut_off_does_not_stand_again_on_the_answers_its_lease_outlived(tmp_path: Path):
+    # The reachability window (LEASE) outlasts the leader's lease (LEASE - MARGIN): without
+    # forgetting, the silent followers would count for a moment after it steps down, and it
+    # would stand against the candidate they are electing, holding requests meanwhile.
+    replica, committer, clock = replica_at(tmp_path, replica_id=3)
+    leadership = lead(replica, committer)
+    clock.advance(0.05)
+    sent = clock.seconds()
+    for follower in FOLLOWERS:
+        leadership.follower_answered(follower, order_pb2.PROPAGATE_STATUS_OK, 0, 1, sent, False)
+    clock.pump([0.05, 0.1, 0.1, 0.1, 0.1])  # nobody answers any more: the lease lapses at 0.5 s
+    assert replica.leadership is None
+    assert clock.seconds() < sent + LEASE, "within the window of the last answers"
+    assert replica.reachability.reachable(clock.seconds()) == []
+    replica.reachability.answered(FOLLOWERS[0], sent + 0.3)  # a late answer to an older check
+    replica.tick()
+    assert replica.describe().role == order_pb2.REPLICA_ROLE_FOLLOWER, "it reaches nobody it has heard since"
+    replica.reachability.answered(FOLLOWERS[0], clock.seconds())
+    replica.tick()
+    assert replica.describe().role == order_pb2.REPLICA_ROLE_CANDIDATE, "heard again, it stands"
 
 
 def test_a_leader_that_lost_its_majority_follows_a_newer_leader_instead(tmp_path: Path):
