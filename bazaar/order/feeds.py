@@ -25,7 +25,9 @@ GAP_RETRY_MAX = 0.1
 # A TradeBatch costs the catalog and the leader about a millisecond of CPU each, whatever it
 # carries, and the catalog is off the trade path: under load the next batch waits until this
 # long after the last one left, so each carries more trades (a lone trade after a quiet spell
-# still leaves at once; a full batch, a catalog catching up, does not wait).
+# still leaves at once; a catalog catching up, sent less than was committed, does not wait).
+# Its price: a lookup that must reflect the caller's own trade (min_applied), and the other
+# front ends' cache pushes, come up to this much later under load.
 CATALOG_SPACING = 0.03
 # A catalog that refuses a committed trade was made from another stock table: an operator
 # must step in; asking again now and then shows when it has.
@@ -145,6 +147,7 @@ class CatalogFeed:
         # found by number on disk): then the next batch comes from the leader's memory.
         self._from_index: int | None = None
         self._sent_at = -CATALOG_SPACING  # when the latest batch of trades left
+        self._behind = False  # it left committed trades for the next batch
 
     def next_request(self) -> catalog_pb2.TradeBatchRequest | None:
         if self.applied is None:
@@ -152,7 +155,7 @@ class CatalogFeed:
             return catalog_pb2.TradeBatchRequest()
         if self.applied >= self._leader.committed_number:
             return None
-        self._sent = self._unapplied(self.applied, self._leader.committed_index)
+        self._sent, self._behind = self._unapplied(self.applied, self._leader.committed_index)
         if not self._sent:
             return None
         self._sent_at = self._leader.now()
@@ -163,16 +166,18 @@ class CatalogFeed:
             for e in self._sent
         ])
 
-    def _unapplied(self, applied: int, through: int) -> list[Entry]:
+    def _unapplied(self, applied: int, through: int) -> tuple[list[Entry], bool]:
         """Up to BATCH_LIMIT committed trades (entries through index `through`) numbered after
-        `applied`, in order."""
+        `applied`, in order, and whether committed trades may be left after them."""
         start = self._from_index
         if start is not None and start <= through:
-            entries = self._leader.entries_in(range(start, min(through, start + BATCH_LIMIT - 1) + 1))
-            trades = [e for e in entries if e.kind is Kind.TRADE]
+            end = min(through, start + BATCH_LIMIT - 1)
+            trades = [e for e in self._leader.entries_in(range(start, end + 1)) if e.kind is Kind.TRADE]
             if trades and trades[0].number == applied + 1:
-                return trades
-        return [e for e in self._leader.trades_after(applied, BATCH_LIMIT) if e.index <= through]
+                return trades, end < through
+        found = self._leader.trades_after(applied, BATCH_LIMIT)
+        trades = [e for e in found if e.index <= through]
+        return trades, len(trades) == BATCH_LIMIT
 
     def answered(self, response: catalog_pb2.TradeBatchResponse) -> float | None:
         before = self.applied if self.applied is not None else -1
@@ -193,8 +198,8 @@ class CatalogFeed:
             log.critical("the catalog cannot apply committed trade {number}: it was made from another "
                          "stock table than this replica", number=self.applied + 1)
             return INCONSISTENT_RETRY_DELAY
-        if len(self._sent) >= BATCH_LIMIT:
-            return None
+        if self._behind or (self._sent and self.applied < self._sent[-1].number):
+            return None  # more to send now: a catalog catching up, or one that took only part
         wait = self._sent_at + CATALOG_SPACING - self._leader.now()
         return wait if wait > 0 else None
 

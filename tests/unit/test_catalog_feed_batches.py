@@ -78,13 +78,13 @@ def test_after_the_first_batch_the_trades_come_from_memory_in_number_order():
     assert feed.next_request() is None
 
 
-def test_a_batch_applied_in_part_goes_on_after_the_part():
+def test_a_batch_applied_in_part_goes_on_after_the_part_at_once():
     leader = Leader(committed_index=11)
     feed = CatalogFeed(leader)
     feed.next_request()
     feed.answered(answer(-1))
     assert numbers(feed.next_request()) == list(range(10))
-    feed.answered(answer(3))
+    assert feed.answered(answer(3)) is None, "not spaced"
     assert numbers(feed.next_request()) == [4, 5, 6, 7, 8, 9]
     assert leader.memory_reads == 1
 
@@ -119,17 +119,28 @@ def test_the_next_batch_waits_until_the_spacing_has_passed_since_the_last_one_le
     assert feed.answered(answer(6)) is None
 
 
-def test_a_full_batch_is_followed_at_once():
-    # A long run of trades: the catalog is far behind, and every batch it gets is full.
-    records = [Record(0, 1, Kind.LEADER, -1)] + [
-        Record(i, 1, Kind.TRADE, i - 1, "tesla", "buy", 1, f"k{i}") for i in range(1, BATCH_LIMIT + 11)
-    ]
-    leader = Leader(committed_index=BATCH_LIMIT + 10)
+def test_a_catalog_catching_up_is_sent_the_next_batch_at_once():
+    # A long run of trades with a refusal every tenth entry: every batch leaves committed
+    # trades behind it, the full one read from disk and the window read from memory alike.
+    records, number = [Record(0, 1, Kind.LEADER, -1)], 0
+    for i in range(1, 2 * BATCH_LIMIT + 500):
+        if i % 10 == 0:
+            records.append(Record(i, 1, Kind.REFUSED, number - 1, "tesla", "sell", 99, f"k{i}"))
+        else:
+            records.append(Record(i, 1, Kind.TRADE, number, "tesla", "buy", 1, f"k{i}"))
+            number += 1
+    leader = Leader(committed_index=len(records) - 1)
     leader.log = chained(records)
     feed = CatalogFeed(leader)
     feed.next_request()
     feed.answered(answer(-1))
-    assert len(feed.next_request().trades) == BATCH_LIMIT
-    assert feed.answered(answer(BATCH_LIMIT - 1)) is None
-    assert numbers(feed.next_request()) == list(range(BATCH_LIMIT, BATCH_LIMIT + 10))
-    assert feed.answered(answer(BATCH_LIMIT + 9)) == pytest.approx(CATALOG_SPACING)
+    sent = feed.next_request().trades
+    assert len(sent) == BATCH_LIMIT and leader.disk_reads == 1
+    assert feed.answered(answer(sent[-1].number)) is None
+    sent = feed.next_request().trades
+    assert 0 < len(sent) < BATCH_LIMIT and leader.memory_reads == 1, "a window of entries, refusals among them"
+    assert feed.answered(answer(sent[-1].number)) is None
+    last = feed.next_request().trades[-1].number
+    assert last == number - 1, "everything committed is sent now"
+    assert feed.answered(answer(last)) == pytest.approx(CATALOG_SPACING)
+
