@@ -11,7 +11,10 @@ Items are independent: each has its own Deferred and deadline. An item still que
 deadline fails with TimeoutError and is never sent. A batch's call gets the earliest deadline
 of the items in it, so once an item is sent its answer is as bounded as a call of its own
 would be. Cancelling one item (its client went away) drops it from the queue or ignores its
-answer, never the batch it travels in.
+answer, never the batch it travels in. A batch whose items were all cancelled (the caller
+gave up on the peer: a failed probe) no longer holds its place among the `max_in_flight`:
+the calls queued behind it leave at once, instead of waiting up to its deadline for an
+answer nobody wants. One such batch at a time, so at most `max_in_flight + 1` calls are out.
 """
 
 from __future__ import annotations
@@ -29,8 +32,19 @@ class BatchSizeMismatch(Exception):
     """The peer answered a batch with a different number of results than it was sent."""
 
 
+class _Flight:
+    """A batch sent and not answered yet."""
+
+    __slots__ = ("wanted", "holds_place", "batcher")
+
+    def __init__(self, size: int, batcher: "Batcher[Any, Any]") -> None:
+        self.wanted = size  # items not cancelled
+        self.holds_place = True  # counted among the batches in flight
+        self.batcher = batcher
+
+
 class _Entry:
-    __slots__ = ("item", "deferred", "deadline", "expiry", "queued")
+    __slots__ = ("item", "deferred", "deadline", "expiry", "queued", "flight")
 
     def __init__(self, item: Any, deadline: float) -> None:
         self.item = item
@@ -38,9 +52,12 @@ class _Entry:
         self.deferred: Deferred = Deferred(canceller=self._cancelled)
         self.expiry: Any = None
         self.queued = True
+        self.flight: _Flight | None = None  # once sent
 
     def _cancelled(self, _: Deferred) -> None:
         self.leave_queue()
+        if self.flight is not None:
+            self.flight.batcher._unwanted(self.flight)
 
     def leave_queue(self) -> None:
         self.queued = False
@@ -72,6 +89,7 @@ class Batcher(Generic[Item, Result]):
         self._end_of_turn = end_of_turn
         self._queue: list[_Entry] = []  # may hold entries that left it; skipped when sending
         self._in_flight = 0
+        self._abandoned = 0  # batches out whose items were all cancelled: they hold no place
         self._dispatch_call: Any = None
         self.batches_sent = 0
         self.items_sent = 0
@@ -82,11 +100,23 @@ class Batcher(Generic[Item, Result]):
         entry = _Entry(item, self._reactor.seconds() + timeout)
         entry.expiry = self._reactor.callLater(timeout, self._expire, entry)
         self._queue.append(entry)
+        self._dispatch_soon()
+        return entry.deferred
+
+    def _dispatch_soon(self) -> None:
         if not self._end_of_turn:
             self._dispatch()
         elif self._dispatch_call is None and self._in_flight < self._max_in_flight:
             self._dispatch_call = self._reactor.callLater(0, self._dispatch)
-        return entry.deferred
+
+    def _unwanted(self, flight: _Flight) -> None:
+        """An item of `flight` was cancelled; once none is wanted, it gives up its place."""
+        flight.wanted -= 1
+        if flight.wanted == 0 and flight.holds_place and self._abandoned == 0:
+            flight.holds_place = False
+            self._in_flight -= 1
+            self._abandoned += 1
+            self._dispatch_soon()
 
     @property
     def queued(self) -> int:
@@ -109,17 +139,23 @@ class Batcher(Generic[Item, Result]):
                 return
             batch = self._queue[: self._max_batch]
             del self._queue[: self._max_batch]
+            flight = _Flight(len(batch), self)
             for entry in batch:
                 entry.leave_queue()
+                entry.flight = flight
             self._in_flight += 1
             self.batches_sent += 1
             self.items_sent += len(batch)
             timeout = max(0.0, min(entry.deadline for entry in batch) - self._reactor.seconds())
             sent = maybeDeferred(self._send, [entry.item for entry in batch], timeout)
-            sent.addBoth(self._answered, [entry.deferred for entry in batch])
+            sent.addBoth(self._answered, [entry.deferred for entry in batch], flight)
 
-    def _answered(self, results: Any, waiting: list[Deferred]) -> None:
-        self._in_flight -= 1
+    def _answered(self, results: Any, waiting: list[Deferred], flight: _Flight) -> None:
+        if flight.holds_place:
+            self._in_flight -= 1
+        else:
+            self._abandoned -= 1
+        flight.wanted = -1  # answered: a cancel from now on changes nothing
         if not isinstance(results, Failure) and len(results) != len(waiting):
             results = Failure(BatchSizeMismatch(f"sent {len(waiting)} items, got {len(results)} results"))
         for i, d in enumerate(waiting):

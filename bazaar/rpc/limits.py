@@ -52,7 +52,8 @@ STREAM_DEADLINE = 120.0
 # Handler calls one server runs or queues at once; beyond it gRPC answers RESOURCE_EXHAUSTED
 # at once, with no thread. Bounds the queue, each call in it holding a request of up to
 # MAX_MESSAGE (at worst about 150 MB in all), far above a correct cluster's peak: a front end
-# has at most two order batches in flight and one lookup per client request it serves.
+# has at most two order batches out (one in flight, one given up on) and one lookup per
+# client request it serves.
 MAX_CONCURRENT_RPCS = 128
 # Connections one server keeps at once: a cluster needs a few per peer; the rest bounds what
 # connections that never authenticate can hold (descriptors), below the process's limit.

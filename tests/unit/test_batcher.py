@@ -166,6 +166,32 @@ def test_a_call_cancelled_in_flight_is_ignored_when_its_batch_returns():
     assert outcome(queued) == "done b"
 
 
+def test_a_batch_nobody_waits_for_any_more_gives_up_its_place_one_at_a_time():
+    # A caller that gave up on the peer (a failed probe) cancels what it sent: the calls
+    # queued behind must not wait out that batch's deadline.
+    peer = Peer()
+    _, batcher = batcher_for(peer, max_in_flight=1)
+    first = batcher.submit("a", 2.0)
+    given_up = [batcher.submit("b", 2.0), batcher.submit("c", 2.0)]
+    peer.answer(0)
+    assert outcome(first) == "done a" and peer.batches[1] == ["b", "c"]
+    queued = batcher.submit("d", 2.0)
+    given_up[0].cancel()
+    assert len(peer.sent) == 2, "one item of the batch in flight is still wanted"
+    given_up[1].cancel()
+    assert peer.batches[2] == ["d"], "nobody wants the answer of the batch in flight any more"
+    queued.cancel()  # this batch is abandoned too, but only one may be at a time
+    later = batcher.submit("e", 2.0)
+    assert len(peer.sent) == 3, "at most max_in_flight + 1 calls are out"
+    peer.answer(1)  # the abandoned batch's answer: ignored
+    assert len(peer.sent) == 3, "the batch of d still holds its place"
+    peer.answer(2)
+    assert peer.batches[3] == ["e"]
+    peer.answer(3)
+    assert outcome(later) == "done e"
+    assert all(outcome(d).check(CancelledError) for d in [*given_up, queued])
+
+
 def test_a_peer_answering_at_once_drains_the_queue():
     clock = Clock()
     batcher = Batcher(lambda items, timeout: succeed([i * 2 for i in items]), clock, max_in_flight=1,
