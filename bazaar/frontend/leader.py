@@ -155,7 +155,7 @@ class LeaderTracker:
         while not box:
             if await self._fires_within(finished, pending, self._probe_timeout):
                 break
-            if not await self._probe(replica) and not box:
+            if not await self._cancelling(pending, self._probe(replica)) and not box:
                 pending.cancel()
                 self._just_failed_probe.add(replica.id)
                 raise PeerUnavailable(str(replica.address), "failed its health check mid-request")
@@ -163,6 +163,20 @@ class LeaderTracker:
         if isinstance(result, Failure):
             result.raiseException()
         return result
+
+    @staticmethod
+    def _cancelling(pending: Deferred, waited: Deferred) -> Deferred:
+        """`waited`'s result; cancelling it (a client hanging up during a probe) cancels
+        `pending`, the call itself, and fails with CancelledError: the probe's own answer to
+        being cancelled (unreachable, so False) is no verdict on the leader."""
+
+        def cancel(_: Deferred) -> None:
+            pending.cancel()
+            waited.cancel()
+
+        outcome: Deferred = Deferred(canceller=cancel)
+        waited.addBoth(lambda result: None if outcome.called else outcome.callback(result))
+        return outcome
 
     def _fires_within(self, finished: Deferred, pending: Deferred, seconds: float) -> Deferred:
         """Fires True once `finished` has fired, False after `seconds`. Cancelling it (a client

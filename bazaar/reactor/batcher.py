@@ -14,7 +14,8 @@ would be. Cancelling one item (its client went away) drops it from the queue or 
 answer, never the batch it travels in. A batch whose items were all cancelled (the caller
 gave up on the peer: a failed probe) no longer holds its place among the `max_in_flight`:
 the calls queued behind it leave at once, instead of waiting up to its deadline for an
-answer nobody wants. One such batch at a time, so at most `max_in_flight + 1` calls are out.
+answer nobody wants. One such batch at a time (another gives up its place when that one
+returns), so at most `max_in_flight + 1` calls are out.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class Batcher(Generic[Item, Result]):
         self._queue: list[_Entry] = []  # may hold entries that left it; skipped when sending
         self._in_flight = 0
         self._abandoned = 0  # batches out whose items were all cancelled: they hold no place
+        self._unwanted_next: _Flight | None = None  # unwanted too, to give up its place next
         self._dispatch_call: Any = None
         self.batches_sent = 0
         self.items_sent = 0
@@ -112,11 +114,17 @@ class Batcher(Generic[Item, Result]):
     def _unwanted(self, flight: _Flight) -> None:
         """An item of `flight` was cancelled; once none is wanted, it gives up its place."""
         flight.wanted -= 1
-        if flight.wanted == 0 and flight.holds_place and self._abandoned == 0:
-            flight.holds_place = False
-            self._in_flight -= 1
-            self._abandoned += 1
-            self._dispatch_soon()
+        if flight.wanted == 0 and flight.holds_place:
+            if self._abandoned == 0:
+                self._abandon(flight)
+            else:
+                self._unwanted_next = flight
+
+    def _abandon(self, flight: _Flight) -> None:
+        flight.holds_place = False
+        self._in_flight -= 1
+        self._abandoned += 1
+        self._dispatch_soon()
 
     @property
     def queued(self) -> int:
@@ -156,6 +164,11 @@ class Batcher(Generic[Item, Result]):
         else:
             self._abandoned -= 1
         flight.wanted = -1  # answered: a cancel from now on changes nothing
+        if self._unwanted_next is flight:
+            self._unwanted_next = None
+        elif self._unwanted_next is not None and self._abandoned == 0:
+            unwanted, self._unwanted_next = self._unwanted_next, None
+            self._abandon(unwanted)
         if not isinstance(results, Failure) and len(results) != len(waiting):
             results = Failure(BatchSizeMismatch(f"sent {len(waiting)} items, got {len(results)} results"))
         for i, d in enumerate(waiting):

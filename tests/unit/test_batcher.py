@@ -183,12 +183,13 @@ def test_a_batch_nobody_waits_for_any_more_gives_up_its_place_one_at_a_time():
     queued.cancel()  # this batch is abandoned too, but only one may be at a time
     later = batcher.submit("e", 2.0)
     assert len(peer.sent) == 3, "at most max_in_flight + 1 calls are out"
-    peer.answer(1)  # the abandoned batch's answer: ignored
-    assert len(peer.sent) == 3, "the batch of d still holds its place"
-    peer.answer(2)
+    peer.answer(1)  # the abandoned batch's answer: ignored, and the batch of d gives up its place
     assert peer.batches[3] == ["e"]
     peer.answer(3)
     assert outcome(later) == "done e"
+    peer.answer(2)
+    batcher.submit("f", 2.0)
+    assert peer.batches[4] == ["f"], "none is out any more: the next call leaves at once"
     assert all(outcome(d).check(CancelledError) for d in [*given_up, queued])
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from twisted.internet import defer, task
 from twisted.internet.defer import CancelledError, Deferred
@@ -316,9 +318,8 @@ def test_a_waiter_cancelled_by_another_waiters_callback_is_fine(tracker, replica
     assert outcome(third).replica_id == 3
 
 
-def test_a_request_cancelled_by_its_client_is_not_a_leader_failure(clock):
-    replicas = {i: Leading(i) for i in (1, 2, 3)}
-    tracker = LeaderTracker(replicas, clock, PROBE, ASSIGN)
+def never_answered() -> tuple[Any, list[int], list[Deferred]]:
+    """An operation whose calls never answer, and the replicas and calls it was asked for."""
     calls: list[int] = []
     pending: list[Deferred] = []
 
@@ -327,11 +328,35 @@ def test_a_request_cancelled_by_its_client_is_not_a_leader_failure(clock):
         pending.append(Deferred())
         return pending[-1]
 
+    return operation, calls, pending
+
+
+def test_a_request_cancelled_by_its_client_is_not_a_leader_failure(clock):
+    replicas = {i: Leading(i) for i in (1, 2, 3)}
+    tracker = LeaderTracker(replicas, clock, PROBE, ASSIGN)
+    operation, calls, _ = never_answered()
     request = Deferred.fromCoroutine(tracker.call_leader(operation))
     request.cancel()  # the client hung up while the leader was working
     assert outcome(request).check(CancelledError)
     assert calls == [3], "no redo elsewhere"
     assert tracker.selections == 1 and tracker.current.replica_id == 3
+
+
+def test_a_client_hanging_up_during_a_probe_is_not_a_leader_failure(clock):
+    replicas = {i: Leading(i) for i in (1, 2, 3)}
+    tracker = LeaderTracker(replicas, clock, PROBE, ASSIGN)
+    operation, calls, pending = never_answered()
+    probes: list[Deferred] = []
+    request = Deferred.fromCoroutine(tracker.call_leader(operation))
+    # A slow leader: after a probe deadline it is probed, and the probe is still out when...
+    replicas[3].probe = lambda: probes.append(Deferred(lambda d: d.callback(False))) or probes[-1]
+    clock.advance(PROBE)
+    assert len(probes) == 1
+    request.cancel()  # ...the client hangs up (a cancelled probe answers False: unreachable)
+    assert outcome(request).check(CancelledError)
+    assert pending[0].called, "the call itself was cancelled"
+    assert calls == [3], "no redo elsewhere"
+    assert tracker.selections == 1 and tracker.current.replica_id == 3, "the leader was not failed"
 
 
 def test_a_leader_that_hangs_and_fails_its_probe_is_left_and_the_request_redone(clock):
