@@ -82,8 +82,9 @@ class Leadership:
     ) -> None:
         """`replaced(reason, epoch)`: a newer leader exists; `stand_again(reason, epoch)`: a
         follower keeps refusing us for an epoch only promised; `lost_majority(reason, silent)`:
-        no majority answered within the lease (`silent`: the followers that did not); `heard(address, sent_at)`: a follower answered a
-        call sent at `sent_at` (it is reachable)."""
+        no majority answered within the lease (`silent`: the followers that did not);
+        `heard(address, sent_at)`: a follower answered a call sent at `sent_at` (it is
+        reachable)."""
         self._log = replica_log
         self._heard = heard
         self.replica_id = replica_id

@@ -11,11 +11,11 @@ Items are independent: each has its own Deferred and deadline. An item still que
 deadline fails with TimeoutError and is never sent. A batch's call gets the earliest deadline
 of the items in it, so once an item is sent its answer is as bounded as a call of its own
 would be. Cancelling one item (its client went away) drops it from the queue or ignores its
-answer, never the batch it travels in. A batch whose items were all cancelled (the caller
-gave up on the peer: a failed probe) no longer holds its place among the `max_in_flight`:
-the calls queued behind it leave at once, instead of waiting up to its deadline for an
-answer nobody wants. One such batch at a time (another gives up its place when that one
-returns), so at most `max_in_flight + 1` calls are out.
+answer, never the batch it travels in. A batch whose items were all cancelled (their
+callers hung up, or gave up on the peer after a failed probe) no longer holds its place among
+the `max_in_flight`: the calls queued behind it leave at once, instead of waiting up to its
+deadline for an answer nobody wants. One such batch at a time (the next gives up its place
+when that one returns), so at most `max_in_flight + 1` calls are out.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class Batcher(Generic[Item, Result]):
         self._queue: list[_Entry] = []  # may hold entries that left it; skipped when sending
         self._in_flight = 0
         self._abandoned = 0  # batches out whose items were all cancelled: they hold no place
-        self._unwanted_next: _Flight | None = None  # unwanted too, to give up its place next
+        self._unwanted_next: list[_Flight] = []  # unwanted too: they give up their places next
         self._dispatch_call: Any = None
         self.batches_sent = 0
         self.items_sent = 0
@@ -118,7 +118,7 @@ class Batcher(Generic[Item, Result]):
             if self._abandoned == 0:
                 self._abandon(flight)
             else:
-                self._unwanted_next = flight
+                self._unwanted_next.append(flight)
 
     def _abandon(self, flight: _Flight) -> None:
         flight.holds_place = False
@@ -164,11 +164,10 @@ class Batcher(Generic[Item, Result]):
         else:
             self._abandoned -= 1
         flight.wanted = -1  # answered: a cancel from now on changes nothing
-        if self._unwanted_next is flight:
-            self._unwanted_next = None
-        elif self._unwanted_next is not None and self._abandoned == 0:
-            unwanted, self._unwanted_next = self._unwanted_next, None
-            self._abandon(unwanted)
+        if flight in self._unwanted_next:
+            self._unwanted_next.remove(flight)
+        elif self._unwanted_next and self._abandoned == 0:
+            self._abandon(self._unwanted_next.pop(0))
         if not isinstance(results, Failure) and len(results) != len(waiting):
             results = Failure(BatchSizeMismatch(f"sent {len(waiting)} items, got {len(results)} results"))
         for i, d in enumerate(waiting):

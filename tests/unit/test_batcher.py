@@ -193,6 +193,27 @@ def test_a_batch_nobody_waits_for_any_more_gives_up_its_place_one_at_a_time():
     assert all(outcome(d).check(CancelledError) for d in [*given_up, queued])
 
 
+def test_unwanted_batches_give_up_their_places_in_turn():
+    peer = Peer()
+    _, batcher = batcher_for(peer, max_in_flight=2)
+    sent = [batcher.submit(name, 2.0) for name in "abc"]
+    sent[0].cancel()  # "a" gives up its place: "c" leaves
+    assert peer.batches == [["a"], ["b"], ["c"]]
+    sent[1].cancel()
+    sent[2].cancel()  # both wait their turn: one abandoned batch at a time
+    queued = batcher.submit("d", 2.0)
+    assert len(peer.sent) == 3
+    peer.answer(0)
+    assert peer.batches[3] == ["d"], "the batch of b gave up its place"
+    peer.answer(2)  # the batch of c, still holding its place, returns
+    later = batcher.submit("e", 2.0)
+    assert peer.batches[4] == ["e"], "out: d, and b abandoned"
+    for i in (1, 3, 4):
+        peer.answer(i)
+    assert (outcome(queued), outcome(later)) == ("done d", "done e")
+    assert all(outcome(d).check(CancelledError) for d in sent)
+
+
 def test_a_peer_answering_at_once_drains_the_queue():
     clock = Clock()
     batcher = Batcher(lambda items, timeout: succeed([i * 2 for i in items]), clock, max_in_flight=1,
