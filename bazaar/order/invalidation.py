@@ -50,14 +50,16 @@ EVERYTHING = None
 def _batch(waiting: dict[str, None]) -> tuple[list[str], bytes]:
     """The oldest names waiting that fit one push (at least one), and the push's body."""
     names: list[str] = []
+    encoded: list[bytes] = []  # each name as a JSON string: the body is made of these
     size = len(b'{"names":[]}')
     for name in itertools.islice(waiting, PUSH_NAMES):
-        more = len(json.dumps(name, ensure_ascii=False).encode("utf-8")) + 1
-        if names and size + more > PUSH_BYTES:
+        one = json.dumps(name, ensure_ascii=False).encode("utf-8")
+        if names and size + len(one) + 1 > PUSH_BYTES:
             break
         names.append(name)
-        size += more
-    return names, json.dumps({"names": names}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        encoded.append(one)
+        size += len(one) + 1
+    return names, b'{"names":[' + b",".join(encoded) + b"]}"
 
 
 class PushRefused(Exception):

@@ -330,9 +330,10 @@ class Leadership:
         now = self.now()
         if self.lease.lapsed(now):
             silent = self.lease.silent(now)
+            named = ", ".join(silent)
             log.warn("no majority within the lease ({lease:g}s; silent: {silent}): stepping down",
-                     lease=self.lease.duration, silent=", ".join(silent))
-            self._lost_majority(f"lost its majority (silent: {', '.join(silent)})", silent)
+                     lease=self.lease.duration, silent=named)
+            self._lost_majority(f"lost its majority (silent: {named})", silent)
             return
         for address, feed in self._feeds.items():
             feed.heartbeat_due = True
