@@ -352,7 +352,7 @@ class Leadership:
         self._committed.advance(through)
         if not self.established.called:
             self.established.callback(True)
-        self._kick_followers()  # their next batch (or a notice) carries the commit point
+        self._kick_followers()  # entries that came meanwhile go out; they carry the commit point
         if self._catalog_link is not None:
             self._catalog_link.kick()
 

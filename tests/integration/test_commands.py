@@ -48,10 +48,11 @@ def test_up_status_client_down(tmp_path) -> None:
         assert dumps[0] and dumps[0] == dumps[1] == dumps[2]
         trades = sum(1 for line in dumps[0].splitlines() if '"number"' in line)
 
-        def settled():  # the followers and the catalog have caught up with the leader
+        def settled():  # the followers (entries and commit point) and the catalog have caught up
             document = json.loads(bazaar("status", "--json", "--config", config, cwd=tmp_path).stdout)
             rows = {row["name"]: row for row in document["processes"]}
-            return all(rows[n]["lag"] == 0 for n in names[:4]) and document
+            agreed = len({rows[f"order-{i}"]["committed"] for i in (1, 2, 3)}) == 1
+            return all(rows[n]["lag"] == 0 for n in names[:4]) and agreed and document
 
         document = wait_for(settled, deadline=20, what="every replica and the catalog to catch up")
         assert document["leader"] == {"id": 3, "epoch": document["leader"]["epoch"], "address": leader}

@@ -164,6 +164,10 @@ def logged_keys(cluster: Cluster, replica: int) -> set[str]:
 
 def test_with_one_replica_left_trades_get_503_or_504_and_the_504_is_definite_later(cluster: Cluster) -> None:
     assert [trade(cluster, "amc", 1, "buy") for _ in range(2)] == [0, 1]
+    committed = cluster.describe(cluster.leader_id()).committed_index
+    # A follower learns the commit point with the leader's next batch or heartbeat (0.1 s).
+    wait_for(lambda: cluster.describe(2).committed_index >= committed, deadline=5,
+             what="replica 2 to learn that both orders are committed")
     cluster.signal("order-1", signal.SIGKILL)
     cluster.signal("order-3", signal.SIGKILL)
     first = cluster.post_order("amc", 1, "buy")  # one replica cannot be a majority: no leader

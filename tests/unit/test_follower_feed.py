@@ -1,5 +1,6 @@
-"""What the leader sends one follower (FollowerFeed): entries it lacks, heartbeats when due,
-and only heartbeats while it reads the leader's log on a rejoin stream."""
+"""What the leader sends one follower (FollowerFeed): entries it lacks, heartbeats when due
+(the commit point rides on both), and only heartbeats while it reads the leader's log on a
+rejoin stream."""
 
 from __future__ import annotations
 
@@ -31,9 +32,11 @@ class Leader:
     def last_index(self) -> int:
         return len(self.log) - 1
 
+    committed = -1
+
     @property
     def committed_index(self) -> int:
-        return -1
+        return self.committed
 
     def chain_at(self, index: int) -> bytes:
         return GENESIS if index < 0 else self.log[index].chain
@@ -54,6 +57,21 @@ def test_a_follower_that_lags_gets_the_entries_it_lacks():
     leader.replication.gap(FOLLOWER, 1)  # it holds entries 0 and 1
     request = feed.next_request()
     assert request.prev_index == 1 and [e.index for e in request.entries] == [2, 3, 4]
+
+
+def test_the_commit_point_moving_sends_nothing_of_its_own_it_rides_on_the_next_batch_or_heartbeat():
+    leader = Leader(5)
+    feed = FollowerFeed(leader, FOLLOWER)
+    leader.replication.matched(FOLLOWER, leader.last_index)  # it holds every entry
+    leader.committed = 4
+    assert feed.next_request() is None  # no call just to move the commit point
+    feed.heartbeat_due = True
+    heartbeat = feed.next_request()
+    assert list(heartbeat.entries) == [] and heartbeat.leader_commit == 4
+    leader.log = Leader(6).log  # a sixth trade came
+    leader.committed = 5
+    request = feed.next_request()  # entries go at once, with the commit point as it is now
+    assert [e.index for e in request.entries] == [5] and request.leader_commit == 5
 
 
 def test_while_it_streams_our_log_it_gets_heartbeats_only_then_entries_again():
