@@ -168,7 +168,7 @@ class ReplicaLog:
             # committed here too, and ours to answer lookups for.
             known = min(leader_commit, outcome.through)
             if known > self.committed:
-                # Written with the entries, or a little later on its own: a notice that only
+                # Written with the entries, or a little later on its own: a heartbeat that only
                 # moves the commit point must not cost an fsync that the next batch waits for.
                 self._learn_committed(known, write_now=bool(operations))
         else:

@@ -229,10 +229,8 @@ async def install_snapshot(replica: Any, leader: str, deadline: float, idle_with
 
 
 def _give_back_memory() -> None:
-    """Return the C heap's free memory to the system. The snapshot came as a hundred messages of
-    a mebibyte each per million entries: once glibc has freed one such block it serves the next
-    from its heap instead of a mapping of its own, and keeps those pages after they are freed
-    (a replica that had just installed a million entries held some 20 MiB more than its peers).
+    """Return the C heap's free memory to the system: the pages of free blocks in the middle of
+    its heaps, which the fixed thresholds (bazaar.plugins.runtime) do not give back by themselves.
     Nothing to do where the C library is not glibc."""
     try:
         ctypes.CDLL(None).malloc_trim(0)

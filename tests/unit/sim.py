@@ -100,8 +100,7 @@ class SimReplica:
         self.heartbeat_due: set[str] = set()
         self.replication: Replication | None = None
         self.followers: tuple[str, ...] = ()
-        self.in_flight: dict[str, tuple[int, int, int]] = {}  # follower -> (call, sent at, commit sent)
-        self.told_committed: dict[str, int] = {}
+        self.in_flight: dict[str, tuple[int, int]] = {}  # follower -> (call, sent at)
         self.candidacy: Candidacy | None = None
         self.initiative = Initiative(INITIATIVE)
         self.asked: dict[str, tuple[int, int]] = {}  # follower -> (call, sent at), this attempt
@@ -388,7 +387,6 @@ class Cluster:
             replica.replication = Replication()
             replica.followers = candidacy.followers
             replica.replication.assign(list(candidacy.followers), replica.core.last_index)
-            replica.told_committed = {}
             self._release(replica)
 
     def _propagate(self, leader: SimReplica) -> None:
@@ -402,7 +400,7 @@ class Cluster:
             if batch is None:
                 match = replication.match(follower)
                 due = follower in leader.heartbeat_due
-                if match is None or (leader.committed <= leader.told_committed.get(follower, -1) and not due):
+                if match is None or not due:  # the commit point rides on entries and heartbeats alone
                     continue
                 batch = (match, range(match + 1, match + 1))
             leader.heartbeat_due.discard(follower)
@@ -410,7 +408,7 @@ class Cluster:
             body = {"prev": prev, "chain": leader.chain_at(prev), "records": [leader.log[i].record() for i in indexes],
                     "last": leader.core.last_index, "epoch": leader.core.epoch, "commit": leader.committed}
             call = self._send(leader.name, follower, "propagate", body)
-            leader.in_flight[follower] = (call, self.step_no, leader.committed)
+            leader.in_flight[follower] = (call, self.step_no)
 
     def _on_propagate(self, replica: SimReplica, m: Message) -> None:
         b = m.body
@@ -460,7 +458,6 @@ class Cluster:
         leader.lease.acked(m.src, sent[1])
         if b["status"] == "ok":
             replication.matched(m.src, b["index"])
-            leader.told_committed[m.src] = max(leader.told_committed.get(m.src, -1), min(sent[2], b["index"]))
         elif b["status"] == "gap":
             replication.gap(m.src, b["index"])
         else:
@@ -487,7 +484,7 @@ class Cluster:
         for replica in self.replicas.values():
             if replica.down or replica.frozen:
                 continue
-            for follower, (call, sent, _) in list(replica.in_flight.items()):
+            for follower, (call, sent) in list(replica.in_flight.items()):
                 if self.step_no - sent > CALL_TIMEOUT:
                     del replica.in_flight[follower]
                     if replica.replication is not None:
