@@ -7,7 +7,8 @@ moves `prev` back by a step that doubles each time, so the point where two logs 
 in O(log n) round trips.
 
 An entry is committed once an entry at or after it *of the leader's own epoch* is durable on a
-majority of the replicas: the leader and (for three replicas) one follower. Counting a
+majority of the replicas: for three, any two of them, the leader's own copy counted once it is
+on its disk, so a slow fsync of the leader's is masked by the two followers'. Counting a
 majority for an older epoch's entry alone is not enough: a later leader may still replace it
 (Raft's figure 8), so a new leader's first entry, its leader entry, is what commits what it
 inherited. A follower that lags or cannot be reached costs nothing; a leader cut off from its
@@ -130,12 +131,13 @@ class Replication:
             follower.reachable = False
 
     def committed_through(self, last_durable: int, first_own: int) -> int | None:
-        """The highest index committed, as far as the followers' answers show: durable here,
-        known identical on a majority, and at or after `first_own`, the leader's first entry
-        of its epoch. None while no entry of the epoch is on a majority yet."""
-        if self.needed == 0:
-            through = last_durable
-        else:
-            matches = sorted((-1 if f.match is None else f.match for f in self._followers.values()), reverse=True)
-            through = min(last_durable, matches[self.needed - 1])
+        """The highest index committed: durable on a majority of the replicas (the leader up to
+        `last_durable`, each follower up to its match, which is known identical to ours), and
+        at or after `first_own`, the leader's first entry of its epoch. None while no entry of
+        the epoch is on a majority yet. The leader need not be one of that majority: it writes
+        its own copy while the followers write theirs, and a trade waits for the second
+        fastest of three fsyncs, not for the leader's (Raft's parallel leader write)."""
+        durable = sorted([last_durable, *(-1 if f.match is None else f.match for f in self._followers.values())],
+                         reverse=True)
+        through = durable[self.needed]
         return through if first_own >= 0 and through >= first_own else None

@@ -57,6 +57,7 @@ class ReplicaLog:
         # Entries accepted but not yet known committed, by index and by key.
         self._recent: dict[int, Entry] = {}
         self._recent_keys: dict[str, Entry] = {}
+        self._recent_trades: dict[int, Entry] = {}  # by transaction number
         # The latest entries let go of: each batch to a follower names the entry before it,
         # usually one just committed, and reading it back from the disk would cost a query.
         self._pruned: dict[int, Entry] = {}
@@ -126,9 +127,16 @@ class ReplicaLog:
         return holders
 
     def committed_trade(self, number: int) -> Entry | None:
-        """Trade `number` if this log holds it and knows it committed, else None."""
-        entry = self.store.by_number(number)
-        if entry is None or entry.index > min(self.committed, self.core.last_durable):
+        """Trade `number` if this log holds it and knows it committed, else None. A committed
+        trade may not be on our disk yet (a majority holds it without us: the leader's fsync
+        that came last); it is in memory until it is."""
+        entry = self._recent_trades.get(number)
+        if entry is None:
+            entry = self.store.by_number(number)
+            if entry is not None and (entry.index > self.core.last_durable
+                                      or self._recent.get(entry.index, entry) != entry):
+                return None  # a dropped entry whose truncation is still on its way to disk
+        if entry is None or entry.index > min(self.committed, self.core.last_index):
             return None
         return entry
 
@@ -231,6 +239,7 @@ class ReplicaLog:
             self.core.installed(snapshot.last, snapshot.stocks, snapshot.epoch)
             self._recent.clear()
             self._recent_keys.clear()
+            self._recent_trades.clear()
             self._pruned.clear()
             self.committed = max(self.committed, last_index)
             self._on_durable()
@@ -324,6 +333,8 @@ class ReplicaLog:
                 self._recent[op.entry.index] = op.entry
                 if op.entry.key:
                     self._recent_keys[op.entry.key] = op.entry
+                if op.entry.is_trade:
+                    self._recent_trades[op.entry.number] = op.entry
         if self.committed > self.store.committed and not any(isinstance(op, SetCommitted) for op in operations):
             # Costs no fsync of its own: it rides with the other operations.
             operations = [*operations, SetCommitted(self.committed)]
@@ -356,6 +367,8 @@ class ReplicaLog:
         entry = self._recent.pop(index)
         if entry.key and self._recent_keys.get(entry.key) is entry:
             del self._recent_keys[entry.key]
+        if entry.is_trade and self._recent_trades.get(entry.number) is entry:
+            del self._recent_trades[entry.number]
         if kept:
             self._pruned[index] = entry
             while len(self._pruned) > PRUNED_KEPT:

@@ -184,10 +184,14 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "no longer the leader")
 
     def _position(self, context: Any) -> tuple[bool, int, int]:
-        """Whether we lead, our epoch, and our commit point. Read before a stream's log is: every
-        entry through that point is on our disk already, so what the stream reads holds it."""
-        return self._in_reactor(
-            context, lambda: (self._replica.core.is_leader, self._replica.core.epoch, self._replica.log.committed))
+        """Whether we lead, our epoch, and our commit point as far as our disk holds it (a
+        majority may hold entries before we do). Read before a stream's log is: every entry
+        through that point is on our disk already, so what the stream reads holds it."""
+        def position() -> tuple[bool, int, int]:
+            core = self._replica.core
+            return core.is_leader, core.epoch, min(self._replica.log.committed, core.last_durable)
+
+        return self._in_reactor(context, position)
 
     def _hold_feed(self, caller: str) -> None:
         """`caller` reads our log on a stream meanwhile: its link sends it heartbeats only."""

@@ -76,7 +76,8 @@ class SimReplica:
     def __init__(self, name: str, clock: Any) -> None:
         self.name = name
         self.clock = clock
-        self.log: list[Entry] = []  # the disk
+        self.log: list[Entry] = []  # in memory; the disk holds the first `durable_len`
+        self.durable_len = 0
         self.disk_epoch = 0
         self.disk_floor = 0
         self.disk_committed = -1
@@ -117,14 +118,25 @@ class SimReplica:
         return next((e.index for e in self.log if e.key == key), None)
 
     def write(self, accepted: Accepted) -> None:
+        """A follower's batch, on disk before it answers."""
         if accepted.truncate_after is not None:
             del self.log[accepted.truncate_after + 1:]
         self.log += accepted.entries
+        self.durable_len = len(self.log)
         self.core.durable(len(self.log) - 1)
 
     def append(self, entry: Entry) -> None:
+        """The leader's own entry: on its disk only once `flush` says so, while the followers
+        write theirs (a majority may hold it before the leader does)."""
         self.log.append(entry)
-        self.core.durable(entry.index)
+
+    def flush(self) -> bool:
+        """The leader's writes reach its disk; whether any was waiting."""
+        if self.durable_len == len(self.log):
+            return False
+        self.durable_len = len(self.log)
+        self.core.durable(len(self.log) - 1)
+        return True
 
     def know_committed(self, index: int) -> None:
         if index > self.committed:
@@ -167,7 +179,11 @@ class SimReplica:
         return self.lease is not None and self.core.is_leader and self.lease.holds(self.clock())
 
     def crash(self) -> None:
+        """What was not on the disk yet is lost, the commit point it held included."""
         self.down, self.frozen = True, False
+        del self.log[self.durable_len:]
+        self.disk_committed = min(self.disk_committed, self.durable_len - 1)
+        self._boot()  # what it held in memory is gone with the process
 
     def restart(self) -> None:
         self.down = False
@@ -522,6 +538,10 @@ class Cluster:
             self.submit()
         for _ in range(self.rng.randint(0, 3)):
             self._deliver_one()
+        for replica in self.replicas.values():
+            if not replica.down and not replica.frozen and self.rng.random() < 0.4 and replica.flush() \
+                    and replica.replication is not None:
+                self._release(replica)
         for replica in self.replicas.values():
             if replica.replication is not None and not replica.down and not replica.frozen:
                 self._heartbeat(replica)

@@ -9,7 +9,7 @@ import pytest
 
 from bazaar.core.chain import Kind
 from bazaar.core.outcome import Final
-from tests.unit.sim import CALL_TIMEOUT, LEASE, NAMES, Cluster, Message
+from tests.unit.sim import CALL_TIMEOUT, LEASE, NAMES, Cluster, Message, SimReplica
 
 
 def run(cluster: Cluster, steps: int, faults: bool = False) -> None:
@@ -18,9 +18,10 @@ def run(cluster: Cluster, steps: int, faults: bool = False) -> None:
 
 
 def deliver_all(cluster: Cluster, kinds: tuple[str, ...] = ("promise", "promised", "propagate", "propagated"),
-                only: set[frozenset[str]] | None = None, propagate: bool = True) -> None:
+                only: set[frozenset[str]] | None = None, propagate: bool = True, flush: bool = True) -> None:
     """Deliver queued messages of `kinds` (between the pairs in `only`), until none is left;
-    with `propagate`, leaders send what their followers lack after each delivery."""
+    with `propagate`, leaders send what their followers lack after each delivery; with
+    `flush`, every replica's own writes reach its disk meanwhile."""
     for _ in range(1000):
         ready = [m for m in cluster.net.queue if m.kind in kinds
                  and (only is None or frozenset((m.src, m.dst)) in only)
@@ -33,6 +34,8 @@ def deliver_all(cluster: Cluster, kinds: tuple[str, ...] = ("promise", "promised
         if not (target.down or cluster.replicas[message.src].down or not cluster.net.connected(message.src, message.dst)):
             getattr(cluster, "_on_" + message.kind)(target, message)
         for replica in cluster.replicas.values():
+            if flush and not replica.down and not replica.frozen and replica.flush() and replica.replication is not None:
+                cluster._release(replica)  # its own writes reach its disk as promptly as the followers'
             if propagate and replica.replication is not None and not replica.down and not replica.frozen:
                 cluster._propagate(replica)
     raise AssertionError("messages kept coming")
@@ -88,6 +91,13 @@ def place(cluster: Cluster, leader: str, key: str, name: str = "tesla", type_: s
     return entry
 
 
+def crash(replica: SimReplica) -> None:
+    """A crash once the replica's own writes are on its disk, as each case here sets out (the
+    random runs crash leaders whose last entries are not on their disk yet)."""
+    replica.flush()
+    replica.crash()
+
+
 def pair(a: str, b: str) -> frozenset[str]:
     return frozenset((a, b))
 
@@ -102,6 +112,24 @@ def test_a_new_leader_serves_once_its_leader_entry_is_on_a_majority() -> None:
     assert r3.log == cluster.replicas["r1"].log == cluster.replicas["r2"].log
 
 
+def test_an_entry_on_both_followers_is_committed_before_the_leaders_own_fsync_and_survives_its_crash() -> None:
+    cluster = new_cluster()
+    lead(cluster, "r1")
+    r1, r2, r3 = (cluster.replicas[n] for n in NAMES)
+    a = place(cluster, "r1", "A")
+    cluster._propagate(r1)
+    deliver_all(cluster, flush=False)  # on r2's and r3's disks; r1's write is still on its way
+    assert r1.core.last_durable < a.index <= r1.committed, "a majority holds A: it is committed"
+    r1.crash()  # A was not on r1's disk
+    assert len(r1.log) == a.index
+    cluster.net.queue.clear()
+    lead(cluster, "r2")
+    assert r2.log[a.index] == a and r2.committed > a.index
+    r1.restart()
+    time_passes(cluster)
+    assert r1.log[a.index] == a
+
+
 def test_figure_8_an_older_epochs_entry_on_a_majority_is_not_committed_by_counting() -> None:
     """Raft's figure 8 with three replicas. r1 leads epoch 1 and logs A alone; r2 leads epoch 2
     and logs its leader entry alone; r1 comes back, leads epoch 3 and gets A onto r3. A is now
@@ -111,12 +139,12 @@ def test_figure_8_an_older_epochs_entry_on_a_majority_is_not_committed_by_counti
     lead(cluster, "r1")
     r1, r2, r3 = (cluster.replicas[n] for n in NAMES)
     a = place(cluster, "r1", "A")  # index 1, epoch 1: on r1 only
-    r1.crash()
+    crash(r1)
     cluster.net.queue.clear()
     stand(cluster, "r2")  # epoch 2, with r3's promise; its leader entry reaches nobody
     time_passes(cluster, kinds=("promise", "promised"))
     assert r2.core.is_leader and r2.log[-1].kind is Kind.LEADER and r2.log[-1].epoch == 2
-    r2.crash()
+    crash(r2)
     cluster.net.queue.clear()
     r1.restart()
     stand(cluster, "r1")  # r3 refuses epoch 2 (it promised r2): r1 stands again, for 3
@@ -135,7 +163,7 @@ def test_figure_8_an_older_epochs_entry_on_a_majority_is_not_committed_by_counti
     assert r1.committed < 1, "A counted as committed though no entry of epoch 3 is on a majority"
     # r1 dies; r2 comes back and takes over with r3: r3's log (A of epoch 1) loses to r2's
     # (leader entry of epoch 2), so A is replaced. That is allowed: A was never committed.
-    r1.crash()
+    crash(r1)
     cluster.net.queue.clear()
     r2.restart()
     lead(cluster, "r2")
@@ -149,16 +177,16 @@ def test_figure_8_once_the_leader_entry_is_on_a_majority_the_entry_survives() ->
     lead(cluster, "r1")
     r1, r2, r3 = (cluster.replicas[n] for n in NAMES)
     place(cluster, "r1", "A")
-    r1.crash()
+    crash(r1)
     cluster.net.queue.clear()
     stand(cluster, "r2")
     time_passes(cluster, kinds=("promise", "promised"))
-    r2.crash()
+    crash(r2)
     cluster.net.queue.clear()
     r1.restart()
     lead(cluster, "r1")  # A and the leader entry of epoch 3 reach r3: both committed
     assert r1.committed == 2 and r3.log[1].key == "A"
-    r1.crash()
+    crash(r1)
     cluster.net.queue.clear()
     r2.restart()
     lead(cluster, "r2")  # r3's log ends in epoch 3: r2 adopts it
@@ -207,7 +235,7 @@ def test_with_both_followers_gone_trades_get_504_then_a_definite_503() -> None:
     cluster = new_cluster()
     lead(cluster, "r3")
     for name in ("r1", "r2"):
-        cluster.replicas[name].crash()
+        crash(cluster.replicas[name])
     cluster.net.queue.clear()
     first = trade(cluster)
     cluster._attempt(first)
@@ -239,11 +267,11 @@ def test_a_follower_that_lagged_many_epochs_promises_the_candidates_second_attem
     cluster = new_cluster()
     r1, r2, r3 = (cluster.replicas[n] for n in NAMES)
     lead(cluster, "r3")
-    r3.crash()
+    crash(r3)
     cluster.net.queue.clear()
     for name in ["r1", "r2"] * 3:
         lead(cluster, name)
-    r2.crash()
+    crash(r2)
     cluster.net.queue.clear()
     r3.restart()
     assert r1.core.epoch >= r3.core.epoch + 5

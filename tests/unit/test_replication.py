@@ -17,7 +17,18 @@ def test_with_two_followers_one_is_a_majority_with_the_leader() -> None:
     assert r.committed_through(7, first_own=0) == 6  # a lagging or silent b costs nothing
     r.matched("b", 7)
     assert r.committed_through(7, first_own=0) == 7
-    assert r.committed_through(4, first_own=0) == 4  # never beyond the leader's own disk
+    # The leader's own fsync came last: both followers are a majority without it.
+    assert r.committed_through(4, first_own=0) == 6
+
+
+def test_the_leader_counts_once_its_copy_is_on_its_disk() -> None:
+    r = Replication()
+    r.assign(["a", "b"], leader_last=5)
+    r.matched("a", 8)
+    assert r.committed_through(5, first_own=0) == 5  # the leader and a: 5; b holds nothing
+    assert r.committed_through(8, first_own=0) == 8
+    r.matched("b", 3)
+    assert r.committed_through(2, first_own=0) == 3  # a and b: 3, the leader's disk is behind both
 
 
 def test_with_four_followers_two_are_needed() -> None:
@@ -37,7 +48,9 @@ def test_nothing_is_committed_before_an_entry_of_the_leaders_epoch_is_on_a_major
     assert r.committed_through(6, first_own=6) is None  # ... but none is committed by that
     r.matched("a", 6)
     assert r.committed_through(6, first_own=6) == 6, "the leader entry commits all before it"
-    assert r.committed_through(5, first_own=6) is None, "not while it is not on the leader's disk"
+    assert r.committed_through(5, first_own=6) is None, "on one follower alone: not a majority"
+    r.matched("b", 6)
+    assert r.committed_through(5, first_own=6) == 6, "on both followers: a majority without the leader"
     assert r.committed_through(6, first_own=-1) is None, "a replica that does not lead commits nothing"
 
 

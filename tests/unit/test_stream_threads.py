@@ -39,7 +39,7 @@ class StreamingReplica:
 
     def __init__(self, store: OrderStore) -> None:
         self.store = store
-        self.core = SimpleNamespace(is_leader=True, epoch=1)
+        self.core = SimpleNamespace(is_leader=True, epoch=1, last_durable=store.last_index)
         self.log = SimpleNamespace(committed=COMMITTED)
 
     def describe(self) -> order_pb2.DescribeResponse:
@@ -66,7 +66,8 @@ class Server:
             Record(i, 1, Kind.TRADE, i - 1, "tesla", "sell", 1, f"{i:0128d}") for i in range(1, ENTRIES)
         ]
         self.store.append(chained(records))
-        servicer = OrderServicer(StreamingReplica(self.store), DirectHop(), timeout=2.0,  # type: ignore[arg-type]
+        self.replica = StreamingReplica(self.store)
+        servicer = OrderServicer(self.replica, DirectHop(), timeout=2.0,  # type: ignore[arg-type]
                                  streams=StreamSlots(limits.MAX_STREAMS), stall=STALL)
         self.servicer = servicer
         self.server = grpc.server(ThreadPoolExecutor(max_workers=WORKERS), options=SERVER_OPTIONS,
@@ -121,6 +122,18 @@ def test_every_message_carries_the_commit_point_the_stream_began_with(server: Se
     messages = list(server.stub.Synchronize(order_pb2.SynchronizeRequest(), timeout=30))
     assert sum(len(m.entries) for m in messages) == ENTRIES
     assert {m.leader_commit for m in messages} == {COMMITTED}
+
+
+def test_a_commit_point_beyond_our_own_disk_is_told_only_as_far_as_the_disk_holds(server: Server):
+    """A majority may hold entries before the leader's own fsync does: a stream read from our
+    disk cannot vouch for more than it holds."""
+    core = server.replica.core
+    durable, core.last_durable = core.last_durable, COMMITTED - 5
+    try:
+        messages = list(server.stub.Synchronize(order_pb2.SynchronizeRequest(), timeout=30))
+    finally:
+        core.last_durable = durable  # the server is shared by the module's tests
+    assert {m.leader_commit for m in messages} == {COMMITTED - 5}
 
 
 def test_unread_streams_leave_threads_for_unary_calls_and_are_cancelled(server: Server):
