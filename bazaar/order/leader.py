@@ -321,8 +321,12 @@ class Leadership:
         self._invalidate(EVERYTHING)
 
     def durable(self) -> None:
-        """Our own log moved on disk."""
+        """Our own log moved on disk. The catalog feed may have found committed trades missing
+        from it (a majority held them before our disk did: it reads the disk when its window
+        misses), and nothing else would ask it to look again until the next commit."""
         self._release()
+        if self._catalog_link is not None:
+            self._catalog_link.kick()
 
     # -- internals ------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 from pathlib import Path
 
 from twisted.internet.task import Clock
@@ -474,3 +475,16 @@ def test_a_leader_that_promised_a_candidate_gives_it_an_interval_before_standing
     replica.reachability.answered(FOLLOWERS[1], clock.seconds())
     replica.tick()
     assert replica.describe().role == order_pb2.REPLICA_ROLE_CANDIDATE, "it never led: stand again"
+
+
+def test_the_leaders_own_disk_catching_up_asks_the_catalog_feed_again(tmp_path: Path):
+    """Committed trades may reach a majority before the leader's disk, which the catalog feed
+    reads when its window misses: once the disk has them, the feed looks again, even if the
+    commit point did not move."""
+    replica, committer, clock = replica_at(tmp_path, replica_id=3)
+    clock.advance(LEASE)
+    leadership = lead(replica, committer)
+    kicks: list[None] = []
+    leadership._catalog_link = SimpleNamespace(kick=lambda: kicks.append(None), close=lambda: None)  # type: ignore[assignment]
+    leadership.durable()
+    assert kicks == [None]
