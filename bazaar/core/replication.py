@@ -11,9 +11,10 @@ majority of the replicas: for three, any two of them, the leader's own copy coun
 on its disk, so a slow fsync of the leader's is masked by the two followers' (unless they share
 its disk, and its stall). Counting a majority for an older epoch's entry alone is not enough:
 a later leader may still replace it (Raft's figure 8), so a new leader's first entry, its
-leader entry, is what commits what it inherited. A follower that lags or cannot be reached costs nothing; a leader cut off from its
-followers commits nothing. The takeover needs a majority's promise too, so every committed
-entry is on a replica that any later leader either is or reads from.
+leader entry, is what commits what it inherited. A follower that lags or cannot be reached
+costs nothing; a leader cut off from its followers commits nothing. The takeover needs a
+majority's promise too, so every committed entry is on a replica that any later leader
+either is or reads from.
 
 A follower is *reachable* once it answers and until a call to it fails; the leader takes a
 trade only while a majority is reachable, so a trade it cannot commit is refused up front.

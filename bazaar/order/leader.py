@@ -356,7 +356,9 @@ class Leadership:
         self._committed.advance(through)
         if not self.established.called:
             self.established.callback(True)
-        self._kick_followers()  # entries that came meanwhile go out; they carry the commit point
+        # A link with nothing to send may have some now: a follower only streaming our log
+        # gets entries again once the others no longer make a majority without it.
+        self._kick_followers()
         if self._catalog_link is not None:
             self._catalog_link.kick()
 
