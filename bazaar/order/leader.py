@@ -356,9 +356,6 @@ class Leadership:
         self._committed.advance(through)
         if not self.established.called:
             self.established.callback(True)
-        # A link with nothing to send may have some now: a follower only streaming our log
-        # gets entries again once the others no longer make a majority without it.
-        self._kick_followers()
         if self._catalog_link is not None:
             self._catalog_link.kick()
 
