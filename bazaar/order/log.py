@@ -69,6 +69,13 @@ class ReplicaLog:
         self.committed = store.committed
         self._persist_call: Any = None
         self._writing = 0  # writes submitted and not yet on disk
+        # The leader's appends not yet submitted: the committer takes them when its next batch
+        # starts (`gather`), so the trades of one batch, placed one at a time, cost one write,
+        # one commit point and one report of durability, not one each. Any other write, a
+        # barrier or an install submits them first: the order on disk is the order they came in.
+        self._appends: list[Append] = []
+        assert committer.gather is None, "one log to a committer"
+        committer.gather = self._submit_appends
         # A snapshot is on its way to disk (`install`): no batch is taken meanwhile.
         self.installing = False
 
@@ -143,8 +150,16 @@ class ReplicaLog:
     # -- writing ---------------------------------------------------------------------------
 
     def append(self, entries: list[Entry]) -> None:
-        """Entries the leader just numbered (the core has accepted them already)."""
-        self.write([Append(e) for e in entries])
+        """Entries the leader just numbered (the core has accepted them already); they join
+        the committer's next batch."""
+        appends = [Append(e) for e in entries]
+        self._remember(appends)
+        self._appends += appends
+        self._committer.wake()
+
+    def _submit_appends(self) -> None:
+        if self._appends:
+            self.write([])
 
     def receive(
         self, prev_index: int, prev_chain: bytes, records: list[Record],
@@ -182,7 +197,7 @@ class ReplicaLog:
         else:
             status, index = _OUTCOME_STATUS[type(outcome)], outcome.last
         self.write(operations)
-        return self._committer.barrier().addCallback(lambda _: (status, index, self.core.epoch)), deposed, False
+        return self.barrier().addCallback(lambda _: (status, index, self.core.epoch)), deposed, False
 
     def install(self, path: Path, last_index: int, epoch: int, check: Callable[[], Deferred]) -> Deferred:
         """Replace this log with a leader's snapshot: the file at `path`, inspected already
@@ -211,6 +226,8 @@ class ReplicaLog:
             return succeed(False)
         passed: Future[bool] = Future()
         try:
+            if self._appends:
+                self.write([])
             d = self._committer.submit_all([Install(path, after, last_index, epoch, passed)])
         except RuntimeError:  # the writer is stopping
             return succeed(False)
@@ -259,7 +276,7 @@ class ReplicaLog:
         if not self.core.promise(epoch, own, candidate):
             return succeed((False, self.core.epoch))
         self.write([SetEpoch(epoch, floor=not own)])
-        return self._committer.barrier().addCallback(lambda _: (True, epoch))
+        return self.barrier().addCallback(lambda _: (True, epoch))
 
     def withdraw(self, epoch: int) -> None:
         """Our candidacy for `epoch` failed: follow the leaders we followed before it. Nothing
@@ -302,12 +319,21 @@ class ReplicaLog:
             self.write([SetCommitted(self.committed)])
 
     def stop(self) -> None:
-        """The process is stopping: no more writes of our own."""
+        """The process is stopping: no more writes of our own (appends held back still go to
+        the committer, as if they had been submitted when made)."""
+        if self._appends:
+            try:
+                self.write([])
+            except RuntimeError:  # the committer stopped first: nobody was told of these
+                self._appends = []
         if self._persist_call is not None and self._persist_call.active():
             self._persist_call.cancel()
         self._persist_call = None
 
     def barrier(self) -> Deferred:
+        """Fires once everything written so far is on disk (appends held back included)."""
+        if self._appends:
+            self.write([])
         return self._committer.barrier()
 
     def _operations(self, accepted: Accepted) -> list[Any]:
@@ -323,18 +349,14 @@ class ReplicaLog:
         return operations + [Append(e) for e in accepted.entries]
 
     def write(self, operations: list[Any]) -> None:
+        """Submit `operations` to the disk, after the appends held back."""
+        self._remember(operations)
+        if self._appends:
+            operations = [*self._appends, *operations]
+            self._appends = []
         if not operations:
             return
-        truncations = 0
-        for op in operations:
-            if isinstance(op, Truncate):
-                truncations += 1
-            elif isinstance(op, Append):
-                self._recent[op.entry.index] = op.entry
-                if op.entry.key:
-                    self._recent_keys[op.entry.key] = op.entry
-                if op.entry.is_trade:
-                    self._recent_trades[op.entry.number] = op.entry
+        truncations = sum(1 for op in operations if isinstance(op, Truncate))
         if self.committed > self.store.committed and not any(isinstance(op, SetCommitted) for op in operations):
             # Costs no fsync of its own: it rides with the other operations.
             operations = [*operations, SetCommitted(self.committed)]
@@ -344,6 +366,16 @@ class ReplicaLog:
         self._committer.submit_all(operations).addCallbacks(
             self._written, self._on_write_failed, (truncations, self._truncations_submitted)
         )
+
+    def _remember(self, operations: list[Any]) -> None:
+        """Appended entries are found in memory from the moment they are made."""
+        for op in operations:
+            if isinstance(op, Append):
+                self._recent[op.entry.index] = op.entry
+                if op.entry.key:
+                    self._recent_keys[op.entry.key] = op.entry
+                if op.entry.is_trade:
+                    self._recent_trades[op.entry.number] = op.entry
 
     def _written(self, last: int, truncations: int, truncations_before: int) -> None:
         self._writing -= 1

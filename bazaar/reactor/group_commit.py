@@ -69,6 +69,10 @@ class GroupCommitter(Service):
         self._submitted = 0
         self._completed = 0
         self._barriers: list[tuple[int, Deferred]] = []
+        # Called on the reactor as each batch is about to be taken: the owner submits what it
+        # held back for it (a leader's appends of the trades placed meanwhile).
+        self.gather: Callable[[], None] | None = None
+        self._gathering = False
         # After a failed batch the store's state is unknown: every later write and barrier
         # fails too, so nothing is ever confirmed on top of a lost write.
         self._broken: Failure | None = None
@@ -116,6 +120,13 @@ class GroupCommitter(Service):
         self._start_batch()
         return d
 
+    def wake(self) -> None:
+        """Something waits for `gather`: take a batch at the end of the reactor's turn, or
+        once the batch on the writer is done."""
+        if self._pool is None:
+            raise RuntimeError(f"{self.name}: writer is not running")
+        self._start_batch()
+
     def barrier(self) -> Deferred:
         """Fires once everything submitted so far is committed; fails if any write failed."""
         if self._broken is not None:
@@ -127,12 +138,15 @@ class GroupCommitter(Service):
         return d
 
     def _start_batch(self) -> None:
-        if self._busy is None and self._start_call is None and self._pool is not None:
+        if self._busy is None and self._start_call is None and self._pool is not None and not self._gathering:
             self._start_call = self._reactor.callLater(0, self._start_batch_now)
 
     def _start_batch_now(self) -> None:
         self._start_call = None
-        if self._busy is not None or not self._pending or self._pool is None:
+        if self._busy is not None or self._pool is None:
+            return
+        self._gather()
+        if not self._pending:
             return
         batch = self._pending[: self._max_batch]
         del self._pending[: self._max_batch]
@@ -143,6 +157,15 @@ class GroupCommitter(Service):
         self._busy = busy
         busy.addBoth(self._finish, batch)
 
+    def _gather(self) -> None:
+        if self.gather is None:
+            return
+        self._gathering = True  # what it submits is taken now: no batch start of its own
+        try:
+            self.gather()
+        finally:
+            self._gathering = False
+
     def _finish(self, results: Any, batch: list[tuple[Any, Deferred | None]]) -> None:
         self._busy = None
         if isinstance(results, Failure):
@@ -150,6 +173,7 @@ class GroupCommitter(Service):
             self._broken = results
             if self._on_broken is not None:
                 self._on_broken(results)
+            self._gather()  # what was held back for the next batch fails too, and is told so
             queued, self._pending = self._pending, []
             barriers, self._barriers = self._barriers, []
             for _, d in [*batch, *queued]:

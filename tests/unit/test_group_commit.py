@@ -1,4 +1,5 @@
 import threading
+from typing import Any
 
 import pytest
 import pytest_twisted
@@ -45,6 +46,51 @@ def test_writes_made_in_one_reactor_turn_share_one_commit():
     finally:
         yield committer.stopService()
     assert batches == [[0, 1, 2], [3, 4]]
+
+
+@pytest_twisted.inlineCallbacks
+def test_what_the_owner_held_back_is_gathered_as_each_batch_starts():
+    gate = threading.Event()
+    batches: list[list[int]] = []
+
+    def flush(items):
+        gate.wait(5)
+        batches.append(list(items))
+        return list(items)
+
+    committer = GroupCommitter(reactor, flush, name="test")
+    held: list[int] = []
+    gathered: list[Any] = []
+
+    def gather():
+        if held:
+            gathered.append(committer.submit_all(list(held)))
+            held.clear()
+
+    committer.gather = gather
+    with pytest.raises(RuntimeError):
+        committer.wake()  # not running yet
+    committer.startService()
+    try:
+        held += [0, 1]
+        committer.wake()
+        assert batches == [] and gathered == [], "taken at the end of the turn, not at once"
+        yield deferLater(reactor, 0, lambda: None)
+        held += [2, 3]  # arrive while the first batch holds the writer
+        committer.wake()
+        yield deferLater(reactor, 0, lambda: None)
+        assert len(gathered) == 1, "the writer is busy: nothing is taken yet"
+        gate.set()
+        first = yield gathered[0]
+        for _ in range(500):  # polled for up to 5 s: the next batch starts once the first is done
+            if len(gathered) == 2:
+                break
+            yield deferLater(reactor, 0.01, lambda: None)
+        assert len(gathered) == 2
+        second = yield gathered[1]
+    finally:
+        yield committer.stopService()
+    assert batches == [[0, 1], [2, 3]] and (first, second) == (1, 3)
 
 
 @pytest_twisted.inlineCallbacks

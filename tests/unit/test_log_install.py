@@ -107,6 +107,8 @@ def test_a_snapshot_is_not_installed_over_as_much_log_nor_while_leading_nor_from
     newer.committer.flush()
     assert newer.log.core.floor == 3
     assert fired(install(newer, received, checks)) is False
+    for r in (full, leading, newer):
+        r.committer.end_of_turn()
     assert [r.committer.pending for r in (full, leading, newer)] == [0, 1, 0]  # leading: its own entry
     assert checks == [], "a snapshot the log does not take is not checked"
 

@@ -1,20 +1,25 @@
 """A replica's log as the reactor sees it (ReplicaLog): the store, the entries on their way to
-disk, and the core. The writer is a stand-in that writes to the real store when told."""
+disk, and the core. The writer is mostly a stand-in that writes to the real store when told;
+the last tests use the real group committer."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
-from twisted.internet.defer import Deferred, succeed
-from twisted.internet.task import Clock
+import pytest_twisted
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.task import Clock, deferLater
 
 from bazaar.core.book import StockBook
 from bazaar.core.chain import Entry, Kind
 from bazaar.core.stock import Stock, table_id
 from bazaar.order.log import COMMIT_PERSIST_DELAY, ReplicaLog
 from bazaar.order.store import Append, OrderStore, SetCommitted, SetEpoch, Truncate
+from bazaar.reactor.group_commit import GroupCommitter
 from bazaar.v1 import order_pb2
 from tests.unit.test_replica_core import log_of
 
@@ -32,6 +37,10 @@ class ManualCommitter:
         self._queued: list[tuple[list[Any], Deferred]] = []
         self._barriers: list[tuple[int, Deferred]] = []
         self._written = 0
+        self.gather: Any = None  # as GroupCommitter.gather: asked first on each flush
+
+    def wake(self) -> None:
+        pass
 
     def submit_all(self, operations: list[Any]) -> Deferred:
         d: Deferred = Deferred()
@@ -46,12 +55,18 @@ class ManualCommitter:
         self._barriers.append((len(self.submitted), d))
         return d
 
+    def end_of_turn(self) -> None:
+        """As the real committer when it takes a batch: `gather` hands over what waits."""
+        if self.gather is not None:
+            self.gather()
+
     @property
     def pending(self) -> int:
         return len(self._queued)
 
     def flush(self, count: int | None = None) -> None:
         """Write the first `count` submissions queued (all by default)."""
+        self.end_of_turn()
         count = len(self._queued) if count is None else count
         batch, self._queued = self._queued[:count], self._queued[count:]
         results = self.store.write([op for operations, _ in batch for op in operations])
@@ -66,6 +81,7 @@ class ManualCommitter:
             d.callback(None)
 
     def fail(self, error: Exception) -> None:
+        self.end_of_turn()  # as the real one: what was held back for the next batch fails too
         batch, self._queued = self._queued, []
         for _, d in batch:
             d.errback(error)
@@ -128,8 +144,33 @@ def test_recent_entries_are_found_before_they_are_on_disk(replica: Replica) -> N
     assert log.entries_in(range(0, 2)) == [leader_entry, trade]
     assert log.core.last_durable == -1 and replica.durable_events == 0
     replica.committer.flush()
-    assert log.core.last_durable == 1 and replica.durable_events == 2
+    # Appended in one turn, the leader entry and the trade went to the disk as one write.
+    assert log.core.last_durable == 1 and replica.durable_events == 1 and len(replica.committer.submitted) == 1
     assert replica.store.find_key("k1") == trade == log.logged_under("k1")
+
+
+def test_the_trades_of_one_batch_go_to_the_disk_as_one_write_with_one_commit_point(replica: Replica) -> None:
+    replica.lead()
+    replica.committer.flush()
+    replica.log.commit(0)
+    trades = [replica.place("ford", "buy", 1, f"k{i}") for i in range(3)]
+    assert replica.committer.submitted[1:] == [], "held back for the committer's next batch"
+    replica.committer.end_of_turn()
+    assert replica.committer.pending == 1
+    assert replica.committer.submitted[-1] == [*(Append(t) for t in trades), SetCommitted(0)]
+    replica.committer.flush()
+    assert replica.log.core.last_durable == 3 and replica.store.last_index == 3
+
+
+def test_held_back_appends_go_before_any_later_write_and_a_barrier_waits_for_them(replica: Replica) -> None:
+    replica.lead()
+    barrier = replica.log.barrier()
+    assert replica.committer.pending == 1 and not barrier.called, "the barrier covers the held-back entry"
+    trade = replica.place("ford", "buy", 1, "k1")
+    replica.log.learn_epoch(5)
+    assert replica.committer.submitted[-1] == [Append(trade), SetEpoch(5, floor=False)]
+    replica.committer.flush()
+    assert fired(barrier) is None and replica.store.last_index == 1 and replica.store.epoch == 5
 
 
 def test_entries_are_forgotten_once_committed_and_on_disk(replica: Replica) -> None:
@@ -166,10 +207,13 @@ def test_the_commit_point_rides_along_with_the_next_append(replica: Replica, tmp
     assert len(replica.committer.submitted) == writes, "no write of its own"
     assert replica.store.committed == -1
     replica.place("ford", "buy", 1, "k1")
-    assert replica.committer.submitted[-1][-1] == SetCommitted(0)
+    replica.committer.end_of_turn()
+    assert replica.committer.pending == 1 and replica.committer.submitted[-1][-1] == SetCommitted(0)
     replica.committer.flush()
     assert replica.store.committed == 0
     replica.place("ford", "buy", 1, "k2")
+    replica.committer.end_of_turn()
+    assert replica.committer.pending == 1
     assert not any(isinstance(op, SetCommitted) for op in replica.committer.submitted[-1]), "already on disk"
     replica.committer.flush()
     replica.store.close()
@@ -178,6 +222,8 @@ def test_the_commit_point_rides_along_with_the_next_append(replica: Replica, tmp
 
 def test_an_idle_leader_writes_the_commit_point_on_its_own(replica: Replica) -> None:
     replica.lead()
+    replica.committer.end_of_turn()
+    assert replica.committer.pending == 1, "the leader entry is submitted"
     clock = replica.log.reactor
     replica.log.commit(0)  # the leader entry is on a majority, not yet on our disk
     clock.advance(COMMIT_PERSIST_DELAY)
@@ -321,3 +367,92 @@ def test_a_restarted_log_starts_from_what_is_on_disk(tmp_path: Path) -> None:
     assert core.book.stocks() == first.log.core.book.stocks()
     assert core.book.stock("ford").quantity == 3 and core.book.stock("tesla").quantity == 12
     assert again.log.logged_under("k3").kind is Kind.REFUSED
+
+
+# ---- against the real group committer ---------------------------------------------------------
+
+class HeldWriter:
+    """A ReplicaLog on the real GroupCommitter, whose writer can be held in its batch."""
+
+    def __init__(self, directory: Path) -> None:
+        self.store = OrderStore(directory, table_id(STOCKS))
+        self.entered, self.gate = threading.Event(), threading.Event()
+        self.gate.set()
+        self.writes: list[list[Any]] = []
+        self.fail_next = False
+        self.committer = GroupCommitter(reactor, self._flush, name="test")
+        self.committer.startService()
+        self.failures: list[Any] = []
+        self.log = ReplicaLog(reactor, self.store, self.committer, StockBook(STOCKS), lambda: None,
+                              self.failures.append)
+
+    def _flush(self, operations: list[Any]) -> list[int]:
+        self.entered.set()
+        self.gate.wait(5)
+        self.writes.append(list(operations))
+        if self.fail_next:
+            raise OSError("disk gone")
+        return self.store.write(operations)
+
+    def place(self, key: str) -> Entry:
+        entry = self.log.core.place("ford", "buy", 1, key)
+        assert isinstance(entry, Entry)
+        self.log.append([entry])
+        return entry
+
+    async def lead(self) -> None:
+        assert self.log.core.promise(1, own=True)
+        self.log.append([self.log.core.lead()])
+        await self.log.barrier()
+
+    async def hold_the_writer(self, key: str) -> Entry:
+        """Place a trade and wait (polled, up to 5 s) until the writer holds its batch."""
+        self.gate.clear()
+        self.entered.clear()
+        entry = self.place(key)
+        for _ in range(500):
+            if self.entered.is_set():
+                return entry
+            await deferLater(reactor, 0.01, lambda: None)
+        raise AssertionError("the writer never took the batch")
+
+    async def stop(self) -> None:
+        self.gate.set()
+        await maybeDeferred(self.committer.stopService)
+        self.store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_appends_held_back_behind_a_busy_writer_follow_it_in_order(tmp_path: Path) -> None:
+    held = HeldWriter(tmp_path)
+    try:
+        await held.lead()
+        first = await held.hold_the_writer("k1")
+        later = [held.place("k2"), held.place("k3")]
+        held.log.learn_epoch(7)
+        barrier = held.log.barrier()
+        assert held.log.core.last_durable == 0
+        held.gate.set()
+        await barrier
+        assert held.log.core.last_durable == 3 == held.store.last_index
+        assert held.writes[-2:] == [[Append(first)], [*(Append(e) for e in later), SetEpoch(7, floor=False)]]
+    finally:
+        await held.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_appends_held_back_behind_a_failed_write_are_reported_failed_too(tmp_path: Path) -> None:
+    held = HeldWriter(tmp_path)
+    try:
+        await held.lead()
+        held.fail_next = True
+        await held.hold_the_writer("k1")
+        held.place("k2")
+        held.gate.set()
+        for _ in range(500):  # polled, up to 5 s
+            if len(held.failures) == 2:
+                break
+            await deferLater(reactor, 0.01, lambda: None)
+        assert len(held.failures) == 2 and held.log.core.last_durable == 0
+    finally:
+        await held.stop()
