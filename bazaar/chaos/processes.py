@@ -12,6 +12,7 @@ twistd in place: the child's pid is still twistd's, for signals.
 
 from __future__ import annotations
 
+import random
 import signal
 import socket
 import subprocess
@@ -56,13 +57,44 @@ class ChaosError(ClusterError):
     A ClusterError, so that `bazaar` prints its message as it is."""
 
 
-def free_ports(count: int) -> list[int]:
-    """`count` distinct loopback ports that were free a moment ago (bound to port 0, then let go)."""
-    sockets = []
+# Where free_ports looks first: below the kernel's range of ephemeral ports, which it hands out
+# as the source port of every outgoing connection. A port picked from inside that range (as
+# binding port 0 does) can be taken by one of the cluster's own connections before the process
+# meant to listen on it starts (seen: a replica restarted by the bench failed with EADDRINUSE).
+LOCAL_PORT_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_PORT = 10_000
+
+
+def ephemeral_ports() -> range | None:
+    """The kernel's ephemeral port range, None where it cannot be read (not Linux)."""
     try:
-        for _ in range(count):
+        low, high = (int(n) for n in LOCAL_PORT_RANGE.read_text().split())
+    except (OSError, ValueError):
+        return None
+    return range(low, high + 1)
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct loopback ports that were free a moment ago: below the ephemeral range
+    where it leaves room, else wherever binding port 0 puts them."""
+    sockets: list[socket.socket] = []
+    ephemeral = ephemeral_ports()
+    candidates = list(range(LOWEST_PORT, ephemeral.start)) if ephemeral is not None else []
+    random.shuffle(candidates)
+    try:
+        for port in candidates:
+            if len(sockets) == count:
+                break
             s = socket.socket()
-            s.bind(("127.0.0.1", 0))
+            try:
+                s.bind((LOOPBACK, port))
+            except OSError:
+                s.close()
+                continue
+            sockets.append(s)
+        while len(sockets) < count:
+            s = socket.socket()
+            s.bind((LOOPBACK, 0))
             sockets.append(s)
         return [s.getsockname()[1] for s in sockets]
     finally:
