@@ -12,7 +12,8 @@ process's start fails after the writer started (its gRPC port taken), the main t
 and the process exits, non-zero, for systemd or compose to restart it, instead of hanging.
 No acknowledged write can be lost to that: an item's Deferred fires only on the reactor,
 after `flush` returned, and `flush` returns once its transaction is committed and fsync'd; an
-orderly stop (stopService) waits for the batch on the thread before joining it. A process
+orderly stop (stopService) writes everything submitted before it, the batch on the thread
+first, before joining the thread, and takes nothing after. A process
 that ends otherwise only interrupts a batch nobody was told about, and the store's
 transaction is then rolled back at its next open.
 """
@@ -73,6 +74,7 @@ class GroupCommitter(Service):
         # held back for it (a leader's appends of the trades placed meanwhile).
         self.gather: Callable[[], None] | None = None
         self._gathering = False
+        self._draining: Deferred | None = None  # stopping: fires once what was submitted is written
         # After a failed batch the store's state is unknown: every later write and barrier
         # fails too, so nothing is ever confirmed on top of a lost write.
         self._broken: Failure | None = None
@@ -84,20 +86,26 @@ class GroupCommitter(Service):
 
     def stopService(self) -> Any:
         super().stopService()
-        if self._start_call is not None:  # what was submitted this turn still gets written
+        if self._pool is None or self._draining is not None:
+            return self._draining
+        if self._start_call is not None:
             self._start_call.cancel()
-            self._start_batch_now()
+            self._start_call = None
+        # Everything submitted before the stop is still written, batch after batch (the one on
+        # the thread first), before the thread is joined; nothing submitted after is taken.
+        drained = self._draining = Deferred()
+        self._start_batch_now()
+        self._end_if_drained()
+        return None if drained.called else drained
+
+    def _end_if_drained(self) -> None:
+        if self._draining is None or self._busy is not None:
+            return
         pool, self._pool = self._pool, None
-        if pool is None:
-            return None
-        # Let the batch on the writer thread finish before the thread is joined.
-        busy = self._busy
-        if busy is None:
+        if pool is not None:
             pool.stop()
-            return None
-        finished: Deferred = Deferred()
-        busy.addBoth(lambda _: (pool.stop(), finished.callback(None)))
-        return finished
+        drained, self._draining = self._draining, None
+        drained.callback(None)
 
     def submit(self, item: Any) -> Deferred:
         """Queue `item`; the Deferred fires with its result once its batch is committed."""
@@ -107,7 +115,7 @@ class GroupCommitter(Service):
         """Queue `items`, in order; the Deferred fires with the last one's result once it is
         committed (and so are the others: batches commit in order). One Deferred for many
         items, because a follower's batch of a thousand orders needs only its end reported."""
-        if self._pool is None:
+        if not self._taking:
             raise RuntimeError(f"{self.name}: writer is not running")
         if self._broken is not None:
             return fail(self._broken)
@@ -123,9 +131,15 @@ class GroupCommitter(Service):
     def wake(self) -> None:
         """Something waits for `gather`: take a batch at the end of the reactor's turn, or
         once the batch on the writer is done."""
-        if self._pool is None:
+        if not self._taking:
             raise RuntimeError(f"{self.name}: writer is not running")
         self._start_batch()
+
+    @property
+    def _taking(self) -> bool:
+        """Whether new writes are taken: running, and not stopping (except what `gather`
+        hands over as the last batches start)."""
+        return self._pool is not None and (self._draining is None or self._gathering)
 
     def barrier(self) -> Deferred:
         """Fires once everything submitted so far is committed; fails if any write failed."""
@@ -181,6 +195,7 @@ class GroupCommitter(Service):
                     d.errback(results)
             for _, d in barriers:
                 d.errback(results)
+            self._end_if_drained()
             return
         if self.on_batch is not None:
             try:  # a metric never stands in the way of a write's answer
@@ -196,3 +211,4 @@ class GroupCommitter(Service):
         for d in passed:
             d.callback(None)
         self._start_batch_now()  # what queued meanwhile has waited long enough
+        self._end_if_drained()

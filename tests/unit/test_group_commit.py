@@ -48,8 +48,8 @@ def test_writes_made_in_one_reactor_turn_share_one_commit():
     assert batches == [[0, 1, 2], [3, 4]]
 
 
-@pytest_twisted.inlineCallbacks
-def test_what_the_owner_held_back_is_gathered_as_each_batch_starts():
+def gated_committer() -> tuple[GroupCommitter, threading.Event, list[list[int]]]:
+    """A committer whose writer holds each batch until the gate is set, and the batches written."""
     gate = threading.Event()
     batches: list[list[int]] = []
 
@@ -58,7 +58,12 @@ def test_what_the_owner_held_back_is_gathered_as_each_batch_starts():
         batches.append(list(items))
         return list(items)
 
-    committer = GroupCommitter(reactor, flush, name="test")
+    return GroupCommitter(reactor, flush, name="test"), gate, batches
+
+
+@pytest_twisted.inlineCallbacks
+def test_what_the_owner_held_back_is_gathered_as_each_batch_starts():
+    committer, gate, batches = gated_committer()
     held: list[int] = []
     gathered: list[Any] = []
 
@@ -102,6 +107,22 @@ def test_stopping_writes_what_was_submitted_this_turn():
     yield committer.stopService()
     assert written == [7]
     assert (yield d) == 7
+
+
+@pytest_twisted.inlineCallbacks
+def test_stopping_writes_everything_queued_behind_the_batch_on_the_writer():
+    committer, gate, batches = gated_committer()
+    committer.startService()
+    first = committer.submit(0)
+    yield deferLater(reactor, 0, lambda: None)  # the writer holds [0]
+    queued = committer.submit_all([1, 2])
+    stopped = committer.stopService()
+    with pytest.raises(RuntimeError):
+        committer.submit(3)  # stopping: nothing new is taken
+    assert not stopped.called
+    gate.set()
+    yield stopped
+    assert batches == [[0], [1, 2]] and first.called and (yield queued) == 2
 
 
 @pytest_twisted.inlineCallbacks
