@@ -158,6 +158,7 @@ class ReplicaLog:
         self._committer.wake()
 
     def _submit_appends(self) -> None:
+        """Hand the appends held back to the committer (the committer's `gather`)."""
         if self._appends:
             self.write([])
 
@@ -226,8 +227,7 @@ class ReplicaLog:
             return succeed(False)
         passed: Future[bool] = Future()
         try:
-            if self._appends:
-                self.write([])
+            self._submit_appends()
             d = self._committer.submit_all([Install(path, after, last_index, epoch, passed)])
         except RuntimeError:  # the writer is stopping
             return succeed(False)
@@ -321,19 +321,17 @@ class ReplicaLog:
     def stop(self) -> None:
         """The process is stopping: no more writes of our own (appends held back still go to
         the committer, as if they had been submitted when made)."""
-        if self._appends:
-            try:
-                self.write([])
-            except RuntimeError:  # the committer stopped first: nobody was told of these
-                self._appends = []
+        try:
+            self._submit_appends()
+        except RuntimeError:  # the committer stopped first (write dropped them): nobody was told of these
+            pass
         if self._persist_call is not None and self._persist_call.active():
             self._persist_call.cancel()
         self._persist_call = None
 
     def barrier(self) -> Deferred:
         """Fires once everything written so far is on disk (appends held back included)."""
-        if self._appends:
-            self.write([])
+        self._submit_appends()
         return self._committer.barrier()
 
     def _operations(self, accepted: Accepted) -> list[Any]:

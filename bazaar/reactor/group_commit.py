@@ -89,8 +89,7 @@ class GroupCommitter(Service):
         if self._pool is None or self._draining is not None:
             return self._draining
         if self._start_call is not None:
-            self._start_call.cancel()
-            self._start_call = None
+            self._start_call.cancel()  # the batch it would start is started here
         # Everything submitted before the stop is still written, batch after batch (the one on
         # the thread first), before the thread is joined; nothing submitted after is taken.
         drained = self._draining = Deferred()
@@ -102,8 +101,8 @@ class GroupCommitter(Service):
         if self._draining is None or self._busy is not None:
             return
         pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.stop()
+        assert pool is not None, "draining only while the writer runs"
+        pool.stop()
         drained, self._draining = self._draining, None
         drained.callback(None)
 
