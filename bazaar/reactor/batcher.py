@@ -4,8 +4,10 @@ A unary gRPC call from Python costs far more CPU (call object, thread handoffs, 
 peer's reactor) than the work a trade asks of the peer. Here calls go out at the end of the
 reactor's turn while fewer than `max_in_flight` batches are outstanding, so the calls one event
 makes (the trades of one incoming batch) leave together; otherwise they queue, and everything
-queued leaves together when a batch returns. Idle, that is one RPC per call; under load
-batches grow by themselves and the per-call overhead is shared.
+queued leaves together when a batch returns, before that batch's callers hear its answer (their
+work, a front end writing each trade's HTTP answer, would otherwise delay the next batch by as
+much). Idle, that is one RPC per call; under load batches grow by themselves and the per-call
+overhead is shared.
 
 Items are independent: each has its own Deferred and deadline. An item still queued at its
 deadline fails with TimeoutError and is never sent. A batch's call gets the earliest deadline
@@ -170,6 +172,7 @@ class Batcher(Generic[Item, Result]):
             self._abandon(self._unwanted_next.pop(0))
         if not isinstance(results, Failure) and len(results) != len(waiting):
             results = Failure(BatchSizeMismatch(f"sent {len(waiting)} items, got {len(results)} results"))
+        self._dispatch()
         for i, d in enumerate(waiting):
             if d.called:  # cancelled while in flight: nobody waits for it any more
                 continue
@@ -179,4 +182,3 @@ class Batcher(Generic[Item, Result]):
                 d.callback(results[i])
         if isinstance(results, Failure):
             results.cleanFailure()
-        self._dispatch()
