@@ -78,7 +78,8 @@ def test_batches_never_exceed_the_limit():
     assert peer.batches == [[0], [1, 2], [3, 4], [5]]
 
 
-def test_the_calls_queued_behind_a_batch_leave_before_its_callers_hear_its_answer():
+@pytest.mark.parametrize("fails", [False, True], ids=["answered", "failed"])
+def test_the_calls_queued_behind_a_batch_leave_before_its_callers_hear_how_it_went(fails):
     # Its callers' work (a front end writing each trade's HTTP answer) would otherwise delay
     # the next batch, which only the peer's answer was waiting for.
     peer = Peer()
@@ -86,24 +87,14 @@ def test_the_calls_queued_behind_a_batch_leave_before_its_callers_hear_its_answe
     first = batcher.submit(1, 2.0)
     later = batcher.submit(2, 2.0)
     batches_when_heard: list[list] = []
-    first.addCallback(lambda result: batches_when_heard.append(peer.batches) or result)
-    peer.answer(0)
-    assert outcome(first) == "done 1"
+    first.addBoth(lambda result: batches_when_heard.append(peer.batches) or result)
+    if fails:
+        peer.sent[0][1].errback(RuntimeError("peer gone"))
+        assert isinstance(outcome(first).value, RuntimeError)
+    else:
+        peer.answer(0)
+        assert outcome(first) == "done 1"
     assert batches_when_heard == [[[1], [2]]]
-    peer.answer(1)
-    assert outcome(later) == "done 2"
-
-
-def test_a_failed_batch_sends_the_queued_calls_before_failing_its_own():
-    peer = Peer()
-    _, batcher = batcher_for(peer, max_in_flight=1)
-    first = batcher.submit(1, 2.0)
-    later = batcher.submit(2, 2.0)
-    sent_when_failed: list[int] = []
-    first.addErrback(lambda failure: sent_when_failed.append(len(peer.sent)) or failure.value)
-    peer.sent[0][1].errback(RuntimeError("peer gone"))
-    assert isinstance(outcome(first), RuntimeError)
-    assert sent_when_failed == [2]
     peer.answer(1)
     assert outcome(later) == "done 2"
 
