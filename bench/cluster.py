@@ -64,7 +64,10 @@ class BenchCluster(ChaosCluster):
         return wait_for(self.leader_id, deadline, "the front end to find a leader")
 
     def leader_id(self) -> int | None:
-        self.check_alive(FRONTEND)
+        # Every process, not the front end alone: a replica that died (it could not listen, say)
+        # is reported with its log, not waited for until the deadline.
+        for name in self.children:
+            self.check_alive(name)
         try:
             status, _, body = http_request(self.frontend_port, "GET", "/leader")
         except OSError:

@@ -74,12 +74,21 @@ def ephemeral_ports() -> range | None:
     return range(low, high + 1)
 
 
+# Every port free_ports has handed out in this process: never handed out again. Two clusters
+# are often made before either starts (the bench's history phase: a seeded and an empty one),
+# so a bind check alone would let both take a port; the second to start then found the first's
+# process listening there and took it for its own.
+_given: set[int] = set()
+
+
 def free_ports(count: int) -> list[int]:
-    """`count` distinct loopback ports that were free a moment ago: below the ephemeral range
-    where it leaves room, else wherever binding port 0 puts them."""
+    """`count` distinct loopback ports that were free a moment ago and that no earlier call in
+    this process returned: below the ephemeral range where it leaves room, else wherever
+    binding port 0 puts them."""
     sockets: list[socket.socket] = []
+    held: list[socket.socket] = []  # port-0 binds to ports given before: kept until the end
     ephemeral = ephemeral_ports()
-    candidates = list(range(LOWEST_PORT, ephemeral.start)) if ephemeral is not None else []
+    candidates = [p for p in range(LOWEST_PORT, ephemeral.start) if p not in _given] if ephemeral is not None else []
     random.shuffle(candidates)
     try:
         for port in candidates:
@@ -95,10 +104,12 @@ def free_ports(count: int) -> list[int]:
         while len(sockets) < count:
             s = socket.socket()
             s.bind((LOOPBACK, 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
+            (held if s.getsockname()[1] in _given else sockets).append(s)
+        ports = [s.getsockname()[1] for s in sockets]
+        _given.update(ports)
+        return ports
     finally:
-        for s in sockets:
+        for s in sockets + held:
             s.close()
 
 

@@ -48,3 +48,16 @@ def test_without_a_readable_range_the_kernel_picks(monkeypatch: pytest.MonkeyPat
     assert ephemeral_ports() is None
     ports = free_ports(4)
     assert len(set(ports)) == 4 and all(bindable(p) for p in ports)
+
+
+def test_a_port_handed_out_is_never_handed_out_again(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Two clusters made before either starts must not share a port: nothing is bound yet.
+    monkeypatch.setattr(processes, "_given", set())
+    first = free_ports(3)
+    # Only those three ports below the "ephemeral" range now: the next call must go past them.
+    low = min(first)
+    (tmp_path / "range").write_text(f"{low + 1}\t65000\n")
+    monkeypatch.setattr(processes, "LOWEST_PORT", low)
+    monkeypatch.setattr(processes, "LOCAL_PORT_RANGE", tmp_path / "range")
+    second = free_ports(3)
+    assert not set(first) & set(second) and len(set(second)) == 3 and all(bindable(p) for p in second)
