@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -118,6 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (ClusterError, LoadError, SeedError) as e:  # a BenchError is a ClusterError
             # What was measured before is still reported, under the error.
             failed = f"bench: error: {e}"
+            kept = keep_logs(root, args.out.with_name(f"{args.out.stem}-logs"))
+            if kept is not None:
+                failed += f" (every process's log is kept in {kept})"
             print(failed, file=sys.stderr)
     elapsed = time.monotonic() - started
     lines = report_lines(args.quick, settings, where, loader.name, results, elapsed)
@@ -136,6 +140,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:
         print(f"bench: could not write {args.out} or {json_path}: {e}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def keep_logs(root: Path, where: Path) -> Path | None:
+    """Copy the run's process logs (every *.log under `root`, in its folders) to `where`, in
+    place of what an earlier run kept there: the run's own folder goes with it. None when
+    they could not be copied."""
+    def not_logs(folder: str, names: list[str]) -> list[str]:
+        return [n for n in names if not n.endswith(".log") and not (Path(folder) / n).is_dir()]
+
+    try:
+        shutil.rmtree(where, ignore_errors=True)
+        shutil.copytree(root, where, ignore=not_logs)
+    except OSError as e:
+        print(f"bench: could not keep the logs in {where}: {e}", file=sys.stderr)
+        return None
+    return where
 
 
 def report_lines(quick: bool, settings: Settings, where: str, loader: str, results: Results,
