@@ -6,8 +6,8 @@ reactor's turn while fewer than `max_in_flight` batches are outstanding, so the 
 makes (the trades of one incoming batch) leave together; otherwise they queue, and everything
 queued leaves together when a batch returns, before that batch's callers hear its answer (their
 work, a front end writing each trade's HTTP answer, would otherwise delay the next batch by as
-much). Idle, that is one RPC per call; under load batches grow by themselves and the per-call
-overhead is shared.
+much; a call its callers make then, a retry, waits for the batch after). Idle, that is one RPC
+per call; under load batches grow by themselves and the per-call overhead is shared.
 
 Items are independent: each has its own Deferred and deadline. An item still queued at its
 deadline fails with TimeoutError and is never sent. A batch's call gets the earliest deadline
