@@ -143,9 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def keep_logs(root: Path, where: Path) -> Path | None:
-    """Copy the run's process logs (every *.log under `root`, in its folders) to `where`, in
-    place of what an earlier run kept there: the run's own folder goes with it. None when
-    they could not be copied."""
+    """Copy the run's process logs (every *.log under `root`, in the same folders) to `where`,
+    replacing what an earlier run kept there. None when they could not be copied."""
     def not_logs(folder: str, names: list[str]) -> list[str]:
         return [n for n in names if not n.endswith(".log") and not (Path(folder) / n).is_dir()]
 
