@@ -11,7 +11,6 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.defer import maybeDeferred
-from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 
 from bazaar.catalog.servicer import CatalogServicer
@@ -21,6 +20,7 @@ from bazaar.core.stock import Stock
 from bazaar.reactor.group_commit import GroupCommitter
 from bazaar.rpc.bridge import ReactorHop
 from bazaar.v1 import catalog_pb2, trade_pb2
+from tests.unit.polling import reactor_until
 
 STOCKS = (Stock("tesla", 183.26, 10, 100), Stock("ford", 11.93, 5, 0))
 BUY, SELL = trade_pb2.TRADE_TYPE_BUY, trade_pb2.TRADE_TYPE_SELL
@@ -148,10 +148,7 @@ def test_a_lookup_whose_trades_are_applied_answers_at_once(tmp_path: Path):
 def test_a_lookup_waits_for_the_trade_it_needs(catalog: Catalog):
     looking = catalog.lookup("ford", min_applied=1)
     waiting = catalog.servicer._applied._waiting
-    for _ in range(500):  # until the lookup waits in the reactor (bounded: about 5 s)
-        if waiting or looking.called:
-            break
-        yield deferLater(reactor, 0.01, lambda: None)
+    yield reactor_until(lambda: waiting or looking.called)  # until the lookup waits in the reactor
     assert waiting and not looking.called
     yield catalog.batch((0, "ford", BUY, 1))
     assert not looking.called

@@ -8,6 +8,7 @@ from twisted.internet.defer import DeferredList
 from twisted.internet.task import deferLater
 
 from bazaar.reactor.group_commit import GroupCommitter
+from tests.unit.polling import reactor_until
 
 
 @pytest_twisted.inlineCallbacks
@@ -87,10 +88,7 @@ def test_what_the_owner_held_back_is_gathered_as_each_batch_starts():
         assert len(gathered) == 1, "the writer is busy: nothing is taken yet"
         gate.set()
         first = yield gathered[0]
-        for _ in range(500):  # polled for up to 5 s: the next batch starts once the first is done
-            if len(gathered) == 2:
-                break
-            yield deferLater(reactor, 0.01, lambda: None)
+        yield reactor_until(lambda: len(gathered) == 2)  # the next batch starts once the first is done
         assert len(gathered) == 2
         second = yield gathered[1]
     finally:

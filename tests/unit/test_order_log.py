@@ -12,7 +12,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
-from twisted.internet.task import Clock, deferLater
+from twisted.internet.task import Clock
 
 from bazaar.core.book import StockBook
 from bazaar.core.chain import Entry, Kind
@@ -21,6 +21,7 @@ from bazaar.order.log import COMMIT_PERSIST_DELAY, ReplicaLog
 from bazaar.order.store import Append, OrderStore, SetCommitted, SetEpoch, Truncate
 from bazaar.reactor.group_commit import GroupCommitter
 from bazaar.v1 import order_pb2
+from tests.unit.polling import reactor_until
 from tests.unit.test_replica_core import log_of
 
 STOCKS = (Stock("tesla", 183.26, 10, 0), Stock("ford", 11.93, 5, 0))
@@ -410,11 +411,9 @@ class HeldWriter:
         self.gate.clear()
         self.entered.clear()
         entry = self.place(key)
-        for _ in range(500):
-            if self.entered.is_set():
-                return entry
-            await deferLater(reactor, 0.01, lambda: None)
-        raise AssertionError("the writer never took the batch")
+        if not await reactor_until(self.entered.is_set):
+            raise AssertionError("the writer never took the batch")
+        return entry
 
     async def stop(self) -> None:
         self.gate.set()
@@ -449,10 +448,7 @@ async def test_appends_held_back_behind_a_failed_write_are_reported_failed_too(t
         await held.hold_the_writer("k1")
         held.place("k2")
         held.gate.set()
-        for _ in range(500):  # polled, up to 5 s
-            if len(held.failures) == 2:
-                break
-            await deferLater(reactor, 0.01, lambda: None)
+        await reactor_until(lambda: len(held.failures) == 2)
         assert len(held.failures) == 2 and held.log.core.last_durable == 0
     finally:
         await held.stop()
