@@ -126,6 +126,21 @@ class Replication:
             return False
         return len([a for a in self.reachable if a != address]) >= self.needed
 
+    def spare(self, address: str, passed_over: set[str]) -> bool:
+        """Whether `address`'s next entries may wait a little (the leader's thrift): other
+        followers, reachable, as far along as it and not in `passed_over` (those with a call out
+        for long: frozen, cut off or slow), make a majority with the leader without it. They
+        are the ones before it in address order, so one follower of two is always fed at once.
+        Only a matched follower is spared: one catching up, or not heard yet, is fed at once."""
+        me = self._followers.get(address)
+        if me is None or me.match is None:
+            return False
+        ahead = [
+            a for a, f in self._followers.items()
+            if a < address and a not in passed_over and f.reachable and f.match is not None and f.match >= me.match
+        ]
+        return len(ahead) >= self.needed
+
     def unreachable(self, address: str) -> None:
         follower = self._followers.get(address)
         if follower is not None:

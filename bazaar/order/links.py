@@ -10,6 +10,7 @@ beyond the leader's last entry (as the batch states it) belongs to this leader.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from twisted.internet.defer import Deferred, maybeDeferred
@@ -27,11 +28,18 @@ RETRY_FIRST, RETRY_MAX = 0.05, 0.5
 STILL_UNREACHABLE_EVERY = 30.0
 
 
+@dataclass(frozen=True)
+class Later:
+    """A feed's answer to "what next?": something to send, but not before `seconds` from now."""
+
+    seconds: float
+
+
 class Feed(Protocol):
     """What a link sends, and what it makes of the answers."""
 
     def next_request(self) -> Any | None:
-        """The next request for the peer, or None when it has everything for now."""
+        """The next request for the peer, None when it has everything for now, or Later."""
 
     def answered(self, response: Any) -> float | None:
         """The peer answered; None to send the next request at once, or a delay in seconds."""
@@ -64,6 +72,9 @@ class Link:
             return
         request = self._feed.next_request()
         if request is None:
+            return
+        if isinstance(request, Later):
+            self._retry_in(request.seconds)  # kicks meanwhile wait for it, as for a retry
             return
         self._sending = True
         maybeDeferred(self._send, request, not self._reachable).addCallbacks(self._answered, self._failed)

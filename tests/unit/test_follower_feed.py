@@ -4,9 +4,13 @@ rejoin stream."""
 
 from __future__ import annotations
 
+import pytest
+
 from bazaar.core.chain import GENESIS, Entry, Kind, Record, chained
 from bazaar.core.replication import Replication
-from bazaar.order.feeds import FollowerFeed
+from bazaar.order.feeds import BATCH_LIMIT, FollowerFeed
+from bazaar.order.links import Later
+from bazaar.v1 import order_pb2
 
 FOLLOWER = "127.0.0.1:2"
 
@@ -24,6 +28,7 @@ class Leader:
         self.replication.assign([FOLLOWER], self.last_index)
         self.streaming_until = -1.0
         self.clock = 0.0
+        self.slow: set[str] = set()
 
     def now(self) -> float:
         return self.clock
@@ -46,6 +51,12 @@ class Leader:
 
     def follower_answered(self, *args: object) -> None:
         pass
+
+    def follower_unreachable(self, address: str) -> None:
+        pass
+
+    def slow_followers(self) -> set[str]:
+        return set(self.slow)
 
     def is_streaming(self, address: str) -> bool:
         return address == FOLLOWER and self.clock < self.streaming_until
@@ -109,3 +120,82 @@ def test_a_follower_that_answers_gap_without_progress_is_asked_again_less_and_le
     assert gap(3) == GAP_RETRY_DELAY
     ok = order_pb2.PropagateResponse(status=order_pb2.PROPAGATE_STATUS_OK, last_index=4)
     assert feed.answered(ok) is None and gap(4) is None and gap(4) == GAP_RETRY_DELAY
+
+
+FIRST = "127.0.0.1:1"  # before FOLLOWER in address order: the follower the leader counts on
+
+
+def spared_leader(n: int) -> Leader:
+    """A leader whose two followers hold its first `n` entries; FOLLOWER's just went."""
+    leader = Leader(n)
+    leader.replication.assign([FIRST, FOLLOWER], leader.last_index)
+    for address in (FIRST, FOLLOWER):
+        leader.replication.matched(address, leader.last_index)
+    return leader
+
+
+def sent_just_now(feed: FollowerFeed) -> None:
+    feed.heartbeat_due = True
+    assert feed.next_request() is not None
+    feed.answered(order_pb2.PropagateResponse(status=order_pb2.PROPAGATE_STATUS_OK))
+
+
+def test_a_spare_follower_gets_new_entries_once_the_spacing_since_its_last_call_has_passed():
+    from bazaar.order.feeds import FOLLOWER_SPACING
+
+    leader = spared_leader(5)
+    feed = FollowerFeed(leader, FOLLOWER)
+    sent_just_now(feed)
+    leader.log = Leader(7).log  # two trades came
+    leader.clock = 0.01
+    later = feed.next_request()
+    assert isinstance(later, Later) and later.seconds == pytest.approx(FOLLOWER_SPACING - 0.01)
+    leader.replication.matched(FIRST, 6)  # the first follower took them meanwhile
+    leader.clock = FOLLOWER_SPACING
+    request = feed.next_request()
+    assert [e.index for e in request.entries] == [5, 6]
+
+
+def test_the_follower_counted_on_heartbeats_and_catching_up_are_never_held_back():
+    leader = spared_leader(5)
+    first, feed = FollowerFeed(leader, FIRST), FollowerFeed(leader, FOLLOWER)
+    sent_just_now(first)
+    sent_just_now(feed)
+    leader.log = Leader(6).log
+    assert [e.index for e in first.next_request().entries] == [5]
+    feed.heartbeat_due = True
+    assert [e.index for e in feed.next_request().entries] == [5], "a heartbeat carries the entries"
+    leader.log = Leader(6 + BATCH_LIMIT).log
+    assert len(feed.next_request().entries) == BATCH_LIMIT, "a full batch: it is catching up"
+
+
+@pytest.mark.parametrize("why", ["slow", "unreachable", "behind"])
+def test_a_spare_follower_is_fed_at_once_when_the_first_cannot_be_counted_on(why):
+    leader = spared_leader(5)
+    feed = FollowerFeed(leader, FOLLOWER)
+    sent_just_now(feed)
+    leader.log = Leader(6).log
+    assert isinstance(feed.next_request(), Later)
+    if why == "slow":
+        leader.slow = {FIRST}
+    elif why == "unreachable":
+        leader.replication.unreachable(FIRST)
+    else:
+        leader.replication.gap(FIRST, 2)
+    assert [e.index for e in feed.next_request().entries] == [5]
+
+
+def test_a_call_out_counts_from_when_it_left_until_it_is_answered_or_fails():
+    leader = spared_leader(5)
+    feed = FollowerFeed(leader, FOLLOWER)
+    assert feed.out_for(0.0) == 0.0
+    feed.heartbeat_due = True
+    feed.next_request()
+    leader.clock = 0.3
+    assert feed.out_for(leader.clock) == pytest.approx(0.3)
+    feed.answered(order_pb2.PropagateResponse(status=order_pb2.PROPAGATE_STATUS_OK))
+    assert feed.out_for(leader.clock) == 0.0
+    feed.heartbeat_due = True
+    feed.next_request()
+    feed.unreachable()
+    assert feed.out_for(1.0) == 0.0

@@ -9,7 +9,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 
-from bazaar.order.links import RETRY_FIRST, RETRY_MAX, STILL_UNREACHABLE_EVERY, Link
+from bazaar.order.links import RETRY_FIRST, RETRY_MAX, STILL_UNREACHABLE_EVERY, Later, Link
 
 
 class Down(grpc.RpcError):
@@ -205,3 +205,17 @@ def test_any_failure_is_retried(error: Exception) -> None:
     assert feed.unreachable_count == 1
     clock.advance(RETRY_FIRST)
     assert peer.sent == ["a", "a"]
+
+
+def test_a_feed_that_says_later_is_asked_again_then_and_kicks_meanwhile_send_nothing() -> None:
+    clock, feed, peer, link = link_with("a")
+    feed.pending = [Later(0.05)]
+    link.kick()
+    assert peer.sent == [] and feed.asked == 1
+    feed.pending = ["a"]
+    link.kick()
+    assert peer.sent == [] and feed.asked == 1, "the wait is not cut short"
+    clock.advance(0.049)
+    assert peer.sent == []
+    clock.advance(0.001)
+    assert peer.sent == ["a"] and feed.asked == 2

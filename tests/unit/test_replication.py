@@ -163,3 +163,30 @@ def test_heard_marks_a_follower_reachable_and_moves_nothing():
     r.assign(["b", "c"], leader_last=10)
     r.heard("b")
     assert r.reachable == ["b"] and r.to_send("b", 10, 100) == (10, range(11, 11)) and r.match("b") is None
+
+
+def test_of_two_matched_followers_the_second_in_address_order_is_spare() -> None:
+    r = Replication()
+    r.assign(["a", "b"], leader_last=5)
+    assert not r.spare("a", set()) and not r.spare("b", set()), "neither has answered yet"
+    r.matched("a", 5)
+    r.matched("b", 5)
+    assert not r.spare("a", set()), "a is the one the leader counts on"
+    assert r.spare("b", set())
+    r.matched("b", 7)
+    assert not r.spare("b", set()), "a is behind b: b's answer may be what commits"
+    r.matched("a", 7)
+    assert r.spare("b", set())
+    assert not r.spare("b", {"a"}), "a has a call out for long: not counted on"
+    r.unreachable("a")
+    assert not r.spare("b", set())
+    assert not r.spare("c", set()), "not a follower"
+
+
+def test_with_four_followers_the_last_two_are_spare() -> None:
+    r = Replication()
+    r.assign(["a", "b", "c", "d"], leader_last=0)
+    for follower in "abcd":
+        r.matched(follower, 3)
+    assert [f for f in "abcd" if r.spare(f, set())] == ["c", "d"]
+    assert [f for f in "abcd" if r.spare(f, {"b"})] == ["d"]
