@@ -3,7 +3,7 @@ lacks, the catalog the committed trades it has not applied yet."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Callable, Iterable, Protocol
 
 from twisted.logger import Logger
 
@@ -36,8 +36,8 @@ CATALOG_SPACING = 0.03
 # follower and the leader about a millisecond of CPU whatever it carries, and a trade waits
 # for two of the three replicas' disks anyway (docs/design.md has the numbers). Its price: a
 # trade waits for the leader's own disk and the first follower's, not the second fastest of
-# three; and, when the first follower freezes or is cut off, up to this much more once, until
-# its call has been out this long and it is passed over.
+# three; and, when the first follower freezes or is cut off, up to this much more, until its
+# call has been out this long and it is not counted on (not_counted_on).
 FOLLOWER_SPACING = 0.05
 # A catalog that refuses a committed trade was made from another stock table: an operator
 # must step in; asking again now and then shows when it has.
@@ -74,7 +74,7 @@ class Leader(Protocol):
 
     def follower_unreachable(self, address: str) -> None: ...
 
-    def slow_followers(self) -> set[str]: ...
+    def not_counted_on(self) -> set[str]: ...
 
     def is_streaming(self, address: str) -> bool: ...
 
@@ -106,7 +106,7 @@ class FollowerFeed:
             if batch is not None and not self.heartbeat_due:
                 wait = self._sent_at + FOLLOWER_SPACING - leader.now()
                 if (wait > 0 and len(batch[1]) < BATCH_LIMIT
-                        and leader.replication.spare(self.address, leader.slow_followers())):
+                        and leader.replication.spare(self.address, leader.not_counted_on())):
                     return Later(wait)
         if batch is None:
             # Up to date: an empty batch only as a heartbeat (it renews the leader's lease).
@@ -150,6 +150,13 @@ class FollowerFeed:
     def unreachable(self) -> None:
         self._out = False
         self._leader.follower_unreachable(self.address)
+
+
+def not_counted_on(feeds: Iterable[FollowerFeed], now: float, streaming: Callable[[str], bool]) -> set[str]:
+    """The followers the thrift does not count on to commit the next entries: a call of ours
+    has been out to them longer than FOLLOWER_SPACING (frozen, cut off, slow), or they read our
+    log on a rejoin stream (and get heartbeats only)."""
+    return {f.address for f in feeds if f.out_for(now) > FOLLOWER_SPACING or streaming(f.address)}
 
 
 class CatalogFeed:

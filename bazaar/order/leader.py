@@ -33,7 +33,7 @@ from bazaar.core.lease import HEARTBEAT_INTERVAL, LEASE, LeaderLease
 from bazaar.core.replication import Replication
 from bazaar.core.stock import TradeCheck
 from bazaar.core.trading import Verdict, verdict
-from bazaar.order.feeds import FOLLOWER_SPACING, CatalogFeed, FollowerFeed
+from bazaar.order.feeds import CatalogFeed, FollowerFeed, not_counted_on
 from bazaar.order.links import Link
 from bazaar.order.log import ReplicaLog
 from bazaar.reactor.waitlist import WaitList
@@ -311,11 +311,8 @@ class Leadership:
         self.replication.unreachable(address)
         self._release()
 
-    def slow_followers(self) -> set[str]:
-        """Followers with a call out for longer than the thrift's spacing: not counted on to
-        commit the next entries (feeds.FOLLOWER_SPACING)."""
-        now = self.now()
-        return {a for a, feed in self._feeds.items() if feed.out_for(now) > FOLLOWER_SPACING}
+    def not_counted_on(self) -> set[str]:
+        return not_counted_on(self._feeds.values(), self.now(), self.is_streaming)
 
     def catalog_applied(self, trades: list[Entry]) -> None:
         for name in dict.fromkeys(e.name for e in trades):

@@ -8,7 +8,7 @@ import pytest
 
 from bazaar.core.chain import GENESIS, Entry, Kind, Record, chained
 from bazaar.core.replication import Replication
-from bazaar.order.feeds import BATCH_LIMIT, FollowerFeed
+from bazaar.order.feeds import BATCH_LIMIT, FOLLOWER_SPACING, FollowerFeed, not_counted_on
 from bazaar.order.links import Later
 from bazaar.v1 import order_pb2
 
@@ -55,7 +55,7 @@ class Leader:
     def follower_unreachable(self, address: str) -> None:
         pass
 
-    def slow_followers(self) -> set[str]:
+    def not_counted_on(self) -> set[str]:
         return set(self.slow)
 
     def is_streaming(self, address: str) -> bool:
@@ -141,8 +141,6 @@ def sent_just_now(feed: FollowerFeed) -> None:
 
 
 def test_a_spare_follower_gets_new_entries_once_the_spacing_since_its_last_call_has_passed():
-    from bazaar.order.feeds import FOLLOWER_SPACING
-
     leader = spared_leader(5)
     feed = FollowerFeed(leader, FOLLOWER)
     sent_just_now(feed)
@@ -199,3 +197,18 @@ def test_a_call_out_counts_from_when_it_left_until_it_is_answered_or_fails():
     feed.next_request()
     feed.unreachable()
     assert feed.out_for(1.0) == 0.0
+
+
+def test_not_counted_on_are_the_followers_with_a_call_out_too_long_or_reading_a_rejoin_stream():
+    leader = spared_leader(5)
+    first, feed = FollowerFeed(leader, FIRST), FollowerFeed(leader, FOLLOWER)
+    for f in (first, feed):
+        f.heartbeat_due = True
+        f.next_request()
+    leader.clock = FOLLOWER_SPACING
+    assert not_counted_on([first, feed], leader.clock, lambda address: False) == set()
+    leader.clock = FOLLOWER_SPACING + 0.001
+    assert not_counted_on([first, feed], leader.clock, lambda address: False) == {FIRST, FOLLOWER}
+    feed.answered(order_pb2.PropagateResponse(status=order_pb2.PROPAGATE_STATUS_OK))
+    assert not_counted_on([first, feed], leader.clock, lambda address: False) == {FIRST}
+    assert not_counted_on([feed], leader.clock, lambda address: address == FOLLOWER) == {FOLLOWER}
