@@ -32,9 +32,10 @@ GAP_RETRY_MAX = 0.1
 CATALOG_SPACING = 0.03
 # The leader's thrift: a follower whose entries the others make a majority without
 # (Replication.spare) gets them at most this often, so it takes several rounds' entries in one
-# Propagate; heartbeats, and entries when it is needed, go at once. Each Propagate costs the
-# follower and the leader about a millisecond of CPU whatever it carries, and a trade waits
-# for two of the three replicas' disks anyway (docs/design.md has the numbers). Its price: a
+# Propagate; full batches, and entries when it is needed, go at once, and a heartbeat rides on
+# its next call. Each Propagate costs the follower and the leader about a millisecond of CPU
+# whatever it carries, and a trade waits for two of the three replicas' disks anyway
+# (docs/design.md has the numbers). Its price: a
 # trade waits for the leader's own disk and the first follower's, not the second fastest of
 # three; and, when the first follower freezes or is cut off, up to this much more, until its
 # call has been out this long and it is not counted on (not_counted_on).

@@ -2,8 +2,9 @@
 peer that falls behind catches up in large batches.
 
 What to send and what an answer means is the feed's business (a follower's log entries, the
-catalog's committed trades); the link only keeps one call in flight and retries with backoff
-after a failure, so a peer that was frozen or restarted is caught up as soon as it answers.
+catalog's committed trades); the link only keeps one call in flight, waits when the feed says
+Later, and retries with backoff after a failure, so a peer that was frozen or restarted is
+caught up as soon as it answers.
 Calls go out in order and one at a time, which is what lets a follower trust that nothing
 beyond the leader's last entry (as the batch states it) belongs to this leader.
 """
