@@ -129,10 +129,11 @@ class Replication:
     def spare(self, address: str, passed_over: set[str]) -> bool:
         """Whether `address`'s next entries may wait a little (the leader's thrift): other
         followers, reachable, as far along as it and not in `passed_over` (the leader does not
-        count on them: frozen, cut off, slow, or reading a rejoin stream), make a majority with
-        the leader without it. They are the ones before it in address order, so of two
-        followers that can both be counted on, the first is always fed at once. Only a matched
-        follower is spared: one catching up, or not heard yet, is fed at once."""
+        count on them: frozen, cut off, slow, reading a rejoin stream, or refusing its
+        entries), make a majority with the leader without it. They are the ones before it in
+        address order, so of two followers that can both be counted on, the first is always fed
+        at once. Only a matched follower is spared: one catching up, or not heard yet, is fed
+        at once."""
         me = self._followers.get(address)
         if me is None or me.match is None:
             return False

@@ -153,11 +153,15 @@ class FollowerFeed:
         self._leader.follower_unreachable(self.address)
 
 
-def not_counted_on(feeds: Iterable[FollowerFeed], now: float, streaming: Callable[[str], bool]) -> set[str]:
+def not_counted_on(
+    feeds: Iterable[FollowerFeed], now: float, streaming: Callable[[str], bool], refusing: Iterable[str] = (),
+) -> set[str]:
     """The followers the thrift does not count on to commit the next entries: a call of ours
-    has been out to them longer than FOLLOWER_SPACING (frozen, cut off, slow), or they read our
-    log on a rejoin stream (and get heartbeats only)."""
-    return {f.address for f in feeds if f.out_for(now) > FOLLOWER_SPACING or streaming(f.address)}
+    has been out to them longer than FOLLOWER_SPACING (frozen, cut off, slow), they read our
+    log on a rejoin stream (and get heartbeats only), or they refuse our entries (`refusing`:
+    they promised a newer epoch to a candidate)."""
+    slow = {f.address for f in feeds if f.out_for(now) > FOLLOWER_SPACING or streaming(f.address)}
+    return slow.union(refusing)
 
 
 class CatalogFeed:

@@ -312,7 +312,7 @@ class Leadership:
         self._release()
 
     def not_counted_on(self) -> set[str]:
-        return not_counted_on(self._feeds.values(), self.now(), self.is_streaming)
+        return not_counted_on(self._feeds.values(), self.now(), self.is_streaming, self._refusing)
 
     def catalog_applied(self, trades: list[Entry]) -> None:
         for name in dict.fromkeys(e.name for e in trades):
