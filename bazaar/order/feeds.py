@@ -35,10 +35,10 @@ CATALOG_SPACING = 0.03
 # Propagate; full batches, and entries when it is needed, go at once, and a heartbeat rides on
 # its next call. Each Propagate costs the follower and the leader about a millisecond of CPU
 # whatever it carries, and a trade waits for two of the three replicas' disks anyway
-# (docs/design.md has the numbers). Its price: a
-# trade waits for the leader's own disk and the first follower's, not the second fastest of
-# three; and, when the first follower freezes or is cut off, up to this much more, until its
-# call has been out this long and it is not counted on (not_counted_on).
+# (docs/design.md has the numbers). Its price: a trade waits for the leader's own disk and the
+# first follower's, not the second fastest of three; and, when the first follower freezes or is
+# cut off, up to this much more, until its call has been out this long and it is not counted on
+# (not_counted_on).
 FOLLOWER_SPACING = 0.05
 # A catalog that refuses a committed trade was made from another stock table: an operator
 # must step in; asking again now and then shows when it has.
