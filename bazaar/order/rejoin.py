@@ -7,6 +7,7 @@ the front end's leader selection will hand this replica its role.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import grpc
@@ -78,8 +79,8 @@ async def rejoin(replica: Replica, hop: ReactorHop) -> bool:
         nonlocal count
         # Each batch is committed before the next is read: a crash mid-stream keeps a prefix.
         # With the leader's commit point, what it covers leaves memory once on disk.
-        status, *_ = hop.call(replica.receive, prev, prev_chain, records, None, epoch, leader_commit,
-                              timeout=SYNC_DEADLINE)
+        status, *_ = hop.call(partial(replica.receive, streamed=True), prev, prev_chain, records, None, epoch,
+                              leader_commit, timeout=SYNC_DEADLINE)
         if status != order_pb2.PROPAGATE_STATUS_OK:
             raise RejoinRefused(f"the leader's stream does not fit this log (status {status})")
         count += len(records)

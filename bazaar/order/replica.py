@@ -162,13 +162,26 @@ class Replica:
     def receive(
         self, prev_index: int, prev_chain: bytes, records: list[Record],
         leader_last: int | None, leader_epoch: int | None, leader_commit: int = -1, leader_id: int = 0,
+        streamed: bool = False,
     ) -> Deferred:
         """A leader's batch; fires with (PropagateStatus, index, epoch, replaced) once it is on
         disk. `replaced`: the batch was refused for an epoch a newer leader was established in
-        (our log holds its entries), not one merely promised to a candidate."""
+        (our log holds its entries), not one merely promised to a candidate. `streamed`: it
+        comes on our rejoin attempt's stream, not from the leader's link."""
+        held_back = bool(records) and not self.ready and not streamed
+        if held_back:
+            # Still rejoining (order/rejoin.py): what we missed comes on that attempt's stream,
+            # or as a snapshot when we are far behind. Entries the link sent meanwhile would
+            # race it, and a timing would choose between the two (a replica far behind caught
+            # up a batch at a time). Its epoch is still checked; the entries are answered as a
+            # gap where they would go, as during an install, and sent again once we are ready.
+            records = []
         written, deposed, stale = self.log.receive(
             prev_index, prev_chain, records, leader_last, leader_epoch, leader_commit,
         )
+        if held_back:
+            written.addCallback(
+                lambda r: (order_pb2.PROPAGATE_STATUS_GAP, *r[1:]) if r[0] == order_pb2.PROPAGATE_STATUS_OK else r)
         if deposed:
             self.step_down(f"a leader of epoch {leader_epoch} is propagating to us")
         if leader_epoch is not None and not stale:

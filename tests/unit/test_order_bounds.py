@@ -100,6 +100,7 @@ class Follower:
         self.clock = Clock()
         self.replica = Replica(self.clock, config, 1, self.store, self.committer, Channels(),  # type: ignore[arg-type]
                                lambda name: None)
+        self.replica.ready = True  # its rejoin attempt is over
         self.servicer = OrderServicer(self.replica, FlushingHop(self.committer), 2.0,  # type: ignore[arg-type]
                                       streams=streams, stall=stall)
         assert self.propagate(batch(-1, LOG[:2], leader_last=1)).status == order_pb2.PROPAGATE_STATUS_OK
