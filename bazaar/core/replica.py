@@ -221,7 +221,7 @@ class ReplicaCore:
         one. `key_holder(key)` finds the entry this log holds under a key; without it, keys
         are checked within the batch only. Everything is checked before anything changes: a
         malformed batch (MalformedBatch) leaves this replica as it was."""
-        _check_batch(prev_index, records, leader_last, leader_epoch)
+        check_batch(prev_index, records, leader_last, leader_epoch)
         if leader_epoch is not None and (leader_epoch < self.floor or (leader_epoch == self.epoch and self.is_leader)):
             # First: a replaced leader must learn so (its batch may well not fit a log that
             # a newer leader has changed since).
@@ -336,7 +336,7 @@ class ReplicaCore:
             self.last_epoch, self.last_number = entry.epoch, entry.number
 
 
-def _check_batch(prev_index: int, records: list[Record], leader_last: int | None, leader_epoch: int | None) -> None:
+def check_batch(prev_index: int, records: list[Record], leader_last: int | None, leader_epoch: int | None) -> None:
     """What a batch must be whatever our log holds: in sequence and in range, each entry well
     formed, keys distinct, numbers and epochs running on."""
     if not -1 <= prev_index <= MAX_INDEX - len(records):

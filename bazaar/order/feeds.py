@@ -133,6 +133,12 @@ class FollowerFeed:
             leader_id=leader.replica_id,
         )
 
+    @property
+    def lacking(self) -> bool:
+        """Its last answer was a gap: it lacks entries before ours (it is catching up, or
+        holds entries back while it rejoins), so it takes none in the next round."""
+        return self._last_gap is not None
+
     def out_for(self, now: float) -> float:
         """How long our unanswered request has been out (0: none is)."""
         return now - self._sent_at if self._out else 0.0
@@ -158,9 +164,10 @@ def not_counted_on(
 ) -> set[str]:
     """The followers the thrift does not count on to commit the next entries: a call of ours
     has been out to them longer than FOLLOWER_SPACING (frozen, cut off, slow), they read our
-    log on a rejoin stream (and get heartbeats only), or they refuse our entries (`refusing`:
-    they promised a newer epoch to a candidate)."""
-    slow = {f.address for f in feeds if f.out_for(now) > FOLLOWER_SPACING or streaming(f.address)}
+    log on a rejoin stream (and get heartbeats only), their last answer was a gap, or they
+    refuse our entries (`refusing`: they promised a newer epoch to a candidate)."""
+    slow = {f.address for f in feeds
+            if f.out_for(now) > FOLLOWER_SPACING or f.lacking or streaming(f.address)}
     return slow.union(refusing)
 
 

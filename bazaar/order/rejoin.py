@@ -34,7 +34,9 @@ class RejoinRefused(Exception):
 @dataclass(frozen=True)
 class FoundLeader:
     address: str
-    committed: int  # the highest index it said was on a majority (-1: not known)
+    # The highest index it said was on a majority; when it did not answer, the highest its
+    # followers said (they learn it from its batches: at most a little behind). -1: not known.
+    committed: int
 
 
 async def find_leader(replica: Replica) -> FoundLeader | None:
@@ -53,12 +55,37 @@ async def find_leader(replica: Replica) -> FoundLeader | None:
         view = max(leading, key=lambda v: v.leader_epoch)
         address = by_id.get(view.replica_id)
         return None if address is None else FoundLeader(address, view.committed_index)
-    followed = [v.leader_id for v in views if v is not None and v.leader_id and v.leader_id != replica.replica_id]
+    followed = [v for v in views if v is not None and v.leader_id and v.leader_id != replica.replica_id]
     if not followed:
         log.info("no peer leads or follows a leader; not rejoining")
         return None
-    address = by_id.get(followed[0])
-    return None if address is None else FoundLeader(address, -1)
+    leader_id = followed[0].leader_id
+    address = by_id.get(leader_id)
+    # The leader's own answer may have missed its probe deadline (a busy machine): how far
+    # behind we are still decides between a snapshot and the stream.
+    committed = max(v.committed_index for v in followed if v.leader_id == leader_id)
+    return None if address is None else FoundLeader(address, committed)
+
+
+class StreamWriter:
+    """Writes each batch of the rejoin stream to the replica's log (called on the stream's
+    thread), and counts the entries."""
+
+    def __init__(self, replica: Replica, hop: ReactorHop) -> None:
+        self._replica = replica
+        self._hop = hop
+        self.count = 0
+
+    def __call__(self, prev: int, prev_chain: bytes, records: list[Record], epoch: int, leader_commit: int) -> None:
+        # Each batch is committed before the next is read: a crash mid-stream keeps a prefix.
+        # With the leader's commit point, what it covers leaves memory once on disk. Taken
+        # while the replica is not ready yet, as the link's entries are not (Replica.receive).
+        receive = partial(self._replica.receive, streamed=True)
+        status, *_ = self._hop.call(receive, prev, prev_chain, records, None, epoch, leader_commit,
+                                    timeout=SYNC_DEADLINE)
+        if status != order_pb2.PROPAGATE_STATUS_OK:
+            raise RejoinRefused(f"the leader's stream does not fit this log (status {status})")
+        self.count += len(records)
 
 
 async def rejoin(replica: Replica, hop: ReactorHop) -> bool:
@@ -73,17 +100,7 @@ async def rejoin(replica: Replica, hop: ReactorHop) -> bool:
                  missed=found.committed - replica.core.last_index, leader=leader)
         await install_snapshot(replica, leader, SYNC_DEADLINE, replica.config.timeouts.rpc / 2)
     request = synchronize_request(replica.log, caller=replica.address)
-    count = 0
-
-    def write(prev: int, prev_chain: bytes, records: list[Record], epoch: int, leader_commit: int) -> None:
-        nonlocal count
-        # Each batch is committed before the next is read: a crash mid-stream keeps a prefix.
-        # With the leader's commit point, what it covers leaves memory once on disk.
-        status, *_ = hop.call(partial(replica.receive, streamed=True), prev, prev_chain, records, None, epoch,
-                              leader_commit, timeout=SYNC_DEADLINE)
-        if status != order_pb2.PROPAGATE_STATUS_OK:
-            raise RejoinRefused(f"the leader's stream does not fit this log (status {status})")
-        count += len(records)
+    write = StreamWriter(replica, hop)
 
     log.info("rejoining: streaming entries after {last} from leader {leader}",
              last=replica.core.last_index, leader=leader)
@@ -99,5 +116,5 @@ async def rejoin(replica: Replica, hop: ReactorHop) -> bool:
     except (RejoinRefused, ValueError, ReactorUnavailable) as e:
         log.error("rejoin from {leader} failed: {error}", leader=leader, error=str(e))
         return False
-    log.info("rejoined leader {leader} after receiving {count} entries", leader=leader, count=count)
+    log.info("rejoined leader {leader} after receiving {count} entries", leader=leader, count=write.count)
     return True

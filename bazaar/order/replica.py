@@ -22,7 +22,7 @@ from bazaar.core.chain import Record
 from bazaar.core.initiative import Initiative
 from bazaar.core.lease import UNKNOWN_LEADER, FollowerLease, Reachability
 from bazaar.core.orders import Order
-from bazaar.core.replica import ReplicaCore
+from bazaar.core.replica import ReplicaCore, check_batch
 from bazaar.order.leader import Leadership
 from bazaar.order.log import ReplicaLog
 from bazaar.order.store import OrderStore, SetEpoch
@@ -175,6 +175,7 @@ class Replica:
             # race it, and a timing would choose between the two (a replica far behind caught
             # up a batch at a time). Its epoch is still checked; the entries are answered as a
             # gap where they would go, as during an install, and sent again once we are ready.
+            check_batch(prev_index, records, leader_last, leader_epoch)  # a malformed one is still told so
             records = []
         written, deposed, stale = self.log.receive(
             prev_index, prev_chain, records, leader_last, leader_epoch, leader_commit,

@@ -199,7 +199,7 @@ def test_a_call_out_counts_from_when_it_left_until_it_is_answered_or_fails():
     assert feed.out_for(1.0) == 0.0
 
 
-def test_not_counted_on_are_the_followers_with_a_call_out_too_long_reading_a_rejoin_stream_or_refusing_us():
+def test_not_counted_on_are_the_followers_with_a_call_out_too_long_reading_a_rejoin_stream_lacking_or_refusing():
     leader = spared_leader(5)
     first, feed = FollowerFeed(leader, FIRST), FollowerFeed(leader, FOLLOWER)
     for f in (first, feed):
@@ -213,3 +213,11 @@ def test_not_counted_on_are_the_followers_with_a_call_out_too_long_reading_a_rej
     assert not_counted_on([first, feed], leader.clock, lambda address: False) == {FIRST}
     assert not_counted_on([feed], leader.clock, lambda address: address == FOLLOWER) == {FOLLOWER}
     assert not_counted_on([feed], leader.clock, lambda address: False, refusing={FOLLOWER}) == {FOLLOWER}
+    # A gap: it lacks entries before ours (catching up, or rejoining and holding them back).
+    feed.heartbeat_due = True
+    feed.next_request()
+    feed.answered(order_pb2.PropagateResponse(status=order_pb2.PROPAGATE_STATUS_GAP, last_index=2))
+    assert not_counted_on([feed], leader.clock, lambda address: False) == {FOLLOWER}
+    feed.next_request()
+    feed.answered(order_pb2.PropagateResponse(status=order_pb2.PROPAGATE_STATUS_OK, last_index=4))
+    assert not_counted_on([feed], leader.clock, lambda address: False) == set()

@@ -5,8 +5,16 @@ snapshot and a stream by how far behind it is, and must not be raced)."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
+import grpc
+import pytest
+from twisted.internet import defer
+
+from bazaar.config import Config
 from bazaar.core.chain import GENESIS
+from bazaar.core.replica import MalformedBatch
+from bazaar.order.rejoin import RejoinRefused, StreamWriter, find_leader
 from bazaar.v1 import order_pb2
 from tests.unit.test_lease import replica_at
 from tests.unit.test_order_log import fired, leader_batch
@@ -43,3 +51,101 @@ def test_a_stale_leader_is_still_told_so_while_rejoining(tmp_path: Path):
     assert receive(replica, committer, epoch=5)[0] == order_pb2.PROPAGATE_STATUS_OK  # learns epoch 5 ...
     replica.ready = False
     assert receive(replica, committer, epoch=3)[0] == order_pb2.PROPAGATE_STATUS_STALE_EPOCH  # ... so 3 is stale
+
+
+def test_a_malformed_batch_is_still_refused_while_rejoining(tmp_path: Path):
+    replica, committer, _ = replica_at(tmp_path)
+    replica.ready = False
+    out_of_sequence = [e.record() for e in BATCH[1:]]  # entry 1 right after -1
+    with pytest.raises(MalformedBatch):
+        replica.receive(-1, GENESIS, out_of_sequence, 2, 3, 1, leader_id=3)
+    assert replica.store.last_index == -1
+
+
+class DirectHop:
+    """The reactor hop as the stream's thread sees it, run here: the write is flushed to disk
+    before the call returns."""
+
+    def __init__(self, committer) -> None:
+        self._committer = committer
+
+    def call(self, f, *args, timeout=None):
+        written = f(*args)
+        self._committer.flush()
+        return fired(written)
+
+
+def test_the_stream_writer_writes_while_rejoining_and_refuses_what_does_not_fit(tmp_path: Path):
+    replica, committer, _ = replica_at(tmp_path)
+    replica.ready = False
+    write = StreamWriter(replica, DirectHop(committer))  # type: ignore[arg-type]
+    write(-1, GENESIS, [e.record() for e in BATCH], 3, 1)
+    assert (write.count, replica.store.last_index) == (3, 2)
+    with pytest.raises(RejoinRefused):
+        write(7, GENESIS, [], 3, 1)  # past our last entry: a gap
+    assert write.count == 3
+
+
+# ---- finding the leader: how far behind we are, even when the leader is slow to answer --------
+
+
+class Describing:
+    """One peer's channel whose Describe the test answers (None: its call fails)."""
+
+    def __init__(self, answer: order_pb2.DescribeResponse | None) -> None:
+        self.answer = answer
+
+    def unary_unary(self, path: str, *args, **kwargs):
+        peer = self
+
+        class Method:
+            def future(self, request, timeout=None, **kwargs):
+                return Answered(peer.answer)
+
+        return Method()
+
+    unary_stream = stream_unary = stream_stream = unary_unary
+
+
+class Answered:
+    """A unary call done already: with `response`, or failed (None)."""
+
+    def __init__(self, response) -> None:
+        self._response = response
+
+    def add_done_callback(self, callback) -> None:
+        callback(self)
+
+    def cancelled(self) -> bool:
+        return False
+
+    def exception(self):
+        return None if self._response is not None else grpc.RpcError()
+
+    def result(self):
+        return self._response
+
+
+def find(tmp_path: Path, answers: dict[int, order_pb2.DescribeResponse | None]):
+    replica, _, _ = replica_at(tmp_path)
+    channels = {str(replica.config.replicas[i]): Describing(a) for i, a in answers.items()}
+    replica._channels = SimpleNamespace(get=lambda address: channels[str(address)])
+    replica.reactor.callFromThread = lambda f, *args: f(*args)
+    return fired(defer.ensureDeferred(find_leader(replica)))
+
+
+def test_the_leader_found_by_its_own_answer_says_its_commit_point(tmp_path: Path):
+    leader = order_pb2.DescribeResponse(replica_id=3, role=order_pb2.REPLICA_ROLE_LEADER, leader_id=3,
+                                        leader_epoch=2, committed_index=90)
+    follower = order_pb2.DescribeResponse(replica_id=2, role=order_pb2.REPLICA_ROLE_FOLLOWER, leader_id=3,
+                                          leader_epoch=2, committed_index=80)
+    found = find(tmp_path, {2: follower, 3: leader})
+    assert found.address == str(Config(data_dir=tmp_path).replicas[3]) and found.committed == 90
+
+
+def test_a_leader_that_does_not_answer_in_time_is_found_with_its_followers_commit_point(tmp_path: Path):
+    # It must still be told whether to fetch a snapshot: its followers learn the commit point.
+    follower = order_pb2.DescribeResponse(replica_id=2, role=order_pb2.REPLICA_ROLE_FOLLOWER, leader_id=3,
+                                          leader_epoch=2, committed_index=80)
+    found = find(tmp_path, {2: follower, 3: None})
+    assert found.address == str(Config(data_dir=tmp_path).replicas[3]) and found.committed == 80
