@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import sqlite3
 import subprocess
 from contextlib import closing
@@ -107,6 +108,11 @@ class BenchCluster(ChaosCluster):
             return 0.0
         return metric_sum(body.decode("utf-8", "replace"), sample, labels) if status == 200 else 0.0
 
+    def cpu(self) -> dict[str, float | None]:
+        """Each running process's CPU seconds so far, user plus system (None: gone, or no /proc)."""
+        return {name: cpu_seconds(child.pid) if child.poll() is None else None
+                for name, child in self.children.items()}
+
     def resident(self) -> dict[str, int | None]:
         """Each running process's resident memory in bytes (None: gone, or no /proc)."""
         return {name: resident_bytes(child.pid) if child.poll() is None else None
@@ -135,6 +141,22 @@ def resident_bytes(pid: int) -> int | None:
     try:
         return parse_vm_rss(Path(f"/proc/{pid}/status").read_text())
     except OSError:
+        return None
+
+
+def parse_cpu_seconds(stat: str, ticks_per_second: int) -> float | None:
+    """User plus system CPU seconds from the text of /proc/<pid>/stat (fields 14 and 15, counted
+    after the command in parentheses, which may itself hold spaces and parentheses)."""
+    fields = stat.rpartition(")")[2].split()
+    if len(fields) < 13 or not (fields[11].isdigit() and fields[12].isdigit()):
+        return None
+    return (int(fields[11]) + int(fields[12])) / ticks_per_second
+
+
+def cpu_seconds(pid: int) -> float | None:
+    try:
+        return parse_cpu_seconds(Path(f"/proc/{pid}/stat").read_text(), os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError):
         return None
 
 

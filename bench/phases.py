@@ -2,7 +2,8 @@
 
 An empty cluster beside the bare Klein routes (bare.tac), each of its loads in turns with the
 same load on a baseline: the cached stock lookup against the bare GET route, trades against
-the bare POST route at every number of connections of the curve, order lookups against the
+the bare POST route at every number of connections of the curve (with the CPU each process
+spends a trade), order lookups against the
 bare GET /orders route; then a profile of the trade path on every process, and leader failover
 (SIGKILL, then SIGSTOP). A cluster with TLS off, for what mutual TLS costs. Then, for each
 history, a cluster seeded offline beside an empty one: a replica that missed all of it catching
@@ -16,6 +17,7 @@ import json
 import re
 import signal
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -24,7 +26,7 @@ from bazaar.chaos.processes import CATALOG, FRONTEND, NAMES, REPLICA_IDS, ChaosE
 from bench import failover, keys, profile, seed
 from bench.cluster import BareServer, BenchCluster, BenchError, http_request
 from bench.load import Loader
-from bench.result import HistoryLevel, LoadResult, Pair, Results, Settings, combined
+from bench.result import HistoryLevel, LoadResult, Pair, Results, Settings, TradeCpu, combined
 
 STOCK_PATH = "/stocks/tesla"
 TRADE = json.dumps({"name": "tesla", "quantity": 1, "type": "buy"}).encode()
@@ -52,6 +54,36 @@ def in_turns(runs: Sequence[Run], seconds: float, turns: int = COMPARISON_TURNS)
 
 def _load(loader: Loader, url: str, kind: str, path: str, connections: int, numbers: range = range(1)) -> Run:
     return lambda seconds: loader.run(url, kind, path, connections, seconds, numbers=numbers)
+
+
+def _counting_cpu(cluster: BenchCluster, run: Run, spent: Counter[str]) -> Run:
+    """`run`, adding the CPU seconds each of the cluster's processes spends during it to `spent`
+    (only the turns of this load: the bare route's turns between them do not count)."""
+
+    def counted(seconds: float) -> LoadResult:
+        before = cluster.cpu()
+        result = run(seconds)
+        for name, now in cluster.cpu().items():
+            was = before.get(name)
+            if now is not None and was is not None:
+                spent[name] += now - was
+        return result
+
+    return counted
+
+
+def _by_role(cluster: BenchCluster, spent: Counter[str]) -> dict[str, float]:
+    leader = replica_name(cluster.wait_leader())
+    followers = sorted((n for n in spent if n.startswith("order-") and n != leader), key=lambda n: -spent[n])
+    named = {"front end": FRONTEND, "leader": leader, "catalog": CATALOG,
+             **dict(zip(("busier follower", "other follower"), followers))}
+    return {role: spent[name] for role, name in named.items() if name in spent}
+
+
+def _batches(cluster: BenchCluster) -> tuple[float, float]:
+    """The front end's batches to the order leader so far, and the orders they carried."""
+    return (cluster.metric(FRONTEND, "bazaar_frontend_order_batches_total"),
+            cluster.metric(FRONTEND, "bazaar_frontend_order_batch_orders_total"))
 
 
 def _answer(port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -95,9 +127,14 @@ def empty_cluster(root: Path, loader: Loader, settings: Settings, results: Resul
         for c in settings.curve:
             say(f"trades (POST /orders) and the bare Klein POST route: {s:g} s each at {c} connections, "
                 f"in {COMPARISON_TURNS} turns")
-            trades, bare_trades = in_turns([_load(loader, cluster.frontend_url, "orders", "/orders", c),
+            spent: Counter[str] = Counter()
+            batches_before = _batches(cluster)
+            trades, bare_trades = in_turns([_counting_cpu(cluster, _load(loader, cluster.frontend_url, "orders",
+                                                                          "/orders", c), spent),
                                             _load(loader, bare.url, "orders", "/orders", c)], s)
             results.trades[c] = Pair(trades, bare_trades)
+            batches, orders = (after - was for after, was in zip(_batches(cluster), batches_before))
+            results.trade_cpu[c] = TradeCpu(_by_role(cluster, spent), trades.successes, batches, orders)
         _lookups(cluster, bare, loader, settings, results, say)
         bare.stop()
         bare = None

@@ -14,7 +14,7 @@ from bazaar import tables
 from bench import table
 from bench.keys import BATCH, REPEATS, KeyCost
 from bench.profile import Profile, render as render_profile
-from bench.result import Failover, HistoryLevel, LoadResult, Pair, Results, Settings
+from bench.result import ROLES, Failover, HistoryLevel, LoadResult, Pair, Results, Settings, TradeCpu
 from bench.table import Row
 
 CACHED_VS_BARE = 0.9
@@ -143,6 +143,11 @@ def scale_lines(results: Results, trade_connections: int) -> list[str]:
            *tables.table(("connections", "trades/s", "p50", "p99", "bare POST/s", "bare p99", "trades / bare",
                           "target", "verdict"), [_connections_row(c, p) for c, p in sorted(r.trades.items())],
                          markdown=True)]
+    if r.trade_cpu:
+        out += ["", "### CPU per trade by process (user + system, from /proc, over the trade loads above; "
+                "orders per batch: the front end's calls to the leader)", "",
+                *tables.table(("connections", *ROLES, "all", "orders per batch"),
+                              [_cpu_row(c, cpu) for c, cpu in sorted(r.trade_cpu.items())], markdown=True)]
     if not r.history:
         return out
     out += ["", f"### Trades against history ({trade_connections} conn, each load in turns with an empty cluster "
@@ -167,6 +172,12 @@ def _connections_row(connections: int, pair: Pair) -> list[str]:
             table.rate(b.per_second, ""), table.duration(b.p99), table.times(pair.ratio),
             "" if target is None else f"≥ {target:.1f}×",
             table.REPORT if target is None else table.at_least(pair.ratio, target)]
+
+
+def _cpu_row(connections: int, cpu: TradeCpu) -> list[str]:
+    per_batch = cpu.orders_per_batch
+    return [str(connections), *(table.micros(cpu.per_trade(role)) for role in (*ROLES, "all")),
+            "-" if per_batch is None else f"{per_batch:.1f}"]
 
 
 def _history_cells(level: HistoryLevel) -> list[str]:
@@ -283,6 +294,8 @@ def as_json(results: Results, settings: Settings) -> dict[str, Any]:
         "cached": _pair_json(r.cached),
         "lookups": {**(_pair_json(r.lookups) or {}), "numbers": [r.lookup_numbers.start, r.lookup_numbers.stop]},
         "trades": [{"connections": c, **(_pair_json(p) or {})} for c, p in sorted(r.trades.items())],
+        "trade_cpu": [{"connections": c, "seconds": cpu.seconds, "trades": cpu.trades, "batches": cpu.batches,
+                       "orders": cpu.orders} for c, cpu in sorted(r.trade_cpu.items())],
         "trades_plaintext": {"connections": r.plaintext_connections, **(_load_json(r.trades_plaintext) or {})},
         "history": [{
             "orders": level.orders, "seeding": level.seeding, "catch_up": level.catch_up,

@@ -66,6 +66,31 @@ class Pair:
 
 
 @dataclass(frozen=True)
+class TradeCpu:
+    """What the cluster's processes spent over the trade loads at one number of connections:
+    user plus system CPU seconds by role, the trades answered, and the front end's batches to
+    the leader with the orders they carried."""
+    seconds: dict[str, float]  # by ROLES
+    trades: int
+    batches: float
+    orders: float
+
+    def per_trade(self, role: str) -> float | None:
+        """CPU seconds a trade of `role` (or of them all: "all")."""
+        spent = sum(self.seconds.values()) if role == "all" else self.seconds.get(role)
+        return spent / self.trades if spent is not None and self.trades else None
+
+    @property
+    def orders_per_batch(self) -> float | None:
+        return self.orders / self.batches if self.batches else None
+
+
+# The processes of a trade load by what they do in it; of the followers, the one that spent more
+# first (the one the leader counts on; the other is spared: order/feeds.py).
+ROLES = ("front end", "leader", "busier follower", "other follower", "catalog")
+
+
+@dataclass(frozen=True)
 class Failover:
     signal_name: str
     leader: int
@@ -112,6 +137,7 @@ class Results:
     cached: Pair | None = None  # cached GET /stocks/<name> and the bare GET route
     same_answer: list[str] = field(default_factory=list)  # how the bare routes' answers compare
     trades: dict[int, Pair] = field(default_factory=dict)  # by connections: trades and the bare POST route
+    trade_cpu: dict[int, TradeCpu] = field(default_factory=dict)  # by connections, over those trade loads
     trades_plaintext: LoadResult | None = None  # trades with TLS off: what mutual TLS costs
     plaintext_connections: int = 0
     lookups: Pair | None = None  # GET /orders/<n> and the bare GET /orders route

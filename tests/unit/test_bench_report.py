@@ -14,9 +14,9 @@ from bazaar.core.chain import Kind, Record, chained, follows
 from bazaar.core.stock import DEFAULT_STOCKS, table_id
 from bazaar.order.store import OrderStore, read_entries, read_orders
 from bench import keys, profile, report, seed, table, wrk
-from bench.cluster import log_count, metric_sum, parse_vm_rss
+from bench.cluster import log_count, metric_sum, parse_cpu_seconds, parse_vm_rss
 from bench.keys import KeyCost
-from bench.result import Failover, HistoryLevel, LoadResult, Pair, Results, Settings, combined
+from bench.result import Failover, HistoryLevel, LoadResult, Pair, Results, Settings, TradeCpu, combined
 
 WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:8080/orders
   1 threads and 16 connections
@@ -119,6 +119,9 @@ def _results() -> Results:
         cached=Pair(_load(900), _load(1000)), lookups=Pair(_load(700), _load(1000)), lookup_numbers=range(1000),
         trades={1: Pair(_load(100), _load(900)), 16: Pair(_load(1200), _load(4000)),
                 64: Pair(_load(2000, p99=0.0549), _load(4500))},
+        trade_cpu={16: TradeCpu({"front end": 0.36, "leader": 0.48, "busier follower": 0.24, "other follower": 0.12,
+                                 "catalog": 0.0}, 1200, 150.0, 1200.0),
+                   64: TradeCpu({"front end": 0.4}, 0, 0.0, 0.0)},  # no trade answered: no cost per trade
         trades_plaintext=_load(2500), plaintext_connections=64,
         history=[_level(10_000, 1950, 2000, 0.4, 61), _level(100_000, 1500, 2000, 2.5, 80)],
         failovers=[Failover("SIGKILL", 3, 0.05, 200, 0, ()), Failover("SIGSTOP", 2, 0.7, 180, 2, ("503 x",))],
@@ -176,10 +179,13 @@ def test_scale_tables_have_a_ratio_and_a_verdict_for_each_target():
     lines = report.scale_lines(_results(), 64)
     titles = [line for line in lines if line.startswith("### ")]
     assert [t.split(" (")[0] for t in titles] == [
-        "### Trades against connections", "### Trades against history", "### Catch-up against missed orders",
-        "### Resident memory", "### Idempotency-key lookups against history"]
+        "### Trades against connections", "### CPU per trade by process", "### Trades against history",
+        "### Catch-up against missed orders", "### Resident memory", "### Idempotency-key lookups against history"]
     tables_at = [lines.index(t) for t in titles] + [len(lines)]
-    connections, history, catch_up, memory, key = (_cells(lines[a:b]) for a, b in zip(tables_at, tables_at[1:]))
+    connections, cpu, history, catch_up, memory, key = (
+        _cells(lines[a:b]) for a, b in zip(tables_at, tables_at[1:]))
+    assert cpu == [["16", "300.0 µs", "400.0 µs", "200.0 µs", "100.0 µs", "0.0 µs", "1000.0 µs", "8.0"],
+                   ["64", "-", "-", "-", "-", "-", "-", "-"]]
     assert [row[0] for row in connections] == ["1", "16", "64"]
     assert connections[0][-2:] == ["", ""] and connections[1][-3:] == ["0.30×", "≥ 0.3×", table.PASS]
     assert [row[4:] for row in history] == [["0.97×", "0.9-1.1×", table.PASS], ["0.75×", "0.9-1.1×", table.FAIL]]
@@ -196,6 +202,7 @@ def test_the_json_has_every_number_of_the_tables():
     assert [t["connections"] for t in data["trades"]] == [1, 16, 64]
     assert data["trades"][1]["ratio"] == 0.3 and data["trades"][2]["measured"]["p99"] == 0.0549
     assert data["lookups"]["numbers"] == [0, 1000]
+    assert data["trade_cpu"][0]["connections"] == 16 and data["trade_cpu"][0]["seconds"]["leader"] == 0.48
     assert [h["orders"] for h in data["history"]] == [10_000, 100_000]
     assert data["history"][1]["resident"]["order-1"] == 80 * 2 ** 20 and data["history"][0]["keys"]["held"] == 15e-6
 
@@ -211,6 +218,10 @@ def test_resident_memory_and_metrics_are_parsed():
     status = "Name:\ttwistd\nVmPeak:\t  300000 kB\nVmRSS:\t   61440 kB\nThreads:\t9\n"
     assert parse_vm_rss(status) == 60 * 2 ** 20
     assert parse_vm_rss("Name:\tkthreadd\n") is None
+    # /proc/<pid>/stat: utime and stime are fields 14 and 15; the command may hold ") (".
+    stat = "4242 (twistd) (x) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 50 0 0 20 0 9 0 100 0 0"
+    assert parse_cpu_seconds(stat, 100) == 3.0
+    assert parse_cpu_seconds("4242 (twistd) S 1", 100) is None
     text = ('# TYPE bazaar_grpc_server_calls_total counter\n'
             'bazaar_grpc_server_calls_total{service="bazaar.v1.OrderService",method="Lookup",code="OK"} 12.0\n'
             'bazaar_grpc_server_calls_total{service="bazaar.v1.OrderService",method="Lookup",code="NOT_FOUND"} 3.0\n'
