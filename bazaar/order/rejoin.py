@@ -72,16 +72,15 @@ class StreamWriter:
     thread), and counts the entries."""
 
     def __init__(self, replica: Replica, hop: ReactorHop) -> None:
-        self._replica = replica
+        # Taken while the replica is not ready yet, as the link's entries are not (Replica.receive).
+        self._receive = partial(replica.receive, streamed=True)
         self._hop = hop
         self.count = 0
 
     def __call__(self, prev: int, prev_chain: bytes, records: list[Record], epoch: int, leader_commit: int) -> None:
         # Each batch is committed before the next is read: a crash mid-stream keeps a prefix.
-        # With the leader's commit point, what it covers leaves memory once on disk. Taken
-        # while the replica is not ready yet, as the link's entries are not (Replica.receive).
-        receive = partial(self._replica.receive, streamed=True)
-        status, *_ = self._hop.call(receive, prev, prev_chain, records, None, epoch, leader_commit,
+        # With the leader's commit point, what it covers leaves memory once on disk.
+        status, *_ = self._hop.call(self._receive, prev, prev_chain, records, None, epoch, leader_commit,
                                     timeout=SYNC_DEADLINE)
         if status != order_pb2.PROPAGATE_STATUS_OK:
             raise RejoinRefused(f"the leader's stream does not fit this log (status {status})")

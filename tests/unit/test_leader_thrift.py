@@ -37,6 +37,7 @@ class Future:
         self.request = request
         self._callbacks: list[Callable[[Any], None]] = []
         self._result: Any = None
+        self._error: Exception | None = None
         self.done = False
 
     def add_done_callback(self, callback: Callable[[Any], None]) -> None:
@@ -47,14 +48,18 @@ class Future:
         for callback in self._callbacks:
             callback(self)
 
+    def fail(self, error: Exception) -> None:
+        self._error = error
+        self.answer(None)
+
     def cancel(self) -> bool:
         return False
 
     def cancelled(self) -> bool:
         return False
 
-    def exception(self) -> None:
-        return None
+    def exception(self) -> Exception | None:
+        return self._error
 
     def result(self) -> Any:
         return self._result

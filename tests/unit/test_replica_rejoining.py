@@ -16,7 +16,9 @@ from bazaar.core.chain import GENESIS
 from bazaar.core.replica import MalformedBatch
 from bazaar.order.rejoin import RejoinRefused, StreamWriter, find_leader
 from bazaar.v1 import order_pb2
+from tests.unit.test_leader_thrift import Peer
 from tests.unit.test_lease import replica_at
+from tests.unit.test_order_bounds import FlushingHop
 from tests.unit.test_order_log import fired, leader_batch
 
 BATCH = leader_batch(3, None, ("ford", "buy", 1), ("tesla", "buy", 2))
@@ -62,23 +64,10 @@ def test_a_malformed_batch_is_still_refused_while_rejoining(tmp_path: Path):
     assert replica.store.last_index == -1
 
 
-class DirectHop:
-    """The reactor hop as the stream's thread sees it, run here: the write is flushed to disk
-    before the call returns."""
-
-    def __init__(self, committer) -> None:
-        self._committer = committer
-
-    def call(self, f, *args, timeout=None):
-        written = f(*args)
-        self._committer.flush()
-        return fired(written)
-
-
 def test_the_stream_writer_writes_while_rejoining_and_refuses_what_does_not_fit(tmp_path: Path):
     replica, committer, _ = replica_at(tmp_path)
     replica.ready = False
-    write = StreamWriter(replica, DirectHop(committer))  # type: ignore[arg-type]
+    write = StreamWriter(replica, FlushingHop(committer))  # type: ignore[arg-type]
     write(-1, GENESIS, [e.record() for e in BATCH], 3, 1)
     assert (write.count, replica.store.last_index) == (3, 2)
     with pytest.raises(RejoinRefused):
@@ -89,49 +78,17 @@ def test_the_stream_writer_writes_while_rejoining_and_refuses_what_does_not_fit(
 # ---- finding the leader: how far behind we are, even when the leader is slow to answer --------
 
 
-class Describing:
-    """One peer's channel whose Describe the test answers (None: its call fails)."""
-
-    def __init__(self, answer: order_pb2.DescribeResponse | None) -> None:
-        self.answer = answer
-
-    def unary_unary(self, path: str, *args, **kwargs):
-        peer = self
-
-        class Method:
-            def future(self, request, timeout=None, **kwargs):
-                return Answered(peer.answer)
-
-        return Method()
-
-    unary_stream = stream_unary = stream_stream = unary_unary
-
-
-class Answered:
-    """A unary call done already: with `response`, or failed (None)."""
-
-    def __init__(self, response) -> None:
-        self._response = response
-
-    def add_done_callback(self, callback) -> None:
-        callback(self)
-
-    def cancelled(self) -> bool:
-        return False
-
-    def exception(self):
-        return None if self._response is not None else grpc.RpcError()
-
-    def result(self):
-        return self._response
-
-
 def find(tmp_path: Path, answers: dict[int, order_pb2.DescribeResponse | None]):
+    """The leader find_leader finds when each peer answers its Describe so (None: the call fails)."""
     replica, _, _ = replica_at(tmp_path)
-    channels = {str(replica.config.replicas[i]): Describing(a) for i, a in answers.items()}
-    replica._channels = SimpleNamespace(get=lambda address: channels[str(address)])
+    peers = {str(replica.config.replicas[i]): Peer() for i in answers}
+    replica._channels = SimpleNamespace(get=lambda address: peers[str(address)])
     replica.reactor.callFromThread = lambda f, *args: f(*args)
-    return fired(defer.ensureDeferred(find_leader(replica)))
+    found = defer.ensureDeferred(find_leader(replica))
+    for i, answer in answers.items():
+        (call,) = peers[str(replica.config.replicas[i])].calls["Describe"]
+        call.answer(answer) if answer is not None else call.fail(grpc.RpcError())
+    return fired(found)
 
 
 def test_the_leader_found_by_its_own_answer_says_its_commit_point(tmp_path: Path):
