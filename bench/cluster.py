@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import sqlite3
 import subprocess
 from contextlib import closing
@@ -15,6 +14,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.process_collector import ProcessCollector
 
 from bazaar.chaos.processes import FRONTEND, ChaosCluster, free_ports, listening, replica_name, wait_for
 from bazaar.tools.cluster import ClusterError, operator_channel
@@ -144,20 +144,12 @@ def resident_bytes(pid: int) -> int | None:
         return None
 
 
-def parse_cpu_seconds(stat: str, ticks_per_second: int) -> float | None:
-    """User plus system CPU seconds from the text of /proc/<pid>/stat (fields 14 and 15, counted
-    after the command in parentheses, which may itself hold spaces and parentheses)."""
-    fields = stat.rpartition(")")[2].split()
-    if len(fields) < 13 or not (fields[11].isdigit() and fields[12].isdigit()):
-        return None
-    return (int(fields[11]) + int(fields[12])) / ticks_per_second
-
-
-def cpu_seconds(pid: int) -> float | None:
-    try:
-        return parse_cpu_seconds(Path(f"/proc/{pid}/stat").read_text(), os.sysconf("SC_CLK_TCK"))
-    except (OSError, ValueError):
-        return None
+def cpu_seconds(pid: int, proc: str = "/proc") -> float | None:
+    """User plus system CPU seconds that process `pid` has spent, as its own
+    process_cpu_seconds_total says (None: gone, or no /proc). Read from outside with
+    prometheus_client's collector, so the reading costs the measured process nothing."""
+    families = ProcessCollector(pid=lambda: pid, proc=proc, registry=None).collect()
+    return next((f.samples[0].value for f in families if f.name == "process_cpu_seconds"), None)
 
 
 def log_count(directory: Path) -> int:

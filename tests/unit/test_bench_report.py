@@ -4,6 +4,7 @@ the seeded history (written into stores in a temporary folder). No processes, no
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 
 import pytest
@@ -14,7 +15,7 @@ from bazaar.core.chain import Kind, Record, chained, follows
 from bazaar.core.stock import DEFAULT_STOCKS, table_id
 from bazaar.order.store import OrderStore, read_entries, read_orders
 from bench import keys, profile, report, seed, table, wrk
-from bench.cluster import log_count, metric_sum, parse_cpu_seconds, parse_vm_rss
+from bench.cluster import cpu_seconds, log_count, metric_sum, parse_vm_rss
 from bench.keys import KeyCost
 from bench.result import Failover, HistoryLevel, LoadResult, Pair, Results, Settings, TradeCpu, combined
 
@@ -214,14 +215,18 @@ def test_units_and_combined_verdicts():
     assert table.worst([table.REPORT]) == table.REPORT
 
 
-def test_resident_memory_and_metrics_are_parsed():
+def test_resident_memory_and_metrics_are_parsed(tmp_path):
     status = "Name:\ttwistd\nVmPeak:\t  300000 kB\nVmRSS:\t   61440 kB\nThreads:\t9\n"
     assert parse_vm_rss(status) == 60 * 2 ** 20
     assert parse_vm_rss("Name:\tkthreadd\n") is None
-    # /proc/<pid>/stat: utime and stime are fields 14 and 15; the command may hold ") (".
-    stat = "4242 (twistd) (x) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 50 0 0 20 0 9 0 100 0 0"
-    assert parse_cpu_seconds(stat, 100) == 3.0
-    assert parse_cpu_seconds("4242 (twistd) S 1", 100) is None
+    # A /proc of one process: utime and stime are fields 14 and 15 of its stat (300 ticks in
+    # all); the command may hold ") (".
+    (tmp_path / "stat").write_text("cpu  1 2 3\nbtime 1700000000\n")
+    (tmp_path / "4242").mkdir()
+    (tmp_path / "4242" / "stat").write_text(
+        "4242 (twistd) (x) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 50 0 0 20 0 9 0 100 0 0 0 0\n")
+    assert cpu_seconds(4242, proc=str(tmp_path)) == 300 / os.sysconf("SC_CLK_TCK")
+    assert cpu_seconds(4243, proc=str(tmp_path)) is None  # gone
     text = ('# TYPE bazaar_grpc_server_calls_total counter\n'
             'bazaar_grpc_server_calls_total{service="bazaar.v1.OrderService",method="Lookup",code="OK"} 12.0\n'
             'bazaar_grpc_server_calls_total{service="bazaar.v1.OrderService",method="Lookup",code="NOT_FOUND"} 3.0\n'
