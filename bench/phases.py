@@ -4,10 +4,10 @@ An empty cluster beside the bare Klein routes (bare.tac), each of its loads in t
 same load on a baseline: the cached stock lookup against the bare GET route, trades against
 the bare POST route at every number of connections of the curve (with the CPU each process
 spends a trade), order lookups against the bare GET /orders route; then a profile of the
-trade path on every process, and leader failover (SIGKILL, then SIGSTOP). A cluster with TLS off, for what mutual TLS costs. Then, for each
-history, a cluster seeded offline beside an empty one: a replica that missed all of it catching
-up, the seeded cluster's trades in turns with the empty one's, and every process's resident
-memory after.
+trade path on every process, and leader failover (SIGKILL, then SIGSTOP). A cluster with TLS
+off, for what mutual TLS costs. Then, for each history, a cluster seeded offline beside an empty
+one: a replica that missed all of it catching up, the seeded cluster's trades in turns with the
+empty one's, and every process's resident memory after.
 """
 
 from __future__ import annotations
