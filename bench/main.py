@@ -95,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         history=args.history or (10_000 if args.quick else 100_000),
         profile_seconds=0.0 if args.no_profile else (2.0 if args.quick else 5.0),
         curve=args.curve,
+        floor_calls=500 if args.quick else 2000,
+        floor_turns=1 if args.quick else 3,
     )
     started = time.monotonic()
 
@@ -113,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"machine: {where}")
         say(f"loader: {loader.name}")
         try:
+            phases.internal_call(settings, results, say)
             phases.empty_cluster(root / "empty", loader, settings, results, say)
             phases.plaintext_trades(root / "plaintext", loader, settings, results, say)
             phases.histories(root / "history", loader, settings, results, say)

@@ -7,7 +7,8 @@ spends a trade), order lookups against the bare GET /orders route; then a profil
 trade path on every process, and leader failover (SIGKILL, then SIGSTOP). A cluster with TLS
 off, for what mutual TLS costs. Then, for each history, a cluster seeded offline beside an empty
 one: a replica that missed all of it catching up, the seeded cluster's trades in turns with the
-empty one's, and every process's resident memory after.
+empty one's, and every process's resident memory after. First, before any cluster runs, what
+one internal call costs with no Bazaar code (call_floor.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Callable, Sequence
 
 from bazaar.catalog.store import read_stocks
 from bazaar.chaos.processes import CATALOG, FRONTEND, NAMES, REPLICA_IDS, ChaosError, replica_name, wait_for
-from bench import failover, keys, profile, seed
+from bench import call_floor, failover, keys, profile, seed
 from bench.cluster import BareServer, BenchCluster, BenchError, http_request
 from bench.load import Loader
 from bench.result import HistoryLevel, LoadResult, Pair, Results, Settings, TradeCpu, combined
@@ -39,6 +40,15 @@ CATCH_UP_DEADLINE = 300.0  # not a target: past it the catch-up is reported as n
 
 Say = Callable[[str], None]
 Run = Callable[[float], LoadResult]
+
+
+def internal_call(settings: Settings, results: Results, say: Say) -> None:
+    """What one internal call costs at the least, measured while the machine is quiet."""
+    if settings.floor_calls <= 0:
+        return
+    say(f"one internal call with no Bazaar code: {settings.floor_calls:,} calls of each kind, "
+        f"{settings.floor_turns} turns (bench/call_floor.py)")
+    results.call_floor = call_floor.run(settings.floor_calls, settings.floor_turns)
 
 
 def in_turns(runs: Sequence[Run], seconds: float, turns: int = COMPARISON_TURNS) -> list[LoadResult]:

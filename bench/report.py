@@ -14,7 +14,7 @@ from bazaar import tables
 from bench import table
 from bench.keys import BATCH, REPEATS, KeyCost
 from bench.profile import Profile, render as render_profile
-from bench.result import ROLES, Failover, HistoryLevel, LoadResult, Pair, Results, Settings, TradeCpu
+from bench.result import ROLES, CallFloor, Failover, HistoryLevel, LoadResult, Pair, Results, Settings, TradeCpu
 from bench.table import Row
 
 CACHED_VS_BARE = 0.9
@@ -255,6 +255,13 @@ def notes(results: Results, loader: str) -> list[str]:
         if f.error_kinds:
             lines.append(f"{f.signal_name} errors seen by clients: {', '.join(f.error_kinds)}")
     lines += r.checks
+    if isinstance(r.call_floor, CallFloor):
+        lines.append(f"one internal call with no Bazaar code (bench/call_floor.py, the best turn): "
+                     f"{table.micros(r.call_floor.direct)} answered in the server's handler thread, "
+                     f"{table.micros(r.call_floor.hop)} after a hop into its reactor thread, as every Bazaar "
+                     "handler does; a trade's round holds two such calls one after the other")
+    elif r.call_floor is not None:
+        lines.append(f"one internal call with no Bazaar code: {r.call_floor}")
     return lines
 
 
@@ -303,6 +310,8 @@ def as_json(results: Results, settings: Settings) -> dict[str, Any]:
             "empty": _load_json(level.empty), "resident": level.resident, "empty_resident": level.empty_resident,
             "keys": _keys_json(level.keys), "empty_keys": _keys_json(level.empty_keys),
         } for level in r.history],
+        "call_floor": ({"direct": r.call_floor.direct, "hop": r.call_floor.hop}
+                       if isinstance(r.call_floor, CallFloor) else None),
         "failovers": [{"signal": f.signal_name, "gap": f.gap, "requests": f.requests, "errors": f.errors}
                       for f in r.failovers],
     }

@@ -101,12 +101,22 @@ class Failover:
 
 
 @dataclass(frozen=True)
+class CallFloor:
+    """Seconds one internal call takes with no Bazaar code (bench/call_floor.py): answered in
+    the server's handler thread, and after a hop into its reactor thread."""
+    direct: float
+    hop: float
+
+
+@dataclass(frozen=True)
 class Settings:
     seconds: float  # of each load
     connections: int  # of the GET loads
     history: int  # the largest history seeded for the history, memory and catch-up measures
     profile_seconds: float  # 0: no profile
     curve: tuple[int, ...] = (1, 4, 16, 64, 256)  # connections of the trade loads
+    floor_calls: int = 2000  # calls of each kind in a turn of bench/call_floor.py (0: not run)
+    floor_turns: int = 3
 
     @property
     def histories(self) -> list[int]:
@@ -147,6 +157,7 @@ class Results:
     failovers: list[Failover] = field(default_factory=list)
     history: list[HistoryLevel] = field(default_factory=list)  # by orders, ascending
     checks: list[str] = field(default_factory=list)  # consistency checks passed, for the notes
+    call_floor: CallFloor | str | None = None  # what one internal call costs, or why it is unknown
 
     def largest_history(self) -> HistoryLevel | None:
         return self.history[-1] if self.history else None

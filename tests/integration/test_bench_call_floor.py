@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from bench import call_floor
+from bench.result import CallFloor
+
 pytestmark = pytest.mark.integration
 
 SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "call_floor.py"
@@ -32,9 +35,16 @@ def servers() -> list[str]:
 def test_it_times_both_kinds_of_call_and_stops_its_server(tmp_path) -> None:
     done = run("--calls", "50", "--turns", "2", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    times = {kind: int(us) for kind, us in re.findall(r"(handler thread|reactor and back):\s+(\d+) us", done.stdout)}
+    times = {kind: float(us) for kind, us in re.findall(r"(handler thread|reactor and back):\s+([\d.]+) µs", done.stdout)}
     assert set(times) == {"handler thread", "reactor and back"}, done.stdout
     assert all(0 < us < 1_000_000 for us in times.values()), times
+    assert servers() == []
+
+
+def test_the_bench_reads_its_numbers_from_a_process_of_its_own() -> None:
+    measured = call_floor.run(calls=20, turns=1)
+    assert isinstance(measured, CallFloor), measured
+    assert 0 < measured.direct < 1 and 0 < measured.hop < 1
     assert servers() == []
 
 

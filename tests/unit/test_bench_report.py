@@ -17,7 +17,7 @@ from bazaar.order.store import OrderStore, read_entries, read_orders
 from bench import keys, profile, report, seed, table, wrk
 from bench.cluster import cpu_seconds, log_count, metric_sum, parse_vm_rss
 from bench.keys import KeyCost
-from bench.result import Failover, HistoryLevel, LoadResult, Pair, Results, Settings, TradeCpu, combined
+from bench.result import CallFloor, Failover, HistoryLevel, LoadResult, Pair, Results, Settings, TradeCpu, combined
 
 WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:8080/orders
   1 threads and 16 connections
@@ -206,6 +206,18 @@ def test_the_json_has_every_number_of_the_tables():
     assert data["trade_cpu"][0]["connections"] == 16 and data["trade_cpu"][0]["seconds"]["leader"] == 0.48
     assert [h["orders"] for h in data["history"]] == [10_000, 100_000]
     assert data["history"][1]["resident"]["order-1"] == 80 * 2 ** 20 and data["history"][0]["keys"]["held"] == 15e-6
+
+
+def test_what_one_internal_call_costs_is_a_note_and_in_the_json_or_why_it_is_not():
+    measured = Results(call_floor=CallFloor(direct=0.00072, hop=0.000875))
+    note = report.notes(measured, "wrk")[-1]
+    assert "720.0 µs answered in the server's handler thread, 875.0 µs after a hop into its reactor" in note
+    assert report.as_json(measured, SETTINGS)["call_floor"] == {"direct": 0.00072, "hop": 0.000875}
+    failed = Results(call_floor="not measured: bench/call_floor.py failed (exit status 1)")
+    assert report.notes(failed, "wrk")[-1] == \
+        "one internal call with no Bazaar code: not measured: bench/call_floor.py failed (exit status 1)"
+    assert report.as_json(failed, SETTINGS)["call_floor"] is None
+    assert not any("internal call" in n for n in report.notes(Results(), "wrk"))
 
 
 def test_units_and_combined_verdicts():
