@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         profile_seconds=0.0 if args.no_profile else (2.0 if args.quick else 5.0),
         curve=args.curve,
         floor_calls=500 if args.quick else 2000,
-        floor_turns=1 if args.quick else 3,
+        floor_turns=2 if args.quick else 3,
     )
     started = time.monotonic()
 
