@@ -216,21 +216,30 @@ def _measure_in(calls: int, turns: int) -> dict[str, float] | None:
 def run(calls: int, turns: int, timeout: float = 300.0) -> CallFloor | str:
     """What one call costs (this script in a process of its own, so that the caller's process
     needs no reactor), or why it could not be measured."""
+    script = subprocess.Popen([sys.executable, __file__, "--json", "--calls", str(calls), "--turns", str(turns)],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        done = subprocess.run([sys.executable, __file__, "--json", "--calls", str(calls), "--turns", str(turns)],
-                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        stdout, stderr = script.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         return f"not measured: bench/call_floor.py took over {timeout:g} s"
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+    finally:
+        if script.poll() is None:  # timed out, or we are stopping: let it remove its files first
+            script.terminate()
+            try:
+                script.wait(CALL_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                script.kill()
+                script.wait()
+    if script.returncode != 0:
+        last = (stderr.strip().splitlines() or [f"exit status {script.returncode}"])[-1]
         return f"not measured: bench/call_floor.py failed ({last})"
     try:
-        found = json.loads(done.stdout)
+        found = json.loads(stdout)
         floor = CallFloor(direct=float(found["direct"]), hop=float(found["hop"]))
     except (ValueError, KeyError, TypeError):
         floor = None
     if floor is None or not all(math.isfinite(t) and t > 0 for t in (floor.direct, floor.hop)):
-        return f"not measured: bench/call_floor.py printed {done.stdout.strip()[:200]!r}"
+        return f"not measured: bench/call_floor.py printed {stdout.strip()[:200]!r}"
     return floor
 
 
