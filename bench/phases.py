@@ -44,8 +44,6 @@ Run = Callable[[float], LoadResult]
 
 def internal_call(settings: Settings, results: Results, say: Say) -> None:
     """What one internal call costs at the least, measured while the machine is quiet."""
-    if settings.floor_calls <= 0:
-        return
     say(f"one internal call with no Bazaar code: {settings.floor_calls:,} calls of each kind, "
         f"{settings.floor_turns} turns (bench/call_floor.py)")
     results.call_floor = call_floor.run(settings.floor_calls, settings.floor_turns)

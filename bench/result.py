@@ -115,7 +115,7 @@ class Settings:
     history: int  # the largest history seeded for the history, memory and catch-up measures
     profile_seconds: float  # 0: no profile
     curve: tuple[int, ...] = (1, 4, 16, 64, 256)  # connections of the trade loads
-    floor_calls: int = 2000  # calls of each kind in a turn of bench/call_floor.py (0: not run)
+    floor_calls: int = 2000  # calls of each kind in a turn of bench/call_floor.py
     floor_turns: int = 3
 
     @property
