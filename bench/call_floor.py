@@ -113,7 +113,11 @@ def _port(output: IO[str], server: subprocess.Popen) -> int:
         raise FloorError(f"the server did not listen within {READY_TIMEOUT:g} s")
     line = output.readline()
     if not line:
-        raise FloorError(f"the server exited with {server.wait(CALL_TIMEOUT)} before it listened")
+        try:
+            ended = f"exited with {server.wait(CALL_TIMEOUT)}"
+        except subprocess.TimeoutExpired:
+            ended = "closed its output"
+        raise FloorError(f"the server {ended} before it listened")
     try:
         return int(line)
     except ValueError:
